@@ -1,0 +1,114 @@
+"""Device, threads and the GPU code path.
+
+On CUDA the training and evaluation loops use bf16 autocast, channels_last memory format, pinned host
+memory with non-blocking copies and ``cudnn.benchmark``; on the CPU none of these apply. The flags in
+effect are recorded in every run's manifest (``RuntimeFlags.as_dict``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from dataclasses import asdict, dataclass
+
+import torch
+
+from s2s_core.errors import ConfigError
+
+#: Environment variable that sets the default torch thread count (see ``configure_threads``).
+THREADS_ENV = "S2S_THREADS"
+
+
+def select_device(name: str | None = "auto") -> torch.device:
+    """Return the device to run on: ``"auto"`` picks CUDA when present, else the CPU.
+
+    Under ``torchrun`` each process takes the GPU of its ``LOCAL_RANK``.
+    """
+    name = (name or "auto").strip().lower()
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)) % torch.cuda.device_count())
+        return torch.device("cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError as exc:
+        raise ConfigError(f"unknown device {name!r}: use auto, cpu, cuda or cuda:N") from exc
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ConfigError(f"device {name!r} asked for, but CUDA is not available on this machine; use --device cpu")
+        if device.index is not None and device.index >= torch.cuda.device_count():
+            raise ConfigError(f"device {name!r} does not exist: this machine has {torch.cuda.device_count()} GPU(s)")
+    elif device.type != "cpu":
+        raise ConfigError(f"unsupported device {name!r}: use auto, cpu, cuda or cuda:N")
+    return device
+
+
+def configure_threads(n: int | None = None) -> int:
+    """Set torch's intra-op thread count and return it.
+
+    ``n=None`` reads ``S2S_THREADS`` and otherwise leaves torch's default. On small machines shared with
+    other processes, one thread is often faster than two (oversubscription), so it is a setting.
+    """
+    if n is None:
+        env = os.environ.get(THREADS_ENV)
+        if not env:
+            return torch.get_num_threads()
+        try:
+            n = int(env)
+        except ValueError as exc:
+            raise ConfigError(f"{THREADS_ENV}={env!r} is not an integer") from exc
+    if n < 1:
+        raise ConfigError(f"thread count must be at least 1, got {n}")
+    torch.set_num_threads(n)
+    return n
+
+
+@dataclass(frozen=True)
+class RuntimeFlags:
+    """Speed settings that depend on the device (all off on the CPU)."""
+
+    device: str
+    autocast_bf16: bool
+    channels_last: bool
+    pin_memory: bool
+    non_blocking: bool
+    cudnn_benchmark: bool
+
+    @classmethod
+    def for_device(cls, device: torch.device, *, amp: bool = True, channels_last: bool = True) -> RuntimeFlags:
+        cuda = device.type == "cuda"
+        return cls(
+            device=str(device),
+            autocast_bf16=cuda and amp and torch.cuda.is_bf16_supported(),
+            channels_last=cuda and channels_last,
+            pin_memory=cuda,
+            non_blocking=cuda,
+            cudnn_benchmark=cuda,
+        )
+
+    def apply_global(self) -> None:
+        """Set process-wide switches (``cudnn.benchmark``)."""
+        if self.cudnn_benchmark:
+            torch.backends.cudnn.benchmark = True
+
+    def autocast(self) -> contextlib.AbstractContextManager:
+        """Context manager for the forward pass: bf16 autocast on CUDA, nothing elsewhere."""
+        if self.autocast_bf16:
+            return torch.autocast(device_type="cuda", dtype=torch.bfloat16)
+        return contextlib.nullcontext()
+
+    def to_device(self, x: torch.Tensor) -> torch.Tensor:
+        """Move a batch of images to the device (channels_last on CUDA)."""
+        x = x.to(self.device, non_blocking=self.non_blocking)
+        if self.channels_last and x.dim() == 4:
+            x = x.contiguous(memory_format=torch.channels_last)
+        return x
+
+    def prepare_model(self, model: torch.nn.Module) -> torch.nn.Module:
+        model = model.to(self.device)
+        if self.channels_last:
+            model = model.to(memory_format=torch.channels_last)
+        return model
+
+    def as_dict(self) -> dict:
+        return asdict(self)
