@@ -1,0 +1,417 @@
+"""The zoo's unit format: safetensors weights + a JSON manifest, written atomically, read without pickle.
+
+A *unit* is a directory holding ``manifest.json`` and ``*.safetensors`` files (docs/ARCHITECTURE.md):
+
+- ``kind="ae"``: ``encoder.safetensors`` + ``decoder.safetensors``; ``args`` = ``SegNet.config`` (A_S, Sec. 3.2).
+- ``kind="decoder"``: a fine-tuned AE A_i (Sec. 3.3): ``decoder.safetensors`` (+ ``encoder.safetensors`` if
+  the encoder was trained too) and ``"base"``: the base ``ae`` unit, relative to this unit's directory.
+- ``kind="classifier"``: ``model.safetensors``; ``arch`` = classifier registry name; ``args`` = ``{"num_classes": N}``.
+
+``tensors`` passed to :func:`save_unit` and returned by :func:`read_unit` are keyed by file stem
+(``"encoder"`` -> ``encoder.safetensors``); each holds module-local keys (``conv11.weight``, ...).
+Writes go to a temporary directory beside the target, are fsync'ed and then swapped in, so a reader
+sees either the old unit or the new one. Reads verify every file's sha256 and never unpickle.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import hashlib
+import json
+import os
+import pickle
+import shutil
+import sys
+import tempfile
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+from torch import Tensor, nn
+
+from s2s_core import __version__
+from s2s_core.errors import CheckpointError, ConfigError
+from s2s_core.models.segnet import SegNet, SegNetDecoder, SegNetEncoder
+
+FORMAT = "s2s/1"
+KINDS = ("ae", "decoder", "classifier")
+MANIFEST = "manifest.json"
+_RESERVED = ("format", "kind", "arch", "args", "files", "code_version", "created")
+_WRAPPER_KEYS = ("model_state", "state_dict", "model_state_dict", "model", "net")
+
+
+# ---------------------------------------------------------------------------------------------- writing
+def sha256_file(path: str | Path) -> str:
+    """Hex sha256 of a file's bytes."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _fsync_path(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    except OSError:  # some filesystems refuse fsync on directories
+        pass
+    finally:
+        os.close(fd)
+
+
+def _write_safetensors(path: Path, state: Mapping[str, Tensor]) -> None:
+    plain = {k: v.detach().to("cpu").contiguous().clone() for k, v in state.items()}
+    save_file(plain, str(path))
+    _fsync_path(path)
+
+
+def _write_json(path: Path, data: dict) -> None:
+    with open(path, "w", encoding="utf-8") as fh:
+        json.dump(data, fh, indent=2, sort_keys=False)
+        fh.write("\n")
+        fh.flush()
+        os.fsync(fh.fileno())
+
+
+def write_json_atomic(path: str | Path, data: dict) -> Path:
+    """Write ``data`` as JSON to ``path`` via a temporary file beside it, fsync and ``os.replace``."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.tmp-", dir=path.parent)
+    os.close(fd)
+    try:
+        _write_json(Path(tmp), data)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    _fsync_path(path.parent)
+    return path
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Atomically swap two paths with Linux ``renameat2(RENAME_EXCHANGE)``; False where unsupported."""
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        fn = ctypes.CDLL(None, use_errno=True).renameat2
+    except (OSError, AttributeError):
+        return False
+    fn.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
+    at_fdcwd, rename_exchange = -100, 2
+    return fn(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange) == 0
+
+
+def _swap_in(tmp: Path, target: Path) -> None:
+    """Put the finished directory ``tmp`` at ``target``, replacing an existing unit there."""
+    if not target.exists():
+        os.replace(tmp, target)
+        return
+    if not target.is_dir() or target.is_symlink():
+        raise CheckpointError(f"{target} exists and is not a unit directory; remove it or choose another path")
+    if any(target.iterdir()) and not (target / MANIFEST).is_file():
+        raise CheckpointError(f"{target} is a non-empty directory without {MANIFEST}; refusing to replace it "
+                              "with a unit (choose an empty or new directory)")
+    if _exchange(tmp, target):  # tmp now holds the old unit
+        shutil.rmtree(tmp, ignore_errors=True)
+        return
+    old = Path(tempfile.mkdtemp(prefix=f".{target.name}.old-", dir=target.parent))
+    os.replace(target, old / "unit")
+    try:
+        os.replace(tmp, target)
+    except BaseException:
+        os.replace(old / "unit", target)  # put the old unit back
+        raise
+    finally:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def _file_name(stem: str) -> str:
+    name = stem if stem.endswith(".safetensors") else f"{stem}.safetensors"
+    if "/" in name or "\\" in name or name.startswith("."):
+        raise ConfigError(f"unit file names must be plain names, got {stem!r}")
+    return name
+
+
+def save_unit(path: str | Path, kind: str, arch: str, args: dict, tensors: Mapping[str, Mapping[str, Tensor]],
+              meta: dict | None = None) -> Path:
+    """Write a unit directory atomically and return its path.
+
+    ``tensors``: file stem -> state dict (``{"encoder": {...}, "decoder": {...}}``). ``meta``: free JSON
+    metadata (data, steps, seed, classifier, base, ...), stored at the manifest's top level.
+    """
+    if kind not in KINDS:
+        raise ConfigError(f"unknown unit kind {kind!r}; use one of {', '.join(KINDS)}")
+    meta = dict(meta or {})
+    clash = [k for k in meta if k in _RESERVED]
+    if clash:
+        raise ConfigError(f"metadata may not set the manifest fields {clash}")
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.tmp-", dir=path.parent))
+    try:
+        files: dict[str, str] = {}
+        for stem, state in tensors.items():
+            name = _file_name(stem)
+            _write_safetensors(tmp / name, state)
+            files[name] = sha256_file(tmp / name)
+        manifest = {"format": FORMAT, "kind": kind, "arch": arch, "args": args, "files": files,
+                    "code_version": __version__, "created": datetime.now(UTC).isoformat(timespec="seconds"),
+                    **meta}
+        _write_json(tmp / MANIFEST, manifest)
+        _fsync_path(tmp)
+        _swap_in(tmp, path)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    _fsync_path(path.parent)
+    return path
+
+
+# ---------------------------------------------------------------------------------------------- reading
+def read_manifest(path: str | Path) -> dict:
+    """Read and validate a unit's ``manifest.json`` (no weights are read)."""
+    path = Path(path)
+    if not path.is_dir():
+        raise CheckpointError(f"no unit directory at {path}; give the directory that holds {MANIFEST}")
+    mpath = path / MANIFEST
+    if not mpath.is_file():
+        raise CheckpointError(f"{path} has no {MANIFEST}, so it is not an s2s unit; give a unit directory "
+                              "(import an authors' .pth with `s2s import-pth`)")
+    try:
+        manifest = json.loads(mpath.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise CheckpointError(f"{mpath} is not valid JSON ({exc}); rewrite the unit") from exc
+    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
+        found = manifest.get("format") if isinstance(manifest, dict) else type(manifest).__name__
+        raise CheckpointError(f"{mpath}: unknown format {found!r} (expected {FORMAT!r}); "
+                              "this unit was written by another program or version")
+    if manifest.get("kind") not in KINDS:
+        raise CheckpointError(f"{mpath}: unknown kind {manifest.get('kind')!r} (expected one of {', '.join(KINDS)})")
+    files = manifest.get("files")
+    if (not isinstance(files, dict) or not isinstance(manifest.get("arch"), str)
+            or not isinstance(manifest.get("args", {}), dict)):
+        raise CheckpointError(f"{mpath}: 'files' must map file names to sha256, 'arch' be a string, 'args' an object")
+    for name, digest in files.items():
+        if (not isinstance(digest, str) or Path(name).name != name or name.startswith(".")
+                or not name.endswith(".safetensors")):
+            raise CheckpointError(f"{mpath}: bad file entry {name!r}; entries are plain *.safetensors names")
+    return manifest
+
+
+def read_unit(path: str | Path) -> tuple[dict, dict[str, dict[str, Tensor]]]:
+    """Read a unit: (manifest, {file stem: state dict}); verifies each file's sha256 before loading it."""
+    path = Path(path)
+    manifest = read_manifest(path)
+    tensors: dict[str, dict[str, Tensor]] = {}
+    for name, digest in manifest["files"].items():
+        fpath = path / name
+        if not fpath.is_file():
+            raise CheckpointError(f"{path}: file {name} listed in the manifest is missing; copy the whole unit directory")
+        if sha256_file(fpath) != digest:
+            raise CheckpointError(f"{path}: hash mismatch for {name}: the file was changed or corrupted "
+                                  "after the unit was written; restore or re-create it")
+        try:
+            tensors[name.removesuffix(".safetensors")] = load_file(str(fpath), device="cpu")
+        except (SafetensorError, OSError) as exc:
+            raise CheckpointError(f"{fpath} is not a readable safetensors file ({exc})") from exc
+    return manifest, tensors
+
+
+def load_into(module: nn.Module, state: Mapping[str, Tensor], where: str) -> None:
+    """``module.load_state_dict(state)`` with a :class:`CheckpointError` naming the first tensor that does not fit."""
+    expected = module.state_dict()
+    missing = [k for k in expected if k not in state]
+    unexpected = [k for k in state if k not in expected]
+    if missing or unexpected:
+        parts = []
+        if missing:
+            parts.append(f"missing {len(missing)} tensor(s), e.g. {missing[0]!r}")
+        if unexpected:
+            parts.append(f"{len(unexpected)} unexpected tensor(s), e.g. {unexpected[0]!r}")
+        raise CheckpointError(f"{where}: the weights do not fit the declared architecture: {'; '.join(parts)}")
+    for key, value in expected.items():
+        if tuple(state[key].shape) != tuple(value.shape):
+            raise CheckpointError(f"{where}: tensor {key!r} has shape {tuple(state[key].shape)} but the declared "
+                                  f"architecture needs {tuple(value.shape)}")
+    module.load_state_dict(dict(state), strict=True)
+
+
+def torch_load_safe(path: str | Path) -> Any:
+    """``torch.load(path, weights_only=True)`` on the CPU; a file that needs pickle is refused."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"no such file: {path}")
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        first = str(exc).strip().splitlines()[-1][:200] if str(exc).strip() else type(exc).__name__
+        raise CheckpointError(
+            f"{path} can only be loaded with pickle, which can run arbitrary code, so it is refused ({first}). "
+            "Re-save it as plain tensors, e.g. torch.save(model.state_dict(), 'x.pth') or as .safetensors") from exc
+    except (RuntimeError, EOFError, OSError, ValueError) as exc:
+        raise CheckpointError(f"{path} is not a readable PyTorch checkpoint ({exc}); is it truncated?") from exc
+
+
+def unwrap_state_dict(obj: Any, where: str = "checkpoint") -> dict[str, Tensor]:
+    """Find the state dict in a loaded checkpoint: the dict itself or under ``model_state``/``state_dict``/..."""
+    for _ in range(3):
+        if isinstance(obj, Mapping) and obj and all(isinstance(v, Tensor) for v in obj.values()):
+            return {str(k): v for k, v in obj.items()}
+        if not isinstance(obj, Mapping):
+            break
+        inner = next((obj[k] for k in _WRAPPER_KEYS if isinstance(obj.get(k), Mapping)), None)
+        if inner is None:
+            break
+        obj = inner
+    raise CheckpointError(f"{where} holds no state dict (a mapping of names to tensors, possibly under one of "
+                          f"{', '.join(_WRAPPER_KEYS)})")
+
+
+def load_state_dict_file(path: str | Path) -> dict[str, Tensor]:
+    """A state dict from ``.safetensors``, or a legacy ``.pth``/``.pt``/``.bin``/``.ckpt`` via weights_only."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"no such file: {path}")
+    if path.suffix == ".safetensors":
+        try:
+            return load_file(str(path), device="cpu")
+        except (SafetensorError, OSError) as exc:
+            raise CheckpointError(f"{path} is not a readable safetensors file ({exc})") from exc
+    if path.suffix not in (".pth", ".pt", ".bin", ".ckpt", ".tar"):
+        raise CheckpointError(f"{path}: unknown weights file type {path.suffix!r}; use .safetensors or .pth")
+    return unwrap_state_dict(torch_load_safe(path), str(path))
+
+
+# --------------------------------------------------------------------------------------------- models
+def save_ae(path: str | Path, ae: SegNet, meta: dict | None = None) -> Path:
+    """Save a SegNet as an ``ae`` unit (A_S)."""
+    return save_unit(path, "ae", "segnet", ae.config,
+                     {"encoder": ae.encoder.state_dict(), "decoder": ae.decoder.state_dict()}, meta)
+
+
+def _segnet_from_manifest(manifest: dict, path: Path) -> SegNet:
+    if manifest["arch"] != "segnet":
+        raise CheckpointError(f"{path}: unknown architecture {manifest['arch']!r} for an autoencoder (expected 'segnet')")
+    try:
+        return SegNet(**manifest.get("args", {}))
+    except (TypeError, ConfigError) as exc:
+        raise CheckpointError(f"{path}: 'args' do not describe a SegNet ({exc})") from exc
+
+
+def _need(tensors: dict, stem: str, path: Path) -> dict[str, Tensor]:
+    if stem not in tensors:
+        raise CheckpointError(f"{path}: the manifest lists no {stem}.safetensors; the unit is incomplete")
+    return tensors[stem]
+
+
+def load_ae(path: str | Path) -> SegNet:
+    """Load an ``ae`` unit as a SegNet in eval mode."""
+    path = Path(path)
+    manifest, tensors = read_unit(path)
+    if manifest["kind"] != "ae":
+        raise CheckpointError(f"{path} is a {manifest['kind']!r} unit, not an 'ae' unit"
+                              + ("; use load_finetuned / load_autoencoder" if manifest["kind"] == "decoder" else ""))
+    ae = _segnet_from_manifest(manifest, path)
+    load_into(ae.encoder, _need(tensors, "encoder", path), f"{path} (encoder)")
+    load_into(ae.decoder, _need(tensors, "decoder", path), f"{path} (decoder)")
+    return ae.eval()
+
+
+def save_finetuned(path: str | Path, ae: SegNet, base_path: str | Path, classifier: str,
+                   trained: str = "decoder", meta: dict | None = None) -> Path:
+    """Save a fine-tuned AE A_i (Sec. 3.3) as a ``decoder`` unit referencing its base ``ae`` unit."""
+    if trained not in ("decoder", "encoder", "both"):
+        raise ConfigError(f"trained must be 'decoder', 'encoder' or 'both', got {trained!r}")
+    path, base_path = Path(path), Path(base_path)
+    base_manifest = read_manifest(base_path)
+    if base_manifest["kind"] != "ae":
+        raise CheckpointError(f"the base {base_path} is a {base_manifest['kind']!r} unit; it must be an 'ae' unit")
+    if base_manifest.get("args") != ae.config:
+        raise CheckpointError(f"the base {base_path} has a different SegNet configuration than the fine-tuned AE")
+    tensors: dict[str, Mapping[str, Tensor]] = {"decoder": ae.decoder.state_dict()}
+    if trained != "decoder":
+        tensors["encoder"] = ae.encoder.state_dict()
+    rel = os.path.relpath(base_path.resolve(), path.resolve())
+    extra = {**(meta or {}), "base": Path(rel).as_posix(), "classifier": classifier, "trained": trained}
+    return save_unit(path, "decoder", "segnet", ae.config, tensors, extra)
+
+
+def read_finetuned(path: str | Path) -> tuple[dict, Path, SegNetDecoder, SegNetEncoder | None]:
+    """Read a ``decoder`` unit: (manifest, resolved base path, decoder, own encoder or None). Eval mode."""
+    path = Path(path)
+    manifest, tensors = read_unit(path)
+    if manifest["kind"] != "decoder":
+        raise CheckpointError(f"{path} is a {manifest['kind']!r} unit, not a fine-tuned 'decoder' unit")
+    if not isinstance(manifest.get("base"), str):
+        raise CheckpointError(f"{path}: the manifest has no 'base' reference to the pre-trained AE unit")
+    ae = _segnet_from_manifest(manifest, path)
+    load_into(ae.decoder, _need(tensors, "decoder", path), f"{path} (decoder)")
+    encoder = None
+    if "encoder" in tensors:
+        load_into(ae.encoder, tensors["encoder"], f"{path} (encoder)")
+        encoder = ae.encoder.eval()
+    return manifest, (path / manifest["base"]).resolve(), ae.decoder.eval(), encoder
+
+
+def load_finetuned(path: str | Path) -> SegNet:
+    """Load a fine-tuned AE: its base's encoder (or its own, if trained) and its decoder; eval mode."""
+    path = Path(path)
+    manifest, base_path, decoder, encoder = read_finetuned(path)
+    if not base_path.is_dir():
+        raise CheckpointError(f"{path}: its base AE unit {manifest['base']!r} (resolved to {base_path}) is missing; "
+                              "keep the zoo's directory layout when copying units")
+    ae = load_ae(base_path)
+    if ae.config != manifest.get("args"):
+        raise CheckpointError(f"{path}: its base {base_path} has a different SegNet configuration")
+    ae.decoder = decoder
+    if encoder is not None:
+        ae.encoder = encoder
+    return ae.eval()
+
+
+def load_autoencoder(path: str | Path) -> SegNet:
+    """Load either an ``ae`` unit (A_S) or a ``decoder`` unit (A_i) as a SegNet."""
+    kind = read_manifest(path)["kind"]
+    if kind == "classifier":
+        raise CheckpointError(f"{path} is a classifier unit; give an autoencoder ('ae' or 'decoder' unit)")
+    return load_ae(path) if kind == "ae" else load_finetuned(path)
+
+
+def save_classifier(path: str | Path, clf: nn.Module, meta: dict | None = None) -> Path:
+    """Save a :class:`s2s_core.models.classifiers.Classifier` as a ``classifier`` unit."""
+    spec = clf.spec
+    extra = {**(meta or {}), "input_size": int(spec.input_size),
+             "mean": [float(m) for m in spec.mean], "std": [float(s) for s in spec.std]}
+    return save_unit(path, "classifier", spec.name, {"num_classes": int(spec.num_classes)},
+                     {"model": clf.net.state_dict()}, extra)
+
+
+def load_classifier(path: str | Path) -> nn.Module:
+    """Load a ``classifier`` unit as a ``Classifier`` (registry build + stored input size/normalisation); eval mode."""
+    import dataclasses
+
+    from s2s_core.models import classifiers
+
+    path = Path(path)
+    manifest, tensors = read_unit(path)
+    if manifest["kind"] != "classifier":
+        raise CheckpointError(f"{path} is a {manifest['kind']!r} unit, not a 'classifier' unit")
+    arch, num_classes = manifest["arch"], manifest.get("args", {}).get("num_classes")
+    try:
+        spec = classifiers.get_spec(arch)
+        net = classifiers.build(arch, num_classes=num_classes)
+    except (ConfigError, KeyError, ValueError) as exc:
+        raise CheckpointError(f"{path}: unknown classifier architecture {arch!r} ({exc})") from exc
+    load_into(net, _need(tensors, "model", path), f"{path} ({arch})")
+    overrides = {k: manifest[k] for k in ("input_size",) if k in manifest}
+    overrides.update({k: tuple(manifest[k]) for k in ("mean", "std") if k in manifest})
+    if num_classes is not None:
+        overrides["num_classes"] = int(num_classes)
+    spec = dataclasses.replace(spec, **overrides)
+    return classifiers.Classifier(spec, net).eval()

@@ -1,0 +1,94 @@
+"""``s2s reconstruct`` and ``s2s import-pth``: run one autoencoder on one image; import the authors' SegNet."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import torch
+
+from s2s_core.errors import ConfigError, ImageLoadError
+from s2s_core.models.segnet import SegNet
+
+
+def resolve_autoencoder(spec: str) -> tuple[SegNet, str]:
+    """Load the AE named by ``spec``: an ``ae``/``decoder`` unit directory, or ``ZOO_DIR:NAME``.
+
+    ``NAME`` is ``S`` (or ``A_S``) for the zoo's base, or a fine-tuned AE's short name (``L``, ``A_L``).
+    Returns (model in eval mode, a label for messages).
+    """
+    from s2s_core.checkpoints import load_ae, load_autoencoder, load_finetuned
+    from s2s_core.zoo import ZOO_FILE, ZooInfo
+
+    path = Path(spec)
+    if path.is_dir() and (path / ZOO_FILE).is_file() and not (path / "manifest.json").exists():
+        raise ConfigError(f"{spec} is a zoo; name one of its AEs as {spec}:S (the base) or {spec}:NAME")
+    if not path.exists() and ":" in spec:
+        zoo_dir, name = spec.rsplit(":", 1)
+        info = ZooInfo.read(zoo_dir)
+        key = name.removeprefix("A_")
+        if key == "S":
+            return load_ae(info.path / info.base), f"A_S of zoo {info.name}"
+        if key not in info.aes:
+            raise ConfigError(f"zoo {info.name!r} has no AE {name!r}; known: S, {', '.join(info.aes)}")
+        ae = load_finetuned(info.path / info.aes[key])
+        return ae, f"A_{key} of zoo {info.name}"
+    return load_autoencoder(path), str(path)
+
+
+def _reconstruct(args: argparse.Namespace) -> int:
+    from s2s_core.data.images import load_image_tensor, tensor_to_image
+    from s2s_core.runtime import select_device
+
+    device = select_device(args.device)
+    ae, label = resolve_autoencoder(args.ae)
+    if args.size is not None and (args.size < ae.multiple or args.size % ae.multiple):
+        raise ConfigError(f"--size must be a positive multiple of {ae.multiple}, got {args.size}")
+    if args.size is not None:
+        x = load_image_tensor(args.image, args.size)
+    else:
+        x = load_image_tensor(args.image, multiple_of=ae.multiple)
+    ae.to(device)
+    with torch.inference_mode():
+        y = ae(x.unsqueeze(0).to(device))[0].cpu()
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        tensor_to_image(y).save(out)
+    except (ValueError, KeyError) as exc:
+        raise ConfigError(f"cannot write {out}: unknown image type {out.suffix!r}; use .png") from exc
+    except OSError as exc:
+        raise ImageLoadError(f"cannot write {out} ({exc})") from exc
+    print(f"{label}: {args.image} ({x.shape[2]}x{x.shape[1]} px) -> {out}")
+    return 0
+
+
+def _import_pth(args: argparse.Namespace) -> int:
+    from s2s_core.models.authors import import_pth
+
+    out = import_pth(args.pth, args.out_dir)
+    from s2s_core.checkpoints import read_manifest
+
+    config = read_manifest(out)["args"]
+    print(f"imported {args.pth} -> {out} (ae unit, widths {config['widths']}, depths {config['depths']})")
+    return 0
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser("reconstruct", help="reconstruct one image with an autoencoder (A_S or A_i)",
+                              description="Pass an image through a SegNet AE and save the reconstruction.")
+    p.add_argument("--ae", required=True, metavar="AE_DIR",
+                   help="an 'ae' or 'decoder' unit directory, or ZOO_DIR:NAME (NAME = S or a classifier's short name)")
+    p.add_argument("--image", required=True, help="input image file")
+    p.add_argument("--out", required=True, help="output image file (.png)")
+    p.add_argument("--size", type=int, default=None,
+                   help="resize the shorter side to N and centre-crop N x N (N a multiple of 32); "
+                        "default: keep the image, rounding each side to the nearest multiple of 32")
+    p.add_argument("--device", default="cpu", help="auto, cpu, cuda or cuda:N (default cpu)")
+    p.set_defaults(func=_reconstruct)
+
+    q = subparsers.add_parser("import-pth", help="import the authors' SegNet .pth checkpoint as an 'ae' unit",
+                              description="Convert an authors' SegNet state dict (read without pickle) to an s2s unit.")
+    q.add_argument("pth", metavar="IN.pth")
+    q.add_argument("out_dir", metavar="OUT_DIR")
+    q.set_defaults(func=_import_pth)

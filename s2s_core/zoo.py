@@ -1,0 +1,240 @@
+"""A zoo: the pre-trained AE A_S, the fine-tuned AEs A_i and the classifiers i (Sec. 3.2-3.3).
+
+A zoo is a directory with ``zoo.json`` (docs/ARCHITECTURE.md)::
+
+    {"format": "s2s-zoo/1", "name": "demo", "input_size": 64, "num_classes": 10, "seed": 0,
+     "base": "base", "classifiers": {"L": "classifiers/L", ...}, "aes": {"L": "aes/L", ...},
+     "data": {...}, "recipe": {...}, "results": "results"}
+
+Paths are relative to the zoo directory. A classifier entry may also be ``{"torchvision": NAME, "weights": TAG}``.
+:meth:`Zoo.reconstruct_all` runs the base encoder once and every decoder once, so A_S and all A_i
+reconstruct the same code (the decoders of A_i were fine-tuned on the frozen encoder of A_S).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from contextlib import nullcontext
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from torch import Tensor, nn
+
+from s2s_core.checkpoints import load_ae, load_classifier, read_finetuned, write_json_atomic
+from s2s_core.errors import CheckpointError, ConfigError
+from s2s_core.models.segnet import Code, SegNet, SegNetDecoder
+
+ZOO_FORMAT = "s2s-zoo/1"
+ZOO_FILE = "zoo.json"
+
+
+@dataclass
+class ZooInfo:
+    """``zoo.json`` read without loading any weights (cheap; for pickers and listings)."""
+
+    path: Path
+    name: str
+    input_size: int
+    num_classes: int
+    seed: int | None
+    base: str
+    classifiers: dict[str, str | dict]
+    aes: dict[str, str]
+    data: dict = field(default_factory=dict)
+    recipe: dict = field(default_factory=dict)
+    results: str = "results"
+    classes: list[str] | None = None
+
+    @classmethod
+    def read(cls, path: str | Path) -> ZooInfo:
+        import json
+
+        path = Path(path)
+        zfile = path / ZOO_FILE
+        if not zfile.is_file():
+            raise CheckpointError(f"{path} has no {ZOO_FILE}, so it is not a zoo; build one with `s2s demo` "
+                                  "or give the zoo's directory")
+        try:
+            raw = json.loads(zfile.read_text(encoding="utf-8"))
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise CheckpointError(f"{zfile} is not valid JSON ({exc})") from exc
+        if not isinstance(raw, dict) or raw.get("format") != ZOO_FORMAT:
+            raise CheckpointError(f"{zfile}: unknown format (expected {ZOO_FORMAT!r})")
+        try:
+            info = cls(path=path, name=str(raw.get("name", path.name)), input_size=int(raw["input_size"]),
+                       num_classes=int(raw["num_classes"]), seed=raw.get("seed"), base=str(raw["base"]),
+                       classifiers=dict(raw.get("classifiers", {})), aes=dict(raw.get("aes", {})),
+                       data=dict(raw.get("data") or {}), recipe=dict(raw.get("recipe") or {}),
+                       results=str(raw.get("results", "results")),
+                       classes=[str(c) for c in raw["classes"]] if raw.get("classes") else None)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise CheckpointError(f"{zfile}: missing or invalid field ({exc}); needs input_size, num_classes, "
+                                  "base") from exc
+        return info
+
+    @property
+    def results_dir(self) -> Path:
+        return self.path / self.results
+
+    @property
+    def data_dir(self) -> Path:
+        """``data["dir"]`` relative to the zoo (default ``data``)."""
+        return self.path / str(self.data.get("dir", "data"))
+
+    def ae_names(self) -> list[str]:
+        return list(self.aes)
+
+
+def read_zoo_info(path: str | Path) -> ZooInfo:
+    """Shorthand for :meth:`ZooInfo.read`."""
+    return ZooInfo.read(path)
+
+
+def list_zoos(root: str | Path) -> list[Path]:
+    """Directories at or below ``root`` that contain ``zoo.json`` (hidden directories skipped), sorted."""
+    root = Path(root)
+    if not root.is_dir():
+        return []
+    found = [p.parent for p in root.rglob(ZOO_FILE)
+             if not any(part.startswith(".") for part in p.relative_to(root).parts[:-1])]
+    return sorted(found)
+
+
+def write_zoo_manifest(path: str | Path, *, name: str, input_size: int, num_classes: int, base: str,
+                       classifiers: dict[str, str | dict], aes: dict[str, str], seed: int | None = None,
+                       data: dict | None = None, recipe: dict | None = None, results: str = "results",
+                       classes: list[str] | None = None) -> Path:
+    """Write ``zoo.json`` atomically into directory ``path``; every A_i name must be a classifier name.
+
+    ``classes``: optional class names in the classifiers' label order (index i = logit i).
+    """
+    unknown = sorted(set(aes) - set(classifiers))
+    if unknown:
+        raise ConfigError(f"fine-tuned AEs {unknown} have no classifier of the same name in the zoo")
+    return write_json_atomic(Path(path) / ZOO_FILE, {
+        "format": ZOO_FORMAT, "name": name, "input_size": int(input_size), "num_classes": int(num_classes),
+        "seed": seed, "base": base, "classifiers": classifiers, "aes": aes, "data": data or {},
+        "recipe": recipe or {}, "results": results, **({"classes": list(classes)} if classes else {})})
+
+
+def _build_torchvision_classifier(entry: dict) -> nn.Module:
+    from s2s_core.models import classifiers
+
+    name = entry.get("torchvision")
+    if not isinstance(name, str):
+        raise CheckpointError(f"bad classifier entry {entry!r} in {ZOO_FILE}: expected a unit directory or "
+                              '{"torchvision": NAME, "weights": TAG}')
+    return classifiers.Classifier.from_name(name, weights=entry.get("weights")).eval()
+
+
+class Zoo:
+    """A loaded zoo: ``base`` (A_S), ``decoders`` (name -> decoder of A_name), ``classifiers`` (name -> Classifier).
+
+    A fine-tuned unit that also trained its encoder is also kept whole in ``own_encoders`` (name -> SegNet)
+    and :meth:`reconstruct_all` runs it on its own encoder. All models are in eval mode.
+    """
+
+    def __init__(self, info: ZooInfo, base: SegNet, decoders: dict[str, SegNetDecoder],
+                 classifiers: dict[str, nn.Module], own_encoders: dict[str, SegNet] | None = None) -> None:
+        self.info, self.path = info, info.path
+        self.base, self.decoders, self.classifiers = base, decoders, classifiers
+        self.own_encoders = own_encoders or {}
+
+    @classmethod
+    def load(cls, path: str | Path, *, load_classifiers: bool = True, device: str | torch.device = "cpu") -> Zoo:
+        info = ZooInfo.read(path)
+        base_path = (info.path / info.base).resolve()
+        base = load_ae(base_path)
+        decoders: dict[str, SegNetDecoder] = {}
+        own: dict[str, SegNet] = {}
+        for name, rel in info.aes.items():
+            unit = info.path / rel
+            manifest, ref, decoder, encoder = read_finetuned(unit)
+            if ref != base_path:
+                raise CheckpointError(f"fine-tuned AE {name!r} ({unit}) refers to base {manifest['base']!r}, "
+                                      f"which is not this zoo's base {info.base!r}; re-save it against this base")
+            if manifest.get("args") != base.config:
+                raise CheckpointError(f"fine-tuned AE {name!r} has a different SegNet configuration than the base")
+            decoders[name] = decoder
+            if encoder is not None:
+                whole = SegNet(**base.config)
+                whole.encoder, whole.decoder = encoder, decoder
+                own[name] = whole.eval()
+        clfs: dict[str, nn.Module] = {}
+        if load_classifiers:
+            for name, entry in info.classifiers.items():
+                clfs[name] = (_build_torchvision_classifier(entry) if isinstance(entry, dict)
+                              else load_classifier(info.path / entry))
+        return cls(info, base, decoders, clfs, own).to(device)
+
+    def to(self, device: str | torch.device) -> Zoo:
+        modules = (self.base, *self.decoders.values(), *self.own_encoders.values(), *self.classifiers.values())
+        for module in modules:
+            module.to(device).eval()
+        return self
+
+    @property
+    def names(self) -> list[str]:
+        """Short names of the fine-tuned AEs (``"L"``, ``"A"``, ...), in zoo.json order."""
+        return [n for n in self.info.aes if n in self.decoders]
+
+    @property
+    def name(self) -> str:
+        return self.info.name
+
+    @property
+    def input_size(self) -> int:
+        return self.info.input_size
+
+    @property
+    def num_classes(self) -> int:
+        return self.info.num_classes
+
+    @property
+    def classes(self) -> list[str] | None:
+        return self.info.classes
+
+    @property
+    def results_dir(self) -> Path:
+        return self.info.results_dir
+
+    @property
+    def data_dir(self) -> Path:
+        return self.info.data_dir
+
+    def encode(self, x01: Tensor) -> Code:
+        """The base encoder's code for (B, 3, H, W) images in [0, 1]."""
+        return self.base.encode(x01)
+
+    def decode_with(self, name: str, code: Code) -> Tensor:
+        """Decode ``code`` with A_name's decoder (``"S"``/``"A_S"``: the base); (B, 3, H, W) in [0, 1] space."""
+        key = name.removeprefix("A_")
+        if key == "S":
+            return self.base.decode(code)
+        if key in self.own_encoders:
+            raise ConfigError(f"A_{key} has its own encoder; reconstruct it with reconstruct_all or its SegNet")
+        if key not in self.decoders:
+            raise ConfigError(f"no fine-tuned AE {name!r} in zoo {self.info.name!r}; known: {', '.join(self.names)}")
+        return self.base.decode(code, self.decoders[key])
+
+    def reconstruct_all(self, x01: Tensor, names: Iterable[str] | None = None, *,
+                        inference: bool = True) -> dict[str, Tensor]:
+        """Reconstructions of (B, 3, H, W) images in [0, 1]: ``{"A_S": ..., "A_<name>": ...}`` (unclamped).
+
+        One encoder pass feeds A_S and every selected A_i's decoder (Sec. 3.3). ``names`` selects A_i
+        (default: all); ``inference=False`` keeps autograd (e.g. for gradients through the AEs).
+        """
+        selected = self.names if names is None else [n.removeprefix("A_") for n in names]
+        missing = [n for n in selected if n not in self.names]
+        if missing:
+            raise ConfigError(f"no fine-tuned AE named {missing} in zoo {self.info.name!r}; known: {', '.join(self.names)}")
+        with torch.inference_mode() if inference else nullcontext():
+            code = self.base.encode(x01)
+            out = {"A_S": self.base.decode(code)}
+            for name in selected:
+                if name in self.own_encoders:
+                    out[f"A_{name}"] = self.own_encoders[name](x01)
+                else:
+                    out[f"A_{name}"] = self.base.decode(code, self.decoders[name])
+        return out
