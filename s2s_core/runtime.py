@@ -27,7 +27,10 @@ def select_device(name: str | None = "auto") -> torch.device:
     name = (name or "auto").strip().lower()
     if name == "auto":
         if torch.cuda.is_available():
-            return torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)) % torch.cuda.device_count())
+            local_rank = os.environ.get("LOCAL_RANK", "0")
+            if not local_rank.isdigit():
+                raise ConfigError(f"LOCAL_RANK={local_rank!r} is not a process index (set by torchrun)")
+            return torch.device("cuda", int(local_rank) % torch.cuda.device_count())
         return torch.device("cpu")
     try:
         device = torch.device(name)
@@ -79,7 +82,8 @@ class RuntimeFlags:
         cuda = device.type == "cuda"
         return cls(
             device=str(device),
-            autocast_bf16=cuda and amp and torch.cuda.is_bf16_supported(),
+            # bf16 only where the hardware has it: emulated bf16 (V100, T4) is slower than fp32
+            autocast_bf16=cuda and amp and torch.cuda.is_bf16_supported(including_emulation=False),
             channels_last=cuda and channels_last,
             pin_memory=cuda,
             non_blocking=cuda,
