@@ -1,0 +1,343 @@
+"""Figures and tables of Sec. 3.3-3.5 as pure functions (no streamlit): plotly figures and DOT text.
+
+Input formats (the CSV files written by the evaluate pass into a zoo's ``results/``; values are fractions):
+
+* ``accuracy.csv``: ``classifier,input,top1,top5`` with ``input`` in ``original``, ``A_S``, ``A_<name>``.
+* ``noise.csv``: ``classifier,input,s,top1`` (same ``input`` values).
+* ``nmi.csv``: ``ae,kind,mean,std,n`` with ``kind`` in ``intra``, ``inter``.
+* ``lab_histograms.csv``: ``ae,channel,bin_lo,bin_hi,density`` (``ae`` in ``original``, ``A_S``,
+  ``A_<name>``; ``channel`` in ``L``, ``a``, ``b``).
+* the cross-accuracy table: :class:`~s2s_core.analysis.crosstable.CrossTable`.
+
+A frame that lacks a required column raises :class:`InputTableError`.
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+from plotly.colors import qualitative
+from plotly.subplots import make_subplots
+
+from s2s_core.analysis.crosstable import CrossTable
+from s2s_core.analysis.fca import Lattice
+from s2s_core.analysis.rrc import sorted_pairs
+from s2s_core.errors import InputTableError
+
+#: Fig. 6's colours in the paper's classifier order L, A, V, I, R (purple, blue, orange, red, green),
+#: then plotly's palette for further classifiers.
+PALETTE: tuple[str, ...] = (
+    "#7b3294",
+    "#1f77b4",
+    "#ff7f0e",
+    "#d62728",
+    "#2ca02c",
+    *qualitative.Plotly[5:],
+    *qualitative.Dark24,
+)
+OBJECT_COLOUR = "#1f4e9c"  # classifiers, written above the lattice nodes
+ATTRIBUTE_COLOUR = "#a4262c"  # AEs, written below the lattice nodes
+
+
+def colour(k: int) -> str:
+    """The colour of the ``k``-th classifier (or AE)."""
+    return PALETTE[k % len(PALETTE)]
+
+
+def _require(df: pd.DataFrame, columns: Sequence[str], what: str) -> pd.DataFrame:
+    missing = [c for c in columns if c not in df.columns]
+    if missing:
+        raise InputTableError(
+            f"{what} lacks column(s) {', '.join(missing)}; expected columns {','.join(columns)}"
+        )
+    if df.empty:
+        raise InputTableError(f"{what} has no rows")
+    return df
+
+
+def _unique(values) -> list:
+    return list(dict.fromkeys(values))
+
+
+# --- Fig. 7: the concept lattice --------------------------------------------------------------
+
+
+def _dot_string(text: str) -> str:
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _cell(names: Sequence[str], colour_: str) -> str:
+    text = ", ".join(html.escape(n) for n in names) or " "
+    return f'<TR><TD><FONT COLOR="{colour_}">{text}</FONT></TD></TR>'
+
+
+def lattice_dot(lattice: Lattice, title: str | None = None) -> str:
+    """DOT text of a concept lattice drawn as in Fig. 7.
+
+    Bottom-up (``rankdir=BT``): the bottom concept at the bottom, an edge for each cover pair. Reduced
+    labelling: each classifier is written once, above the concept it introduces (``(g'', g')``), each AE
+    once, below the concept it introduces (``(m', m'')``). Node ids are ``c<k>`` for ``lattice.concepts[k]``.
+    Renders with ``st.graphviz_chart`` or Graphviz ``dot``.
+    """
+    lines = [
+        "digraph lattice {",
+        '  graph [rankdir=BT, nodesep=0.5, ranksep=0.45, fontname="Helvetica"'
+        + (f", label={_dot_string(title)}, labelloc=t" if title else "")
+        + "];",
+        '  node [shape=plaintext, fontname="Helvetica", fontsize=12];',
+        "  edge [arrowhead=none];",
+    ]
+    for k, concept in enumerate(lattice.concepts):
+        table = (
+            '<TABLE BORDER="0" CELLBORDER="0" CELLSPACING="0" CELLPADDING="1">'
+            + _cell(concept.objects, OBJECT_COLOUR)
+            + '<TR><TD><FONT POINT-SIZE="18">&#9679;</FONT></TD></TR>'
+            + _cell(concept.attributes, ATTRIBUTE_COLOUR)
+            + "</TABLE>"
+        )
+        lines.append(f"  c{k} [label=<{table}>];")
+    lines += [f"  c{lo} -> c{hi};" for lo, hi in lattice.edges]
+    lines.append("}")
+    return "\n".join(lines) + "\n"
+
+
+# --- Table 2 and Fig. 6 -------------------------------------------------------------------------
+
+
+def cross_accuracy_heatmap(table: CrossTable) -> go.Figure:
+    """Table 2 as a heatmap: rows AEs ``A_i`` (top to bottom in table order), columns classifiers ``j``.
+
+    One ``Heatmap`` trace, each cell annotated with ``acc(j∘A_i)``.
+    """
+    fig = go.Figure(
+        go.Heatmap(
+            z=table.acc,
+            x=list(table.names),
+            y=list(table.ae_names),
+            colorscale="Viridis",
+            texttemplate="%{z:.4f}",
+            hovertemplate="%{x}∘%{y}: %{z:.4f}<extra></extra>",
+            colorbar={"title": "accuracy"},
+        )
+    )
+    fig.update_layout(
+        title="Cross accuracy acc(j∘A_i)",
+        xaxis={"title": "classifier j", "side": "top"},
+        yaxis={"title": "AE A_i", "autorange": "reversed"},
+    )
+    return fig
+
+
+def rrc_sorted_bar(names: Sequence[str], rrc: np.ndarray, threshold: float | None = None) -> go.Figure:
+    """Fig. 6: every ``j∘A_i`` sorted by RRC, one bar trace per classifier ``j`` (its colour).
+
+    Args:
+        names: ``n`` classifier names; rrc: ``(n, n)``, ``rrc[i, j] = RRC(j∘A_i)``.
+        threshold: if given, a dashed horizontal line at that RRC (a layout shape, not a trace).
+    """
+    names = list(names)
+    pairs = sorted_pairs(rrc)
+    order = [p.label(names) for p in pairs]
+    fig = go.Figure()
+    for j, name in enumerate(names):
+        mine = [p for p in pairs if p.classifier == j]
+        fig.add_trace(
+            go.Bar(
+                x=[p.label(names) for p in mine],
+                y=[p.value for p in mine],
+                name=name,
+                marker_color=colour(j),
+                hovertemplate="%{x}: RRC %{y:.4f}<extra></extra>",
+            )
+        )
+    fig.update_layout(
+        title="RRC(j∘A_i), sorted",
+        xaxis={"categoryorder": "array", "categoryarray": order, "tickangle": -60},
+        yaxis={"title": "RRC"},
+        legend={"title": "classifier j"},
+        bargap=0.15,
+    )
+    if threshold is not None:
+        fig.add_hline(y=float(threshold), line_dash="dash", line_color="black")
+    return fig
+
+
+# --- Table 1 ----------------------------------------------------------------------------------------
+
+ACCURACY_COLUMNS = ("classifier", "input", "top1", "top5")
+
+
+def accuracy_table_frame(acc_df: pd.DataFrame) -> pd.DataFrame:
+    """Table 1: for each classifier ``i``, rows ``i``, ``i∘A_S``, ``i∘A_i`` with top-1/top-5 in percent
+    and the difference to the original input in percentage points (NaN on the original's row).
+
+    Args:
+        acc_df: ``accuracy.csv`` rows (fractions). Rows for other inputs (``j∘A_i``, ``i != j``) are ignored.
+
+    Returns:
+        Columns ``network, top-1, diff top-1, top-5, diff top-5`` rounded to 2 decimals.
+    """
+    df = _require(acc_df, ACCURACY_COLUMNS, "accuracy table")
+    rows = []
+    for clf in _unique(df["classifier"]):
+        mine = df[df["classifier"] == clf].drop_duplicates("input", keep="last").set_index("input")
+        base = mine.loc["original"] if "original" in mine.index else None
+        for inp, label in (("original", str(clf)), ("A_S", f"{clf}∘A_S"), (f"A_{clf}", f"{clf}∘A_{clf}")):
+            if inp not in mine.index:
+                continue
+            r = mine.loc[inp]
+            top1, top5 = 100 * float(r["top1"]), 100 * float(r["top5"])
+            diff = inp != "original" and base is not None
+            rows.append(
+                {
+                    "network": label,
+                    "top-1": top1,
+                    "diff top-1": top1 - 100 * float(base["top1"]) if diff else np.nan,
+                    "top-5": top5,
+                    "diff top-5": top5 - 100 * float(base["top5"]) if diff else np.nan,
+                }
+            )
+    return pd.DataFrame(rows, columns=["network", "top-1", "diff top-1", "top-5", "diff top-5"]).round(2)
+
+
+# --- Fig. 4 ----------------------------------------------------------------------------------------
+
+NOISE_COLUMNS = ("classifier", "input", "s", "top1")
+
+
+def noise_curves_figure(noise_df: pd.DataFrame) -> go.Figure:
+    """Fig. 4: top-1 accuracy against noise strength ``s``.
+
+    Two panels; left: each classifier ``i`` on the noisy original (dashed) and on ``A_S`` of it (solid);
+    right: original (dashed) and ``A_i`` (solid). Per classifier: two dashed traces (one per panel, one
+    legend entry) plus one solid trace per panel whose rows exist.
+    """
+    df = _require(noise_df, NOISE_COLUMNS, "noise table").sort_values("s", kind="stable")
+    fig = make_subplots(
+        rows=1, cols=2, shared_yaxes=True, subplot_titles=("reconstructions of A_S", "reconstructions of A_i")
+    )
+    for k, clf in enumerate(_unique(df["classifier"])):
+        mine = df[df["classifier"] == clf]
+        for col, inp in ((1, "A_S"), (2, f"A_{clf}")):
+            for source, dash, name in (
+                ("original", "dash", f"{clf} (original)"),
+                (inp, "solid", f"{clf}∘{inp}"),
+            ):
+                rows = mine[mine["input"] == source]
+                if rows.empty:
+                    continue
+                fig.add_trace(
+                    go.Scatter(
+                        x=rows["s"],
+                        y=rows["top1"],
+                        mode="lines+markers",
+                        name=name,
+                        legendgroup=name,
+                        showlegend=not (source == "original" and col == 2),
+                        line={"color": colour(k), "dash": dash},
+                    ),
+                    row=1,
+                    col=col,
+                )
+    fig.update_xaxes(title_text="noise strength s")
+    fig.update_yaxes(title_text="top-1 accuracy", row=1, col=1)
+    fig.update_layout(title="Top-1 accuracy under additive uniform noise U(-s, s)")
+    return fig
+
+
+# --- Fig. 9 ----------------------------------------------------------------------------------------
+
+NMI_COLUMNS = ("ae", "kind", "mean", "std", "n")
+
+
+def nmi_bars_figure(nmi_df: pd.DataFrame) -> go.Figure:
+    """Fig. 9: mean intra- and inter-class nMI per AE with one-standard-deviation error bars.
+
+    One grouped ``Bar`` trace per kind present (``intra``, ``inter``), AEs in order of appearance.
+    """
+    df = _require(nmi_df, NMI_COLUMNS, "nMI table")
+    aes = _unique(df["ae"])
+    fig = go.Figure()
+    for kind, c in (("intra", "#1f77b4"), ("inter", "#ff7f0e")):
+        rows = df[df["kind"] == kind].drop_duplicates("ae", keep="last").set_index("ae").reindex(aes)
+        if rows["mean"].isna().all():
+            continue
+        fig.add_trace(
+            go.Bar(
+                x=aes,
+                y=rows["mean"],
+                name=f"{kind}-class nMI",
+                marker_color=c,
+                error_y={"type": "data", "array": rows["std"].fillna(0).to_numpy()},
+                customdata=rows["n"],
+                hovertemplate="%{x}: %{y:.4f} (n=%{customdata})<extra></extra>",
+            )
+        )
+    fig.update_layout(
+        barmode="group", title="Normalised mutual information", yaxis={"title": "nMI", "range": [0, 1]}
+    )
+    return fig
+
+
+# --- Fig. 3 ----------------------------------------------------------------------------------------
+
+HIST_COLUMNS = ("ae", "channel", "bin_lo", "bin_hi", "density")
+LAB_TITLES = {"L": "L*", "a": "a*", "b": "b*"}
+
+Histograms = Mapping[str, tuple[np.ndarray, np.ndarray]]
+
+
+def _histogram_frame(hists: pd.DataFrame | Mapping[str, Histograms]) -> pd.DataFrame:
+    if isinstance(hists, pd.DataFrame):
+        return _require(hists, HIST_COLUMNS, "L*a*b* histogram table")
+    parts = [
+        pd.DataFrame({"ae": ae, "channel": ch, "bin_lo": e[:-1], "bin_hi": e[1:], "density": d})
+        for ae, by_channel in hists.items()
+        for ch, (e, d) in by_channel.items()
+    ]
+    if not parts:
+        raise InputTableError("no L*a*b* histograms to draw")
+    return pd.concat(parts, ignore_index=True)
+
+
+def lab_histograms_figure(
+    hists: pd.DataFrame | Mapping[str, Histograms], title: str | None = None
+) -> go.Figure:
+    """Fig. 3: global L*, a*, b* histograms, one panel per channel and one line per image/AE.
+
+    Args:
+        hists: a ``lab_histograms.csv`` frame, or ``{ae: {channel: (edges, density)}}`` (as returned
+            per AE by :func:`s2s_core.analysis.lab.lab_histograms`).
+        title: figure title.
+
+    Returns:
+        A figure with ``3 x n_ae`` line traces (channels present in the data).
+    """
+    df = _histogram_frame(hists)
+    fig = make_subplots(rows=1, cols=3, subplot_titles=[LAB_TITLES[c] for c in ("L", "a", "b")])
+    for k, ae in enumerate(_unique(df["ae"])):
+        for col, ch in enumerate(("L", "a", "b"), start=1):
+            rows = df[(df["ae"] == ae) & (df["channel"] == ch)].sort_values("bin_lo")
+            if rows.empty:
+                continue
+            fig.add_trace(
+                go.Scatter(
+                    x=(rows["bin_lo"] + rows["bin_hi"]) / 2,
+                    y=rows["density"],
+                    mode="lines",
+                    line_shape="hvh",
+                    name=str(ae),
+                    legendgroup=str(ae),
+                    showlegend=col == 1,
+                    line={"color": colour(k)},
+                ),
+                row=1,
+                col=col,
+            )
+    fig.update_yaxes(title_text="density", row=1, col=1)
+    fig.update_layout(title=title or "L*a*b* histograms")
+    return fig
