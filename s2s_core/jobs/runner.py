@@ -1,0 +1,394 @@
+"""The job runner: submit, queue, start, watch, cancel and resume ``s2s`` commands as separate processes.
+
+A job's life: :meth:`JobRunner.submit` validates the parameters (:mod:`.specs`), stores the job as
+``queued`` with the argv it will run, and calls :meth:`JobRunner.refresh`. ``refresh`` claims queued jobs
+whose device is free (FIFO; one job per device by default) and starts, for each, a supervisor process
+(:mod:`.worker`, in its own session so the dashboard may exit without killing it). The supervisor runs
+``[python, -m, s2s_core.cli, KIND, ...]`` (never a shell), sends its output to ``RUNS/jobs/<id>/log.txt``,
+records the exit code, the state and the error, and then starts the next queued job itself. A job whose
+supervisor vanished without recording anything (killed, machine restarted; the pid is checked together with
+its start time, so a reused pid is not mistaken for the job) is marked ``lost`` by the next ``refresh``.
+
+Layout: ``RUNS/jobs.sqlite`` (:mod:`.store`) and, per job, ``RUNS/jobs/<id>/`` with ``job.json`` (kind,
+resolved parameters, argv), ``log.txt``, and what the command writes there (``progress.jsonl``,
+``config.json``, ``ckpt/``, ``model/`` for the training commands; ``zoo/`` for a demo build).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+from s2s_core.errors import ConfigError
+from s2s_core.jobs.specs import Roots, get_kind, validate_params
+from s2s_core.jobs.store import DB_NAME, FINAL_STATES, Job, JobStore, update_row
+
+#: Builds the argv of a job: ``(job, resume) -> [executable, ...]``; ``job.params`` are validated.
+CommandBuilder = Callable[[Job, bool], list[str]]
+
+#: A claimed job whose supervisor has not recorded its pid after this long is lost (the starter died).
+START_TIMEOUT_S = 60.0
+PER_DEVICE_ENV = "S2S_JOBS_PER_DEVICE"
+GRACE_ENV = "S2S_JOBS_GRACE_S"
+_PROJECT_DIR = Path(__file__).resolve().parents[2]
+
+
+# ---------------------------------------------------------------------------------------------- commands
+
+
+def _opt(argv: list[str], flag: str, value: Any) -> None:
+    if value is not None:
+        argv += [flag, str(value)]
+
+
+def _train_argv(job: Job, resume: bool) -> list[str]:
+    p = job.params
+    argv = [job.kind, "--out", job.run_dir, "--data", p["data"], "--no-progress-bar"]
+    if job.kind == "finetune":
+        argv += ["--base", p["base"], "--classifier", p["classifier"]]
+    for key in ("steps", "batch_size", "lr", "size", "seed", "ckpt_every", "log_every", "device", "threads",
+                "widths", "depths"):
+        _opt(argv, "--" + key.replace("_", "-"), p.get(key))
+    if resume:
+        argv.append("--resume")
+    return argv
+
+
+def _evaluate_argv(job: Job, resume: bool) -> list[str]:
+    p = job.params
+    argv = ["evaluate", p["zoo"], "--data", p["data"]]
+    for key in ("limit", "batch_size", "seed", "device", "threads"):
+        _opt(argv, "--" + key.replace("_", "-"), p.get(key))
+    return argv
+
+
+def _demo_argv(job: Job, resume: bool) -> list[str]:
+    p = job.params
+    argv = ["demo", "--out", job.target or str(Path(job.run_dir) / "zoo")]
+    for key in ("seed", "device", "threads"):
+        _opt(argv, "--" + key, p.get(key))
+    if p.get("quick"):
+        argv.append("--quick")
+    return argv
+
+
+_SUBCOMMANDS: dict[str, Callable[[Job, bool], list[str]]] = {
+    "pretrain": _train_argv, "finetune": _train_argv, "evaluate": _evaluate_argv, "demo": _demo_argv,
+}
+
+
+def s2s_command(job: Job, resume: bool) -> list[str]:
+    """The default builder: ``[sys.executable, "-m", "s2s_core.cli", KIND, ...flags]``."""
+    return [sys.executable, "-m", "s2s_core.cli", *_SUBCOMMANDS[job.kind](job, resume)]
+
+
+def target_of(job: Job) -> str:
+    """Where a job's product will be: the trained unit, the evaluated zoo's results, the built zoo."""
+    run = Path(job.run_dir)
+    if job.kind in ("pretrain", "finetune"):
+        return str(run / "model")
+    if job.kind == "evaluate":
+        return str(Path(job.params["zoo"]) / "results")
+    return job.params.get("out") or str(run / "zoo")
+
+
+def device_slot(device: str | None) -> str:
+    """The queue a job waits in: ``cpu``, ``cuda:N`` (``cuda`` is ``cuda:0``; ``auto`` is resolved here)."""
+    d = (device or "cpu").lower()
+    if d == "auto":
+        import torch
+
+        d = "cuda:0" if torch.cuda.is_available() else "cpu"
+    return "cuda:0" if d == "cuda" else d
+
+
+# --------------------------------------------------------------------------------------------- processes
+
+
+def proc_start_time(pid: int) -> int | None:
+    """The start time (clock ticks since boot) of a live, non-zombie process; ``None`` if there is none."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except (OSError, ValueError):
+        return None
+    fields = stat[stat.rindex(")") + 2:].split()  # after "pid (comm) ": state is field 3, starttime field 22
+    if fields[0] in ("Z", "X"):
+        return None
+    return int(fields[19])
+
+
+def is_alive(pid: int | None, start: int | None) -> bool:
+    """Whether ``pid`` is still the process that was started at ``start`` (guards against pid reuse)."""
+    if not pid:
+        return False
+    now = proc_start_time(pid)
+    return now is not None and (start is None or now == start)
+
+
+def read_progress(path: Path) -> list[dict[str, Any]]:
+    """Events of a ``progress.jsonl``; a line that is not (yet) complete JSON is skipped."""
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return []
+    out = []
+    for line in text.splitlines():
+        try:
+            ev = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(ev, dict):
+            out.append(ev)
+    return out
+
+
+def tail_lines(path: Path, n: int, block: int = 8192) -> list[str]:
+    """The last ``n`` lines of a text file, reading only its end."""
+    if n <= 0:
+        return []
+    try:
+        with path.open("rb") as fh:
+            fh.seek(0, os.SEEK_END)
+            pos, data = fh.tell(), b""
+            while pos > 0 and data.count(b"\n") <= n:
+                step = min(block, pos)
+                pos -= step
+                fh.seek(pos)
+                data = fh.read(step) + data
+    except OSError:
+        return []
+    return data.decode("utf-8", errors="replace").splitlines()[-n:]
+
+
+def error_of(run_dir: Path, exit_code: int | None) -> str | None:
+    """Why a job failed: the last ``error`` event of its progress file, else the last line of its log."""
+    for ev in reversed(read_progress(run_dir / "progress.jsonl")):
+        if ev.get("event") == "error":
+            return str(ev.get("message") or "error")
+    if exit_code is not None and exit_code < 0:
+        with contextlib.suppress(ValueError):
+            return f"killed by {signal.Signals(-exit_code).name}"
+    for line in reversed(tail_lines(run_dir / "log.txt", 40)):
+        if line.strip() and not line.startswith("=== "):
+            return line.strip()[-500:]
+    return None
+
+
+# ------------------------------------------------------------------------------------------------ runner
+
+
+class JobRunner:
+    """Jobs of one runs root. Cheap to create: all state lives in ``RUNS/jobs.sqlite`` and the job dirs,
+    so a new instance (after an app restart) sees every past and running job."""
+
+    def __init__(self, runs_dir: str | Path | None = None, *, roots: Roots | None = None,
+                 per_device: int | None = None, grace_s: float | None = None,
+                 command: CommandBuilder | None = None, env: Mapping[str, str] | None = None) -> None:
+        self.roots = roots or Roots.from_env(runs_dir)
+        self.runs_dir = self.roots.runs
+        self.jobs_dir = self.runs_dir / "jobs"
+        self.jobs_dir.mkdir(parents=True, exist_ok=True)
+        self.store = JobStore(self.runs_dir / DB_NAME)
+        env = os.environ if env is None else env
+        self.per_device = per_device or int(env.get(PER_DEVICE_ENV, "1"))
+        self.grace_s = grace_s if grace_s is not None else float(env.get(GRACE_ENV, "30"))
+        self.command = command or s2s_command
+        self._children: dict[int, subprocess.Popen] = {}
+
+    # -- queries ------------------------------------------------------------------------------------
+    def list(self) -> list[Job]:
+        """Every job, newest first (after a :meth:`refresh`)."""
+        self.refresh()
+        return self.store.list()
+
+    def get(self, job_id: int) -> Job:
+        return self.store.get(job_id)
+
+    def job_dir(self, job_id: int) -> Path:
+        return self.jobs_dir / str(int(job_id))
+
+    def progress(self, job_id: int) -> list[dict[str, Any]]:
+        """The job's progress events (see :mod:`s2s_core.train.progress`); ``[]`` if it writes none."""
+        return read_progress(Path(self.get(job_id).run_dir) / "progress.jsonl")
+
+    def log_tail(self, job_id: int, n: int = 50) -> list[str]:
+        return tail_lines(self.job_dir(job_id) / "log.txt", n)
+
+    # -- actions ------------------------------------------------------------------------------------
+    def submit(self, kind: str, params: Mapping[str, Any], *, source: str = "cli") -> Job:
+        """Validate ``params`` for ``kind``, queue the job and start it if its device is free."""
+        get_kind(kind)
+        values = validate_params(kind, params, self.roots)
+        job_id = self.store.insert(kind, values, device_slot(values.get("device")), source=source)
+        run_dir = self.job_dir(job_id)
+        try:
+            run_dir.mkdir(parents=True)
+        except FileExistsError:
+            self.store.update(job_id, state="failed", error=f"job dir {run_dir} already exists", finished=time.time())
+            raise ConfigError(f"job dir {run_dir} already exists; move it away or use another runs root") from None
+        job = self.store.get(job_id)
+        job.run_dir = str(run_dir)
+        job.target = target_of(job)
+        job.argv = self.command(job, False)
+        self.store.update(job_id, run_dir=job.run_dir, target=job.target, argv=job.argv)
+        self._write_job_json(job)
+        self.refresh()
+        return self.get(job_id)
+
+    def cancel(self, job_id: int, *, wait: float | None = None) -> Job:
+        """Cancel a queued job, or stop a running one: SIGTERM to its supervisor, which passes it on to the
+        command (training saves a checkpoint) and sends SIGKILL after the grace period. With ``wait``, block
+        up to that many seconds for the job to end."""
+        job = self.get(job_id)
+        if job.state == "queued":
+            if self.store.update(job_id, expect_state="queued", state="cancelled", finished=time.time(),
+                                 error="cancelled before it started"):
+                return self.get(job_id)
+            job = self.get(job_id)
+        if job.state != "running":
+            raise ConfigError(f"job {job_id}: cannot cancel a {job.state} job")
+        self.store.update(job_id, expect_state="running", cancel_requested=time.time())
+        if is_alive(job.pid, job.pid_start):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(job.pid, signal.SIGTERM)
+        deadline = time.monotonic() + (wait or 0)
+        while wait and time.monotonic() < deadline and self.get(job_id).state == "running":
+            time.sleep(0.1)
+            self.refresh()
+        return self.get(job_id)
+
+    def resume(self, job_id: int) -> Job:
+        """Queue a cancelled, lost or failed job again; training jobs continue from their last checkpoint."""
+        job = self.get(job_id)
+        if job.state not in ("cancelled", "lost", "failed"):
+            raise ConfigError(f"job {job_id}: only cancelled, lost or failed jobs can be resumed (it is {job.state})")
+        run = Path(job.run_dir)
+        resumable = get_kind(job.kind).resumable and (run / "ckpt" / "latest.json").is_file() \
+            and (run / "config.json").is_file()
+        argv = self.command(job, resumable)
+        if not self.store.update(job_id, expect_state=job.state, state="queued", queued=time.time(), argv=argv,
+                                 resumed=resumable, pid=None, pid_start=None, child_pid=None, child_start=None,
+                                 exit_code=None, error=None, finished=None, started=None, output=None,
+                                 cancel_requested=None):
+            raise ConfigError(f"job {job_id}: its state changed meanwhile; try again")
+        self._write_job_json(self.get(job_id))
+        self.refresh()
+        return self.get(job_id)
+
+    def refresh(self) -> list[Job]:
+        """Reap finished supervisors, mark vanished jobs ``lost``, escalate overdue cancels, and start
+        queued jobs on free devices. Returns the jobs started."""
+        for pid, proc in list(self._children.items()):
+            if proc.poll() is not None:
+                del self._children[pid]
+        now = time.time()
+        for job in self.store.list(("running",)):
+            if job.pid is None:
+                if now - (job.started or now) > START_TIMEOUT_S:
+                    self._finish_vanished(job, "the job's supervisor never started")
+                continue
+            if is_alive(job.pid, job.pid_start):
+                if job.cancel_requested and now - job.cancel_requested > self.grace_s + 15:
+                    self._kill_group(job)
+                continue
+            if is_alive(job.child_pid, job.child_start):  # supervisor gone, command still running
+                if job.cancel_requested:
+                    self._kill_group(job)
+                continue
+            self._finish_vanished(job, "the job's process disappeared without reporting (killed or machine restarted)")
+        return self._start_queued()
+
+    # -- internals ----------------------------------------------------------------------------------
+    def _write_job_json(self, job: Job) -> None:
+        data = {k: getattr(job, k) for k in ("id", "kind", "params", "device", "source", "created", "argv",
+                                              "run_dir", "target", "resumed")}
+        path = Path(job.run_dir) / "job.json"
+        tmp = path.with_name(".job.json.tmp")
+        tmp.write_text(json.dumps(data, indent=2) + "\n")
+        os.replace(tmp, path)
+
+    def _finish_vanished(self, job: Job, why: str) -> None:
+        """A running job's processes are gone and nobody recorded how it ended: decide from its files."""
+        events = read_progress(Path(job.run_dir) / "progress.jsonl")
+        last = next((e for e in reversed(events) if e.get("event") in ("done", "error")), None)
+        if job.cancel_requested:
+            state, error = "cancelled", "cancelled"
+        elif last and last.get("event") == "done" and last.get("status") == "completed":
+            state, error = "succeeded", None
+        elif last and last.get("event") == "error":
+            state, error = "failed", str(last.get("message"))
+        else:
+            state, error = "lost", why
+        output = job.target if state == "succeeded" and job.target and Path(job.target).exists() else None
+        self.store.update(job.id, expect_state="running", state=state, error=error, finished=time.time(),
+                          output=output)
+
+    def _kill_group(self, job: Job) -> None:
+        for pid, start in ((job.pid, job.pid_start), (job.child_pid, job.child_start)):
+            if is_alive(pid, start):
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.killpg(os.getpgid(pid), signal.SIGKILL)
+
+    def _start_queued(self) -> list[Job]:
+        claimed: list[int] = []
+        with self.store.transaction() as con:
+            busy: dict[str, int] = {}
+            for row in con.execute("SELECT device, COUNT(*) FROM jobs WHERE state = 'running' GROUP BY device"):
+                busy[row[0]] = row[1]
+            for row in con.execute("SELECT id, device FROM jobs WHERE state = 'queued' ORDER BY queued, id").fetchall():
+                if busy.get(row["device"], 0) >= self.per_device:
+                    continue
+                busy[row["device"]] = busy.get(row["device"], 0) + 1
+                update_row(con, None, row["id"], expect_state="queued", state="running", started=time.time(),
+                           pid=None, pid_start=None)
+                con.execute("UPDATE jobs SET attempts = attempts + 1 WHERE id = ?", (row["id"],))
+                claimed.append(row["id"])
+        started = []
+        for job_id in claimed:
+            started.append(self._spawn(self.get(job_id)))
+        return started
+
+    def _spawn(self, job: Job) -> Job:
+        """Start the supervisor of a claimed job (its own session; output appended to ``log.txt``)."""
+        run = Path(job.run_dir)
+        env = dict(os.environ)
+        env["PYTHONPATH"] = os.pathsep.join([str(_PROJECT_DIR), *filter(None, [env.get("PYTHONPATH")])])
+        env["PYTHONUNBUFFERED"] = "1"
+        env["S2S_RUNS_DIR"] = str(self.runs_dir)
+        argv = [sys.executable, "-m", "s2s_core.jobs.worker", "--runs", str(self.runs_dir),
+                "--grace", str(self.grace_s), str(job.id)]
+        try:
+            with (run / "log.txt").open("ab") as log:
+                proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                                        cwd=run, env=env, start_new_session=True, close_fds=True)
+        except OSError as exc:
+            self.store.update(job.id, expect_state="running", state="failed", finished=time.time(),
+                              error=f"could not start the job's supervisor: {exc}")
+            return self.get(job.id)
+        self._children[proc.pid] = proc
+        self.store.update(job.id, pid=proc.pid, pid_start=proc_start_time(proc.pid))
+        job = self.get(job.id)
+        if job.cancel_requested:  # cancelled between claim and start
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(proc.pid, signal.SIGTERM)
+        return job
+
+    def wait(self, job_id: int, timeout: float = 60.0, poll: float = 0.2) -> Job:
+        """Block until the job is in a final state (refreshing meanwhile); :class:`TimeoutError` otherwise."""
+        deadline = time.monotonic() + timeout
+        while True:
+            self.refresh()
+            job = self.get(job_id)
+            if job.state in FINAL_STATES:
+                return job
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"job {job_id} still {job.state} after {timeout} s")
+            time.sleep(poll)

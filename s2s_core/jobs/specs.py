@@ -1,0 +1,467 @@
+"""What a job may be asked to do: declarative parameter specs per job kind, their validation, and the
+browser launch gate.
+
+Every value a user types (in the dashboard's form or after ``s2s jobs submit --set``) is checked here
+against a :class:`FieldSpec` before it becomes one element of a command's argv list. Nothing reaches a
+shell or ``eval``; on top of that, strings with shell metacharacters are refused, paths must resolve
+(symlinks followed) inside the configured roots, numbers must be in range and unknown keys are refused.
+Each refusal is a :class:`~s2s_core.errors.ConfigError` naming the field.
+
+The specs are plain data so the page can build its form from them (:func:`describe_kind`).
+This module does not import torch (the classifier registry is imported lazily, for its names only).
+"""
+
+from __future__ import annotations
+
+import hmac
+import ipaddress
+import math
+import os
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from s2s_core.errors import ConfigError
+
+#: Environment: browser launching on (``1``/``true``/``yes``), the token for non-loopback servers, the roots.
+ENABLED_ENV = "S2S_JOBS_ENABLED"
+TOKEN_ENV = "S2S_JOBS_TOKEN"
+RUNS_ENV = "S2S_RUNS_DIR"
+DATA_ROOTS_ENV = "S2S_DATA_ROOTS"
+CHECKPOINTS_ENV = "S2S_CHECKPOINTS_DIR"
+
+#: Characters refused in any string or path value, although no shell ever sees them.
+FORBIDDEN_CHARS = frozenset(";|&$`<>\\\"'*?!(){}[]#~\n\r\t\x00")
+
+_PROJECT_DIR = Path(__file__).resolve().parents[2]
+FieldType = Literal["int", "float", "str", "bool", "choice", "path"]
+PathRole = Literal["data", "unit", "zoo", "output"]
+
+
+@dataclass(frozen=True)
+class Roots:
+    """Where jobs may read (``data`` roots, checkpoints, runs) and write (runs, checkpoints)."""
+
+    runs: Path
+    checkpoints: Path
+    data: tuple[Path, ...]
+
+    @classmethod
+    def from_env(cls, runs_dir: str | Path | None = None, env: Mapping[str, str] | None = None) -> Roots:
+        """Roots from ``S2S_RUNS_DIR`` (default ``./runs``), ``S2S_CHECKPOINTS_DIR`` (default the project's
+        ``checkpoints/``) and ``S2S_DATA_ROOTS`` (``os.pathsep``-separated; default ``./data``; the
+        checkpoints dir, which holds the demo zoo and its data, is always readable)."""
+        env = os.environ if env is None else env
+        runs = Path(runs_dir or env.get(RUNS_ENV) or "runs")
+        ckpt = Path(env.get(CHECKPOINTS_ENV) or _PROJECT_DIR / "checkpoints")
+        raw = env.get(DATA_ROOTS_ENV)
+        data = [Path(p) for p in raw.split(os.pathsep) if p.strip()] if raw else [Path("data")]
+        return cls(runs=_abs(runs), checkpoints=_abs(ckpt), data=tuple(_abs(p) for p in data))
+
+    @property
+    def readable(self) -> tuple[Path, ...]:
+        return (*self.data, self.checkpoints, self.runs)
+
+    @property
+    def writable(self) -> tuple[Path, ...]:
+        return (self.runs, self.checkpoints)
+
+
+def _abs(p: Path) -> Path:
+    return p.expanduser().resolve()
+
+
+@dataclass(frozen=True)
+class FieldSpec:
+    """One parameter of a job kind.
+
+    ``choices`` is the fixed list (or a function of the roots giving it) for ``choice`` fields; for
+    ``str`` and ``path`` fields it only suggests values. ``path_role`` says what a path must be: ``data`` (a readable
+    directory), ``unit`` (a directory with ``manifest.json``), ``zoo`` (a directory with ``zoo.json``),
+    or ``output`` (inside the runs root or ``checkpoints/``; need not exist).
+    """
+
+    name: str
+    type: FieldType
+    default: Any = None
+    help: str = ""
+    label: str = ""
+    required: bool = False
+    min: float | None = None
+    max: float | None = None
+    multiple_of: int | None = None
+    pattern: str | None = None
+    choices: Sequence[str] | Callable[[Roots], Sequence[str]] | None = None
+    path_role: PathRole | None = None
+
+    def options(self, roots: Roots) -> list[str]:
+        """The allowed values (``choice``) or suggestions (``path``); ``[]`` when there are none."""
+        if self.choices is None:
+            return []
+        return list(self.choices(roots) if callable(self.choices) else self.choices)
+
+    def describe(self, roots: Roots) -> dict[str, Any]:
+        """A JSON-able description for building a form."""
+        return {
+            "name": self.name, "type": self.type, "label": self.label or self.name.replace("_", " "),
+            "default": self.default, "help": self.help, "required": self.required, "min": self.min,
+            "max": self.max, "multiple_of": self.multiple_of, "pattern": self.pattern,
+            "path_role": self.path_role, "options": self.options(roots),
+        }
+
+
+@dataclass(frozen=True)
+class KindSpec:
+    """A job kind: the ``s2s`` sub-command it runs, its fields, and whether ``--resume`` continues it."""
+
+    kind: str
+    help: str
+    fields: tuple[FieldSpec, ...]
+    resumable: bool = False
+
+    def field(self, name: str) -> FieldSpec:
+        for f in self.fields:
+            if f.name == name:
+                return f
+        raise KeyError(name)
+
+    @property
+    def names(self) -> list[str]:
+        return [f.name for f in self.fields]
+
+
+# ----------------------------------------------------------------------------------------------- choices
+
+
+def classifier_names(roots: Roots | None = None) -> list[str]:
+    """Names in the classifier registry (imports torch on first use)."""
+    from s2s_core.models.classifiers import available
+
+    return sorted(available())
+
+
+def _find_dirs(roots: Sequence[Path], marker: str, kind: str | None = None, depth: int = 4) -> list[str]:
+    """Directories under ``roots`` (at most ``depth`` levels down) holding ``marker``; for
+    ``manifest.json`` only units whose manifest ``kind`` is ``kind``."""
+    import json
+
+    found: list[str] = []
+    for root in roots:
+        if not root.is_dir():
+            continue
+        for level in range(depth + 1):
+            for m in sorted(root.glob("/".join(["*"] * level + [marker]))):
+                if kind is not None:
+                    try:
+                        if json.loads(m.read_text()).get("kind") != kind:
+                            continue
+                    except (OSError, ValueError, AttributeError):
+                        continue
+                found.append(str(m.parent.resolve()))
+    return list(dict.fromkeys(found))
+
+
+def base_ae_choices(roots: Roots) -> list[str]:
+    """Pre-trained AE units (``kind: ae``) found under ``checkpoints/`` and the runs root."""
+    return _find_dirs((roots.checkpoints, roots.runs), "manifest.json", kind="ae")
+
+
+def zoo_choices(roots: Roots) -> list[str]:
+    """Zoo directories (with ``zoo.json``) under ``checkpoints/`` and the runs root."""
+    return _find_dirs((roots.checkpoints, roots.runs), "zoo.json")
+
+
+def data_dir_choices(roots: Roots) -> list[str]:
+    """The data roots and their immediate sub-directories."""
+    out: list[str] = []
+    for root in roots.data:
+        if root.is_dir():
+            out.append(str(root))
+            out.extend(str(p) for p in sorted(root.iterdir()) if p.is_dir() and not p.name.startswith("."))
+    return out
+
+
+def device_choices(roots: Roots | None = None) -> list[str]:
+    """``cpu`` and each GPU of this machine (imports torch on first use)."""
+    import torch
+
+    return ["cpu", *(f"cuda:{i}" for i in range(torch.cuda.device_count() if torch.cuda.is_available() else 0))]
+
+
+# ------------------------------------------------------------------------------------------------- specs
+
+_DEVICE = FieldSpec("device", "str", "cpu", "cpu, cuda, cuda:N or auto; one job runs at a time per device",
+                    pattern=r"auto|cpu|cuda(:\d{1,2})?", choices=device_choices)
+_SEED = FieldSpec("seed", "int", 0, "random seed", min=0, max=2**31 - 1)
+_THREADS = FieldSpec("threads", "int", None, "torch threads (empty: S2S_THREADS or torch's default)", min=1, max=256)
+_NAME = FieldSpec("name", "str", None, "a label for the job list", pattern=r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+_DATA = FieldSpec("data", "path", None, "directory of training images (inside the data roots)", label="data directory",
+                  required=True, choices=data_dir_choices, path_role="data")
+_LOG = FieldSpec("log_every", "int", None, "a progress event every N steps (empty: the command's default)",
+                 min=1, max=10_000_000)
+_WIDTHS = FieldSpec("widths", "str", None, "SegNet stage widths (empty: 64,128,256,512,512)",
+                    pattern=r"\d{1,4}(,\d{1,4}){4}")
+_DEPTHS = FieldSpec("depths", "str", None, "convolutions per SegNet stage (empty: 2,2,3,3,3)", pattern=r"\d(,\d){4}")
+_CKPT = FieldSpec("ckpt_every", "int", None, "write a checkpoint every K steps (empty: the command's default)",
+                  min=1, max=10_000_000)
+
+
+def _train_fields(steps: int, batch: int, lr: float, size: int) -> tuple[FieldSpec, ...]:
+    return (
+        FieldSpec("steps", "int", steps, "optimiser steps in total", min=1, max=10_000_000),
+        FieldSpec("batch_size", "int", batch, "images per step", label="batch size", min=1, max=4096),
+        FieldSpec("lr", "float", lr, "learning rate", label="learning rate", min=1e-8, max=10.0),
+        FieldSpec("size", "int", size, "input size in pixels (a multiple of 32)", min=32, max=1024, multiple_of=32),
+    )
+
+
+SPECS: dict[str, KindSpec] = {
+    "pretrain": KindSpec(
+        "pretrain", "Pre-train the SegNet autoencoder A_S with MSE (Sec. 3.2)",
+        (_DATA, *_train_fields(1000, 16, 0.01, 256), _DEVICE, _SEED, _CKPT, _LOG, _THREADS, _NAME, _WIDTHS, _DEPTHS),
+        resumable=True,
+    ),
+    "finetune": KindSpec(
+        "finetune", "Fine-tune a copy of A_S's decoder through a frozen classifier: A_i (Sec. 3.3)",
+        (
+            FieldSpec("classifier", "choice", None, "the frozen classifier", required=True, choices=classifier_names),
+            FieldSpec("base", "path", None, "the pre-trained autoencoder unit (A_S)", label="base AE", required=True,
+                      choices=base_ae_choices, path_role="unit"),
+            _DATA, *_train_fields(1000, 16, 1e-4, 224), _DEVICE, _SEED, _CKPT, _LOG, _THREADS, _NAME,
+        ),
+        resumable=True,
+    ),
+    "evaluate": KindSpec(
+        "evaluate", "Tables 1-2, noise curves, nMI and L*a*b* histograms of a zoo (Sec. 3.3-3.5)",
+        (
+            FieldSpec("zoo", "path", None, "the zoo to evaluate (results go to ZOO/results)", required=True,
+                      choices=zoo_choices, path_role="zoo"),
+            FieldSpec("data", "path", None, "labelled images, one sub-folder per class", label="data directory",
+                      required=True, choices=data_dir_choices, path_role="data"),
+            FieldSpec("limit", "int", None, "evaluate at most N images (empty: all)", min=1, max=100_000_000),
+            FieldSpec("batch_size", "int", 32, "images per batch", label="batch size", min=1, max=4096),
+            _DEVICE, _SEED, _THREADS, _NAME,
+        ),
+    ),
+    "demo": KindSpec(
+        "demo", "Build the demo zoo (shapes data, demo classifiers, A_S and every A_i)",
+        (
+            FieldSpec("out", "path", None, "where the zoo is written (empty: the job's directory)",
+                      label="output directory", path_role="output"),
+            _SEED,
+            FieldSpec("quick", "bool", False, "a minutes-long smoke build instead of the full demo zoo"),
+            _DEVICE, _THREADS, _NAME,
+        ),
+    ),
+}
+
+KINDS: tuple[str, ...] = tuple(SPECS)
+
+
+def get_kind(kind: str) -> KindSpec:
+    if kind not in SPECS:
+        raise ConfigError(f"kind: unknown job kind {kind!r}; use one of {', '.join(KINDS)}")
+    return SPECS[kind]
+
+
+def describe_kind(kind: str, roots: Roots | None = None) -> list[dict[str, Any]]:
+    """The fields of ``kind`` as JSON-able dicts, in form order (see :meth:`FieldSpec.describe`)."""
+    roots = roots or Roots.from_env()
+    return [f.describe(roots) for f in get_kind(kind).fields]
+
+
+# -------------------------------------------------------------------------------------------- validation
+
+
+def validate_params(kind: str, params: Mapping[str, Any], roots: Roots) -> dict[str, Any]:
+    """Check ``params`` against the specs of ``kind`` and return every field's value, typed, with
+    defaults filled in and paths resolved to absolute paths. Values may be typed or strings (from
+    ``--set``). Raises :class:`ConfigError` naming the first offending field."""
+    spec = get_kind(kind)
+    unknown = sorted(set(params) - set(spec.names))
+    if unknown:
+        raise ConfigError(f"{unknown[0]}: unknown parameter for {kind} jobs; valid: {', '.join(spec.names)}")
+    out: dict[str, Any] = {}
+    for f in spec.fields:
+        value = params.get(f.name)
+        if isinstance(value, str) and value.strip() == "" and f.type != "str":
+            value = None
+        if value is None:
+            if f.required:
+                raise ConfigError(f"{f.name}: a value is required ({f.help})")
+            out[f.name] = f.default
+            continue
+        out[f.name] = check_value(f, value, roots)
+    return out
+
+
+def check_value(f: FieldSpec, value: Any, roots: Roots) -> Any:
+    """One field's value, coerced to its type and checked; :class:`ConfigError` names the field."""
+    if f.type == "int":
+        v: Any = _to_int(f.name, value)
+    elif f.type == "float":
+        v = _to_float(f.name, value)
+    elif f.type == "bool":
+        v = _to_bool(f.name, value)
+    else:
+        if not isinstance(value, str | Path):
+            raise ConfigError(f"{f.name}: expected text, got {type(value).__name__} {value!r}")
+        v = check_text(f.name, str(value))
+        if f.pattern and not re.fullmatch(f.pattern, v):
+            raise ConfigError(f"{f.name}: {v!r} is not allowed (must match {f.pattern})")
+        if f.type == "choice":
+            allowed = f.options(roots)
+            if v not in allowed:
+                raise ConfigError(f"{f.name}: {v!r} is not one of {', '.join(allowed) or '(none available)'}")
+        elif f.type == "path":
+            v = check_path(f, v, roots)
+    if f.type in ("int", "float"):
+        if f.min is not None and v < f.min:
+            raise ConfigError(f"{f.name}: {v} is below the minimum {f.min}")
+        if f.max is not None and v > f.max:
+            raise ConfigError(f"{f.name}: {v} is above the maximum {f.max}")
+        if f.multiple_of and v % f.multiple_of:
+            raise ConfigError(f"{f.name}: {v} is not a multiple of {f.multiple_of}")
+    return v
+
+
+def check_text(name: str, value: str) -> str:
+    """Refuse shell metacharacters, control characters and a leading ``-`` (it would read as an option)."""
+    bad = sorted({c for c in value if c in FORBIDDEN_CHARS or ord(c) < 32 or ord(c) == 127})
+    if bad:
+        raise ConfigError(f"{name}: character(s) {''.join(repr(c)[1:-1] for c in bad)} are not allowed in {value!r}")
+    if value.startswith("-"):
+        raise ConfigError(f"{name}: a value may not start with '-' ({value!r})")
+    if len(value) > 4096:
+        raise ConfigError(f"{name}: value too long ({len(value)} characters)")
+    return value
+
+
+def check_path(f: FieldSpec, value: str, roots: Roots) -> str:
+    """Resolve ``value`` (symlinks followed) and require it inside the roots of the field's role.
+
+    Relative paths are taken from the working directory, or else from each allowed root in turn.
+    ``..`` components are refused outright. Returns the resolved absolute path.
+    """
+    p = Path(value)
+    if ".." in p.parts:
+        raise ConfigError(f"{f.name}: '..' is not allowed in paths ({value!r})")
+    # outputs, and zoos (evaluation writes ZOO/results), must be where jobs may write
+    allowed = roots.writable if f.path_role in ("output", "zoo") else roots.readable
+    candidates = [p] if p.is_absolute() else [Path.cwd() / p, *(r / p for r in allowed)]
+    resolved = None
+    for cand in candidates:
+        r = cand.resolve()
+        if _inside(r, allowed) and (f.path_role == "output" or r.exists()):
+            resolved = r
+            break
+    if resolved is None:
+        for cand in candidates:
+            r = cand.resolve()
+            if _inside(cand.absolute(), allowed) and not _inside(r, allowed):
+                raise ConfigError(f"{f.name}: {value!r} is a symlink pointing outside the allowed roots (to {r})")
+        if not any(_inside(c.resolve(), allowed) for c in candidates):
+            where = ", ".join(str(a) for a in allowed)
+            raise ConfigError(f"{f.name}: {value!r} is outside the allowed roots ({where})")
+        raise ConfigError(f"{f.name}: {value!r} does not exist")
+    if f.path_role == "output":
+        if resolved in allowed:
+            raise ConfigError(f"{f.name}: {value!r} is a root itself; name a directory inside it")
+        return str(resolved)
+    if not resolved.is_dir():
+        raise ConfigError(f"{f.name}: {value!r} is not a directory")
+    marker = {"unit": "manifest.json", "zoo": "zoo.json"}.get(f.path_role or "")
+    if marker and not (resolved / marker).is_file():
+        raise ConfigError(f"{f.name}: {value!r} has no {marker} (not a {f.path_role})")
+    return str(resolved)
+
+
+def _inside(p: Path, roots: Sequence[Path]) -> bool:
+    return any(p.is_relative_to(r) for r in roots)
+
+
+def _to_int(name: str, value: Any) -> int:
+    if isinstance(value, bool):
+        raise ConfigError(f"{name}: expected an integer, got {value!r}")
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, str) and re.fullmatch(r"\s*[+-]?\d{1,18}\s*", value):
+        return int(value)
+    raise ConfigError(f"{name}: expected an integer, got {value!r}")
+
+
+def _to_float(name: str, value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise ConfigError(f"{name}: expected a number, got {value!r}")
+    try:
+        v = float(value)
+    except ValueError:
+        raise ConfigError(f"{name}: expected a number, got {value!r}") from None
+    if not math.isfinite(v):
+        raise ConfigError(f"{name}: expected a finite number, got {value!r}")
+    return v
+
+
+def _to_bool(name: str, value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in ("1", "true", "yes", "on", "0", "false", "no", "off"):
+        return value.strip().lower() in ("1", "true", "yes", "on")
+    raise ConfigError(f"{name}: expected true or false, got {value!r}")
+
+
+# ------------------------------------------------------------------------------------------- launch gate
+
+
+@dataclass(frozen=True)
+class GateSettings:
+    """Operator settings of the browser launch gate (environment by default)."""
+
+    enabled: bool = False
+    token: str | None = field(default=None, repr=False)
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> GateSettings:
+        env = os.environ if env is None else env
+        enabled = env.get(ENABLED_ENV, "").strip().lower() in ("1", "true", "yes", "on")
+        return cls(enabled=enabled, token=env.get(TOKEN_ENV) or None)
+
+
+def is_loopback(server_address: str | None) -> bool:
+    """Whether a server bound to ``server_address`` is reachable from this machine only.
+
+    An empty address means "all interfaces" (Streamlit's default) and is not loopback."""
+    addr = (server_address or "").strip().strip("[]").lower()
+    if addr == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(addr).is_loopback
+    except ValueError:
+        return False
+
+
+def launch_allowed(server_address: str | None, token_given: str | None, *,
+                   settings: GateSettings | None = None) -> tuple[bool, str]:
+    """May the dashboard start a job? Returns ``(allowed, reason)``.
+
+    Off unless the operator sets ``S2S_JOBS_ENABLED=1``; when the server listens beyond loopback the
+    operator must also set ``S2S_JOBS_TOKEN`` and the user must give that token (compared in constant
+    time). The ``s2s jobs`` CLI does not go through this gate.
+    """
+    s = settings or GateSettings.from_env()
+    if not s.enabled:
+        return False, f"launching jobs from the browser is off; the operator can enable it with {ENABLED_ENV}=1"
+    if is_loopback(server_address):
+        return True, "enabled; the server listens on loopback only"
+    if not s.token:
+        return False, (f"the server listens beyond loopback ({server_address or 'all interfaces'}); "
+                       f"the operator must set {TOKEN_ENV} to allow launching")
+    if not token_given:
+        return False, "a launch token is required on this server"
+    if not hmac.compare_digest(token_given.encode("utf-8"), s.token.encode("utf-8")):
+        return False, "wrong launch token"
+    return True, "enabled; token accepted"

@@ -1,0 +1,226 @@
+"""Job parameter validation (every rejection path) and the browser launch gate (s2s_core.jobs.specs)."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from s2s_core.errors import ConfigError
+from s2s_core.jobs.specs import (
+    SPECS,
+    GateSettings,
+    Roots,
+    describe_kind,
+    is_loopback,
+    launch_allowed,
+    validate_params,
+)
+
+
+@pytest.fixture()
+def roots(tmp_path: Path) -> Roots:
+    (tmp_path / "data" / "shapes").mkdir(parents=True)
+    (tmp_path / "runs").mkdir()
+    (tmp_path / "checkpoints").mkdir()
+    (tmp_path / "outside").mkdir()
+    return Roots(runs=tmp_path / "runs", checkpoints=tmp_path / "checkpoints", data=(tmp_path / "data",))
+
+
+def _pretrain(roots: Roots, **kw) -> dict:
+    return validate_params("pretrain", {"data": str(roots.data[0] / "shapes"), **kw}, roots)
+
+
+def _error(fn, *args, **kw) -> str:
+    with pytest.raises(ConfigError) as info:
+        fn(*args, **kw)
+    return str(info.value)
+
+
+# ---------------------------------------------------------------------------------------------- accepted
+
+
+def test_defaults_types_and_resolved_paths(roots: Roots) -> None:
+    v = _pretrain(roots, steps="20", lr="0.5", batch_size=4, size=64.0)
+    assert v["steps"] == 20 and v["lr"] == 0.5 and v["batch_size"] == 4 and v["size"] == 64
+    assert v["data"] == str(roots.data[0] / "shapes") and v["device"] == "cpu" and v["threads"] is None
+    assert set(v) == set(SPECS["pretrain"].names)
+
+
+def test_relative_path_is_taken_from_the_roots(roots: Roots, monkeypatch) -> None:
+    monkeypatch.chdir(roots.data[0].parent / "outside")
+    v = validate_params("pretrain", {"data": "shapes"}, roots)
+    assert v["data"] == str(roots.data[0] / "shapes")
+
+
+def test_output_path_inside_runs_or_checkpoints(roots: Roots) -> None:
+    assert validate_params("demo", {"out": str(roots.runs / "zoos" / "z1")}, roots)["out"] == str(roots.runs / "zoos" / "z1")
+    assert validate_params("demo", {"out": str(roots.checkpoints / "mine")}, roots)["out"] == str(roots.checkpoints / "mine")
+    assert validate_params("demo", {"quick": "true"}, roots)["quick"] is True
+
+
+# -------------------------------------------------------------------------------------------- rejections
+
+
+def test_absolute_path_outside_roots(roots: Roots) -> None:
+    msg = _error(validate_params, "pretrain", {"data": str(roots.data[0].parent / "outside")}, roots)
+    assert msg.startswith("data:") and "outside the allowed roots" in msg
+    assert "outside the allowed roots" in _error(validate_params, "pretrain", {"data": "/etc"}, roots)
+
+
+def test_dotdot_is_refused_even_when_it_lands_inside(roots: Roots) -> None:
+    msg = _error(validate_params, "pretrain", {"data": str(roots.data[0] / "shapes" / ".." / "shapes")}, roots)
+    assert msg.startswith("data:") and "'..'" in msg
+
+
+def test_symlink_pointing_out_is_refused(roots: Roots) -> None:
+    link = roots.data[0] / "escape"
+    link.symlink_to(roots.data[0].parent / "outside", target_is_directory=True)
+    msg = _error(validate_params, "pretrain", {"data": str(link)}, roots)
+    assert msg.startswith("data:") and "symlink" in msg
+    msg = _error(validate_params, "pretrain", {"data": "escape"}, roots)  # relative, through the root
+    assert "symlink" in msg
+
+
+def test_output_outside_runs_root_is_refused(roots: Roots) -> None:
+    assert "outside" in _error(validate_params, "demo", {"out": str(roots.data[0] / "zoo")}, roots)
+    assert "root itself" in _error(validate_params, "demo", {"out": str(roots.runs)}, roots)
+
+
+def test_missing_dir_and_missing_markers(roots: Roots) -> None:
+    assert "does not exist" in _error(validate_params, "pretrain", {"data": str(roots.data[0] / "nope")}, roots)
+    (roots.checkpoints / "notazoo").mkdir()
+    msg = _error(validate_params, "evaluate", {"zoo": str(roots.checkpoints / "notazoo"),
+                                               "data": str(roots.data[0] / "shapes")}, roots)
+    assert msg.startswith("zoo:") and "zoo.json" in msg
+
+
+@pytest.mark.parametrize("char", list(";|&$`<>") + ["\n", "\r", "\x00", "'", "\\"])
+def test_metacharacters_are_refused(roots: Roots, char: str) -> None:
+    msg = _error(_pretrain, roots, name=f"run{char}x")
+    assert msg.startswith("name:") and "not allowed" in msg
+    msg = _error(validate_params, "pretrain", {"data": str(roots.data[0] / f"shapes{char}rm")}, roots)
+    assert msg.startswith("data:") and "not allowed" in msg
+
+
+def test_leading_dash_is_refused(roots: Roots) -> None:
+    assert "start with '-'" in _error(_pretrain, roots, name="--resume")
+
+
+@pytest.mark.parametrize(("key", "value", "words"), [
+    ("steps", 0, "below the minimum"),
+    ("steps", 10**8, "above the maximum"),
+    ("batch_size", 5000, "above the maximum"),
+    ("lr", 100.0, "above the maximum"),
+    ("lr", "-1", "below the minimum"),
+    ("size", 48, "multiple of 32"),
+    ("threads", 0, "below the minimum"),
+])
+def test_out_of_range(roots: Roots, key: str, value, words: str) -> None:
+    msg = _error(_pretrain, roots, **{key: value})
+    assert msg.startswith(f"{key}:") and words in msg
+
+
+@pytest.mark.parametrize(("key", "value"), [
+    ("steps", "ten"), ("steps", 1.5), ("steps", True), ("steps", "1e3"), ("lr", "abc"), ("lr", "nan"),
+    ("lr", [0.1]), ("name", 5), ("device", "tpu"), ("device", "cuda:0;ls"), ("widths", "1,2,3"),
+])
+def test_wrong_type_or_format(roots: Roots, key: str, value) -> None:
+    assert _error(_pretrain, roots, **{key: value}).startswith(f"{key}:")
+
+
+def test_wrong_bool(roots: Roots) -> None:
+    assert _error(validate_params, "demo", {"quick": "maybe"}, roots).startswith("quick:")
+
+
+def test_unknown_key_and_kind(roots: Roots) -> None:
+    msg = _error(_pretrain, roots, shell="x")
+    assert msg.startswith("shell:") and "unknown parameter" in msg
+    assert _error(validate_params, "rm", {}, roots).startswith("kind:")
+
+
+def test_required_field(roots: Roots) -> None:
+    assert _error(validate_params, "pretrain", {}, roots).startswith("data:")
+    assert _error(validate_params, "pretrain", {"data": ""}, roots).startswith("data:")
+
+
+def test_classifier_must_be_registered(roots: Roots) -> None:
+    unit = roots.checkpoints / "base"
+    unit.mkdir()
+    (unit / "manifest.json").write_text(json.dumps({"kind": "ae"}))
+    params = {"base": str(unit), "data": str(roots.data[0] / "shapes")}
+    msg = _error(validate_params, "finetune", {**params, "classifier": "no_such_net"}, roots)
+    assert msg.startswith("classifier:") and "not one of" in msg
+    name = describe_kind("finetune", roots)[0]["options"][0]
+    assert validate_params("finetune", {**params, "classifier": name}, roots)["classifier"] == name
+
+
+# ----------------------------------------------------------------------------------------- introspection
+
+
+def test_describe_builds_the_form(roots: Roots) -> None:
+    unit = roots.runs / "jobs" / "1" / "model"
+    unit.mkdir(parents=True)
+    (unit / "manifest.json").write_text(json.dumps({"kind": "ae"}))
+    other = roots.runs / "jobs" / "2" / "model"
+    other.mkdir(parents=True)
+    (other / "manifest.json").write_text(json.dumps({"kind": "decoder"}))
+    fields = {f["name"]: f for f in describe_kind("finetune", roots)}
+    assert {"classifier", "base", "data", "steps", "batch_size", "lr", "device", "size", "seed"} <= set(fields)
+    assert fields["base"]["options"] == [str(unit)]
+    assert str(roots.data[0] / "shapes") in fields["data"]["options"]
+    assert fields["steps"]["type"] == "int" and fields["steps"]["min"] == 1
+    assert fields["device"]["options"][0] == "cpu" and fields["device"]["default"] == "cpu"
+    assert "limit" in {f["name"] for f in describe_kind("evaluate", roots)}
+    assert {"seed", "quick", "out"} <= {f["name"] for f in describe_kind("demo", roots)}
+
+
+def test_roots_from_env(tmp_path: Path) -> None:
+    env = {"S2S_RUNS_DIR": str(tmp_path / "r"), "S2S_DATA_ROOTS": os.pathsep.join([str(tmp_path / "a"), str(tmp_path / "b")])}
+    r = Roots.from_env(env=env)
+    assert r.runs == tmp_path / "r" and r.data == (tmp_path / "a", tmp_path / "b")
+    assert r.checkpoints.name == "checkpoints"
+
+
+# ------------------------------------------------------------------------------------------- launch gate
+
+
+def test_gate_off_by_default() -> None:
+    ok, reason = launch_allowed("127.0.0.1", None, settings=GateSettings.from_env({}))
+    assert not ok and "S2S_JOBS_ENABLED" in reason
+
+
+def test_gate_on_loopback_needs_no_token() -> None:
+    s = GateSettings.from_env({"S2S_JOBS_ENABLED": "1"})
+    for addr in ("127.0.0.1", "localhost", "::1", "[::1]", "127.0.0.2"):
+        assert launch_allowed(addr, None, settings=s)[0], addr
+
+
+def test_gate_beyond_loopback_needs_a_configured_token() -> None:
+    s = GateSettings.from_env({"S2S_JOBS_ENABLED": "1"})
+    for addr in ("0.0.0.0", "", None, "10.0.0.5", "example.org"):
+        ok, reason = launch_allowed(addr, "anything", settings=s)
+        assert not ok and "S2S_JOBS_TOKEN" in reason
+
+
+def test_gate_token_checks() -> None:
+    s = GateSettings.from_env({"S2S_JOBS_ENABLED": "yes", "S2S_JOBS_TOKEN": "s3cret-token"})
+    assert launch_allowed("0.0.0.0", None, settings=s) == (False, "a launch token is required on this server")
+    assert launch_allowed("0.0.0.0", "wrong", settings=s) == (False, "wrong launch token")
+    assert launch_allowed("0.0.0.0", "s3cret-toke", settings=s)[0] is False
+    assert launch_allowed("0.0.0.0", "s3cret-token", settings=s)[0] is True
+    assert "s3cret" not in repr(s)
+
+
+def test_gate_reads_the_environment(monkeypatch) -> None:
+    monkeypatch.setenv("S2S_JOBS_ENABLED", "1")
+    monkeypatch.setenv("S2S_JOBS_TOKEN", "t0k")
+    assert launch_allowed("192.168.1.2", "t0k")[0]
+    monkeypatch.setenv("S2S_JOBS_ENABLED", "0")
+    assert not launch_allowed("127.0.0.1", "t0k")[0]
+
+
+def test_loopback_detection() -> None:
+    assert is_loopback("127.0.0.1") and not is_loopback("0.0.0.0") and not is_loopback("::")
