@@ -1,0 +1,267 @@
+"""Training configuration: YAML file + command-line overrides, validated, with unknown keys refused.
+
+Two flat dataclasses, :class:`PretrainConfig` (Sec. 3.2: the SegNet AE trained to reconstruct) and
+:class:`FinetuneConfig` (Sec. 3.3: its decoder fine-tuned through a frozen classifier). Values come, in
+order of precedence, from explicit flags / ``--set key=value``, then the YAML file, then the defaults
+below. ``resolve_config`` returns the validated dataclass; ``config.to_dict()`` is what gets written to
+``RUN/config.json``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+
+from s2s_core.errors import ConfigError
+
+C = TypeVar("C", bound="_Base")
+
+
+@dataclass
+class _Base:
+    """Settings shared by both commands (run dir, device, checkpoints, logging)."""
+
+    out: str = "runs/train"  #: the run dir (``config.json``, ``progress.jsonl``, ``ckpt/``, ``model/``)
+    steps: int = 1000  #: optimiser steps in total (each of ``batch_size`` images per process)
+    batch_size: int = 16  #: images per step and per process
+    size: int = 256  #: input size (square crops, a multiple of 32: SegNet pools 5 times)
+    seed: int = 0
+    ckpt_every: int = 500  #: write the training state every K steps (and on SIGTERM/SIGINT)
+    log_every: int = 10  #: progress event every N steps
+    num_workers: int = 0  #: DataLoader worker processes
+    device: str = "auto"  #: auto | cpu | cuda | cuda:N
+    threads: int | None = None  #: torch threads (None: S2S_THREADS or torch's default)
+    compile: bool = False  #: torch.compile the model
+    amp: bool = True  #: bf16 autocast on CUDA (no effect on the CPU)
+    channels_last: bool = True  #: channels_last memory format on CUDA (no effect on the CPU)
+    augment: dict[str, Any] | bool = True  #: Sec. 3.2 augmentations: True, False or AugmentConfig fields
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def keys(cls) -> list[str]:
+        return [f.name for f in dataclasses.fields(cls)]
+
+    def validate(self) -> None:
+        _positive(self, "steps", "batch_size", "size", "ckpt_every", "log_every")
+        if self.size % 32:
+            raise ConfigError(f"size: {self.size} is not a multiple of 32 (SegNet pools five times); try {max(32, round(self.size / 32) * 32)}")
+        if self.num_workers < 0:
+            raise ConfigError(f"num_workers: must be 0 or more, got {self.num_workers}")
+        if self.threads is not None and self.threads < 1:
+            raise ConfigError(f"threads: must be at least 1, got {self.threads}")
+        if not isinstance(self.augment, bool | dict):
+            raise ConfigError(f"augment: expected true, false or a mapping of augmentation settings, got {self.augment!r}")
+        if isinstance(self.augment, dict):
+            from s2s_core.data.augment import AugmentConfig
+
+            try:
+                AugmentConfig.from_dict(self.augment)
+            except ConfigError as exc:
+                raise ConfigError(f"augment: {exc}") from exc
+
+
+@dataclass
+class PretrainConfig(_Base):
+    """``s2s pretrain``: the SegNet AE of Sec. 3.1 trained with MSE (Sec. 3.2).
+
+    Paper: 256 px, SGD momentum 0.9, lr 0.01, held-out check every 1 million images, lr x0.2 after two
+    consecutive checks without improvement.
+    """
+
+    data: list[str] = field(default_factory=list)  #: ImageFolder tree, flat folder, or .tar shards
+    heldout: list[str] = field(default_factory=list)  #: held-out images ([]: the first ``heldout_images`` of ``data``)
+    heldout_images: int = 256  #: how many held-out images each check uses
+    eval_every_images: int = 1_000_000  #: check the held-out loss every N training images (all processes)
+    optimizer: str = "sgd"  #: sgd (the paper's, with ``momentum``) | adam (not in the paper; faster on tiny demos)
+    lr: float = 0.01
+    momentum: float = 0.9
+    weight_decay: float = 0.0
+    lr_factor: float = 0.2  #: lr multiplier on a plateau
+    lr_patience: int = 2  #: consecutive checks without improvement before the lr is multiplied
+    widths: list[int] = field(default_factory=lambda: [64, 128, 256, 512, 512])
+    depths: list[int] = field(default_factory=lambda: [2, 2, 3, 3, 3])
+    init_encoder: str | None = None  #: None, "vgg16_bn" (torchvision weights) or a .safetensors/.pth file
+
+    def validate(self) -> None:
+        super().validate()
+        _positive(self, "heldout_images", "eval_every_images", "lr", "lr_patience")
+        if self.optimizer not in ("sgd", "adam"):
+            raise ConfigError(f"optimizer: must be sgd or adam, got {self.optimizer!r}")
+        if not 0 < self.lr_factor < 1:
+            raise ConfigError(f"lr_factor: must be between 0 and 1, got {self.lr_factor}")
+        if not 0 <= self.momentum < 1:
+            raise ConfigError(f"momentum: must be in [0, 1), got {self.momentum}")
+        if self.weight_decay < 0:
+            raise ConfigError(f"weight_decay: must be 0 or more, got {self.weight_decay}")
+        if len(self.widths) != 5 or len(self.depths) != 5:
+            raise ConfigError(f"widths/depths: need 5 values each (SegNet's five stages), got {self.widths} / {self.depths}")
+        if min(self.widths) < 1 or min(self.depths) < 1:
+            raise ConfigError(f"widths/depths: values must be positive, got {self.widths} / {self.depths}")
+        _existing_paths("data", self.data, required=True)
+        _existing_paths("heldout", self.heldout, required=False)
+        if self.init_encoder not in (None, "vgg16_bn") and not Path(self.init_encoder).is_file():
+            raise ConfigError(f"init_encoder: {self.init_encoder!r} is neither 'vgg16_bn' nor an existing weights file")
+
+
+@dataclass
+class FinetuneConfig(_Base):
+    """``s2s finetune``: a copy of the pre-trained AE fine-tuned through a frozen classifier (Sec. 3.3).
+
+    The paper gives no fine-tuning optimiser; we default to Adam with a small lr (1e-4) because
+    cross-entropy alone quickly pulls the decoder away from A_S (see docs/DEMO_ZOO_NOTES).
+    """
+
+    base: str = ""  #: the pre-trained ``ae`` unit (A_S)
+    classifier: str = ""  #: a classifier unit dir, or a registry / torchvision name
+    classifier_weights: str | None = None  #: weights tag when ``classifier`` is a registry name
+    classifier_name: str | None = None  #: name recorded in the manifest (default: derived from ``classifier``)
+    data: list[str] = field(default_factory=list)  #: labelled ImageFolder tree(s)
+    size: int = 224
+    train: str = "decoder"  #: decoder | encoder | both (the paper found decoder-only best)
+    optimizer: str = "adam"  #: adam | sgd
+    lr: float = 1e-4
+    momentum: float = 0.9  #: SGD only
+    weight_decay: float = 0.0
+    recon_weight: float = 0.0  #: weight of an extra MSE(reconstruction, input) term; the paper uses 0
+    augment: dict[str, Any] | bool = False
+    ckpt_every: int = 200
+
+    def validate(self) -> None:
+        super().validate()
+        _positive(self, "lr")
+        if self.train not in ("decoder", "encoder", "both"):
+            raise ConfigError(f"train: must be decoder, encoder or both, got {self.train!r}")
+        if self.optimizer not in ("adam", "sgd"):
+            raise ConfigError(f"optimizer: must be adam or sgd, got {self.optimizer!r}")
+        if self.recon_weight < 0:
+            raise ConfigError(f"recon_weight: must be 0 or more, got {self.recon_weight}")
+        if not 0 <= self.momentum < 1:
+            raise ConfigError(f"momentum: must be in [0, 1), got {self.momentum}")
+        if not self.base:
+            raise ConfigError("base: the pre-trained AE unit is required (s2s pretrain writes it to RUN/model)")
+        if not (Path(self.base) / "manifest.json").is_file():
+            raise ConfigError(f"base: {self.base!r} is not an AE unit (no manifest.json there)")
+        if not self.classifier:
+            raise ConfigError("classifier: a classifier unit dir or registry name is required")
+
+
+def _positive(cfg: _Base, *names: str) -> None:
+    for name in names:
+        value = getattr(cfg, name)
+        if not value > 0:
+            raise ConfigError(f"{name}: must be positive, got {value}")
+
+
+def _existing_paths(name: str, paths: Sequence[str], *, required: bool) -> None:
+    if required and not paths:
+        raise ConfigError(f"{name}: no data given; pass a folder of images or a list of .tar shards")
+    for p in paths:
+        if not Path(p).exists():
+            raise ConfigError(f"{name}: {p!r} does not exist")
+
+
+def _coerce(cls: type[_Base], key: str, value: Any) -> Any:
+    """Turn a YAML / command-line value into the field's type (strings from ``--set`` are YAML-parsed)."""
+    default = {f.name: f for f in dataclasses.fields(cls)}[key]
+    if isinstance(value, str) and key not in ("out", "base", "classifier", "device"):
+        with contextlib.suppress(yaml.YAMLError):
+            value = yaml.safe_load(value) if value.strip() else value
+    proto = default.default if default.default is not dataclasses.MISSING else default.default_factory()
+    if key in ("data", "heldout"):
+        if isinstance(value, str | Path):
+            return [str(value)]
+        if isinstance(value, list) and all(isinstance(v, str | Path) for v in value):
+            return [str(v) for v in value]
+        raise ConfigError(f"{key}: expected a path or a list of paths, got {value!r}")
+    if value is None:
+        if proto is None or key in ("threads", "init_encoder", "classifier_weights", "classifier_name"):
+            return None
+        raise ConfigError(f"{key}: a value is required")
+    try:
+        if isinstance(proto, bool) and key != "augment":
+            if isinstance(value, bool):
+                return value
+            raise ValueError
+        if key == "augment":
+            if isinstance(value, bool | dict):
+                return value
+            raise ValueError
+        if isinstance(proto, int) or key == "threads":
+            if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
+                raise ValueError
+            return int(value)
+        if isinstance(proto, float):
+            if isinstance(value, bool):
+                raise ValueError
+            return float(value)
+        if isinstance(proto, list):
+            if not isinstance(value, list):
+                raise ValueError
+            return [int(v) for v in value]
+        return str(value)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"{key}: invalid value {value!r} (expected {type(proto).__name__})") from exc
+
+
+def parse_set(items: Sequence[str]) -> dict[str, str]:
+    """``["lr=0.1", "widths=[8,16,16,32,32]"]`` -> ``{"lr": "0.1", ...}`` (values parsed later)."""
+    out: dict[str, str] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"--set {item!r}: expected key=value")
+        out[key.strip()] = value
+    return out
+
+
+def resolve_config(cls: type[C], *layers: Mapping[str, Any] | None, validate: bool = True) -> C:
+    """Merge layers of settings (later ones win) onto the defaults of ``cls`` and validate.
+
+    Unknown keys raise :class:`ConfigError` naming the key and listing the valid ones.
+    """
+    valid = cls.keys()
+    values: dict[str, Any] = {}
+    for layer in layers:
+        for key, value in (layer or {}).items():
+            if key not in valid:
+                raise ConfigError(f"unknown configuration key {key!r}; valid keys: {', '.join(sorted(valid))}")
+            values[key] = _coerce(cls, key, value)
+    cfg = cls(**values)
+    if validate:
+        cfg.validate()
+    return cfg
+
+
+def read_config_file(path: str | Path) -> dict[str, Any]:
+    """Read a YAML (or JSON) mapping of settings."""
+    p = Path(path)
+    if not p.is_file():
+        raise ConfigError(f"config file {str(p)!r} does not exist")
+    try:
+        data = yaml.safe_load(p.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"config file {str(p)!r} is not valid YAML: {exc}") from exc
+    if not isinstance(data, dict):
+        raise ConfigError(f"config file {str(p)!r} must hold a mapping of key: value")
+    return data
+
+
+def write_config(cfg: _Base, path: Path) -> None:
+    """Save the resolved configuration (``RUN/config.json``)."""
+    path.write_text(json.dumps({"kind": type(cfg).__name__, **cfg.to_dict()}, indent=2) + "\n")
+
+
+def read_saved_config(path: Path) -> dict[str, Any]:
+    """The settings saved by :func:`write_config`, without the ``kind`` tag."""
+    data = json.loads(path.read_text())
+    data.pop("kind", None)
+    return data

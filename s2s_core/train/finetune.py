@@ -1,0 +1,245 @@
+"""``s2s finetune``: a copy of A_S fine-tuned through a frozen classifier i, giving A_i (Sec. 3.3).
+
+The reconstruction ``A(x)`` (B, 3, S, S) in [0, 1] space (not clamped, so gradients pass everywhere)
+goes through the classifier's own differentiable resize + normalisation and network; the loss is the
+cross-entropy of its logits (B, K) with the labels, plus optionally ``recon_weight * MSE(A(x), x)``
+(0 by default, as in the paper). The classifier is in eval mode with ``requires_grad=False`` on every
+parameter: gradients flow *through* it into the AE but never change it. By default only the decoder
+trains (the paper's best setting): the encoder is in eval mode, frozen, and its ``Code`` is computed
+under ``torch.no_grad()`` (no autograd graph, no encoder backward). ``train="encoder"`` / ``"both"``
+are the paper's alternatives. Optimiser: Adam (default, lr 1e-4) or SGD with momentum.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.utils.data import DataLoader, DistributedSampler
+
+from s2s_core.checkpoints import load_ae, load_classifier, read_manifest, save_finetuned
+from s2s_core.errors import ConfigError
+from s2s_core.models.segnet import SegNet
+from s2s_core.runtime import RuntimeFlags, configure_threads
+from s2s_core.train import distributed
+from s2s_core.train.config import FinetuneConfig, write_config
+from s2s_core.train.loop import LoopResult, LoopTask, RunDir, done_event, train_loop
+
+
+class FinetuneNet(nn.Module):
+    """AE followed by a frozen classifier: ``forward(x01) -> (recon (B, 3, S, S), logits (B, K))``.
+
+    ``train`` picks the trained half ("decoder", "encoder", "both"); frozen parts stay in eval mode
+    whatever ``.train()`` is called with, so their BatchNorm statistics never move.
+    """
+
+    def __init__(self, ae: SegNet, classifier: nn.Module, train: str = "decoder") -> None:
+        super().__init__()
+        if train not in ("decoder", "encoder", "both"):
+            raise ConfigError(f"train: must be decoder, encoder or both, got {train!r}")
+        self.ae, self.classifier, self.mode = ae, classifier, train
+        classifier.requires_grad_(False)
+        ae.encoder.requires_grad_(train != "decoder")
+        ae.decoder.requires_grad_(train != "encoder")
+        self.train(True)
+
+    def train(self, mode: bool = True) -> FinetuneNet:
+        super().train(mode)
+        self.classifier.eval()
+        if self.mode == "decoder":
+            self.ae.encoder.eval()
+        elif self.mode == "encoder":
+            self.ae.decoder.eval()
+        return self
+
+    def trainable(self) -> list[nn.Parameter]:
+        return [p for p in self.ae.parameters() if p.requires_grad]
+
+    def forward(self, x01: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        if self.mode == "decoder":
+            with torch.no_grad():
+                code = self.ae.encode(x01)
+        else:
+            code = self.ae.encode(x01)
+        recon = self.ae.decode(code)
+        return recon, self.classifier(recon)
+
+
+def make_optimizer(params: list[nn.Parameter], name: str = "adam", lr: float = 1e-4, momentum: float = 0.9,
+                   weight_decay: float = 0.0) -> torch.optim.Optimizer:
+    if name == "adam":
+        return torch.optim.Adam(params, lr=lr, weight_decay=weight_decay)
+    if name == "sgd":
+        return torch.optim.SGD(params, lr=lr, momentum=momentum, weight_decay=weight_decay)
+    raise ConfigError(f"optimizer: must be adam or sgd, got {name!r}")
+
+
+class IterableBatches:
+    """Any re-iterable source of ``(x, y)`` batches; the data state is how many batches were consumed
+    (a resumed run re-iterates and skips them, which is exact for deterministic sources)."""
+
+    def __init__(self, source: Iterable[tuple[torch.Tensor, torch.Tensor]]) -> None:
+        self.source, self.consumed, self._skip = source, 0, 0
+
+    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        for k, batch in enumerate(self.source):
+            if k < self._skip:
+                continue
+            self.consumed = k + 1
+            yield batch
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"batches": self.consumed}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self._skip = self.consumed = int(state["batches"])
+
+
+class EpochBatches:
+    """Endless shuffled batches of a map-style dataset: a :class:`DistributedSampler` per epoch
+    (``set_epoch``; one process is rank 0 of 1), ``drop_last``; state ``{"epoch", "batch"}``."""
+
+    def __init__(self, dataset, batch_size: int, *, seed: int, info: distributed.DistInfo, num_workers: int = 0,
+                 pin_memory: bool = False) -> None:
+        if len(dataset) < batch_size * info.world_size:
+            raise ConfigError(f"batch_size: {batch_size} x {info.world_size} process(es) is more than the "
+                              f"{len(dataset)} labelled images")
+        self.dataset, self.batch_size, self.seed, self.info = dataset, batch_size, seed, info
+        self.num_workers, self.pin = num_workers, pin_memory
+        self.epoch, self.batch = 0, 0
+
+    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        while True:
+            sampler = DistributedSampler(self.dataset, num_replicas=self.info.world_size, rank=self.info.rank,
+                                         shuffle=True, seed=self.seed, drop_last=True)
+            sampler.set_epoch(self.epoch)
+            idx = list(sampler)
+            groups = [idx[i:i + self.batch_size] for i in range(0, len(idx) - self.batch_size + 1, self.batch_size)]
+            loader = DataLoader(self.dataset, batch_sampler=groups[self.batch:], num_workers=self.num_workers,
+                                pin_memory=self.pin)
+            for batch in loader:
+                self.batch += 1
+                yield batch
+            self.epoch, self.batch = self.epoch + 1, 0
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"epoch": self.epoch, "batch": self.batch}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.epoch, self.batch = int(state["epoch"]), int(state["batch"])
+
+
+def finetune_ae(ae: SegNet, classifier: nn.Module, batches: Iterable[tuple[torch.Tensor, torch.Tensor]] | Any, *,
+                steps: int, train: str = "decoder", optimizer: str = "adam", lr: float = 1e-4, momentum: float = 0.9,
+                weight_decay: float = 0.0, recon_weight: float = 0.0, run_dir: str | Path | None = None,
+                ckpt_every: int | None = None, log_every: int = 10, resume: bool = False,
+                info: distributed.DistInfo | None = None, flags: RuntimeFlags | None = None, compile: bool = False,
+                bar: bool | None = False) -> LoopResult:
+    """Fine-tune ``ae`` **in place** through the frozen ``classifier`` for ``steps`` steps (Sec. 3.3).
+
+    ``batches``: an iterable of ``(x (B, 3, S, S) in [0, 1], y (B,) int64)`` (re-iterable for resume), or
+    an object with ``state_dict``/``load_state_dict`` (e.g. :class:`EpochBatches`). A finite source ends
+    the run early. ``run_dir``: where ``progress.jsonl`` and ``ckpt/`` go (a temporary dir if None).
+    Side effects: ``ae`` and ``classifier`` move to the device; the classifier is left in eval mode with
+    ``requires_grad=False``. Returns the loop result (``loss``: mean of the last logging window).
+    """
+    info = info or distributed.DistInfo(device=next(ae.parameters()).device)
+    flags = flags or RuntimeFlags.for_device(info.device)
+    net = FinetuneNet(flags.prepare_model(ae), flags.prepare_model(classifier), train)
+    params = net.trainable()
+    opt = make_optimizer(params, optimizer, lr, momentum, weight_decay)
+    model = distributed.wrap(net, info)
+    if compile:
+        model = torch.compile(model)
+    if not hasattr(batches, "state_dict"):
+        batches = IterableBatches(batches)
+
+    def step_fn(batch: tuple[torch.Tensor, torch.Tensor]) -> tuple[torch.Tensor, int]:
+        x, y = batch
+        x, y = flags.to_device(x), y.to(info.device, non_blocking=flags.non_blocking)
+        with flags.autocast():
+            recon, logits = model(x)
+        loss = F.cross_entropy(logits.float(), y)
+        if recon_weight:
+            loss = loss + recon_weight * F.mse_loss(recon.float(), x)
+        return loss, len(x)
+
+    task = LoopTask(step_fn=step_fn, batches=batches, modules={"ae": ae}, params=params, optimizer=opt)
+    with tempfile.TemporaryDirectory(prefix="s2s-finetune-") as tmp:
+        run = RunDir(Path(run_dir) if run_dir is not None else Path(tmp))
+        return train_loop(task, run, info, total_steps=steps, ckpt_every=ckpt_every or steps, log_every=log_every,
+                          resume=resume, bar=bar, desc=f"finetune[{train}]")
+
+
+def load_frozen_classifier(cfg: FinetuneConfig, num_classes: int) -> tuple[nn.Module, str]:
+    """The classifier of ``cfg.classifier`` (a unit dir, or a registry / torchvision name) and its zoo name."""
+    path = Path(cfg.classifier)
+    if (path / "manifest.json").is_file():
+        clf, name = load_classifier(path), cfg.classifier_name or path.name
+    else:
+        from s2s_core.models.classifiers import Classifier
+
+        clf, name = Classifier.from_name(cfg.classifier, weights=cfg.classifier_weights), cfg.classifier_name or cfg.classifier
+    k = int(clf.spec.num_classes)
+    if num_classes > k:
+        raise ConfigError(f"data: {num_classes} class folders but classifier {cfg.classifier!r} has {k} outputs")
+    return clf.eval(), name
+
+
+def finetune(cfg: FinetuneConfig, *, resume: bool = False, bar: bool | None = None) -> dict[str, Any]:
+    """Run ``s2s finetune``: writes ``RUN/model`` (a ``decoder`` unit referencing ``cfg.base``)."""
+    configure_threads(cfg.threads)
+    info = distributed.setup(cfg.device)
+    try:
+        return _finetune(cfg, info, resume=resume, bar=bar)
+    finally:
+        distributed.cleanup(info)
+
+
+def _finetune(cfg: FinetuneConfig, info: distributed.DistInfo, *, resume: bool, bar: bool | None) -> dict[str, Any]:
+    from s2s_core.data.datasets import LabelledImageFolder
+    from s2s_core.train.pretrain import make_augment
+
+    run = RunDir(Path(cfg.out))
+    if run.has_checkpoint() and not resume:
+        raise ConfigError(f"out: {run.root} already holds a training state; pass --resume or choose another --out")
+    if len(cfg.data) != 1:
+        raise ConfigError(f"data: give one labelled ImageFolder tree (root/<class>/<image>), got {cfg.data}")
+    if read_manifest(cfg.base)["kind"] != "ae":
+        raise ConfigError(f"base: {cfg.base} is not an 'ae' unit (fine-tune from the pre-trained A_S)")
+    if info.is_main:
+        run.root.mkdir(parents=True, exist_ok=True)
+        write_config(cfg, run.config)
+    flags = RuntimeFlags.for_device(info.device, amp=cfg.amp, channels_last=cfg.channels_last)
+    flags.apply_global()
+    torch.manual_seed(cfg.seed + info.rank)
+    dataset = LabelledImageFolder(cfg.data[0], cfg.size, transform=make_augment(cfg.augment))
+    clf, clf_name = load_frozen_classifier(cfg, len(dataset.classes))
+    ae = load_ae(cfg.base)
+    batches = EpochBatches(dataset, cfg.batch_size, seed=cfg.seed, info=info, num_workers=cfg.num_workers,
+                           pin_memory=flags.pin_memory)
+    t0 = time.monotonic()
+    result = finetune_ae(ae, clf, batches, steps=cfg.steps, train=cfg.train, optimizer=cfg.optimizer, lr=cfg.lr,
+                         momentum=cfg.momentum, weight_decay=cfg.weight_decay, recon_weight=cfg.recon_weight,
+                         run_dir=run.root, ckpt_every=cfg.ckpt_every, log_every=cfg.log_every, resume=resume,
+                         info=info, flags=flags, compile=cfg.compile, bar=bar)
+    meta = {"data": cfg.data, "classes": dataset.classes, "steps": result.step, "images_seen": result.images,
+            "seed": cfg.seed, "size": cfg.size, "batch_size": cfg.batch_size, "world_size": info.world_size,
+            "final_train_loss": result.loss, "skipped_images": dataset.skipped, "runtime": flags.as_dict(),
+            "seconds": time.monotonic() - t0, "classifier_source": cfg.classifier,
+            "recipe": {"loss": "cross_entropy" + (" + recon_weight * mse" if cfg.recon_weight else ""),
+                       "recon_weight": cfg.recon_weight, "optimizer": cfg.optimizer, "lr": cfg.lr,
+                       "train": cfg.train, "augment": cfg.augment}}
+    if result.stopped:
+        return {"stopped": True, **meta}
+    if info.is_main:
+        save_finetuned(run.model, ae.cpu(), cfg.base, clf_name, trained=cfg.train, meta=meta)
+        done_event(run, info, result, model=str(run.model))
+    distributed.barrier(info)
+    return {"stopped": False, **meta}

@@ -1,0 +1,259 @@
+"""``s2s pretrain``: the SegNet autoencoder A_S trained to reconstruct its input (Sec. 3.2).
+
+Paper recipe: MSE loss, SGD with momentum 0.9, initial lr 0.01, 256 px inputs, augmentations (scale,
+rotation, shift, noise, blur, brightness, contrast, colour, mirror); the reconstruction error is checked
+every 1 million images and the lr becomes 0.2 x lr when it has not improved for two consecutive checks.
+Training is counted in steps / images: data is a stream (no epochs), from a flat folder (recursive; an
+ImageFolder tree is read the same way, labels ignored) or ``.tar`` shards. The loss is MSE in [0, 1]
+pixel space between ``A(x)`` and ``x`` (both ``(B, 3, S, S)``).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from s2s_core.checkpoints import load_state_dict_file, save_ae
+from s2s_core.data.datasets import FlatFolderStream, TarShardStream
+from s2s_core.errors import ConfigError
+from s2s_core.models.segnet import SegNet, vgg_features_to_encoder
+from s2s_core.runtime import RuntimeFlags, configure_threads
+from s2s_core.train import distributed
+from s2s_core.train.config import PretrainConfig, write_config
+from s2s_core.train.loop import LoopTask, RunDir, done_event, train_loop
+
+
+class PlateauScheduler:
+    """Multiply the lr by ``factor`` after ``patience`` consecutive checks without improvement (Sec. 3.2).
+
+    A check improves when ``loss < best * (1 - threshold)``. After a reduction the count starts again.
+    With ``patience=2`` this is ``torch.optim.lr_scheduler.ReduceLROnPlateau(factor=0.2, patience=1)``
+    (PyTorch reduces once the number of bad checks *exceeds* its patience); its state is plain JSON.
+    """
+
+    def __init__(self, optimizer: torch.optim.Optimizer, *, factor: float = 0.2, patience: int = 2,
+                 threshold: float = 1e-4, min_lr: float = 0.0, eps: float = 1e-8) -> None:
+        self.optimizer, self.factor, self.patience = optimizer, factor, patience
+        self.threshold, self.min_lr, self.eps = threshold, min_lr, eps
+        self.best = math.inf
+        self.bad_checks = 0
+        self.reductions = 0
+
+    def step(self, loss: float) -> bool:
+        """Record one check; returns True when the lr was reduced."""
+        if loss < self.best * (1 - self.threshold):
+            self.best, self.bad_checks = loss, 0
+            return False
+        self.bad_checks += 1
+        if self.bad_checks < self.patience:
+            return False
+        self.bad_checks = 0
+        reduced = False
+        for group in self.optimizer.param_groups:
+            new = max(group["lr"] * self.factor, self.min_lr)
+            if group["lr"] - new > self.eps:
+                group["lr"], reduced = new, True
+        self.reductions += int(reduced)
+        return reduced
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"best": None if math.isinf(self.best) else self.best, "bad_checks": self.bad_checks,
+                "reductions": self.reductions}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.best = math.inf if state["best"] is None else float(state["best"])
+        self.bad_checks, self.reductions = int(state["bad_checks"]), int(state["reductions"])
+
+
+def make_augment(setting: bool | dict[str, Any]):
+    """``True`` -> the default Sec. 3.2 augmentations; a mapping -> those ``AugmentConfig`` fields; ``False`` -> None."""
+    if setting is False:
+        return None
+    from s2s_core.data.augment import Augment
+
+    return Augment.from_config({} if setting is True else setting)
+
+
+def open_stream(paths: list[str], size: int, *, seed: int, info: distributed.DistInfo, transform=None,
+                crop: str = "random", infinite: bool = True, shuffle: bool = True):
+    """A :class:`FlatFolderStream` (one folder) or :class:`TarShardStream` (``.tar`` files or a folder of them)."""
+    kw = dict(transform=transform, seed=seed, infinite=infinite, shuffle=shuffle, rank=info.rank,
+              world_size=info.world_size, crop=crop)
+    tars = [p for p in paths if ".tar" in Path(p).name]
+    if tars and len(tars) == len(paths):
+        return TarShardStream(tars, size, **kw)
+    if len(paths) == 1 and Path(paths[0]).is_dir():
+        folder = Path(paths[0])
+        if any(".tar" in p.name for p in folder.iterdir()) and not any(p.is_dir() for p in folder.iterdir()):
+            return TarShardStream(folder, size, **kw)
+        return FlatFolderStream(folder, size, **kw)
+    raise ConfigError(f"data: give one folder of images or a list of .tar shards, got {paths}")
+
+
+class StreamBatches:
+    """Batches ``(B, 3, S, S)`` from an image stream, with the stream's position as the data state.
+
+    ``num_workers=0`` iterates in this process, so resuming is exact. With workers each holds its own
+    copy of the stream; the position cannot be known, so a resumed run starts a fresh shuffled pass.
+    """
+
+    def __init__(self, stream, batch_size: int, num_workers: int = 0, pin_memory: bool = False) -> None:
+        self.stream, self.batch_size, self.num_workers, self.pin = stream, batch_size, num_workers, pin_memory
+        self.resumes = 0
+
+    def __iter__(self) -> Iterator[torch.Tensor]:
+        if self.num_workers == 0:
+            it = iter(self.stream)
+            while True:
+                items = [x for _, x in zip(range(self.batch_size), it, strict=False)]
+                if len(items) < self.batch_size:
+                    return
+                yield torch.stack(items)
+        else:
+            loader = torch.utils.data.DataLoader(self.stream, batch_size=self.batch_size, num_workers=self.num_workers,
+                                                 pin_memory=self.pin, drop_last=True, persistent_workers=False)
+            yield from loader
+
+    def state_dict(self) -> dict[str, Any]:
+        if self.num_workers:
+            return {"approximate": True, "resumes": self.resumes}
+        return self.stream.state_dict()
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        if state.get("approximate") or self.num_workers:
+            self.resumes = int(state.get("resumes", 0)) + 1
+            self.stream.load_state_dict({"pass": 1000 * self.resumes, "position": 0, "seed": self.stream.seed})
+        else:
+            self.stream.load_state_dict(state)
+
+
+def heldout_set(cfg: PretrainConfig, info: distributed.DistInfo) -> torch.Tensor:
+    """This rank's share of the held-out images as uint8 ``(N_r, 3, S, S)`` (centre crops, no augmentation).
+
+    From ``cfg.heldout``, else the first images of ``cfg.data`` in file order (then not disjoint from the
+    training images; with a stream of ~100M images the training loss itself is unbiased, Sec. 3.2).
+    """
+    paths = cfg.heldout or cfg.data
+    stream = open_stream(paths, cfg.size, seed=cfg.seed + 7919, info=info, crop="center", infinite=False, shuffle=False)
+    share = math.ceil(cfg.heldout_images / info.world_size)
+    items = [(x * 255).round().to(torch.uint8) for _, x in zip(range(share), stream, strict=False)]
+    if not items:
+        raise ConfigError(f"heldout: no readable images in {paths}")
+    return torch.stack(items)
+
+
+@torch.no_grad()
+def evaluate_reconstruction(ae: SegNet, images_u8: torch.Tensor, flags: RuntimeFlags, info: distributed.DistInfo,
+                            batch_size: int) -> dict[str, float]:
+    """Mean held-out MSE and PSNR (dB, on outputs clamped to [0, 1]) over all ranks' shares."""
+    was_training = ae.training
+    ae.eval()
+    sums = torch.zeros(3, dtype=torch.float64)
+    for i in range(0, len(images_u8), batch_size):
+        x = flags.to_device(images_u8[i:i + batch_size].float() / 255)
+        with flags.autocast():
+            y = ae(x)
+        mse = F.mse_loss(y.float(), x, reduction="none").flatten(1).mean(1)
+        mse_c = F.mse_loss(y.float().clamp(0, 1), x, reduction="none").flatten(1).mean(1)
+        sums += torch.stack([mse.sum(), (-10 * torch.log10(mse_c.clamp_min(1e-10))).sum(), torch.tensor(len(x))]).double().cpu()
+    if info.enabled:  # nccl reduces CUDA tensors only
+        sums = distributed.all_reduce_(sums.to(info.device), info).cpu()
+    ae.train(was_training)
+    n = max(float(sums[2]), 1.0)
+    return {"heldout_loss": float(sums[0]) / n, "psnr": float(sums[1]) / n}
+
+
+def build_model(cfg: PretrainConfig) -> SegNet:
+    """A SegNet with ``cfg.widths``/``cfg.depths``; encoder from VGG16-BN or a weights file if asked."""
+    if cfg.init_encoder == "vgg16_bn":
+        return SegNet.from_vgg16_bn("DEFAULT", widths=cfg.widths, depths=cfg.depths)
+    ae = SegNet(cfg.widths, cfg.depths)
+    if cfg.init_encoder:
+        sd = load_state_dict_file(cfg.init_encoder)
+        if any(k.startswith("features.") for k in sd):
+            sd = vgg_features_to_encoder(sd, ae.encoder)
+        else:
+            sd = {k.removeprefix("encoder."): v for k, v in sd.items() if not k.startswith("decoder.")}
+        try:
+            ae.encoder.load_state_dict(sd)
+        except RuntimeError as exc:
+            raise ConfigError(f"init_encoder: {cfg.init_encoder} does not fit the encoder: {exc}") from exc
+    return ae
+
+
+def pretrain(cfg: PretrainConfig, *, resume: bool = False, bar: bool | None = None) -> dict[str, Any]:
+    """Train A_S per ``cfg``; writes ``RUN/model`` (an ``ae`` unit) and returns its metadata.
+
+    Under torchrun every rank calls this; rank 0 writes files. A stop on SIGTERM/SIGINT returns
+    ``{"stopped": True, ...}`` after a checkpoint, without exporting.
+    """
+    configure_threads(cfg.threads)
+    info = distributed.setup(cfg.device)
+    try:
+        return _pretrain(cfg, info, resume=resume, bar=bar)
+    finally:
+        distributed.cleanup(info)
+
+
+def _pretrain(cfg: PretrainConfig, info: distributed.DistInfo, *, resume: bool, bar: bool | None) -> dict[str, Any]:
+    run = RunDir(Path(cfg.out))
+    if run.has_checkpoint() and not resume:
+        raise ConfigError(f"out: {run.root} already holds a training state; pass --resume or choose another --out")
+    if info.is_main:
+        run.root.mkdir(parents=True, exist_ok=True)
+        write_config(cfg, run.config)
+    flags = RuntimeFlags.for_device(info.device, amp=cfg.amp, channels_last=cfg.channels_last)
+    flags.apply_global()
+    torch.manual_seed(cfg.seed)  # same initial weights on every rank (DDP also broadcasts rank 0's)
+    ae = flags.prepare_model(build_model(cfg)).train()
+    model = distributed.wrap(ae, info)
+    if cfg.compile:
+        model = torch.compile(model)
+    torch.manual_seed(cfg.seed + 1 + info.rank)
+    stream = open_stream(cfg.data, cfg.size, seed=cfg.seed, info=info, transform=make_augment(cfg.augment))
+    batches = StreamBatches(stream, cfg.batch_size, cfg.num_workers, flags.pin_memory)
+    heldout = heldout_set(cfg, info)
+    if cfg.optimizer == "sgd":
+        opt = torch.optim.SGD(ae.parameters(), lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
+    else:
+        opt = torch.optim.Adam(ae.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    sched = PlateauScheduler(opt, factor=cfg.lr_factor, patience=cfg.lr_patience)
+
+    def step_fn(x: torch.Tensor) -> tuple[torch.Tensor, int]:
+        x = flags.to_device(x)
+        with flags.autocast():
+            y = model(x)
+        return F.mse_loss(y.float(), x), len(x)
+
+    def evaluate(step: int, images: int, final: bool) -> dict[str, Any]:
+        metrics = evaluate_reconstruction(ae, heldout, flags, info, cfg.batch_size)
+        if not final:
+            metrics["lr_reduced"] = sched.step(metrics["heldout_loss"])
+        return metrics
+
+    task = LoopTask(step_fn=step_fn, batches=batches, modules={"ae": ae}, params=list(ae.parameters()),
+                    optimizer=opt, scheduler=sched, evaluate=evaluate, eval_every_images=cfg.eval_every_images)
+    t0 = time.monotonic()
+    result = train_loop(task, run, info, total_steps=cfg.steps, ckpt_every=cfg.ckpt_every, log_every=cfg.log_every,
+                        resume=resume, bar=bar, desc="pretrain")
+    meta = {"data": cfg.data, "heldout": cfg.heldout or "first images of data", "steps": result.step,
+            "images_seen": result.images, "seed": cfg.seed, "size": cfg.size, "batch_size": cfg.batch_size,
+            "world_size": info.world_size, "final_train_loss": result.loss,
+            "final_heldout_loss": result.metrics.get("heldout_loss"), "final_psnr": result.metrics.get("psnr"),
+            "lr_final": opt.param_groups[0]["lr"], "lr_reductions": sched.reductions,
+            "skipped_images": stream.skipped, "runtime": flags.as_dict(), "seconds": time.monotonic() - t0,
+            "recipe": {"loss": "mse", "optimizer": cfg.optimizer, "lr": cfg.lr, "momentum": cfg.momentum,
+                       "init_encoder": cfg.init_encoder, "augment": cfg.augment}}
+    if result.stopped:
+        return {"stopped": True, **meta}
+    if info.is_main:
+        save_ae(run.model, ae, meta)
+        done_event(run, info, result, model=str(run.model))
+    distributed.barrier(info)
+    return {"stopped": False, **meta}

@@ -1,0 +1,174 @@
+"""``s2s pretrain`` (Sec. 3.2): convergence, exact resume, SIGTERM, NaN guard, torchrun (gloo)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+import torch.nn.functional as F
+from PIL import Image
+
+from s2s_core.checkpoints import load_ae, read_manifest
+from s2s_core.models.segnet import SegNet
+from s2s_core.train.config import PretrainConfig, resolve_config
+from s2s_core.train.loop import TrainingDivergedError, load_state
+from s2s_core.train.pretrain import pretrain
+from s2s_core.train.progress import read_events
+
+ROOT = Path(__file__).resolve().parents[1]
+PY = str(ROOT / ".venv" / "bin" / "python") if (ROOT / ".venv" / "bin" / "python").exists() else sys.executable
+TINY = {"size": 32, "batch_size": 8, "widths": [8, 16, 16, 32, 32], "depths": [1, 1, 1, 1, 1], "threads": 1,
+        "heldout_images": 16, "device": "cpu"}
+
+
+@pytest.fixture(scope="module")
+def photos(tmp_path_factory) -> Path:
+    """64 smooth 40x40 colour images in two class folders (read as one flat stream)."""
+    root = tmp_path_factory.mktemp("photos")
+    g = torch.Generator().manual_seed(0)
+    for i in range(64):
+        (root / f"c{i % 2}").mkdir(exist_ok=True)
+        x = F.interpolate(torch.rand(1, 3, 4, 4, generator=g), size=40, mode="bilinear")[0]
+        Image.fromarray((x.permute(1, 2, 0).numpy() * 255).astype("uint8")).save(root / f"c{i % 2}" / f"{i}.png")
+    (root / "c0" / "broken.png").write_bytes(b"not a png")
+    return root
+
+
+def _cfg(photos: Path, out: Path, **kw) -> PretrainConfig:
+    return resolve_config(PretrainConfig, {"data": str(photos), "out": str(out), **TINY, **kw})
+
+
+def _steps(run: Path) -> list[dict]:
+    return [e for e in read_events(run / "progress.jsonl") if e["event"] == "step"]
+
+
+def test_pretrain_halves_the_mse_and_exports_an_ae_unit(photos, tmp_path):
+    cfg = _cfg(photos, tmp_path / "run", steps=150, optimizer="adam", lr=0.005, augment=False, log_every=1,
+               eval_every_images=400, ckpt_every=100)
+    result = pretrain(cfg, bar=False)
+    assert result["stopped"] is False and result["steps"] == 150
+    losses = [e["loss"] for e in _steps(tmp_path / "run")]
+    assert sum(losses[-20:]) / 20 < 0.5 * losses[0]
+    manifest = read_manifest(tmp_path / "run" / "model")
+    assert manifest["kind"] == "ae" and manifest["steps"] == 150 and manifest["images_seen"] == 1200
+    assert manifest["final_psnr"] > 10 and manifest["final_heldout_loss"] > 0 and manifest["seed"] == 0
+    assert manifest["skipped_images"] >= 1  # the broken file was skipped, not fatal
+    assert manifest["runtime"]["device"] == "cpu"
+    ae = load_ae(tmp_path / "run" / "model")
+    assert ae.config["widths"] == [8, 16, 16, 32, 32]
+    events = read_events(tmp_path / "run" / "progress.jsonl")
+    kinds = {e["event"] for e in events}
+    assert {"step", "eval", "checkpoint", "done"} <= kinds
+    for e in events:
+        assert {"event", "step", "images", "loss", "lr", "images_per_s", "eta_s", "time"} <= set(e)
+    assert json.loads((tmp_path / "run" / "config.json").read_text())["steps"] == 150
+
+
+def test_k_steps_resume_k_steps_equals_2k_steps(photos, tmp_path):
+    """Augmentation on, SGD momentum, a held-out check that steps the scheduler: all restored exactly."""
+    common = dict(augment=True, lr=0.05, eval_every_images=24, ckpt_every=3, log_every=1)
+    pretrain(_cfg(photos, tmp_path / "full", steps=10, **common), bar=False)
+    pretrain(_cfg(photos, tmp_path / "half", steps=5, **common), bar=False)
+    pretrain(_cfg(photos, tmp_path / "half", steps=10, **common), resume=True, bar=False)
+    full, half = load_ae(tmp_path / "full" / "model"), load_ae(tmp_path / "half" / "model")
+    sd_full, sd_half = full.state_dict(), half.state_dict()
+    for key, value in sd_full.items():
+        assert torch.allclose(value.float(), sd_half[key].float(), atol=1e-6), key
+    assert [e["loss"] for e in _steps(tmp_path / "full")] == pytest.approx([e["loss"] for e in _steps(tmp_path / "half")])
+
+
+def test_nan_guard_stops_and_keeps_the_last_good_checkpoint(photos, tmp_path):
+    cfg = _cfg(photos, tmp_path / "run", steps=50, lr=1e6, ckpt_every=1, augment=False)
+    with pytest.raises(TrainingDivergedError, match="NaN or infinite|loss became"):
+        pretrain(cfg, bar=False)
+    events = read_events(tmp_path / "run" / "progress.jsonl")
+    assert events[-1]["event"] == "error" and "last good checkpoint" in events[-1]["message"]
+    assert not (tmp_path / "run" / "model").exists()
+    tensors, meta = load_state(tmp_path / "run" / "ckpt")  # the last good state is there and loads
+    assert 1 <= meta["step"] < events[-1]["step"]
+    assert all(torch.isfinite(t.float()).all() for k, t in tensors.items() if k.startswith("model/"))
+    ae = SegNet(TINY["widths"], TINY["depths"])
+    ae.load_state_dict({k.removeprefix("model/ae/"): v for k, v in tensors.items() if k.startswith("model/ae/")})
+
+
+def _cli_args(photos: Path, out: Path, steps: int) -> list[str]:
+    return ["--data", str(photos), "--out", str(out), "--steps", str(steps), "--size", "32", "--batch-size", "4",
+            "--widths", "8,16,16,32,32", "--depths", "1,1,1,1,1", "--threads", "1", "--ckpt-every", "5",
+            "--log-every", "1", "--heldout-images", "8", "--device", "cpu"]
+
+
+def _env() -> dict[str, str]:
+    return {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
+
+
+def test_sigterm_saves_and_resume_finishes(photos, tmp_path):
+    out = tmp_path / "run"
+    proc = subprocess.Popen([PY, "-m", "s2s_core.cli", "pretrain", *_cli_args(photos, out, 100_000)],
+                            cwd=ROOT, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 60
+        while not any(e["event"] == "checkpoint" for e in read_events(out / "progress.jsonl")):
+            assert proc.poll() is None, proc.communicate()
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, err
+    last = read_events(out / "progress.jsonl")[-1]
+    assert last["event"] == "done" and last["status"] == "stopped" and "resume with --resume" in last["message"]
+    stopped_at = last["step"]
+    assert load_state(out / "ckpt")[1]["step"] == stopped_at
+    done = subprocess.run([PY, "-m", "s2s_core.cli", "pretrain", "--resume", "--out", str(out), "--steps",
+                           str(stopped_at + 3)], cwd=ROOT, env=_env(), capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    steps = [e["step"] for e in _steps(out)]
+    assert steps == list(range(1, stopped_at + 4))  # no step lost or repeated
+    assert read_manifest(out / "model")["steps"] == stopped_at + 3
+
+
+def test_torchrun_two_processes_on_cpu(photos, tmp_path):
+    out = tmp_path / "ddp"
+    res = subprocess.run([PY, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
+                          "-m", "s2s_core.cli", "pretrain", *_cli_args(photos, out, 6)],
+                         cwd=ROOT, env=_env(), capture_output=True, text=True, timeout=180)
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert (out / "ckpt" / "latest.json").exists()
+    assert len(list((out / "ckpt").glob("state-*.safetensors"))) == 1
+    tensors, meta = load_state(out / "ckpt")
+    assert meta["world_size"] == 2 and len(meta["ranks"]) == 2 and meta["step"] == 6
+    assert meta["images"] == 6 * 4 * 2
+    assert [e["step"] for e in _steps(out)] == list(range(1, 7))  # rank 0 only writes progress
+    manifest = read_manifest(out / "model")
+    assert manifest["world_size"] == 2 and manifest["images_seen"] == 48
+
+
+def test_tar_shards_and_encoder_init_from_a_weights_file(photos, tmp_path):
+    import tarfile
+
+    from safetensors.torch import save_file
+
+    from s2s_core.train.pretrain import build_model
+
+    for k in range(2):
+        with tarfile.open(tmp_path / f"shard-{k}.tar", "w") as tar:
+            for p in sorted(photos.rglob("*.png"))[k::2]:
+                tar.add(p, arcname=f"{p.parent.name}/{p.name}")
+    donor = SegNet(TINY["widths"], TINY["depths"])
+    save_file({f"encoder.{k}": v.contiguous() for k, v in donor.encoder.state_dict().items()}, str(tmp_path / "enc.safetensors"))
+    cfg = _cfg(photos, tmp_path / "run", steps=3, ckpt_every=2, init_encoder=str(tmp_path / "enc.safetensors"),
+               data=[str(tmp_path / "shard-0.tar"), str(tmp_path / "shard-1.tar")])
+    built = build_model(cfg)
+    assert all(torch.equal(v, built.encoder.state_dict()[k]) for k, v in donor.encoder.state_dict().items())
+    meta = pretrain(cfg, bar=False)
+    assert meta["images_seen"] == 24 and meta["skipped_images"] >= 1
+    assert read_manifest(tmp_path / "run" / "model")["recipe"]["init_encoder"].endswith("enc.safetensors")
