@@ -29,7 +29,7 @@ from s2s_core.models.segnet import SegNet
 from s2s_core.runtime import RuntimeFlags, configure_threads
 from s2s_core.train import distributed
 from s2s_core.train.config import FinetuneConfig, write_config
-from s2s_core.train.loop import LoopResult, LoopTask, RunDir, done_event, train_loop
+from s2s_core.train.loop import IterableBatches, LoopResult, LoopTask, RunDir, done_event, train_loop
 
 
 class FinetuneNet(nn.Module):
@@ -78,27 +78,6 @@ def make_optimizer(params: list[nn.Parameter], name: str = "adam", lr: float = 1
     if name == "sgd":
         return torch.optim.SGD(params, lr=lr, momentum=momentum, weight_decay=weight_decay)
     raise ConfigError(f"optimizer: must be adam or sgd, got {name!r}")
-
-
-class IterableBatches:
-    """Any re-iterable source of ``(x, y)`` batches; the data state is how many batches were consumed
-    (a resumed run re-iterates and skips them, which is exact for deterministic sources)."""
-
-    def __init__(self, source: Iterable[tuple[torch.Tensor, torch.Tensor]]) -> None:
-        self.source, self.consumed, self._skip = source, 0, 0
-
-    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-        for k, batch in enumerate(self.source):
-            if k < self._skip:
-                continue
-            self.consumed = k + 1
-            yield batch
-
-    def state_dict(self) -> dict[str, Any]:
-        return {"batches": self.consumed}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        self._skip = self.consumed = int(state["batches"])
 
 
 class EpochBatches:

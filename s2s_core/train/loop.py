@@ -21,7 +21,7 @@ import os
 import random
 import signal
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -46,6 +46,27 @@ class ResumableBatches(Protocol):
     def __iter__(self) -> Iterator[Any]: ...
     def state_dict(self) -> dict[str, Any]: ...
     def load_state_dict(self, state: dict[str, Any]) -> None: ...
+
+
+class IterableBatches:
+    """Any re-iterable source of batches; the data state is how many batches were consumed
+    (a resumed run re-iterates and skips them, which is exact for deterministic sources)."""
+
+    def __init__(self, source: Iterable[Any]) -> None:
+        self.source, self.consumed, self._skip = source, 0, 0
+
+    def __iter__(self) -> Iterator[Any]:
+        for k, batch in enumerate(self.source):
+            if k < self._skip:
+                continue
+            self.consumed = k + 1
+            yield batch
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"batches": self.consumed}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self._skip = self.consumed = int(state["batches"])
 
 
 @dataclass

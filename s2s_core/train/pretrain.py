@@ -26,7 +26,7 @@ from s2s_core.models.segnet import SegNet, vgg_features_to_encoder
 from s2s_core.runtime import RuntimeFlags, configure_threads
 from s2s_core.train import distributed
 from s2s_core.train.config import PretrainConfig, write_config
-from s2s_core.train.loop import LoopTask, RunDir, done_event, train_loop
+from s2s_core.train.loop import IterableBatches, LoopResult, LoopTask, RunDir, done_event, train_loop
 
 
 class PlateauScheduler:
@@ -187,6 +187,53 @@ def build_model(cfg: PretrainConfig) -> SegNet:
     return ae
 
 
+def pretrain_ae(ae: SegNet, batches: Any, heldout_u8: torch.Tensor, *, steps: int, model: torch.nn.Module | None = None,
+                optimizer: str = "sgd", lr: float = 0.01, momentum: float = 0.9, weight_decay: float = 0.0,
+                lr_factor: float = 0.2, lr_patience: int = 2, eval_every_images: int = 1_000_000,
+                eval_batch_size: int = 32, run_dir: str | Path, ckpt_every: int | None = None, log_every: int = 10,
+                resume: bool = False, info: distributed.DistInfo | None = None, flags: RuntimeFlags | None = None,
+                bar: bool | None = None) -> tuple[LoopResult, torch.optim.Optimizer, PlateauScheduler]:
+    """Train ``ae`` **in place** to reconstruct its input with MSE (Sec. 3.2); the core of ``s2s pretrain``.
+
+    ``batches``: re-iterable source of ``(B, 3, S, S)`` images in [0, 1] (with ``state_dict``/``load_state_dict``
+    for exact resume, e.g. :class:`StreamBatches`; any iterable works). ``heldout_u8``: uint8 ``(N, 3, S, S)``
+    images checked every ``eval_every_images`` training images; the lr is multiplied by ``lr_factor`` after
+    ``lr_patience`` consecutive checks without improvement. ``model``: ``ae`` wrapped for DDP/compile (default
+    ``ae``). ``run_dir`` receives ``progress.jsonl`` and ``ckpt/``. Returns the loop result (its ``metrics``
+    hold the final held-out loss and PSNR), the optimiser and the scheduler.
+    """
+    info = info or distributed.DistInfo(device=next(ae.parameters()).device)
+    flags = flags or RuntimeFlags.for_device(info.device)
+    model = model if model is not None else ae
+    if not hasattr(batches, "state_dict"):
+        batches = IterableBatches(batches)
+    if optimizer == "sgd":
+        opt = torch.optim.SGD(ae.parameters(), lr=lr, momentum=momentum, weight_decay=weight_decay)
+    elif optimizer == "adam":
+        opt = torch.optim.Adam(ae.parameters(), lr=lr, weight_decay=weight_decay)
+    else:
+        raise ConfigError(f"optimizer: must be sgd or adam, got {optimizer!r}")
+    sched = PlateauScheduler(opt, factor=lr_factor, patience=lr_patience)
+
+    def step_fn(x: torch.Tensor) -> tuple[torch.Tensor, int]:
+        x = flags.to_device(x)
+        with flags.autocast():
+            y = model(x)
+        return F.mse_loss(y.float(), x), len(x)
+
+    def evaluate(step: int, images: int, final: bool) -> dict[str, Any]:
+        metrics = evaluate_reconstruction(ae, heldout_u8, flags, info, eval_batch_size)
+        if not final:
+            metrics["lr_reduced"] = sched.step(metrics["heldout_loss"])
+        return metrics
+
+    task = LoopTask(step_fn=step_fn, batches=batches, modules={"ae": ae}, params=list(ae.parameters()),
+                    optimizer=opt, scheduler=sched, evaluate=evaluate, eval_every_images=eval_every_images)
+    result = train_loop(task, RunDir(Path(run_dir)), info, total_steps=steps, ckpt_every=ckpt_every or steps,
+                        log_every=log_every, resume=resume, bar=bar, desc="pretrain")
+    return result, opt, sched
+
+
 def pretrain(cfg: PretrainConfig, *, resume: bool = False, bar: bool | None = None) -> dict[str, Any]:
     """Train A_S per ``cfg``; writes ``RUN/model`` (an ``ae`` unit) and returns its metadata.
 
@@ -219,29 +266,12 @@ def _pretrain(cfg: PretrainConfig, info: distributed.DistInfo, *, resume: bool, 
     stream = open_stream(cfg.data, cfg.size, seed=cfg.seed, info=info, transform=make_augment(cfg.augment))
     batches = StreamBatches(stream, cfg.batch_size, cfg.num_workers, flags.pin_memory)
     heldout = heldout_set(cfg, info)
-    if cfg.optimizer == "sgd":
-        opt = torch.optim.SGD(ae.parameters(), lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
-    else:
-        opt = torch.optim.Adam(ae.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    sched = PlateauScheduler(opt, factor=cfg.lr_factor, patience=cfg.lr_patience)
-
-    def step_fn(x: torch.Tensor) -> tuple[torch.Tensor, int]:
-        x = flags.to_device(x)
-        with flags.autocast():
-            y = model(x)
-        return F.mse_loss(y.float(), x), len(x)
-
-    def evaluate(step: int, images: int, final: bool) -> dict[str, Any]:
-        metrics = evaluate_reconstruction(ae, heldout, flags, info, cfg.batch_size)
-        if not final:
-            metrics["lr_reduced"] = sched.step(metrics["heldout_loss"])
-        return metrics
-
-    task = LoopTask(step_fn=step_fn, batches=batches, modules={"ae": ae}, params=list(ae.parameters()),
-                    optimizer=opt, scheduler=sched, evaluate=evaluate, eval_every_images=cfg.eval_every_images)
     t0 = time.monotonic()
-    result = train_loop(task, run, info, total_steps=cfg.steps, ckpt_every=cfg.ckpt_every, log_every=cfg.log_every,
-                        resume=resume, bar=bar, desc="pretrain")
+    result, opt, sched = pretrain_ae(
+        ae, batches, heldout, steps=cfg.steps, model=model, optimizer=cfg.optimizer, lr=cfg.lr, momentum=cfg.momentum,
+        weight_decay=cfg.weight_decay, lr_factor=cfg.lr_factor, lr_patience=cfg.lr_patience,
+        eval_every_images=cfg.eval_every_images, eval_batch_size=cfg.batch_size, run_dir=run.root,
+        ckpt_every=cfg.ckpt_every, log_every=cfg.log_every, resume=resume, info=info, flags=flags, bar=bar)
     meta = {"data": cfg.data, "heldout": cfg.heldout or "first images of data", "steps": result.step,
             "images_seen": result.images, "seed": cfg.seed, "size": cfg.size, "batch_size": cfg.batch_size,
             "world_size": info.world_size, "final_train_loss": result.loss,
