@@ -1,7 +1,39 @@
-"""s2s dashboard (placeholder until the dashboard issue lands)."""
+"""s2s dashboard: ``streamlit run app.py`` (from any directory).
 
-import streamlit as st
+The entry script sets up the page, the shared sidebar (zoo picker: widgets made here persist across pages)
+and ``st.navigation`` over the files in ``pages/``. Pages read the selected zoo through ``dashboard.state``.
+"""
 
-st.set_page_config(page_title="s2s — what do deep networks like to see?", layout="wide")
-st.title("s2s — what do deep networks like to see?")
-st.write("The dashboard is being built. Use the `s2s` command meanwhile: `s2s --help`.")
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+if str(ROOT) not in sys.path:  # `dashboard` is a top-level package beside this file, not installed
+    sys.path.insert(0, str(ROOT))
+
+import streamlit as st  # noqa: E402
+
+from dashboard import state  # noqa: E402
+
+st.set_page_config(page_title="s2s — what do deep networks like to see?", page_icon=":material/visibility:",
+                   layout="wide")
+state.configure_server()
+
+PAGES = [
+    st.Page(ROOT / "pages" / "overview.py", title="Overview", icon=":material/home:", default=True),
+    st.Page(ROOT / "pages" / "reconstructions.py", title="Reconstructions", icon=":material/image:"),
+    st.Page(ROOT / "pages" / "upload.py", title="Upload", icon=":material/upload:"),
+    st.Page(ROOT / "pages" / "noise.py", title="Noise", icon=":material/grain:"),
+    st.Page(ROOT / "pages" / "signal_order.py", title="Signal order", icon=":material/account_tree:"),
+    st.Page(ROOT / "pages" / "information.py", title="Information", icon=":material/insights:"),
+    st.Page(ROOT / "pages" / "jobs.py", title="Training jobs", icon=":material/model_training:"),
+]
+page = st.navigation(PAGES)
+
+with st.sidebar:
+    state.zoo_picker()
+    st.caption("Palacio et al., *What do Deep Networks Like to See?* (CVPR 2018)")
+# Show small images with crisp pixels when the browser enlarges them.
+st.html("<style>[data-testid='stImage'] img {image-rendering: pixelated;}</style>")
+
+page.run()

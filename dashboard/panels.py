@@ -1,0 +1,102 @@
+"""The reconstruction panel shared by the Reconstructions, Upload and Noise pages (Fig. 3 of the paper).
+
+For one :class:`~s2s_core.inspect.Inspection`: the original and every reconstruction side by side, each with
+the zoom region outlined, the zoomed region (same crop for every view, nearest neighbour), the difference
+map ``|A(x) - x|`` on one shared colour scale, and under each A_i the top-5 of classifier i on x and on
+A_i(x); then the L*a*b* histograms of every view and a table of every classifier on every input.
+"""
+
+from __future__ import annotations
+
+import html
+
+import plotly.graph_objects as go
+import streamlit as st
+
+from dashboard import downloads
+from s2s_core import inspect as insp
+
+ZOOM_FACTORS = (1, 2, 3, 4, 6, 8)
+SCALES = ("auto", 0.02, 0.05, 0.1, 0.2, 0.5, 1.0)
+MAX_COLUMNS = 7
+
+
+def _header(view: str, colour: str, note: str) -> None:
+    st.markdown(
+        f'<div style="border-top:5px solid {colour};padding-top:3px;line-height:1.2">'
+        f'<b>{html.escape(view)}</b><br><span style="font-size:0.78em;color:#666">{html.escape(note)}</span></div>',
+        unsafe_allow_html=True)
+
+
+def _note(view: str, original_label: str) -> str:
+    if view == insp.ORIGINAL:
+        return original_label
+    if view == insp.BASE:
+        return "pre-trained AE A_S"
+    return f"fine-tuned through {view.removeprefix('A_')}"
+
+
+def _topk_html(inspection: insp.Inspection, name: str) -> str:
+    """Classifier ``name``'s top-5 on x and on A_name(x), as a compact two-column HTML table."""
+    frame = inspection.topk_frame(name)
+    head = "".join(f"<th style='padding:0 3px;font-weight:600'>{html.escape(str(c))}</th>" for c in frame.columns)
+    body = "".join("<tr>" + "".join(f"<td style='padding:0 3px;white-space:nowrap'>{html.escape(str(v))}</td>"
+                                    for v in row) + "</tr>" for row in frame.itertuples(index=False))
+    return (f"<div style='font-size:0.7em;overflow-x:auto'><div style='color:#666'>top-5 of {html.escape(name)}</div>"
+            f"<table style='border-collapse:collapse;width:100%'><tr>{head}</tr>{body}</table></div>")
+
+
+def reconstruction_panel(inspection: insp.Inspection, lab_fig: go.Figure, *, key: str,
+                         original_label: str = "input x", file_stem: str = "reconstructions") -> None:
+    """Draw the whole panel; widget keys start with ``key`` (one panel per page)."""
+    colours = insp.view_colours(inspection.names)
+    c = st.columns(4)
+    cx = c[0].slider("zoom centre x (%)", 0, 100, 50, key=f"{key}_zx") / 100
+    cy = c[1].slider("zoom centre y (%)", 0, 100, 50, key=f"{key}_zy") / 100
+    factor = c[2].select_slider("zoom factor", ZOOM_FACTORS, value=4, key=f"{key}_zf",
+                                help="Crops the same region of every image and enlarges it (nearest neighbour).")
+    scale = c[3].select_slider("difference scale (full colour at)", SCALES, value="auto", key=f"{key}_scale",
+                               help="|A(x) − x| averaged over R, G, B (values in [0, 1]); 'auto' uses the 99th "
+                                    "percentile over all AEs, so every map shares one scale.")
+    vmax = inspection.diff_scale() if scale == "auto" else float(scale)
+    parts = insp.panel_images(inspection, cx, cy, factor, vmax)
+
+    views = inspection.views
+    for start in range(0, len(views), MAX_COLUMNS):
+        chunk = views[start: start + MAX_COLUMNS]
+        cols = st.columns(MAX_COLUMNS if len(views) > MAX_COLUMNS else len(chunk))
+        for col, view in zip(cols, chunk, strict=False):
+            with col:
+                _header(view, colours[view], _note(view, original_label))
+                st.image(parts[view]["image"], width="stretch")
+                st.image(parts[view]["zoom"], caption=f"zoom ×{factor}", width="stretch")
+                if view in inspection.diffs:
+                    st.image(parts[view]["diff"], width="stretch",
+                             caption=f"|{view}(x) − x|, mean {inspection.diffs[view].mean():.3f}")
+                else:
+                    st.image(insp.colour_bar(vmax), width="stretch",
+                             caption=f"difference scale: 0 … {vmax:.3f} (brighter = larger change)")
+                name = view.removeprefix("A_")
+                if name in inspection.names:
+                    st.markdown(_topk_html(inspection, name), unsafe_allow_html=True)
+                elif view == insp.ORIGINAL:
+                    tops = "<br>".join(
+                        f"<span style='color:{colours[n]}'>■</span> {html.escape(n)}: "
+                        f"{html.escape(inspection.predictions[n][view].text(1))}" for n in inspection.names)
+                    st.markdown(f"<div style='font-size:0.78em'>top-1 on x<br>{tops}</div>", unsafe_allow_html=True)
+    st.plotly_chart(lab_fig, key=f"{key}_lab", config={"displayModeBar": False})
+    row = downloads.button_row()
+    downloads.png_button(insp.montage(parts), f"{file_stem}.png", key=f"{key}_montage",
+                         label="PNG of all images (image / zoom / difference)", where=row)
+    downloads.figure_buttons(lab_fig, f"{file_stem}_lab_histograms", key=f"{key}_lab_dl", where=row)
+
+    st.markdown("**Every classifier on every input** (top-1 with its softmax probability; "
+                "the highlighted cell is each classifier on its own AE, i∘A_i)")
+    frame = inspection.prediction_frame()
+    own = {(n, f"A_{n}") for n in inspection.names}
+    styled = frame.style.apply(
+        lambda col: [f"background-color: {colours[r]}33; font-weight: 600" if (r, col.name) in own else ""
+                     for r in col.index], axis=0)
+    st.dataframe(styled, width="stretch")
+    downloads.csv_button(inspection.prediction_long_frame(), f"{file_stem}_predictions.csv", key=f"{key}_pred_csv",
+                         index=False, label="CSV (top-5 of every classifier on every input)")

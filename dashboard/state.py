@@ -1,0 +1,251 @@
+"""Cached access for the pages: which zoo is selected, its models (loaded once per process), its result
+tables and the inspections of images. Everything heavy is cached here, so pages stay thin.
+
+* Models: ``st.cache_resource`` (one shared instance per zoo and process, used read-only under
+  ``torch.inference_mode()``), keyed on the zoo's path and the mtime of its ``zoo.json``, so a rebuilt zoo
+  is reloaded.
+* Tables, inspections, thumbnails, figures: ``st.cache_data`` keyed on paths + mtimes or content digests.
+
+Zoo discovery (sidebar picker, :func:`zoo_picker`): ``$S2S_ZOO`` if set (also the default), ``checkpoints/demo``,
+every zoo under ``checkpoints/`` and every finished job output under the runs dir (``$S2S_RUNS_DIR``, default
+``runs/`` in the project).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+import streamlit as st
+
+from s2s_core import inspect as insp
+from s2s_core.analysis.evaluate import RESULT_FILES
+from s2s_core.data.images import load_image, resize_center_crop
+from s2s_core.errors import S2SError
+from s2s_core.zoo import ZOO_FILE, Zoo, ZooInfo, list_zoos
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+CHECKPOINTS_DIR = REPO_ROOT / "checkpoints"
+DEFAULT_ZOO = CHECKPOINTS_DIR / "demo"
+ZOO_ENV = "S2S_ZOO"
+RUNS_ENV = "S2S_RUNS_DIR"
+THREADS_ENV = "S2S_THREADS"
+#: Session-state key of the zoo picker (a widget made in app.py, so it persists across pages).
+ZOO_KEY = "zoo"
+NO_ZOO_MESSAGE = "no zoo found: build one with `s2s demo`"
+
+
+@dataclass(frozen=True)
+class ZooRef:
+    """The selected zoo: its directory and the mtime of its ``zoo.json`` (part of every cache key)."""
+
+    path: str
+    stamp: float
+
+    @property
+    def info(self) -> ZooInfo:
+        return zoo_info(self.path, self.stamp)
+
+
+# ------------------------------------------------------------------------------------------- server
+@st.cache_resource
+def configure_server() -> int:
+    """Set torch's thread count once per process: ``$S2S_THREADS`` or 1 (small shared machines run faster
+    with one thread per request than with oversubscribed ones). Returns the count."""
+    from s2s_core.runtime import configure_threads
+
+    return configure_threads(int(os.environ[THREADS_ENV]) if os.environ.get(THREADS_ENV) else 1)
+
+
+def runs_dir() -> Path:
+    """``$S2S_RUNS_DIR`` or the project's ``runs/``."""
+    return Path(os.environ.get(RUNS_ENV) or REPO_ROOT / "runs").expanduser().resolve()
+
+
+# ----------------------------------------------------------------------------------------- the picker
+@st.cache_data(ttl=15, show_spinner=False)
+def zoo_candidates(env_zoo: str | None, runs: str) -> list[str]:
+    """Zoo directories to offer, in order: ``$S2S_ZOO``, ``checkpoints/demo``, other zoos under
+    ``checkpoints/``, zoos under the runs dir. Only directories holding ``zoo.json`` (except ``$S2S_ZOO``,
+    which is kept so that a wrong setting is reported rather than ignored)."""
+    found: list[Path] = []
+    if env_zoo:
+        found.append(Path(env_zoo).expanduser().resolve())
+    if (DEFAULT_ZOO / ZOO_FILE).is_file():
+        found.append(DEFAULT_ZOO.resolve())
+    found += [p.resolve() for p in list_zoos(CHECKPOINTS_DIR)]
+    found += [p.resolve() for p in list_zoos(runs)]
+    return [str(p) for p in dict.fromkeys(found)]
+
+
+def zoo_label(path: str) -> str:
+    """A short name for the picker: the path relative to the project when inside it."""
+    p = Path(path)
+    try:
+        return str(p.relative_to(REPO_ROOT))
+    except ValueError:
+        return str(p)
+
+
+def zoo_picker() -> str | None:
+    """The sidebar's zoo selector (call from app.py, before ``pg.run()``); returns the chosen directory."""
+    options = zoo_candidates(os.environ.get(ZOO_ENV), str(runs_dir()))
+    if not options:
+        st.sidebar.info(NO_ZOO_MESSAGE)
+        return None
+    if st.session_state.get(ZOO_KEY) not in options:
+        st.session_state.pop(ZOO_KEY, None)
+    return st.sidebar.selectbox("Zoo", options, key=ZOO_KEY, format_func=zoo_label,
+                                help="A zoo: A_S, the fine-tuned AEs A_i and their classifiers i. Found under "
+                                     "checkpoints/, the runs dir ($S2S_RUNS_DIR) and $S2S_ZOO.")
+
+
+def selected_zoo() -> ZooRef | None:
+    """The zoo chosen in the sidebar (before the picker has run in this session: the default one), or
+    ``None`` when there is no zoo at all."""
+    path = st.session_state.get(ZOO_KEY)
+    if not path:
+        options = zoo_candidates(os.environ.get(ZOO_ENV), str(runs_dir()))
+        path = options[0] if options else None
+    if not path:
+        return None
+    zfile = Path(path) / ZOO_FILE
+    return ZooRef(path, zfile.stat().st_mtime) if zfile.is_file() else ZooRef(path, 0.0)
+
+
+def require_zoo() -> ZooRef:
+    """The selected zoo; otherwise the page says how to build one and stops."""
+    ref = selected_zoo()
+    if ref is None:
+        st.info(NO_ZOO_MESSAGE)
+        st.stop()
+    if ref.stamp == 0.0:
+        st.error(f"{ref.path} has no {ZOO_FILE}, so it is not a zoo; build one with `s2s demo` or set "
+                 f"{ZOO_ENV} to a zoo directory")
+        st.stop()
+    return ref
+
+
+def stop_on(exc: S2SError) -> None:
+    """Show a user-facing error as a plain message and end this page run."""
+    st.error(str(exc))
+    st.stop()
+
+
+# -------------------------------------------------------------------------------------------- zoo data
+@st.cache_data(show_spinner=False)
+def zoo_info(path: str, stamp: float) -> ZooInfo:
+    return ZooInfo.read(path)
+
+
+@st.cache_resource(max_entries=4, show_spinner="Loading the zoo's models…")
+def _load_zoo(path: str, stamp: float) -> Zoo:
+    configure_server()
+    return Zoo.load(path, device="cpu")
+
+
+def load_zoo(ref: ZooRef) -> Zoo:
+    """The loaded zoo (shared, read-only); a broken zoo shows its error and stops the page."""
+    try:
+        return _load_zoo(ref.path, ref.stamp)
+    except S2SError as exc:
+        stop_on(exc)
+        raise  # unreachable: st.stop() ends the run
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def _read_csv(path: str, stamp: float, index: bool) -> pd.DataFrame:
+    return pd.read_csv(path, index_col=0 if index else None)
+
+
+def result_path(ref: ZooRef, key: str) -> Path:
+    """``ZOO/results/<file>`` of result ``key`` (a key of :data:`RESULT_FILES`)."""
+    return ref.info.results_dir / RESULT_FILES[key]
+
+
+def result_table(ref: ZooRef, key: str) -> pd.DataFrame | None:
+    """A result table of the zoo (``accuracy``, ``cross_accuracy``, ``noise``, ``nmi``, ``lab_histograms``)
+    or ``None`` when the zoo has not been evaluated. An unreadable file shows an error and stops."""
+    path = result_path(ref, key)
+    if not path.is_file():
+        return None
+    try:
+        return _read_csv(str(path), path.stat().st_mtime, key == "cross_accuracy")
+    except (ValueError, OSError, pd.errors.ParserError) as exc:
+        st.error(f"{path} cannot be read as a CSV table ({exc}); re-run `s2s evaluate`")
+        st.stop()
+        raise
+
+
+def missing_results_note(ref: ZooRef, what: str) -> None:
+    """The message for a zoo without result tables."""
+    data = insp.find_test_split(ref.info.data_dir) or "DIR"
+    st.info(f"This zoo has no {what} yet: run `s2s evaluate {zoo_label(ref.path)} --data {zoo_label(str(data))}`")
+
+
+# ------------------------------------------------------------------------------------------ inspections
+def source_key(source: bytes | str | Path) -> str:
+    """A cache key for an image source: the sha256 of bytes, or ``path@mtime`` for a file."""
+    if isinstance(source, bytes | bytearray):
+        return hashlib.sha256(source).hexdigest()
+    path = Path(source)
+    return f"{path}@{path.stat().st_mtime if path.exists() else 0}"
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def _inspect(zoo_path: str, stamp: float, key: str, noise: float, _source) -> insp.Inspection:
+    zoo = _load_zoo(zoo_path, stamp)
+    x = insp.prepare_image(_source, zoo.input_size)
+    if noise > 0:
+        x = insp.noisy_input(x, noise)
+    return insp.inspect_image(zoo, x, classes=insp.class_names(zoo))
+
+
+def inspect(ref: ZooRef, source: bytes | str | Path, noise: float = 0.0, name: str | None = None) -> insp.Inspection:
+    """Every reconstruction and prediction of one image (cached); ``noise = s`` adds U(-s, s) with a fixed
+    seed first; ``name`` names uploaded bytes in error messages. Raises
+    :class:`~s2s_core.errors.ImageLoadError` for a bad image (the page shows it)."""
+    load_zoo(ref)  # a broken zoo is reported here, not as an image error
+    data = source
+    if name and isinstance(source, bytes | bytearray):
+        data = io.BytesIO(source)
+        data.name = name
+    return _inspect(ref.path, ref.stamp, source_key(source), float(noise), data)
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def _lab_figure(zoo_path: str, stamp: float, key: str, noise: float, _inspection) -> go.Figure:
+    return insp.lab_grid_figure(_inspection)
+
+
+def lab_figure(ref: ZooRef, source, noise: float, inspection: insp.Inspection) -> go.Figure:
+    """Fig. 3's per-view L*a*b* histograms of an inspection (cached: zoom changes do not rebuild it)."""
+    return _lab_figure(ref.path, ref.stamp, source_key(source), float(noise), inspection)
+
+
+@st.cache_data(show_spinner=False, max_entries=512)
+def thumbnail(path: str, mtime: float, size: int = 96) -> np.ndarray | None:
+    """A ``size``×``size`` centre-cropped thumbnail (uint8), or ``None`` for an unreadable file."""
+    try:
+        return np.asarray(resize_center_crop(load_image(path), size))
+    except S2SError:
+        return None
+
+
+@st.cache_data(ttl=30, show_spinner=False)
+def gallery(data_dir: str, per_class: int = 4, limit: int = 48) -> list[insp.GalleryItem]:
+    """The zoo's test images for the gallery (see :func:`s2s_core.inspect.gallery`)."""
+    return insp.gallery(insp.find_test_split(data_dir), per_class=per_class, limit=limit)
+
+
+@st.cache_data(ttl=300, show_spinner=False)
+def count_test_images(data_dir: str) -> int | None:
+    """How many images the zoo's test split holds (``None`` without one)."""
+    root = insp.find_test_split(data_dir)
+    return None if root is None else insp.count_images(root)

@@ -1,0 +1,50 @@
+"""Noise: reconstructions of a noisy input x + U(-s, s) and the zoo's noise curves (Sec. 3.3.2, Figs. 4-5)."""
+
+import streamlit as st
+
+from dashboard import downloads, panels, state
+from s2s_core import inspect as insp
+from s2s_core.analysis.figures import noise_curves_figure
+from s2s_core.analysis.noise import NOISE_SEED
+from s2s_core.errors import S2SError
+
+st.title("Resilience to noise")
+ref = state.require_zoo()
+info = ref.info
+zoo = state.load_zoo(ref)
+st.markdown("Additive uniform noise U(−s, s) per pixel and channel, clipped to [0, 1] (a fixed seed, "
+            f"{NOISE_SEED}, so the same s always gives the same noise). The paper finds that the fine-tuned AEs "
+            "keep more of what their classifier needs under noise than the original input does.")
+
+items = state.gallery(str(info.data_dir))
+c = st.columns([2, 3])
+s = c[0].slider("noise strength s", 0.0, 1.0, 0.2, 0.05, key="noise_s")
+if items:
+    titles = [item.title for item in items]
+    title = c[1].selectbox("Image", titles, key="noise_pick")
+    item = items[titles.index(title)]
+    try:
+        inspection = state.inspect(ref, str(item.path), noise=s)
+    except S2SError as exc:
+        state.stop_on(exc)
+    panels.reconstruction_panel(inspection, state.lab_figure(ref, str(item.path), s, inspection), key="noise",
+                                original_label=f"x + U(−{s:g}, {s:g}) ({item.label})",
+                                file_stem=f"{item.path.stem}_noise_{s:g}")
+else:
+    st.info("This zoo has no test images to add noise to; the curves below come from its results.")
+
+st.header("Top-1 accuracy under noise (Fig. 4)")
+noise = state.result_table(ref, "noise")
+if noise is None:
+    state.missing_results_note(ref, "noise curves")
+else:
+    try:
+        fig = insp.recolour(noise_curves_figure(noise), insp.view_colours(zoo.names))
+    except S2SError as exc:
+        state.stop_on(exc)
+    fig.update_layout(height=460)
+    st.plotly_chart(fig, key="noise_curves")
+    st.caption("Dashed: classifier i on the noisy original; solid: on A_S(x + n) (left) and on A_i(x + n) (right).")
+    row = downloads.button_row()
+    downloads.figure_buttons(fig, f"{info.name}_noise_curves", key="noise_fig", where=row)
+    downloads.csv_button(noise, f"{info.name}_noise.csv", key="noise_csv", index=False, where=row)

@@ -1,0 +1,204 @@
+"""Every dashboard page under Streamlit's AppTest, against the tiny zoo (tests/tiny_zoo.py) via S2S_ZOO."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+from streamlit.testing.v1 import AppTest
+from tiny_zoo import build_tiny_zoo
+
+APP = str(Path(__file__).resolve().parents[1] / "app.py")
+TIMEOUT = 60
+
+
+@pytest.fixture(scope="module")
+def tiny_zoo(tmp_path_factory) -> Path:
+    return build_tiny_zoo(tmp_path_factory.mktemp("zoo") / "tiny")
+
+
+@pytest.fixture
+def app_env(tiny_zoo: Path, tmp_path: Path, monkeypatch) -> Path:
+    monkeypatch.setenv("S2S_ZOO", str(tiny_zoo))
+    monkeypatch.setenv("S2S_RUNS_DIR", str(tmp_path / "runs"))
+    monkeypatch.setenv("S2S_THREADS", "1")
+    return tiny_zoo
+
+
+def run_page(page: str | None = None) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT).run()
+    assert not at.exception, at.exception
+    if page:
+        at.switch_page(f"pages/{page}.py").run()
+        assert not at.exception, at.exception
+    return at
+
+
+def png_bytes(size: int = 100) -> bytes:
+    rng = np.random.default_rng(1)
+    buf = io.BytesIO()
+    Image.fromarray(rng.integers(0, 255, (size, size + 20, 3), dtype=np.uint8)).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def texts(at: AppTest) -> str:
+    return "\n".join(str(m.value) for m in [*at.markdown, *at.caption, *at.info, *at.error, *at.title, *at.header,
+                                              *at.subheader])
+
+
+def test_overview(app_env: Path) -> None:
+    at = run_page()
+    assert at.sidebar.selectbox(key="zoo").value == str(app_env.resolve())
+    dots = [g.proto.spec for g in at.get("graphviz_chart")]
+    assert any("encoder" in d and "frozen" in d and "gradient" in d for d in dots)
+    assert "Zoo “tiny”" in texts(at)
+    frames = [df.value for df in at.dataframe]
+    assert any("family" in f.columns and "parameters" in f.columns for f in frames)
+    table1 = next(f for f in frames if "diff top-1" in f.columns)
+    assert list(table1["network"][:3]) == ["L", "L∘A_S", "L∘A_L"]
+    assert len(at.get("download_button")) >= 2
+
+
+def test_missing_results_and_bad_zoo(app_env: Path, tmp_path: Path, monkeypatch) -> None:
+    bare = tmp_path / "bare"
+    build_tiny_zoo(bare, images_per_class=1, evaluate=False)
+    monkeypatch.setenv("S2S_ZOO", str(bare))
+    at = run_page()
+    assert "s2s evaluate" in texts(at)
+    for page in ("noise", "information", "signal_order"):
+        at.switch_page(f"pages/{page}.py").run()
+        assert not at.exception
+    monkeypatch.setenv("S2S_ZOO", str(tmp_path / "nowhere"))
+    at = run_page()
+    assert any("not a zoo" in e.value for e in at.error)
+
+
+def test_no_zoo_message(app_env: Path, tmp_path: Path, monkeypatch) -> None:
+    import streamlit as st
+
+    from dashboard import state
+
+    monkeypatch.delenv("S2S_ZOO")
+    monkeypatch.setattr(state, "CHECKPOINTS_DIR", tmp_path / "empty")
+    monkeypatch.setattr(state, "DEFAULT_ZOO", tmp_path / "empty" / "demo")
+    st.cache_data.clear()
+    try:
+        at = run_page()
+        assert any("no zoo found: build one with `s2s demo`" in i.value for i in at.info)
+        at.switch_page("pages/signal_order.py").run()  # works without a zoo, on the paper's table
+        assert not at.exception and at.get("graphviz_chart")
+    finally:
+        st.cache_data.clear()
+
+
+def test_reconstructions(app_env: Path) -> None:
+    at = run_page("reconstructions")
+    pick = at.selectbox(key="recon_pick")
+    assert pick.value.startswith("circle")
+    assert len(at.get("image")) > 10  # thumbnails + images, zooms and difference maps of every view
+    table = next(df.value for df in at.dataframe if "A_S" in df.value.columns)
+    assert list(table.columns) == ["original", "A_S", "A_L", "A_A", "A_V"] and list(table.index) == ["L", "A", "V"]
+    assert len(at.get("plotly_chart")) == 1  # the L*a*b* histograms
+    square = next(b for b in at.button if b.label == "square")
+    square.click().run()
+    assert not at.exception and at.selectbox(key="recon_pick").value.startswith("square")
+    at.slider(key="recon_zx").set_value(10).run()
+    at.select_slider(key="recon_zf").set_value(8).run()
+    assert not at.exception
+    assert any("zoom ×8" in str(img.proto) for img in at.get("image"))
+
+
+def test_upload_panel_and_bad_files(app_env: Path) -> None:
+    at = run_page("upload")
+    assert any("No image yet" in i.value for i in at.info)
+    at.file_uploader(key="upload_image").set_value(("photo.png", png_bytes(), "image/png")).run()
+    assert not at.exception and not at.error
+    assert any("A_V" in df.value.columns for df in at.dataframe)
+    assert len(at.get("plotly_chart")) == 1
+    at.file_uploader(key="upload_image").set_value(("notes.txt", b"this is not an image", "text/plain")).run()
+    assert not at.exception
+    assert any(e.value.startswith("notes.txt is not an image file") for e in at.error)
+    truncated = png_bytes()[:300]
+    at.file_uploader(key="upload_image").set_value(("cut.png", truncated, "image/png")).run()
+    assert not at.exception and any("truncated" in e.value for e in at.error)
+    huge = io.BytesIO()
+    Image.new("1", (9000, 8000)).save(huge, format="PNG")  # 72 megapixels, a few KiB on disk
+    at.file_uploader(key="upload_image").set_value(("huge.png", huge.getvalue(), "image/png")).run()
+    assert not at.exception and any("megapixel limit" in e.value for e in at.error)
+    at.file_uploader(key="upload_image").set_value(("photo.png", png_bytes(), "image/png")).run()
+    assert not at.exception and not at.error  # and the app keeps working after the errors
+
+
+def test_noise(app_env: Path) -> None:
+    at = run_page("noise")
+    first = next(df.value for df in at.dataframe if "A_S" in df.value.columns)
+    at.slider(key="noise_s").set_value(1.0).run()
+    assert not at.exception
+    charts = at.get("plotly_chart")
+    assert len(charts) == 2 and "noise strength s" in charts[1].proto.spec
+    second = next(df.value for df in at.dataframe if "A_S" in df.value.columns)
+    assert first.shape == second.shape
+
+
+def test_signal_order(app_env: Path) -> None:
+    at = run_page("signal_order")
+    # The tiny zoo's random classifiers get acc(i∘A_i) = 0, which RRC cannot divide by: a plain message.
+    assert at.radio(key="so_source").value == "zoo"
+    assert any("diagonal" in e.value for e in at.error)
+    next(b for b in at.button if b.key == "load_paper").click().run()
+    assert not at.exception and at.radio(key="so_source").value == "paper"
+    dot_05 = at.get("graphviz_chart")[0].proto.spec
+    assert "A_V" in dot_05 and "Every threshold t in" in texts(at)
+    at.slider(key="threshold").set_value(0.9).run()
+    dot_09 = at.get("graphviz_chart")[0].proto.spec
+    assert dot_09 != dot_05 and "0.90" in texts(at)
+    assert len(at.get("plotly_chart")) == 2
+    bad = b",L,A\nA_L,0.5,x\nA_A,0.2,0.6\n"
+    at.file_uploader(key="cross_csv").set_value(("bad.csv", bad, "text/csv")).run()
+    assert not at.exception
+    assert any("row 'A_L', column 'A'" in e.value and "not a number" in e.value for e in at.error)
+    good = b",L,A\nA_L,0.5,0.4\nA_A,0.2,0.6\n"
+    at.file_uploader(key="cross_csv").set_value(("good.csv", good, "text/csv")).run()
+    assert not at.exception and not at.error and "A_A" in at.get("graphviz_chart")[0].proto.spec
+
+
+def test_information_and_jobs(app_env: Path) -> None:
+    at = run_page("information")
+    assert len(at.get("plotly_chart")) == 1
+    table = next(df.value for df in at.dataframe)
+    assert {"intra mean", "inter std"} <= set(table.columns) and "A_S" in table.index
+    at.switch_page("pages/jobs.py").run()
+    assert not at.exception
+    assert any("No jobs yet" in i.value or "job list" in i.value for i in at.info)
+
+
+def test_downloads_fall_back_without_kaleido_browser_or_dot(app_env: Path, monkeypatch) -> None:
+    import streamlit as st
+
+    from dashboard import downloads
+
+    monkeypatch.setattr(downloads.shutil, "which", lambda name: None)  # no chromium, no Graphviz `dot`
+    st.cache_data.clear()
+    try:
+        at = run_page("signal_order")
+        next(b for b in at.button if b.key == "load_paper").click().run()
+        keys = {b.key for b in at.get("download_button")}
+        assert {"heat_fig_html", "bars_fig_html", "lattice_dl_dot"} <= keys
+        assert not {"heat_fig_svg", "lattice_dl_svg"} & keys
+        assert any("offered as interactive HTML" in c.value for c in at.caption)
+        assert any("DOT text only" in c.value for c in at.caption)
+    finally:
+        st.cache_data.clear()
+
+
+def test_jobs_page_lists_jobs_read_only(app_env: Path, tmp_path: Path) -> None:
+    store = pytest.importorskip("s2s_core.jobs.store")
+    db = store.JobStore(tmp_path / "runs" / store.DB_NAME)
+    job_id = db.insert("evaluate", {"zoo": "checkpoints/demo"}, "cpu")
+    at = run_page("jobs")
+    frame = at.dataframe[0].value
+    assert list(frame["id"]) == [job_id] and list(frame["state"]) == ["queued"]  # listed, not started
+    assert db.get(job_id).state == "queued"
