@@ -72,7 +72,8 @@ def _evaluate_argv(job: Job, resume: bool) -> list[str]:
 
 def _demo_argv(job: Job, resume: bool) -> list[str]:
     p = job.params
-    argv = ["demo", "--out", job.target or str(Path(job.run_dir) / "zoo")]
+    argv = ["demo", "--out", job.target or str(Path(job.run_dir) / "zoo"),
+            "--progress", str(Path(job.run_dir) / "progress.jsonl")]
     for key in ("seed", "device", "threads"):
         _opt(argv, "--" + key, p.get(key))
     if p.get("quick"):

@@ -1,0 +1,327 @@
+"""Offline data for the demo zoo, made from the photographs that ship with scikit-image and scikit-learn.
+
+Two sources, both generated on the fly so nothing is reused verbatim and nothing is downloaded:
+
+* :class:`PhotoCropStream` — the unlabelled stream for pre-training A_S (the small-scale stand-in for
+  YFCC100m, Sec. 3.2): random crops of the shipped photos at a random scale, position, small rotation,
+  mirror and colour jitter.
+* :class:`ShapeGenerator` — the labelled images for the classifiers: one filled shape drawn over a random
+  photo crop.
+
+**What decides the class: the outline of the shape, and nothing else.** The ten classes are
+``CLASS_NAMES`` (circle, square, triangle, star, cross, ring, crescent, half-disc, bar, heart). Every
+nuisance factor is drawn independently of the class: the fill colour (chosen to stand out from the
+background under the shape, never from the class), the size (all classes are scaled to the same area,
+so area says nothing), the position, the rotation (uniform over the full turn) and the background crop
+(photo, place, scale, contrast). A classifier that keeps "the right signal" must keep the shape's outline;
+colour, texture and the background are distractors. The test split draws its backgrounds from photos that
+the training stream never uses (``TEST_PHOTOS``), so accuracy measures the shape, not memorised
+backgrounds.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from functools import cache
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+CLASS_NAMES: tuple[str, ...] = (
+    "circle", "square", "triangle", "star", "cross", "ring", "crescent", "half-disc", "bar", "heart",
+)
+#: Photos whose crops form the test split's backgrounds (never used for training or A_S pre-training).
+TEST_PHOTOS: tuple[str, ...] = ("coffee", "flower")
+#: Radius range (pixels at 64 px) of the disc with the same area as the shape.
+RADIUS_RANGE = (0.15, 0.26)
+
+
+# --------------------------------------------------------------------------- photos
+def _skimage_photos() -> dict[str, np.ndarray]:
+    from skimage import data as skdata
+
+    loaders = {
+        "astronaut": skdata.astronaut, "chelsea": skdata.chelsea, "coffee": skdata.coffee,
+        "hubble": skdata.hubble_deep_field, "ihc": skdata.immunohistochemistry, "retina": skdata.retina,
+        "rocket": skdata.rocket, "motorcycle": lambda: skdata.stereo_motorcycle()[0],
+        "brick": skdata.brick, "grass": skdata.grass, "gravel": skdata.gravel, "camera": skdata.camera,
+        "moon": skdata.moon, "coins": skdata.coins,
+    }
+    photos = {}
+    for name, load in loaders.items():
+        try:
+            photos[name] = load()
+        except Exception:  # a photo missing from this scikit-image build: use the others
+            continue
+    return photos
+
+
+def _sklearn_photos() -> dict[str, np.ndarray]:
+    from sklearn.datasets import load_sample_images
+
+    bunch = load_sample_images()
+    return {Path(f).stem: img for f, img in zip(bunch.filenames, bunch.images, strict=True)}
+
+
+@cache
+def photo_library() -> dict[str, torch.Tensor]:
+    """Every shipped photo as a float tensor (3, H, W) in [0, 1] (grey photos become RGB); cached."""
+    out = {}
+    for name, arr in {**_skimage_photos(), **_sklearn_photos()}.items():
+        a = np.asarray(arr)
+        if a.ndim == 2:
+            a = np.stack([a] * 3, axis=-1)
+        a = a[..., :3].astype(np.float32)
+        a = a / (65535.0 if a.max() > 255 else 255.0)
+        out[name] = torch.from_numpy(np.ascontiguousarray(a)).permute(2, 0, 1).contiguous()
+    return out
+
+
+def _photos(split: str) -> list[torch.Tensor]:
+    lib = photo_library()
+    names = [n for n in sorted(lib) if (n in TEST_PHOTOS) == (split == "test")]
+    return [lib[n] for n in names]
+
+
+def random_crops(photos: list[torch.Tensor], n: int, size: int, generator: torch.Generator, *,
+                 scale: tuple[float, float] = (0.1, 0.7), rotation: float = 15.0, jitter: float = 0.15,
+                 mirror: bool = True) -> torch.Tensor:
+    """``n`` random crops (n, 3, size, size) in [0, 1]: photo, side (a fraction ``scale`` of the photo's
+    shorter side), centre, rotation (±``rotation`` degrees), mirror and brightness/contrast/saturation jitter
+    (±``jitter``) are drawn from ``generator``. One ``grid_sample`` per photo used."""
+    which = torch.randint(len(photos), (n,), generator=generator)
+    side = torch.empty(n).uniform_(*scale, generator=generator)
+    angle = torch.empty(n).uniform_(-rotation, rotation, generator=generator) * math.pi / 180
+    flip = torch.where(torch.rand(n, generator=generator) < 0.5, -1.0, 1.0) if mirror else torch.ones(n)
+    u = torch.rand(n, 2, generator=generator)
+    jit = torch.empty(n, 3).uniform_(-jitter, jitter, generator=generator)
+    out = torch.empty(n, 3, size, size)
+    for k in which.unique().tolist():
+        idx = (which == k).nonzero().flatten()
+        photo = photos[k]
+        _, h, w = photo.shape
+        m = len(idx)
+        # crop half-extent in normalised coordinates of the photo (x: width, y: height)
+        half = side[idx] * min(h, w)
+        sx, sy = half / w, half / h
+        cx = (u[idx, 0] * 2 - 1) * (1 - sx)
+        cy = (u[idx, 1] * 2 - 1) * (1 - sy)
+        cos, sin = torch.cos(angle[idx]), torch.sin(angle[idx])
+        theta = torch.zeros(m, 2, 3)
+        theta[:, 0, 0], theta[:, 0, 1], theta[:, 0, 2] = cos * sx * flip[idx], -sin * sx, cx
+        theta[:, 1, 0], theta[:, 1, 1], theta[:, 1, 2] = sin * sy * flip[idx], cos * sy, cy
+        grid = F.affine_grid(theta, (m, 3, size, size), align_corners=False)
+        out[idx] = F.grid_sample(photo.expand(m, -1, -1, -1), grid, mode="bilinear", padding_mode="reflection",
+                                 align_corners=False)
+    mean = out.mean(dim=(1, 2, 3), keepdim=True)
+    grey = out.mean(dim=1, keepdim=True)
+    out = out * (1 + jit[:, 0, None, None, None])  # brightness
+    out = (out - mean) * (1 + jit[:, 1, None, None, None]) + mean  # contrast
+    out = (out - grey) * (1 + jit[:, 2, None, None, None]) + grey  # saturation
+    return out.clamp_(0, 1)
+
+
+class PhotoCropStream:
+    """Unlabelled stream of random augmented photo crops for pre-training A_S (Sec. 3.2 at small scale).
+
+    Training crops never come from ``TEST_PHOTOS``; :meth:`heldout` draws a fixed set from those photos,
+    so the held-out reconstruction error measures images the AE has never seen.
+    """
+
+    def __init__(self, size: int = 64, seed: int = 0) -> None:
+        self.size, self.seed = size, seed
+        self.train_photos, self.test_photos = _photos("train"), _photos("test")
+
+    def sample(self, n: int, generator: torch.Generator) -> torch.Tensor:
+        """(n, 3, S, S) fresh training crops in [0, 1]."""
+        return random_crops(self.train_photos, n, self.size, generator)
+
+    def batches(self, batch_size: int, seed: int) -> _Batches:
+        """A re-iterable, endless, deterministic source of training batches (same seed, same batches)."""
+        return _Batches(lambda n, g: self.sample(n, g), batch_size, seed)
+
+    def heldout(self, n: int) -> torch.Tensor:
+        """A fixed set of ``n`` crops (n, 3, S, S) of the held-out photos (deterministic for ``seed``)."""
+        g = torch.Generator().manual_seed(self.seed * 7919 + 17)
+        return random_crops(self.test_photos, n, self.size, g, rotation=0.0, jitter=0.0)
+
+
+class _Batches:
+    """Endless batches from ``sample(n, generator)``; each ``iter()`` restarts from the same seed."""
+
+    def __init__(self, sample, batch_size: int, seed: int) -> None:
+        self.sample, self.batch_size, self.seed = sample, batch_size, seed
+
+    def __iter__(self) -> Iterator:
+        g = torch.Generator().manual_seed(self.seed)
+        while True:
+            yield self.sample(self.batch_size, g)
+
+
+# --------------------------------------------------------------------------- shapes
+def _inside(cls: int, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Boolean mask of class ``cls`` at unit scale in shape coordinates (x right, y up), any shape tensors."""
+    r = torch.sqrt(x * x + y * y)
+    t = torch.atan2(y, x)
+    name = CLASS_NAMES[cls]
+    if name == "circle":
+        return r <= 1.0
+    if name == "square":
+        return torch.maximum(x.abs(), y.abs()) <= 1.0
+    if name == "triangle":  # equilateral, circumradius 1
+        k = torch.stack([(x * math.cos(a) + y * math.sin(a)) for a in (math.pi / 2, math.pi * 7 / 6, math.pi * 11 / 6)])
+        return (k <= 0.5).all(0)
+    if name == "star":  # five rounded points
+        return r <= 0.6 + 0.4 * torch.cos(5 * (t - math.pi / 2))
+    if name == "cross":
+        return ((x.abs() <= 0.33) & (y.abs() <= 1.0)) | ((y.abs() <= 0.33) & (x.abs() <= 1.0))
+    if name == "ring":
+        return (r <= 1.0) & (r >= 0.6)
+    if name == "crescent":
+        return (r <= 1.0) & (torch.sqrt((x - 0.55) ** 2 + y * y) >= 0.85)
+    if name == "half-disc":
+        return (r <= 1.0) & (y >= 0.0)
+    if name == "bar":
+        return (x.abs() <= 1.0) & (y.abs() <= 0.3)
+    if name == "heart":  # (x^2 + y^2 - 1)^3 - x^2 y^3 <= 0, centred
+        yy = y * 1.15 + 0.15
+        xx = x * 1.15
+        return (xx * xx + yy * yy - 1) ** 3 - xx * xx * yy**3 <= 0
+    raise ValueError(cls)
+
+
+@cache
+def _unit_areas() -> tuple[float, ...]:
+    """Area of each class at unit scale (measured on a fine grid), to equalise areas across classes."""
+    g = torch.linspace(-1.6, 1.6, 801)
+    y, x = torch.meshgrid(g, g, indexing="ij")
+    cell = float(g[1] - g[0]) ** 2
+    return tuple(float(_inside(c, x, y).sum()) * cell for c in range(len(CLASS_NAMES)))
+
+
+_BANK_EXTENT = 1.6  # the bank covers [-extent, extent]^2 in unit shape coordinates
+_BANK_SIZE = 96
+
+
+@cache
+def _mask_bank() -> torch.Tensor:
+    """Anti-aliased unit-scale masks of every class, (C, 1, 96, 96) (4x4 supersampled coverage)."""
+    ss = _BANK_SIZE * 4
+    g = (torch.arange(ss, dtype=torch.float32) + 0.5) / ss * 2 * _BANK_EXTENT - _BANK_EXTENT
+    py, px = torch.meshgrid(g, g, indexing="ij")
+    masks = torch.stack([_inside(c, px, -py).float() for c in range(len(CLASS_NAMES))])[:, None]
+    return F.avg_pool2d(masks, 4)
+
+
+def render_masks(labels: torch.Tensor, centre: torch.Tensor, radius: torch.Tensor, angle: torch.Tensor,
+                 size: int) -> torch.Tensor:
+    """Anti-aliased coverage masks (n, 1, S, S) in [0, 1] of shapes ``labels`` (n,) with centres (n, 2) in
+    pixels, equal-area radius (n,) in pixels and rotation (n,) in radians.
+
+    Each class is drawn once, supersampled, into a bank at unit scale; every image then samples its class's
+    mask through its own affine map (one ``grid_sample`` per class present).
+    """
+    n = labels.shape[0]
+    areas = torch.tensor(_unit_areas())
+    scale = radius * torch.sqrt(math.pi / areas[labels])  # pixels per unit: every shape has area pi * radius^2
+    # output pixel p (normalised to [-1, 1]) -> bank coordinate (normalised to [-1, 1])
+    k = (size / 2) / (scale * _BANK_EXTENT)
+    cos, sin = torch.cos(angle), torch.sin(angle)
+    c = centre / (size / 2) - 1  # centre in normalised output coordinates
+    theta = torch.zeros(n, 2, 3)
+    theta[:, 0, 0], theta[:, 0, 1] = k * cos, k * sin
+    theta[:, 1, 0], theta[:, 1, 1] = -k * sin, k * cos
+    theta[:, :, 2] = -(theta[:, :, :2] @ c[:, :, None])[:, :, 0]
+    grid = F.affine_grid(theta, (n, 1, size, size), align_corners=False)
+    bank = _mask_bank()
+    mask = torch.empty(n, 1, size, size)
+    for cls in labels.unique().tolist():
+        idx = (labels == cls).nonzero().flatten()
+        mask[idx] = F.grid_sample(bank[cls : cls + 1].expand(len(idx), -1, -1, -1), grid[idx], mode="bilinear",
+                                  padding_mode="zeros", align_corners=False)
+    return mask
+
+
+class ShapeGenerator:
+    """Labelled demo images: one filled shape (the class) over a random photo crop (nuisance).
+
+    ``sample(n, generator) -> (x (n, 3, S, S) in [0, 1], y (n,) int64)``; the label is uniform over
+    ``CLASS_NAMES`` and every other factor is drawn independently of it (see the module docstring).
+    """
+
+    def __init__(self, size: int = 64, seed: int = 0, *, split: str = "train") -> None:
+        if split not in ("train", "val", "test"):
+            raise ValueError(f"split must be train, val or test, got {split!r}")
+        self.size, self.seed, self.split = size, seed, split
+        self.photos = _photos("test" if split == "test" else "train")
+
+    def sample(self, n: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+        labels = torch.randint(len(CLASS_NAMES), (n,), generator=generator)
+        return self.render(labels, generator), labels
+
+    def render(self, labels: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        """Images (n, 3, S, S) of the given labels with every nuisance factor drawn from ``generator``."""
+        n, s = labels.shape[0], self.size
+        background = random_crops(self.photos, n, s, generator, scale=(0.1, 0.5))
+        contrast = torch.empty(n, 1, 1, 1).uniform_(0.4, 0.9, generator=generator)
+        mean = background.mean(dim=(1, 2, 3), keepdim=True)
+        background = (background - mean) * contrast + mean
+        radius = torch.empty(n).uniform_(*RADIUS_RANGE, generator=generator) * s
+        margin = radius * 1.45
+        centre = torch.rand(n, 2, generator=generator) * (s - 2 * margin[:, None]) + margin[:, None]
+        angle = torch.rand(n, generator=generator) * 2 * math.pi
+        mask = render_masks(labels, centre, radius, angle, s)
+        # fill: a random colour pushed away from the background's mean colour under the shape
+        under = (background * mask).sum(dim=(2, 3)) / mask.sum(dim=(2, 3)).clamp_min(1e-6)
+        colour = torch.rand(n, 3, generator=generator)
+        away = colour - under
+        dist = away.norm(dim=1, keepdim=True)
+        direction = torch.where(dist > 1e-3, away / dist.clamp_min(1e-6), torch.ones_like(away) / math.sqrt(3))
+        target = under + direction * torch.maximum(dist, torch.full_like(dist, 0.55))
+        fill = torch.where(((target < 0) | (target > 1)).any(1, keepdim=True), under - direction * 0.55, target)
+        fill = fill.clamp(0, 1)
+        return (background * (1 - mask) + fill[:, :, None, None] * mask).clamp(0, 1)
+
+    def batches(self, batch_size: int, seed: int) -> _Batches:
+        """A re-iterable, endless, deterministic source of ``(x, y)`` batches (same seed, same batches)."""
+        return _Batches(self.sample, batch_size, seed)
+
+
+_SPLIT_OFFSETS = {"val": 1_000_003, "test": 2_000_003}
+
+
+def fixed_split(split: str, n: int, *, seed: int = 0, size: int = 64) -> tuple[torch.Tensor, torch.Tensor]:
+    """The fixed ``val`` or ``test`` split: ``n`` images with balanced labels, deterministic for ``seed``.
+
+    Training batches use generator seeds from the training stages; these splits use their own seed streams,
+    and the test split also its own background photos (``TEST_PHOTOS``).
+    """
+    if split not in _SPLIT_OFFSETS:
+        raise ValueError(f"split must be 'val' or 'test', got {split!r}")
+    g = torch.Generator().manual_seed(seed * 7 + _SPLIT_OFFSETS[split])
+    labels = torch.arange(n) % len(CLASS_NAMES)
+    labels = labels[torch.randperm(n, generator=g)]
+    gen = ShapeGenerator(size=size, seed=seed, split=split)
+    return gen.render(labels, g), labels
+
+
+def class_folder(index: int) -> str:
+    """Folder name of a class in ImageFolder layout: its name (the zoo's ``classes`` list maps names to labels)."""
+    return CLASS_NAMES[index]
+
+
+def write_split_to_folder(root: str | Path, split: str, n: int, *, seed: int = 0, size: int = 64) -> Path:
+    """Write :func:`fixed_split` as PNGs in ImageFolder layout ``root/<class>/<split>_<i>.png``."""
+    from PIL import Image
+
+    root = Path(root)
+    x, y = fixed_split(split, n, seed=seed, size=size)
+    images = (x * 255).round().to(torch.uint8).permute(0, 2, 3, 1).numpy()
+    for c in range(len(CLASS_NAMES)):
+        (root / class_folder(c)).mkdir(parents=True, exist_ok=True)
+    for i, (img, label) in enumerate(zip(images, y.tolist(), strict=True)):
+        Image.fromarray(img).save(root / class_folder(label) / f"{split}_{i:05d}.png", optimize=True)
+    return root

@@ -1,0 +1,289 @@
+"""``s2s demo``: build the embedded demo zoo from nothing, offline, on the CPU.
+
+Stages (each deterministic from the recipe's seed, whatever the number of worker processes):
+
+1. data: the fixed test split is written as PNGs in ImageFolder layout (``ZOO/data/test/<class>/``), so
+   ``s2s evaluate`` and the dashboard's gallery can read it;
+2. in parallel: A_S pre-trained with MSE on random photo crops (Sec. 3.2) | the five classifiers trained on
+   freshly generated shape images;
+3. in parallel: one decoder per classifier fine-tuned through it with cross-entropy (Sec. 3.3);
+4. ``evaluate``: Tables 1-2, noise curves, nMI and L*a*b* histograms (Sec. 3.3-3.5) into ``ZOO/results``.
+
+The zoo is assembled in ``OUT.partial/`` and moved to ``OUT`` at the end; a build that was interrupted
+continues from the stages already finished in ``OUT.partial/``. Progress goes to a terminal bar and to
+JSON lines (``--progress``) for the jobs page.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from multiprocessing import get_context
+from pathlib import Path
+from typing import Any
+
+from s2s_core import __version__
+from s2s_core.demo.recipe import DemoRecipe
+from s2s_core.errors import ConfigError
+
+BASE_DIR = "base"
+ZOO_NAME = "demo"
+
+
+def _read_recipe(path: Path) -> DemoRecipe | None:
+    try:
+        return DemoRecipe.from_dict(json.loads(path.read_text()))
+    except (OSError, ValueError, ConfigError):
+        return None
+
+
+def _unit_done(path: Path) -> bool:
+    return (path / "manifest.json").is_file()
+
+
+def _stage_seed(recipe: DemoRecipe, offset: int) -> int:
+    return recipe.seed * 1000 + offset
+
+
+# --------------------------------------------------------------------------- stages (run in workers)
+def _worker_setup() -> None:
+    import torch
+
+    torch.set_num_threads(1)
+
+
+def stage_pretrain(out: str, recipe_dict: dict) -> dict[str, Any]:
+    """Pre-train A_S on random augmented photo crops; writes ``OUT/base``. Returns its metrics."""
+    import tempfile
+
+    import torch
+
+    from s2s_core.checkpoints import save_ae
+    from s2s_core.data.demo_data import PhotoCropStream
+    from s2s_core.models.segnet import SegNet
+    from s2s_core.train.pretrain import pretrain_ae
+
+    _worker_setup()
+    recipe = DemoRecipe.from_dict(recipe_dict)
+    seed = _stage_seed(recipe, 1)
+    torch.manual_seed(seed)
+    ae = SegNet(recipe.widths, recipe.depths)
+    photos = PhotoCropStream(size=recipe.size, seed=seed)
+    heldout = (photos.heldout(recipe.ae_heldout) * 255).round().to(torch.uint8)
+    batches = photos.batches(recipe.ae_batch, seed=seed + 1)
+    start = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="s2s-demo-ae-") as tmp:
+        result, opt, sched = pretrain_ae(
+            ae, batches, heldout, steps=recipe.ae_steps, optimizer=recipe.ae_optimizer, lr=recipe.ae_lr,
+            eval_every_images=recipe.ae_eval_every_images, eval_batch_size=64, run_dir=tmp,
+            log_every=50, bar=False)
+    ae.eval()
+    meta = {
+        "data": "random augmented crops of the photos shipped with scikit-image and scikit-learn",
+        "steps": result.step, "images_seen": result.images, "seed": seed, "size": recipe.size,
+        "batch_size": recipe.ae_batch, "optimizer": recipe.ae_optimizer, "lr": recipe.ae_lr,
+        "lr_final": opt.param_groups[0]["lr"], "lr_reductions": sched.reductions,
+        "final_train_loss": result.loss, "final_heldout_loss": result.metrics.get("heldout_loss"),
+        "final_psnr": result.metrics.get("psnr"), "seconds": time.perf_counter() - start,
+    }
+    save_ae(Path(out) / BASE_DIR, ae, meta)
+    return {"stage": "pretrain", **meta}
+
+
+def stage_classifier(out: str, recipe_dict: dict, short: str) -> dict[str, Any]:
+    """Train one classifier from scratch on fresh shape images; writes ``OUT/classifiers/<short>``."""
+    from s2s_core.checkpoints import save_classifier
+    from s2s_core.data.demo_data import CLASS_NAMES, ShapeGenerator, fixed_split
+    from s2s_core.demo.classifier_training import train_classifier
+
+    _worker_setup()
+    recipe = DemoRecipe.from_dict(recipe_dict)
+    name = recipe.classifiers[short]
+    seed = _stage_seed(recipe, 100 + sorted(recipe.classifiers).index(short))
+    shapes = ShapeGenerator(size=recipe.size, seed=recipe.seed)
+    val = fixed_split("val", recipe.val_images, seed=recipe.seed, size=recipe.size)
+    run = train_classifier(name, shapes.sample, num_classes=len(CLASS_NAMES), steps=recipe.clf_steps,
+                           batch_size=recipe.clf_batch, lr=recipe.clf_lr[short], seed=seed, val=val)
+    meta = {"short_name": short, "data": "procedural shapes over photo crops (s2s_core.data.demo_data)",
+            "steps": run.steps, "batch_size": recipe.clf_batch, "lr": recipe.clf_lr[short], "seed": seed,
+            "final_train_loss": run.final_loss, "val_top1": run.val_top1, "seconds": run.seconds,
+            "params": sum(p.numel() for p in run.classifier.parameters())}
+    save_classifier(Path(out) / "classifiers" / short, run.classifier, meta)
+    return {"stage": f"classifier {short}", "name": name, **meta}
+
+
+def stage_finetune(out: str, recipe_dict: dict, short: str) -> dict[str, Any]:
+    """Fine-tune A_S's decoder through classifier ``short`` (Sec. 3.3); writes ``OUT/aes/<short>``."""
+    import tempfile
+
+    import torch
+
+    from s2s_core.checkpoints import load_ae, load_classifier, save_finetuned
+    from s2s_core.data.demo_data import ShapeGenerator, fixed_split
+    from s2s_core.demo.classifier_training import accuracy
+    from s2s_core.train.finetune import finetune_ae
+
+    _worker_setup()
+    recipe = DemoRecipe.from_dict(recipe_dict)
+    seed = _stage_seed(recipe, 200 + sorted(recipe.classifiers).index(short))
+    torch.manual_seed(seed)
+    base_dir = Path(out) / BASE_DIR
+    ae = load_ae(base_dir)
+    clf = load_classifier(Path(out) / "classifiers" / short)
+    val_x, val_y = fixed_split("val", recipe.val_images, seed=recipe.seed, size=recipe.size)
+    with torch.no_grad():
+        before = accuracy(clf, ae.eval()(val_x), val_y)
+    shapes = ShapeGenerator(size=recipe.size, seed=recipe.seed)
+    batches = shapes.batches(recipe.ft_batch, seed=seed + 1)
+    start = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="s2s-demo-ft-") as tmp:
+        result = finetune_ae(ae, clf, batches, steps=recipe.ft_steps, train="decoder",
+                             optimizer=recipe.ft_optimizer, lr=recipe.ft_lr, recon_weight=recipe.ft_recon_weight,
+                             run_dir=tmp, log_every=25, bar=False)
+    ae.eval()
+    with torch.no_grad():
+        after = accuracy(clf, ae(val_x), val_y)
+    meta = {"data": "procedural shapes over photo crops (s2s_core.data.demo_data)", "steps": result.step,
+            "batch_size": recipe.ft_batch, "optimizer": recipe.ft_optimizer, "lr": recipe.ft_lr,
+            "recon_weight": recipe.ft_recon_weight, "seed": seed, "final_loss": result.loss,
+            "val_top1_through_A_S": before, "val_top1_through_A_i": after,
+            "seconds": time.perf_counter() - start}
+    save_finetuned(Path(out) / "aes" / short, ae, base_dir, classifier=short, trained="decoder", meta=meta)
+    return {"stage": f"finetune {short}", **meta}
+
+
+# --------------------------------------------------------------------------- orchestration
+class _Reporter:
+    """Terminal progress bar over stages plus JSON-lines events (``event``, ``step``, ``total``, ``stage``...)."""
+
+    def __init__(self, total: int, progress_file: Path | None, show_bar: bool) -> None:
+        from tqdm.auto import tqdm
+
+        self.total, self.done, self.start = total, 0, time.monotonic()
+        self.file = progress_file
+        if self.file is not None:
+            self.file.parent.mkdir(parents=True, exist_ok=True)
+        self.bar = tqdm(total=total, unit="stage", desc="s2s demo", disable=not show_bar)
+
+    def event(self, event: str, **fields: Any) -> None:
+        if self.file is None:
+            return
+        elapsed = time.monotonic() - self.start
+        eta = elapsed / self.done * (self.total - self.done) if self.done else None
+        record = {"event": event, "step": self.done, "total_steps": self.total, "time": time.time(),
+                  "elapsed_s": elapsed, "eta_s": eta, **fields}
+        with self.file.open("a", encoding="utf-8") as fh:
+            fh.write(json.dumps(record, default=str) + "\n")
+
+    def stage_done(self, info: dict[str, Any]) -> None:
+        self.done += 1
+        self.bar.update(1)
+        summary = {k: v for k, v in info.items() if k in ("stage", "val_top1", "final_psnr", "val_top1_through_A_i", "seconds")}
+        self.bar.write("  " + ", ".join(f"{k}={v:.3f}" if isinstance(v, float) else f"{k}={v}" for k, v in summary.items()))
+        self.event("step", stage=info.get("stage"), metrics=info)
+
+    def close(self) -> None:
+        self.bar.close()
+
+
+def _run_parallel(tasks: list[tuple[Callable, tuple]], workers: int, reporter: _Reporter) -> list[dict]:
+    """Run ``fn(*args)`` for each task, in ``workers`` spawned processes (or inline for one worker)."""
+    results = []
+    if workers <= 1 or len(tasks) <= 1:
+        for fn, args in tasks:
+            info = fn(*args)
+            reporter.stage_done(info)
+            results.append(info)
+        return results
+    with ProcessPoolExecutor(max_workers=min(workers, len(tasks)), mp_context=get_context("spawn"),
+                             initializer=_worker_setup) as pool:
+        futures = [pool.submit(fn, *args) for fn, args in tasks]
+        for fut in as_completed(futures):
+            info = fut.result()
+            reporter.stage_done(info)
+            results.append(info)
+    return results
+
+
+def build_demo(out: str | Path, recipe: DemoRecipe, *, force: bool = False, progress_file: Path | None = None,
+               show_bar: bool = True, evaluate: bool = True, eval_threads: int | None = None) -> Path:
+    """Build the demo zoo into ``out`` (see the module docstring). Returns ``out``."""
+    import torch
+
+    from s2s_core.analysis.evaluate import run_evaluation
+    from s2s_core.data.demo_data import CLASS_NAMES, write_split_to_folder
+    from s2s_core.zoo import write_zoo_manifest
+
+    recipe.validate()
+    out = Path(out)
+    if (out / "zoo.json").exists() and not force:
+        raise ConfigError(f"{out} already holds a zoo; pass --force to rebuild it, or choose another --out")
+    partial = out.with_name(out.name + ".partial")
+    recipe_file = partial / "recipe.json"
+    if recipe_file.exists() and _read_recipe(recipe_file) != recipe:
+        shutil.rmtree(partial)  # an unfinished build of another recipe: start afresh
+    partial.mkdir(parents=True, exist_ok=True)
+    recipe_file.write_text(json.dumps(recipe.to_dict(), indent=2) + "\n")
+    shorts = list(recipe.classifiers)
+    reporter = _Reporter(total=3 + 2 * len(shorts), progress_file=progress_file, show_bar=show_bar)
+    reporter.event("start", recipe=recipe.to_dict(), out=str(out))
+    started = time.monotonic()
+    log: list[dict] = []
+
+    test_dir = partial / "data" / "test"
+    if not (test_dir / ".complete").exists():
+        write_split_to_folder(test_dir, "test", recipe.test_images, seed=recipe.seed, size=recipe.size)
+        (test_dir / ".complete").write_text("")
+    reporter.stage_done({"stage": "data"})
+
+    # Stage 2: A_S and the classifiers are independent: run them side by side, the costliest first.
+    order = ["I", "V", "R", "A", "L"]
+    clf_order = [s for s in order if s in shorts] + [s for s in shorts if s not in order]
+    tasks: list[tuple[Callable, tuple]] = []
+    if not _unit_done(partial / BASE_DIR):
+        tasks.append((stage_pretrain, (str(partial), recipe.to_dict())))
+    else:
+        reporter.stage_done({"stage": "pretrain (already built)"})
+    for short in clf_order:
+        if not _unit_done(partial / "classifiers" / short):
+            tasks.append((stage_classifier, (str(partial), recipe.to_dict(), short)))
+        else:
+            reporter.stage_done({"stage": f"classifier {short} (already built)"})
+    log += _run_parallel(tasks, recipe.workers, reporter)
+
+    # Stage 3: one decoder per classifier.
+    tasks = []
+    for short in clf_order:
+        if not _unit_done(partial / "aes" / short):
+            tasks.append((stage_finetune, (str(partial), recipe.to_dict(), short)))
+        else:
+            reporter.stage_done({"stage": f"finetune {short} (already built)"})
+    log += _run_parallel(tasks, recipe.workers, reporter)
+
+    write_zoo_manifest(
+        partial, name=ZOO_NAME, input_size=recipe.size, num_classes=len(CLASS_NAMES), base=BASE_DIR,
+        classifiers={s: f"classifiers/{s}" for s in shorts}, aes={s: f"aes/{s}" for s in shorts},
+        seed=recipe.seed, classes=list(CLASS_NAMES),
+        data={"dir": "data", "test": "data/test", "description": "procedural shapes over photo crops; "
+              "the class is the shape's outline (see s2s_core.data.demo_data)"},
+        recipe={**recipe.to_dict(), "code_version": __version__, "command": "s2s demo"})
+
+    if evaluate:
+        torch.set_num_threads(eval_threads or max(1, min(recipe.workers, os.cpu_count() or 1)))
+        result, _ = run_evaluation(partial, test_dir, batch_size=recipe.eval_batch, seed=recipe.seed,
+                                   device="cpu", show_progress=False)
+        reporter.stage_done({"stage": "evaluate", "images": result.images})
+    build = {"seconds": time.monotonic() - started, "stages": log, "code_version": __version__,
+             "torch": torch.__version__}
+    (partial / "build_log.json").write_text(json.dumps(build, indent=2, default=str) + "\n")
+
+    if out.exists():
+        shutil.rmtree(out)
+    partial.rename(out)
+    reporter.event("done", status="completed", out=str(out), seconds=build["seconds"])
+    reporter.close()
+    return out

@@ -1,0 +1,86 @@
+"""`s2s demo`: a smoke build with tiny step counts gives a valid zoo; the shipped zoo verifies."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import torch
+
+from s2s_core.analysis.evaluate import RESULT_FILES
+from s2s_core.checkpoints import read_unit
+from s2s_core.cli import main
+from s2s_core.demo.recipe import DemoRecipe, quick_recipe
+from s2s_core.errors import ConfigError
+from s2s_core.zoo import Zoo, read_zoo_info
+
+SHIPPED = Path(__file__).resolve().parents[1] / "checkpoints" / "demo"
+
+
+@pytest.fixture(scope="module")
+def quick_zoo(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("demo") / "zoo"
+    progress = out.parent / "progress.jsonl"
+    assert main(["demo", "--quick", "--out", str(out), "--progress", str(progress)]) == 0
+    return out
+
+
+def test_quick_build_writes_a_zoo_that_loads(quick_zoo: Path) -> None:
+    zoo = Zoo.load(quick_zoo)
+    assert sorted(zoo.classifiers) == sorted(quick_recipe().classifiers)
+    assert sorted(zoo.decoders) == sorted(zoo.classifiers)
+    assert zoo.classes and len(zoo.classes) == zoo.num_classes == 10
+    x = torch.rand(2, 3, zoo.input_size, zoo.input_size)
+    recon = zoo.reconstruct_all(x)
+    assert set(recon) == {"A_S", *(f"A_{n}" for n in zoo.decoders)}
+    assert all(r.shape == x.shape for r in recon.values())
+    assert not (quick_zoo.parent / "zoo.partial").exists()
+    assert DemoRecipe.from_dict(json.loads((quick_zoo / "recipe.json").read_text())) == quick_recipe()
+
+
+def test_quick_build_evaluated_every_table(quick_zoo: Path) -> None:
+    for name in RESULT_FILES.values():
+        assert (quick_zoo / "results" / name).is_file(), name
+    acc = pd.read_csv(quick_zoo / "results" / "accuracy.csv")
+    cross = pd.read_csv(quick_zoo / "results" / "cross_accuracy.csv", index_col=0)
+    # Table 2's diagonal is i∘A_i of Table 1
+    for clf in cross.columns:
+        own = acc[(acc.classifier == clf) & (acc.input == f"A_{clf}")].top1.item()
+        assert cross.loc[f"A_{clf}", clf] == pytest.approx(own, abs=1e-6)
+    assert main(["signal-order", str(quick_zoo / "results" / "cross_accuracy.csv"), "--json"]) in (0, 1)
+
+
+def test_progress_events_end_with_done(quick_zoo: Path) -> None:
+    events = [json.loads(line) for line in (quick_zoo.parent / "progress.jsonl").read_text().splitlines()]
+    assert events[0]["event"] == "start"
+    assert events[-1]["event"] == "done"
+    steps = [e for e in events if e["event"] == "step"]
+    assert steps[-1]["step"] == steps[-1]["total_steps"]
+
+
+def test_existing_zoo_is_not_overwritten_without_force(quick_zoo: Path, capsys) -> None:
+    assert main(["demo", "--quick", "--out", str(quick_zoo)]) == 1
+    assert "--force" in capsys.readouterr().err
+
+
+def test_bad_recipe_values_are_refused() -> None:
+    with pytest.raises(ConfigError, match="ae_steps"):
+        DemoRecipe(ae_steps=0).validate()
+    with pytest.raises(ConfigError, match="unknown keys"):
+        DemoRecipe.from_dict({"ae_stepz": 3})
+    with pytest.raises(ConfigError, match="multiple of 32"):
+        DemoRecipe(size=50).validate()
+
+
+@pytest.mark.skipif(not (SHIPPED / "zoo.json").is_file(), reason="no shipped demo zoo in checkpoints/demo")
+def test_shipped_demo_zoo_hashes_verify_and_results_exist() -> None:
+    info = read_zoo_info(SHIPPED)
+    units = [info.base, *info.aes.values(), *(v for v in info.classifiers.values() if isinstance(v, str))]
+    for unit in units:
+        read_unit(SHIPPED / unit)  # raises CheckpointError on any hash mismatch
+    for name in RESULT_FILES.values():
+        assert (SHIPPED / "results" / name).is_file(), name
+    size = sum(p.stat().st_size for p in SHIPPED.rglob("*") if p.is_file())
+    assert size <= 40 * 1024 * 1024, f"the shipped zoo is {size / 2**20:.1f} MB (limit 40 MB)"
