@@ -1,0 +1,449 @@
+"""What the Training jobs page shows and does, kept out of the page script (project issue 7).
+
+* The launch gate: :func:`gate` asks :func:`s2s_core.jobs.specs.launch_allowed` with the address the server
+  listens on (``server.address``) and the token typed on the page.
+* The board: :class:`Board` lists jobs. Without launch rights it reads the job table only (``JobStore``), because
+  :meth:`JobRunner.list` refreshes the queue and may START queued jobs; with launch rights it uses the runner.
+* Progress: :func:`job_progress` turns a job's ``progress.jsonl`` events into a fraction, an ETA and the loss
+  curve; :func:`loss_figure` draws the curve.
+* The form: :func:`kind_fields` (from :func:`s2s_core.jobs.specs.describe_kind`, so the registries and roots decide
+  the choices) and :func:`field_widget` (one widget per field, with the specs' bounds); :func:`form_params` turns
+  widget values into the parameters :func:`s2s_core.jobs.specs.validate_params` checks.
+"""
+
+from __future__ import annotations
+
+import math
+import sqlite3
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import plotly.graph_objects as go
+import streamlit as st
+
+from s2s_core.errors import ConfigError
+from s2s_core.jobs.runner import JobRunner, read_progress, tail_lines
+from s2s_core.jobs.specs import (
+    ENABLED_ENV,
+    TOKEN_ENV,
+    GateSettings,
+    Roots,
+    describe_kind,
+    is_loopback,
+    launch_allowed,
+    validate_params,
+)
+from s2s_core.jobs.store import DB_NAME, Job, JobStore
+
+#: How often the live part of the page refreshes while a job is queued or running.
+REFRESH_S = 2.0
+#: Session-state keys of the page.
+TOKEN_KEY = "jobs_token"
+FLASH_KEY = "jobs_flash"
+ACTIVE_KEY = "jobs_active"
+ACTIVE_STATES = ("queued", "running")
+RESUMABLE_STATES = ("cancelled", "lost", "failed")
+#: Fields shown outside the "more settings" expander, per kind (the rest of the specs' fields go inside).
+MAIN_FIELDS = {
+    "pretrain": ("data", "steps", "batch_size", "lr", "size", "device"),
+    "finetune": ("classifier", "base", "data", "steps", "batch_size", "lr", "size", "device"),
+    "evaluate": ("zoo", "data", "limit", "batch_size", "device"),
+    "demo": ("out", "quick", "seed", "device"),
+}
+
+
+# ------------------------------------------------------------------------------------------------- gate
+@dataclass(frozen=True)
+class Gate:
+    """Whether this session may launch, cancel and resume jobs, and why (or why not)."""
+
+    allowed: bool
+    reason: str
+    enabled: bool          # the operator set S2S_JOBS_ENABLED
+    needs_token: bool      # the server listens beyond loopback and the operator set a token: it must be typed
+
+
+def server_address() -> str | None:
+    """The address the Streamlit server listens on (``None``/empty: all interfaces)."""
+    return st.get_option("server.address")
+
+
+def gate(token: str | None, address: str | None = None) -> Gate:
+    """The launch gate for this run (environment settings, ``server.address``, the typed ``token``)."""
+    address = server_address() if address is None else address
+    settings = GateSettings.from_env()
+    allowed, reason = launch_allowed(address, token or None, settings=settings)
+    needs_token = settings.enabled and bool(settings.token) and not is_loopback(address)
+    return Gate(allowed, reason, settings.enabled, needs_token)
+
+
+def how_to_enable(g: Gate) -> str:
+    """The explanation shown when launching is off."""
+    if not g.enabled:
+        return (f"Launching jobs from the browser is off. The operator can enable it by starting the dashboard "
+                f"with `{ENABLED_ENV}=1`; when the server listens beyond this machine (`--server.address` other "
+                f"than 127.0.0.1/localhost) they must also set `{TOKEN_ENV}` and give you the token. "
+                f"Jobs can always be started from a shell with `s2s jobs submit KIND --set key=value`. "
+                f"The list below is read-only.")
+    return f"Launching is not allowed yet: {g.reason}. The list below is read-only until then."
+
+
+# ------------------------------------------------------------------------------------------------ board
+@dataclass
+class Board:
+    """The jobs of one runs root, read through the runner (``live``: may start queued jobs) or the table only."""
+
+    runs: Path
+    live: bool
+    _runner: JobRunner | None = field(default=None, repr=False)
+
+    @property
+    def runner(self) -> JobRunner:
+        if not self.live:
+            raise ConfigError("launching jobs is off in this session")
+        if self._runner is None:
+            self._runner = JobRunner(self.runs)
+        return self._runner
+
+    def jobs(self) -> list[Job]:
+        """Every job, newest first. Read-only boards never refresh the queue (that could start jobs)."""
+        if self.live:
+            return self.runner.list()
+        db = self.runs / DB_NAME
+        return JobStore(db).list() if db.is_file() else []
+
+    def log_tail(self, job: Job, n: int = 30) -> list[str]:
+        if self.live:
+            return self.runner.log_tail(job.id, n)
+        return tail_lines(Path(job.run_dir) / "log.txt", n) if job.run_dir else []
+
+
+# --------------------------------------------------------------------------------------------- progress
+@dataclass
+class JobProgress:
+    """A job's progress from its ``progress.jsonl`` (see :mod:`s2s_core.train.progress`)."""
+
+    step: int | None = None
+    total: int | None = None
+    eta_s: float | None = None
+    loss_steps: list[int] = field(default_factory=list)
+    losses: list[float] = field(default_factory=list)
+    last_event: dict[str, Any] | None = None
+
+    @property
+    def fraction(self) -> float | None:
+        """``step / total`` in [0, 1], or ``None`` when the job reports no steps."""
+        if self.step is None or not self.total:
+            return None
+        return min(1.0, max(0.0, self.step / self.total))
+
+
+def job_events(job: Job) -> list[dict[str, Any]]:
+    """The events of the job's ``progress.jsonl`` (re-read only when the file has grown or changed)."""
+    if not job.run_dir:
+        return []
+    path = Path(job.run_dir) / "progress.jsonl"
+    try:
+        info = path.stat()
+    except OSError:
+        return []
+    return _read_events(str(path), info.st_size, info.st_mtime)
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def _read_events(path: str, size: int, mtime: float) -> list[dict[str, Any]]:
+    return read_progress(Path(path))
+
+
+def job_progress(job: Job, events: list[dict[str, Any]] | None = None) -> JobProgress:
+    """Fraction, ETA and loss curve of ``job`` from its step events. The total is the events' ``total_steps``
+    (the demo build's stages) or else the job's ``steps`` parameter (training)."""
+    if events is None:
+        events = job_events(job)
+    out = JobProgress(total=_int(job.params.get("steps")))
+    for ev in events:
+        if _int(ev.get("total_steps")):
+            out.total = _int(ev.get("total_steps"))
+        step = _int(ev.get("step"))
+        if ev.get("event") in ("step", "done") and step is not None:
+            out.step = step
+            out.eta_s = _num(ev.get("eta_s"))
+            loss = _num(ev.get("loss"))
+            if ev.get("event") == "step" and loss is not None:
+                out.loss_steps.append(step)
+                out.losses.append(loss)
+        out.last_event = ev
+    if job.state == "succeeded" and out.total:
+        out.step, out.eta_s = max(out.step or 0, out.total), 0.0
+    return out
+
+
+def _int(v: Any) -> int | None:
+    return int(v) if isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v) else None
+
+
+def _num(v: Any) -> float | None:
+    return float(v) if isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v) else None
+
+
+def progress_text(job: Job, p: JobProgress) -> str:
+    """The line under a progress bar: ``step 30/120 · loss 0.0123 · ETA 1 min 05 s``."""
+    if job.state == "queued":
+        return f"queued for {job.device}"
+    parts = [job.state]
+    if p.step is not None:
+        parts.append(f"step {p.step}" + (f"/{p.total}" if p.total else ""))
+    if p.losses:
+        parts.append(f"loss {p.losses[-1]:.4g}")
+    if job.state == "running" and p.eta_s is not None:
+        parts.append(f"ETA {format_seconds(p.eta_s)}")
+    if job.state == "running" and job.cancel_requested:
+        parts.append("stopping (saving a checkpoint)")
+    return " · ".join(parts)
+
+
+def format_seconds(s: float) -> str:
+    s = max(0, int(round(s)))
+    if s < 60:
+        return f"{s} s"
+    if s < 3600:
+        return f"{s // 60} min {s % 60:02d} s"
+    return f"{s // 3600} h {s // 60 % 60:02d} min"
+
+
+def loss_figure(p: JobProgress, title: str = "training loss", max_points: int = 2000) -> go.Figure:
+    """The loss against the step, with its exponential moving average once there are enough points (log scale
+    when the loss spans more than a decade). Long runs are thinned to about ``max_points`` points."""
+    stride = max(1, math.ceil(len(p.losses) / max_points))
+    x, y = p.loss_steps[::stride], p.losses[::stride]
+    fig = go.Figure(go.Scatter(x=x, y=y, mode="lines+markers" if len(y) < 50 else "lines", name="loss",
+                               opacity=0.45 if len(y) >= 20 else 1.0))
+    if len(y) >= 20:
+        alpha, avg, smooth = 2 / (1 + max(5, len(y) // 20)), y[0], []
+        for v in y:
+            avg = alpha * v + (1 - alpha) * avg
+            smooth.append(avg)
+        fig.add_trace(go.Scatter(x=x, y=smooth, mode="lines", name="moving average", line={"width": 2.5}))
+    positive = [v for v in y if v > 0]
+    log = bool(positive) and len(positive) == len(y) and max(positive) / min(positive) > 10
+    fig.update_layout(title=title, xaxis_title="step", yaxis_title="loss", height=280, showlegend=len(fig.data) > 1,
+                      margin={"l": 10, "r": 10, "t": 40, "b": 10}, yaxis_type="log" if log else "linear",
+                      legend={"orientation": "h", "y": 1.12, "x": 1, "xanchor": "right"})
+    return fig
+
+
+def jobs_frame(jobs: list[Job]) -> pd.DataFrame:
+    """The job table (one row per job, newest first)."""
+    return pd.DataFrame([{
+        "id": j.id, "kind": j.kind, "state": j.state, "device": j.device, "source": j.source,
+        "created": time.strftime("%Y-%m-%d %H:%M", time.localtime(j.created)),
+        "duration": format_seconds((j.finished or time.time()) - j.started) if j.started else "",
+        "name": j.params.get("name") or "", "output": j.output or j.target or "", "error": j.error or ""}
+        for j in jobs], columns=["id", "kind", "state", "device", "source", "created", "duration", "name", "output",
+                                 "error"])
+
+
+def active_ids(jobs: list[Job]) -> frozenset[int]:
+    return frozenset(j.id for j in jobs if j.state in ACTIVE_STATES)
+
+
+def sync_active(jobs: list[Job]) -> tuple[bool, bool]:
+    """Remember which jobs are queued or running in this session; returns ``(changed, ended)`` since the last
+    call. When a job has ended, the cached zoo list and form choices are dropped (its product may be new)."""
+    now = active_ids(jobs)
+    before = st.session_state.get(ACTIVE_KEY)
+    st.session_state[ACTIVE_KEY] = now
+    if before is None:
+        return False, False
+    ended = bool(before - now)
+    if ended:
+        jobs_finished()
+    return now != before, ended
+
+
+# ------------------------------------------------------------------------------------------------- form
+@st.cache_data(ttl=10, show_spinner=False)
+def kind_fields(kind: str, runs: str) -> list[dict[str, Any]]:
+    """The form fields of ``kind`` (:func:`describe_kind` with the configured roots), cached briefly since
+    finding units and zoos walks the checkpoints and runs directories."""
+    return describe_kind(kind, Roots.from_env(runs))
+
+
+def field_widget(desc: dict[str, Any], key: str) -> Any:
+    """One form widget for a field description of :func:`describe_kind`; returns its value (``None``: empty).
+
+    Numbers get the specs' bounds; paths and choices are picked from the options the specs find (data
+    directories under the data roots, units, zoos, registry names), never typed; only free text fields
+    (job name, SegNet widths, the demo's output directory) are text inputs, and the specs check them."""
+    label, help_text, kind = desc["label"], desc["help"] or None, desc["type"]
+    label = label[:1].upper() + label[1:]
+    if kind == "int":
+        lo = None if desc["min"] is None else int(desc["min"])
+        hi = None if desc["max"] is None else int(desc["max"])
+        return st.number_input(label, min_value=lo, max_value=hi, value=desc["default"], step=desc["multiple_of"] or 1,
+                               key=key, help=help_text, placeholder="empty: the default")
+    if kind == "float":
+        lo = None if desc["min"] is None else float(desc["min"])
+        hi = None if desc["max"] is None else float(desc["max"])
+        default = desc["default"]
+        step = 10.0 ** math.floor(math.log10(default)) if default else 1e-3
+        return st.number_input(label, min_value=lo, max_value=hi, value=None if default is None else float(default),
+                               step=step, format="%g", key=key, help=help_text, placeholder="empty: the default")
+    if kind == "bool":
+        return st.checkbox(label, value=bool(desc["default"]), key=key, help=help_text)
+    options = list(desc["options"])
+    if kind in ("choice", "path") and desc["path_role"] != "output":
+        if not options:
+            st.warning(f"{label}: {_none_found(desc)}")
+            return None
+        if not desc["required"]:
+            options = ["", *options]
+        index = options.index(desc["default"]) if desc["default"] in options else 0
+        return st.selectbox(label, options, index=index, key=key, help=help_text,
+                            format_func=lambda v: _short(v) if v else "(none)")
+    if options:  # a free text field with a fixed set of suggestions (device): pick one
+        index = options.index(desc["default"]) if desc["default"] in options else 0
+        return st.selectbox(label, options, index=index, key=key, help=help_text)
+    return st.text_input(label, value=desc["default"] or "", key=key, help=help_text, placeholder="empty: the default",
+                         max_chars=256)
+
+
+def _none_found(desc: dict[str, Any]) -> str:
+    role = desc["path_role"]
+    if role == "data":
+        return "no data directory found under the data roots (set S2S_DATA_ROOTS, separated by ':')"
+    if role == "unit":
+        return "no pre-trained autoencoder found under checkpoints/ or the runs directory (run a pretrain job first)"
+    if role == "zoo":
+        return "no zoo found under checkpoints/ or the runs directory (build one with a demo job)"
+    return "nothing to choose from"
+
+
+def _short(path: str) -> str:
+    """A path shown relative to the project or home directory when inside them."""
+    from dashboard.state import REPO_ROOT
+
+    p = Path(path)
+    for base in (REPO_ROOT, Path.home()):
+        if p.is_relative_to(base):
+            return str(p.relative_to(base))
+    return path
+
+
+def missing_required(fields: list[dict[str, Any]]) -> list[str]:
+    """Required fields that have nothing to choose from (the form cannot be submitted)."""
+    return [f["label"] for f in fields if f["required"] and f["type"] in ("choice", "path") and not f["options"]]
+
+
+def form_params(values: dict[str, Any]) -> dict[str, Any]:
+    """Widget values -> job parameters: empty values are left out (the specs fill in defaults)."""
+    return {k: v for k, v in values.items() if v is not None and not (isinstance(v, str) and not v.strip())}
+
+
+# ----------------------------------------------------------------------------------------------- actions
+def submit(board: Board, kind: str, values: dict[str, Any]) -> None:
+    """Validate the form's values through the specs and queue the job (the runner validates once more); a
+    refused field is shown as a plain error naming it, a queued job reruns the page with a message."""
+    params = form_params(values)
+    try:
+        validate_params(kind, params, board.runner.roots)
+        job = board.runner.submit(kind, params, source="dashboard")
+    except ConfigError as exc:
+        st.error(f"Not submitted: {exc}")
+        return
+    except (OSError, sqlite3.Error) as exc:
+        st.error(f"Not submitted: the job could not be recorded in {board.runs} ({exc})")
+        return
+    where = "running" if job.state == "running" else f"{job.state} (waiting for {job.device})"
+    flash("success", f"Job {job.id} ({kind}) submitted: {where}.")
+    st.rerun(scope="app")
+
+
+def act(board: Board, job: Job, action: str) -> None:
+    """Cancel or resume ``job`` (launch actions: only on a live board), then rerun the page with a message."""
+    try:
+        if action == "cancel":
+            job = board.runner.cancel(job.id)
+            msg = (f"Job {job.id} cancelled before it started." if job.state == "cancelled" else
+                   f"Stopping job {job.id}: SIGTERM sent. A training job saves a checkpoint and can be resumed.")
+        else:
+            job = board.runner.resume(job.id)
+            msg = f"Job {job.id} queued again, " + ("from its last checkpoint." if job.resumed else "from the start.")
+    except ConfigError as exc:
+        flash("error", str(exc))
+    else:
+        flash("success", msg)
+    st.rerun(scope="app")
+
+
+def job_card(board: Board, job: Job, *, can_act: bool) -> None:
+    """One job: progress bar (step/total, ETA), loss curve, error or output, log tail, cancel/resume button."""
+    p = job_progress(job)
+    name = job.params.get("name")
+    with st.container(border=True):
+        st.markdown(f"**Job {job.id}: {job.kind}**" + (f" `{name}`" if name else "") + f" — {job.state}")
+        text = progress_text(job, p)
+        if p.fraction is not None:
+            st.progress(p.fraction, text=text)
+        else:
+            st.caption(text)
+        if job.error and job.state != "running":
+            (st.warning if job.state == "cancelled" else st.error)(f"Job {job.id}: {job.error}")
+        if job.output:
+            st.caption(f"Output: `{job.output}`" + (" (now in the sidebar's zoo picker)" if job.kind == "demo" else ""))
+        if len(p.losses) > 1:
+            st.plotly_chart(loss_figure(p), key=f"job_loss_{job.id}")
+        lines = board.log_tail(job, 30)
+        if lines:
+            st.code("\n".join(lines), language=None, height=220)
+        why = None if can_act else "Launching is off in this session (see above)."
+        if job.state in ACTIVE_STATES:
+            action, label, icon, tip = ("cancel", "Cancel", ":material/stop_circle:",
+                                        "Stop the job (SIGTERM: training saves a checkpoint first).")
+        elif job.state in RESUMABLE_STATES:
+            action, label, icon, tip = ("resume", "Resume", ":material/play_circle:",
+                                        "Queue the job again (training continues from its last checkpoint).")
+        else:
+            return
+        if st.button(label, key=f"job_{action}_{job.id}", icon=icon, disabled=not can_act, help=why or tip):
+            act(board, job, action)
+
+
+def live_queue(board: Board, *, can_act: bool, run_every: float | None) -> None:
+    """The queued and running jobs, redrawn every ``run_every`` seconds without rerunning the page. When the
+    set of active jobs changes (one ended, or a new one appeared) the whole page reruns once, so the table,
+    the zoo picker and the refresh interval follow."""
+
+    @st.fragment(run_every=run_every)
+    def _live() -> None:
+        jobs = board.jobs()
+        changed, _ = sync_active(jobs)
+        if changed:
+            st.rerun(scope="app")
+        for job in jobs:
+            if job.state in ACTIVE_STATES:
+                job_card(board, job, can_act=can_act)
+
+    _live()
+
+
+def flash(kind: str, message: str) -> None:
+    """A message to show at the top of the next run (after ``st.rerun``)."""
+    st.session_state[FLASH_KEY] = (kind, message)
+
+
+def show_flash() -> None:
+    kind, message = st.session_state.pop(FLASH_KEY, (None, None))
+    if kind:
+        getattr(st, kind)(message)
+
+
+def jobs_finished() -> None:
+    """A job ended: its product (a zoo, a unit, results) may be new, so drop the cached lists of them."""
+    from dashboard import state
+
+    state.zoo_candidates.clear()
+    kind_fields.clear()
