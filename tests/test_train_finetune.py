@@ -157,6 +157,13 @@ def test_finetune_command_writes_a_decoder_unit(classifier, tmp_path, capsys):
         assert torch.equal(v, tuned.encoder.state_dict()[k])
     assert json.loads((out / "config.json").read_text())["recon_weight"] == 0.5
     assert read_events(out / "progress.jsonl")[-1]["status"] == "completed"
+    # the run dir is a one-classifier zoo, so the dashboard's picker lists it
+    from s2s_core.zoo import Zoo, list_zoos
+
+    assert out.resolve() in [p.resolve() for p in list_zoos(tmp_path / "zoo" / "runs")]
+    run_zoo = Zoo.load(out)
+    assert sorted(run_zoo.decoders) == ["L"] and sorted(run_zoo.classifiers) == ["L"]
+    assert run_zoo.classes == ["class0", "class1"]
     # a second run into the same dir without --resume is refused
     assert cli.main(["finetune", "--base", str(tmp_path / "zoo" / "base"), "--classifier", "lenet5_demo",
                      "--data", str(data), "--out", str(out), "--size", "32"]) == 1

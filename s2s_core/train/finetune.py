@@ -171,6 +171,23 @@ def load_frozen_classifier(cfg: FinetuneConfig, num_classes: int) -> tuple[nn.Mo
     return clf.eval(), name
 
 
+def _write_run_zoo(cfg: FinetuneConfig, root: Path, clf: nn.Module, clf_name: str, classes: list[str]) -> None:
+    """Make the run dir a one-classifier zoo (A_S, A_<name>, the classifier) so the dashboard lists it."""
+    import os
+
+    from s2s_core.zoo import write_zoo_manifest
+
+    source = Path(cfg.classifier)
+    if (source / "manifest.json").is_file():
+        entry: str | dict = os.path.relpath(source.resolve(), root.resolve())
+    else:
+        entry = {"torchvision": cfg.classifier, "weights": cfg.classifier_weights}
+    write_zoo_manifest(root, name=f"finetune {clf_name}", input_size=cfg.size, num_classes=int(clf.spec.num_classes),
+                       base=os.path.relpath(Path(cfg.base).resolve(), root.resolve()), classifiers={clf_name: entry},
+                       aes={clf_name: "model"}, seed=cfg.seed, data={"train": cfg.data},
+                       recipe={"command": "s2s finetune", **cfg.to_dict()}, classes=list(classes))
+
+
 def finetune(cfg: FinetuneConfig, *, resume: bool = False, bar: bool | None = None) -> dict[str, Any]:
     """Run ``s2s finetune``: writes ``RUN/model`` (a ``decoder`` unit referencing ``cfg.base``)."""
     configure_threads(cfg.threads)
@@ -219,6 +236,7 @@ def _finetune(cfg: FinetuneConfig, info: distributed.DistInfo, *, resume: bool, 
         return {"stopped": True, **meta}
     if info.is_main:
         save_finetuned(run.model, ae.cpu(), cfg.base, clf_name, trained=cfg.train, meta=meta)
+        _write_run_zoo(cfg, run.root, clf, clf_name, dataset.classes)
         done_event(run, info, result, model=str(run.model))
     distributed.barrier(info)
     return {"stopped": False, **meta}
