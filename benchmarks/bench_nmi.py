@@ -21,19 +21,12 @@ from sklearn.metrics import normalized_mutual_info_score
 from s2s_core.analysis.fca import lattice_at
 from s2s_core.analysis.figures import lattice_dot
 from s2s_core.analysis.nmi import nmi, nmi_batch
+from s2s_core.analysis.paper import PAPER_TABLE2
 from s2s_core.analysis.rrc import rrc_matrix
 
 PAIRS = 16
 SIZE = 256
-TABLE2 = np.array(
-    [
-        [0.3484, 0.3077, 0.0416, 0.4352, 0.4730],
-        [0.0211, 0.5613, 0.0097, 0.5375, 0.0925],
-        [0.2929, 0.5362, 0.7163, 0.7400, 0.7300],
-        [0.1829, 0.3024, 0.4555, 0.7671, 0.4540],
-        [0.0163, 0.4972, 0.0710, 0.7249, 0.7494],
-    ]
-)
+TABLE2 = PAPER_TABLE2
 
 
 def _pairs() -> tuple[torch.Tensor, torch.Tensor]:

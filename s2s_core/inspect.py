@@ -28,6 +28,7 @@ from plotly.subplots import make_subplots
 from s2s_core.analysis.figures import LAB_TITLES, colour
 from s2s_core.analysis.lab import CHANNELS, DEFAULT_BINS, lab_histograms
 from s2s_core.analysis.noise import NOISE_SEED, add_uniform_noise, noise_generator
+from s2s_core.analysis.paper import paper_table2_csv
 from s2s_core.data.images import IMAGE_EXTENSIONS, load_image_tensor, tensor_to_uint8
 from s2s_core.errors import ConfigError
 
@@ -42,13 +43,7 @@ TEST_SPLITS = ("test", "val", "validation")
 
 #: The paper's Table 2 (cross accuracy acc(j∘A_i) on ImageNet's validation set), in the CSV format of
 #: :func:`s2s_core.analysis.crosstable.read_cross_table`.
-PAPER_TABLE2_CSV = """,L,A,V,I,R
-A_L,0.3484,0.3077,0.0416,0.4352,0.4730
-A_A,0.0211,0.5613,0.0097,0.5375,0.0925
-A_V,0.2929,0.5362,0.7163,0.7400,0.7300
-A_I,0.1829,0.3024,0.4555,0.7671,0.4540
-A_R,0.0163,0.4972,0.0710,0.7249,0.7494
-"""
+PAPER_TABLE2_CSV = paper_table2_csv()
 
 
 # ------------------------------------------------------------------------------------------ colours

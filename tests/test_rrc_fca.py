@@ -16,19 +16,12 @@ from s2s_core.analysis.fca import (
     lattice_at,
     threshold_intervals,
 )
+from s2s_core.analysis.paper import PAPER_NAMES, PAPER_TABLE2
 from s2s_core.analysis.rrc import rrc_matrix, sorted_pairs
 from s2s_core.errors import ConfigError, InputTableError
 
-NAMES = ["L", "A", "V", "I", "R"]
-TABLE2 = np.array(
-    [
-        [0.3484, 0.3077, 0.0416, 0.4352, 0.4730],
-        [0.0211, 0.5613, 0.0097, 0.5375, 0.0925],
-        [0.2929, 0.5362, 0.7163, 0.7400, 0.7300],
-        [0.1829, 0.3024, 0.4555, 0.7671, 0.4540],
-        [0.0163, 0.4972, 0.0710, 0.7249, 0.7494],
-    ]
-)
+NAMES = list(PAPER_NAMES)
+TABLE2 = PAPER_TABLE2
 
 
 @pytest.fixture

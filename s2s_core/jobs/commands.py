@@ -22,21 +22,10 @@ import time
 from datetime import datetime
 from typing import Any
 
-from s2s_core.errors import ConfigError
 from s2s_core.jobs.runner import JobRunner
 from s2s_core.jobs.specs import KINDS, describe_kind
 from s2s_core.jobs.store import Job
-
-
-def parse_sets(items: list[str]) -> dict[str, str]:
-    """``["steps=10", "data=data/x"]`` -> ``{"steps": "10", ...}`` (values are validated by the specs)."""
-    out: dict[str, str] = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        if not sep or not key.strip():
-            raise ConfigError(f"--set {item!r}: expected key=value")
-        out[key.strip()] = value
-    return out
+from s2s_core.train.config import parse_set
 
 
 def _when(t: float | None) -> str:
@@ -67,7 +56,7 @@ def _print_json(obj: Any) -> None:
 
 def _cmd_submit(args: argparse.Namespace) -> int:
     runner = JobRunner(args.runs)
-    job = runner.submit(args.kind, parse_sets(args.set), source="cli")
+    job = runner.submit(args.kind, parse_set(args.set), source="cli")
     if args.wait:
         job = runner.wait(job.id, timeout=args.wait)
     if args.json:
