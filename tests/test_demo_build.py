@@ -49,7 +49,23 @@ def test_quick_build_evaluated_every_table(quick_zoo: Path) -> None:
     for clf in cross.columns:
         own = acc[(acc.classifier == clf) & (acc.input == f"A_{clf}")].top1.item()
         assert cross.loc[f"A_{clf}", clf] == pytest.approx(own, abs=1e-6)
-    assert main(["signal-order", str(quick_zoo / "results" / "cross_accuracy.csv"), "--json"]) in (0, 1)
+    # noise at s = 0 is the clean input: the same top-1 as Table 1 for i, i∘A_S and i∘A_i
+    noise = pd.read_csv(quick_zoo / "results" / "noise.csv")
+    clean = noise[noise.s == 0]
+    assert len(clean) == 3 * len(cross.columns)
+    for row in clean.itertuples():
+        expected = acc[(acc.classifier == row.classifier) & (acc.input == row.input)].top1.item()
+        assert row.top1 == pytest.approx(expected, abs=1e-6)
+    assert sorted(noise.s.unique()) == pytest.approx([i / 10 for i in range(11)])
+    nmi = pd.read_csv(quick_zoo / "results" / "nmi.csv")
+    assert set(nmi.ae) == {"A_S", *(f"A_{c}" for c in cross.columns)} and set(nmi.kind) == {"intra", "inter"}
+    assert ((nmi["mean"] >= 0) & (nmi["mean"] <= 1)).all()
+    n_test = quick_recipe().test_images
+    assert (nmi[nmi.kind == "intra"].n == n_test).all() and (nmi[nmi.kind == "inter"].n == n_test // 2).all()
+    lab = pd.read_csv(quick_zoo / "results" / "lab_histograms.csv")
+    widths = lab.bin_hi - lab.bin_lo
+    mass = (lab.density * widths).groupby([lab.ae, lab.channel]).sum()
+    assert mass.to_numpy() == pytest.approx(1.0, abs=1e-6)
 
 
 def test_progress_events_end_with_done(quick_zoo: Path) -> None:

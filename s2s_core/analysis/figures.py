@@ -85,7 +85,7 @@ def lattice_dot(lattice: Lattice, title: str | None = None) -> str:
     """
     lines = [
         "digraph lattice {",
-        '  graph [rankdir=BT, nodesep=0.5, ranksep=0.45, fontname="Helvetica"'
+        '  graph [rankdir=BT, splines=curved, nodesep=0.5, ranksep=0.45, fontname="Helvetica"'
         + (f", label={_dot_string(title)}, labelloc=t" if title else "")
         + "];",
         '  node [shape=plaintext, fontname="Helvetica", fontsize=12];',
@@ -95,12 +95,13 @@ def lattice_dot(lattice: Lattice, title: str | None = None) -> str:
         table = (
             '<TABLE BORDER="0" CELLBORDER="0" CELLSPACING="0" CELLPADDING="1">'
             + _cell(concept.objects, OBJECT_COLOUR)
-            + '<TR><TD><FONT POINT-SIZE="18">&#9679;</FONT></TD></TR>'
+            + '<TR><TD PORT="dot"><FONT POINT-SIZE="18">&#9679;</FONT></TD></TR>'
             + _cell(concept.attributes, ATTRIBUTE_COLOUR)
             + "</TABLE>"
         )
         lines.append(f"  c{k} [label=<{table}>];")
-    lines += [f"  c{lo} -> c{hi};" for lo, hi in lattice.edges]
+    # edges join the concepts' dots (the node's label rows sit above and below its dot)
+    lines += [f"  c{lo}:dot -> c{hi}:dot;" for lo, hi in lattice.edges]
     lines.append("}")
     return "\n".join(lines) + "\n"
 

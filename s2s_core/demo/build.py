@@ -157,6 +157,14 @@ def stage_finetune(out: str, recipe_dict: dict, short: str) -> dict[str, Any]:
 
 
 # --------------------------------------------------------------------------- orchestration
+#: Rough relative cost of each kind of stage on 2 cores (for the ETA only).
+_STAGE_WEIGHTS = {"data": 0.05, "pretrain": 3.0, "classifier": 1.0, "finetune": 0.6, "evaluate": 1.0}
+
+
+def _stage_weight(stage: str) -> float:
+    return _STAGE_WEIGHTS.get(stage.split(" ")[0], 1.0)
+
+
 class _Reporter:
     """Terminal progress bar over stages plus JSON-lines events (``event``, ``step``, ``total``, ``stage``...)."""
 
@@ -164,6 +172,7 @@ class _Reporter:
         from tqdm.auto import tqdm
 
         self.total, self.done, self.start = total, 0, time.monotonic()
+        self.weight_total, self.weight_done = 0.0, 0.0
         self.file = progress_file
         if self.file is not None:
             self.file.parent.mkdir(parents=True, exist_ok=True)
@@ -173,7 +182,8 @@ class _Reporter:
         if self.file is None:
             return
         elapsed = time.monotonic() - self.start
-        eta = elapsed / self.done * (self.total - self.done) if self.done else None
+        # stages differ in cost (see _STAGE_WEIGHTS): the ETA extrapolates the finished share of the work
+        eta = elapsed / self.weight_done * (self.weight_total - self.weight_done) if self.weight_done else None
         record = {"event": event, "step": self.done, "total_steps": self.total, "time": time.time(),
                   "elapsed_s": elapsed, "eta_s": eta, **fields}
         with self.file.open("a", encoding="utf-8") as fh:
@@ -181,6 +191,11 @@ class _Reporter:
 
     def stage_done(self, info: dict[str, Any]) -> None:
         self.done += 1
+        stage = str(info.get("stage", ""))
+        if stage.endswith("(already built)"):  # no work done now, and none left for it
+            self.weight_total -= _stage_weight(stage)
+        else:
+            self.weight_done += _stage_weight(stage)
         self.bar.update(1)
         summary = {k: v for k, v in info.items() if k in ("stage", "val_top1", "final_psnr", "val_top1_through_A_i", "seconds")}
         self.bar.write("  " + ", ".join(f"{k}={v:.3f}" if isinstance(v, float) else f"{k}={v}" for k, v in summary.items()))
@@ -229,7 +244,9 @@ def build_demo(out: str | Path, recipe: DemoRecipe, *, force: bool = False, prog
     partial.mkdir(parents=True, exist_ok=True)
     recipe_file.write_text(json.dumps(recipe.to_dict(), indent=2) + "\n")
     shorts = list(recipe.classifiers)
-    reporter = _Reporter(total=3 + 2 * len(shorts), progress_file=progress_file, show_bar=show_bar)
+    reporter = _Reporter(total=2 + 2 * len(shorts) + int(evaluate), progress_file=progress_file, show_bar=show_bar)
+    stages = ["data", "pretrain", *(f"classifier {s}" for s in shorts), *(f"finetune {s}" for s in shorts)]
+    reporter.weight_total = sum(_stage_weight(s) for s in stages + (["evaluate"] if evaluate else []))
     reporter.event("start", recipe=recipe.to_dict(), out=str(out))
     started = time.monotonic()
     log: list[dict] = []
