@@ -251,10 +251,12 @@ def torch_load_safe(path: str | Path) -> Any:
         return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
         first = str(exc).strip().splitlines()[-1][:200] if str(exc).strip() else type(exc).__name__
+        if "invalid load key" in str(exc) or "could not find MARK" in str(exc):
+            raise CheckpointError(f"{path} is not a PyTorch checkpoint ({first})") from exc
         raise CheckpointError(
             f"{path} can only be loaded with pickle, which can run arbitrary code, so it is refused ({first}). "
             "Re-save it as plain tensors, e.g. torch.save(model.state_dict(), 'x.pth') or as .safetensors") from exc
-    except (RuntimeError, EOFError, OSError, ValueError) as exc:
+    except (RuntimeError, EOFError, OSError, ValueError, KeyError) as exc:
         raise CheckpointError(f"{path} is not a readable PyTorch checkpoint ({exc}); is it truncated?") from exc
 
 

@@ -71,6 +71,11 @@ class ZooInfo:
         except (KeyError, TypeError, ValueError) as exc:
             raise CheckpointError(f"{zfile}: missing or invalid field ({exc}); needs input_size, num_classes, "
                                   "base") from exc
+        for name in [*info.classifiers, *info.aes]:
+            try:
+                check_member_name(name)
+            except ConfigError as exc:
+                raise CheckpointError(f"{zfile}: {exc}") from exc
         return info
 
     @property
@@ -84,6 +89,23 @@ class ZooInfo:
 
     def ae_names(self) -> list[str]:
         return list(self.aes)
+
+
+BASE_KEY = "A_S"
+"""View name of the pre-trained AE; the AE fine-tuned on classifier ``name`` is ``ae_key(name)``."""
+
+
+def ae_key(name: str) -> str:
+    """View name of the AE fine-tuned on classifier ``name``: ``"L"`` -> ``"A_L"``."""
+    return f"A_{name}"
+
+
+def check_member_name(name: str) -> str:
+    """Refuse classifier names that would collide with A_S or with another AE's view name."""
+    if not name or name == "S" or name.startswith("A_") or "/" in name:
+        raise ConfigError(f"classifier name {name!r} is reserved or invalid in a zoo: 'S' and names starting with "
+                          "'A_' would collide with the pre-trained AE A_S or an AE's name; choose another short name")
+    return name
 
 
 def read_zoo_info(path: str | Path) -> ZooInfo:
@@ -109,6 +131,8 @@ def write_zoo_manifest(path: str | Path, *, name: str, input_size: int, num_clas
 
     ``classes``: optional class names in the classifiers' label order (index i = logit i).
     """
+    for member in [*classifiers, *aes]:
+        check_member_name(member)
     unknown = sorted(set(aes) - set(classifiers))
     if unknown:
         raise ConfigError(f"fine-tuned AEs {unknown} have no classifier of the same name in the zoo")
@@ -231,10 +255,10 @@ class Zoo:
             raise ConfigError(f"no fine-tuned AE named {missing} in zoo {self.info.name!r}; known: {', '.join(self.names)}")
         with torch.inference_mode() if inference else nullcontext():
             code = self.base.encode(x01)
-            out = {"A_S": self.base.decode(code)}
+            out = {BASE_KEY: self.base.decode(code)}
             for name in selected:
                 if name in self.own_encoders:
-                    out[f"A_{name}"] = self.own_encoders[name](x01)
+                    out[ae_key(name)] = self.own_encoders[name](x01)
                 else:
-                    out[f"A_{name}"] = self.base.decode(code, self.decoders[name])
+                    out[ae_key(name)] = self.base.decode(code, self.decoders[name])
         return out

@@ -27,11 +27,12 @@ import torch
 from s2s_core.analysis.figures import accuracy_table_frame
 from s2s_core.analysis.lab import LabHistogramAccumulator
 from s2s_core.analysis.nmi import nmi_batch
-from s2s_core.analysis.noise import NOISE_GRID, add_uniform_noise, topk_correct
+from s2s_core.analysis.noise import NOISE_GRID, NOISE_SEED, add_uniform_noise, noise_generator, topk_correct
 from s2s_core.errors import ConfigError
+from s2s_core.zoo import BASE_KEY, ae_key
 
 ORIGINAL = "original"
-BASE = "A_S"
+BASE = BASE_KEY
 
 #: File names of the result tables inside ``ZOO/results/``.
 RESULT_FILES = {
@@ -41,11 +42,6 @@ RESULT_FILES = {
     "nmi": "nmi.csv",
     "lab_histograms": "lab_histograms.csv",
 }
-
-
-def ae_key(name: str) -> str:
-    """Column/row name of the AE fine-tuned on classifier ``name`` (``"L"`` -> ``"A_L"``)."""
-    return f"A_{name}"
 
 
 @dataclass
@@ -147,7 +143,7 @@ def evaluate_zoo(
     batches: Iterable[tuple[torch.Tensor, torch.Tensor]],
     *,
     noise_grid: Sequence[float] = NOISE_GRID,
-    seed: int = 0,
+    seed: int = NOISE_SEED,
     limit: int | None = None,
     lab_bins: int = 64,
     progress=None,
@@ -181,7 +177,7 @@ def evaluate_zoo(
     inter = {ae: _Moments() for ae in inputs[1:]}
     carry: dict[str, torch.Tensor] = {}
     lab = {inp: LabHistogramAccumulator(bins=lab_bins) for inp in inputs}
-    generator = torch.Generator().manual_seed(seed)
+    generator = noise_generator(seed)
     device = next(zoo.base.parameters()).device
     images = 0
 
@@ -263,7 +259,7 @@ def run_evaluation(
     limit: int | None = None,
     batch_size: int = 32,
     noise_grid: Sequence[float] = NOISE_GRID,
-    seed: int = 0,
+    seed: int = NOISE_SEED,
     device: str = "auto",
     workers: int = 0,
     show_progress: bool = True,
@@ -292,10 +288,15 @@ def run_evaluation(
 
 
 def _parse_grid(text: str) -> list[float]:
+    import argparse
+
     try:
-        return [float(v) for v in text.split(",") if v.strip()]
+        grid = [float(v) for v in text.split(",") if v.strip()]
     except ValueError as exc:
-        raise ConfigError(f"--noise-grid must be comma-separated numbers in [0, 1], got {text!r}") from exc
+        raise argparse.ArgumentTypeError(f"must be comma-separated numbers in [0, 1], got {text!r}") from exc
+    if not grid or any(not 0.0 <= s <= 1.0 for s in grid):
+        raise argparse.ArgumentTypeError(f"must be comma-separated numbers in [0, 1], got {text!r}")
+    return grid
 
 
 def register(sub) -> None:
@@ -311,7 +312,7 @@ def register(sub) -> None:
     p.add_argument("--limit", type=int, default=None, help="evaluate at most N images")
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--noise-grid", type=_parse_grid, default=list(NOISE_GRID), help="e.g. 0,0.1,0.2,...,1")
-    p.add_argument("--seed", type=int, default=0, help="seed of the noise (default 0)")
+    p.add_argument("--seed", type=int, default=NOISE_SEED, help=f"seed of the noise (default {NOISE_SEED})")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     p.add_argument("--workers", type=int, default=0, help="DataLoader worker processes")
     p.add_argument("--threads", type=int, default=None, help="torch threads (default: S2S_THREADS or torch's)")

@@ -206,6 +206,6 @@ def _check_threshold(t: float) -> float:
         t = float(t)
     except (TypeError, ValueError):
         raise ConfigError(f"threshold {t!r} is not a number") from None
-    if math.isnan(t):
-        raise ConfigError("threshold is NaN: give a number such as 0.5")
+    if not math.isfinite(t):
+        raise ConfigError(f"threshold is {t}: give a finite number such as 0.5")
     return t

@@ -291,8 +291,8 @@ def build_demo(out: str | Path, recipe: DemoRecipe, *, force: bool = False, prog
 
     if evaluate:
         torch.set_num_threads(eval_threads or max(1, min(recipe.workers, os.cpu_count() or 1)))
-        result, _ = run_evaluation(partial, test_dir, batch_size=recipe.eval_batch, seed=recipe.seed,
-                                   device="cpu", show_progress=False)
+        result, _ = run_evaluation(partial, test_dir, batch_size=recipe.eval_batch, device="cpu",
+                                   show_progress=False)
         reporter.stage_done({"stage": "evaluate", "images": result.images})
     build = {"seconds": time.monotonic() - started, "stages": log, "code_version": __version__,
              "torch": torch.__version__}

@@ -52,8 +52,8 @@ def _reconstruct(args: argparse.Namespace) -> int:
     with torch.inference_mode():
         y = ae(x.unsqueeze(0).to(device))[0].cpu()
     out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
     try:
+        out.parent.mkdir(parents=True, exist_ok=True)
         tensor_to_image(y).save(out)
     except (ValueError, KeyError) as exc:
         raise ConfigError(f"cannot write {out}: unknown image type {out.suffix!r}; use .png") from exc

@@ -29,7 +29,16 @@ from s2s_core.models.segnet import SegNet
 from s2s_core.runtime import RuntimeFlags, configure_threads
 from s2s_core.train import distributed
 from s2s_core.train.config import FinetuneConfig, write_config
-from s2s_core.train.loop import IterableBatches, LoopResult, LoopTask, RunDir, done_event, train_loop
+from s2s_core.train.loop import (
+    IterableBatches,
+    LoopResult,
+    LoopTask,
+    RunDir,
+    done_event,
+    make_optimizer,
+    train_loop,
+)
+from s2s_core.zoo import check_member_name
 
 
 class FinetuneNet(nn.Module):
@@ -71,15 +80,6 @@ class FinetuneNet(nn.Module):
         return recon, self.classifier(recon)
 
 
-def make_optimizer(params: list[nn.Parameter], name: str = "adam", lr: float = 1e-4, momentum: float = 0.9,
-                   weight_decay: float = 0.0) -> torch.optim.Optimizer:
-    if name == "adam":
-        return torch.optim.Adam(params, lr=lr, weight_decay=weight_decay)
-    if name == "sgd":
-        return torch.optim.SGD(params, lr=lr, momentum=momentum, weight_decay=weight_decay)
-    raise ConfigError(f"optimizer: must be adam or sgd, got {name!r}")
-
-
 class EpochBatches:
     """Endless shuffled batches of a map-style dataset: a :class:`DistributedSampler` per epoch
     (``set_epoch``; one process is rank 0 of 1), ``drop_last``; state ``{"epoch", "batch"}``."""
@@ -100,8 +100,11 @@ class EpochBatches:
             sampler.set_epoch(self.epoch)
             idx = list(sampler)
             groups = [idx[i:i + self.batch_size] for i in range(0, len(idx) - self.batch_size + 1, self.batch_size)]
+            # the loader's own seed (worker seeds) depends on (seed, epoch, rank) only, not on the global RNG,
+            # so a resumed run draws the same worker seeds as an uninterrupted one
+            gen = torch.Generator().manual_seed((self.seed * 1_000_003 + self.epoch) * 64 + self.info.rank)
             loader = DataLoader(self.dataset, batch_sampler=groups[self.batch:], num_workers=self.num_workers,
-                                pin_memory=self.pin)
+                                pin_memory=self.pin, generator=gen)
             for batch in loader:
                 self.batch += 1
                 yield batch
@@ -217,6 +220,10 @@ def _finetune(cfg: FinetuneConfig, info: distributed.DistInfo, *, resume: bool, 
     torch.manual_seed(cfg.seed + info.rank)
     dataset = LabelledImageFolder(cfg.data[0], cfg.size, transform=make_augment(cfg.augment))
     clf, clf_name = load_frozen_classifier(cfg, len(dataset.classes))
+    try:
+        check_member_name(clf_name)
+    except ConfigError as exc:
+        raise ConfigError(f"classifier_name: {exc}") from exc
     ae = load_ae(cfg.base)
     batches = EpochBatches(dataset, cfg.batch_size, seed=cfg.seed, info=info, num_workers=cfg.num_workers,
                            pin_memory=flags.pin_memory)

@@ -31,7 +31,7 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from s2s_core.errors import CheckpointError, S2SError
+from s2s_core.errors import CheckpointError, ConfigError, S2SError
 from s2s_core.train.distributed import DistInfo, all_reduce_, barrier, gather_objects
 from s2s_core.train.progress import Progress
 
@@ -46,6 +46,16 @@ class ResumableBatches(Protocol):
     def __iter__(self) -> Iterator[Any]: ...
     def state_dict(self) -> dict[str, Any]: ...
     def load_state_dict(self, state: dict[str, Any]) -> None: ...
+
+
+def make_optimizer(params: list[nn.Parameter], name: str = "adam", lr: float = 1e-4, momentum: float = 0.9,
+                   weight_decay: float = 0.0) -> torch.optim.Optimizer:
+    """Adam or SGD (with momentum) over ``params``; any other name is a ConfigError."""
+    if name == "adam":
+        return torch.optim.Adam(params, lr=lr, weight_decay=weight_decay)
+    if name == "sgd":
+        return torch.optim.SGD(params, lr=lr, momentum=momentum, weight_decay=weight_decay)
+    raise ConfigError(f"optimizer: must be adam or sgd, got {name!r}")
 
 
 class IterableBatches:

@@ -26,7 +26,15 @@ from s2s_core.models.segnet import SegNet, vgg_features_to_encoder
 from s2s_core.runtime import RuntimeFlags, configure_threads
 from s2s_core.train import distributed
 from s2s_core.train.config import PretrainConfig, write_config
-from s2s_core.train.loop import IterableBatches, LoopResult, LoopTask, RunDir, done_event, train_loop
+from s2s_core.train.loop import (
+    IterableBatches,
+    LoopResult,
+    LoopTask,
+    RunDir,
+    done_event,
+    make_optimizer,
+    train_loop,
+)
 
 
 class PlateauScheduler:
@@ -207,12 +215,7 @@ def pretrain_ae(ae: SegNet, batches: Any, heldout_u8: torch.Tensor, *, steps: in
     model = model if model is not None else ae
     if not hasattr(batches, "state_dict"):
         batches = IterableBatches(batches)
-    if optimizer == "sgd":
-        opt = torch.optim.SGD(ae.parameters(), lr=lr, momentum=momentum, weight_decay=weight_decay)
-    elif optimizer == "adam":
-        opt = torch.optim.Adam(ae.parameters(), lr=lr, weight_decay=weight_decay)
-    else:
-        raise ConfigError(f"optimizer: must be sgd or adam, got {optimizer!r}")
+    opt = make_optimizer(list(ae.parameters()), optimizer, lr, momentum, weight_decay)
     sched = PlateauScheduler(opt, factor=lr_factor, patience=lr_patience)
 
     def step_fn(x: torch.Tensor) -> tuple[torch.Tensor, int]:
