@@ -100,3 +100,15 @@ def test_shipped_demo_zoo_hashes_verify_and_results_exist() -> None:
         assert (SHIPPED / "results" / name).is_file(), name
     size = sum(p.stat().st_size for p in SHIPPED.rglob("*") if p.is_file())
     assert size <= 40 * 1024 * 1024, f"the shipped zoo is {size / 2**20:.1f} MB (limit 40 MB)"
+
+
+def test_the_build_is_deterministic_for_its_seed(quick_zoo: Path, tmp_path) -> None:
+    """A second quick build with the same seed writes bitwise identical weights (same sha256 in manifests)."""
+    again = tmp_path / "zoo"
+    assert main(["demo", "--quick", "--out", str(again), "--no-evaluate"]) == 0
+    info = read_zoo_info(quick_zoo)
+    units = [info.base, *info.aes.values(), *info.classifiers.values()]
+    for unit in units:
+        first = json.loads((quick_zoo / unit / "manifest.json").read_text())["files"]
+        second = json.loads((again / unit / "manifest.json").read_text())["files"]
+        assert first == second, unit

@@ -336,7 +336,7 @@ def _main(args) -> int:
     t1 = accuracy_table_frame(result.accuracy)
     with pd.option_context("display.width", 120, "display.float_format", "{:.4f}".format):
         print(f"Evaluated {result.images} images.\n\nTable 1 (top-1/top-5 in %, differences in points):")
-        print(t1.to_string(index=False))
+        print(t1.to_string(index=False, na_rep="", float_format="{:.2f}".format))
         print("\nTable 2 (rows: AE fine-tuned on i, columns: classifier j; top-1):")
         print(result.cross_accuracy.to_string())
     skipped = result.extras.get("skipped_images", 0)

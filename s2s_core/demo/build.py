@@ -16,9 +16,11 @@ JSON lines (``--progress``) for the jobs page.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
+import sys
 import time
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -51,9 +53,17 @@ def _stage_seed(recipe: DemoRecipe, offset: int) -> int:
 
 # --------------------------------------------------------------------------- stages (run in workers)
 def _worker_setup() -> None:
+    """One torch thread per worker; on Linux, the worker is terminated when the build process dies (a
+    cancelled or killed ``s2s demo`` must not leave training processes behind)."""
     import torch
 
     torch.set_num_threads(1)
+    if sys.platform.startswith("linux"):
+        import ctypes
+        import signal
+
+        with contextlib.suppress(OSError, AttributeError):
+            ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, int(signal.SIGTERM))  # PR_SET_PDEATHSIG
 
 
 def stage_pretrain(out: str, recipe_dict: dict) -> dict[str, Any]:
