@@ -1,32 +1,24 @@
-"""nMI against scikit-learn on 256x256 RGB pairs, and the lattice update time of the dashboard slider.
+"""nMI against scikit-learn on 256x256 RGB pairs (the lattice update time is in bench_dashboard.py).
 
 Figures (ratios are timed side by side in this run):
 
 * ``nmi_speedup_vs_sklearn``: sklearn's per-pair time over ``nmi(a, b)`` (one pair per call).
 * ``nmi_batched_speedup_vs_sklearn``: sklearn's per-pair time over ``nmi_batch`` on 16 pairs, per pair.
 * ``nmi_max_abs_diff_vs_sklearn``: largest difference seen (must stay below 1e-9).
-* ``lattice_update_ms``: median time from a new threshold to new DOT text on a 5x5 table (RRC given),
-  i.e. ``lattice_dot(lattice_at(...))`` (target: <= 50 ms).
 """
 
 from __future__ import annotations
 
-import statistics
 import time
 
 import numpy as np
 import torch
 from sklearn.metrics import normalized_mutual_info_score
 
-from s2s_core.analysis.fca import lattice_at
-from s2s_core.analysis.figures import lattice_dot
 from s2s_core.analysis.nmi import nmi, nmi_batch
-from s2s_core.analysis.paper import PAPER_TABLE2
-from s2s_core.analysis.rrc import rrc_matrix
 
 PAIRS = 16
 SIZE = 256
-TABLE2 = PAPER_TABLE2
 
 
 def _pairs() -> tuple[torch.Tensor, torch.Tensor]:
@@ -72,19 +64,10 @@ def run() -> dict[str, float]:
     t_single = _best(lambda: [nmi(a[k], b[k]) for k in range(PAIRS)]) / PAIRS
     t_batch = _best(lambda: nmi_batch(a, b)) / PAIRS
 
-    rrc = rrc_matrix(TABLE2)
-    names = ["L", "A", "V", "I", "R"]
-    updates = []
-    for t in np.linspace(0.0, 1.4, 60):
-        start = time.perf_counter()
-        lattice_dot(lattice_at(names, rrc, float(t)), title=f"t = {t:.2f}")
-        updates.append(time.perf_counter() - start)
-
     return {
         "nmi_speedup_vs_sklearn": t_sk / t_single,
         "nmi_batched_speedup_vs_sklearn": t_sk / t_batch,
         "nmi_max_abs_diff_vs_sklearn": diff,
-        "lattice_update_ms": 1000 * statistics.median(updates),
     }
 
 
