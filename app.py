@@ -29,6 +29,10 @@ PAGES = [
     st.Page(ROOT / "pages" / "jobs.py", title="Training jobs", icon=":material/model_training:"),
 ]
 page = st.navigation(PAGES)
+state.mark_app_ran()
+pending = state.pop_pending_page()
+if pending:  # a deep link that arrived before st.navigation was set up
+    st.switch_page(pending)
 
 with st.sidebar:
     state.zoo_picker()

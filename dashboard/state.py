@@ -249,3 +249,28 @@ def count_test_images(data_dir: str) -> int | None:
     """How many images the zoo's test split holds (``None`` without one)."""
     root = insp.find_test_split(data_dir)
     return None if root is None else insp.count_images(root)
+
+
+APP_RAN = "_s2s_app_ran"
+
+
+def mark_app_ran() -> None:
+    """Called by app.py on every run, before the page runs."""
+    st.session_state[APP_RAN] = True
+
+
+def require_app(page_file: str) -> None:
+    """Pages run inside app.py (``st.navigation``, sidebar, zoo picker). A deep link that reaches a page of
+    ``pages/`` before any session ran app.py makes Streamlit serve that file on its own: send it through
+    app.py, which then opens the page that was asked for (``pop_pending_page``)."""
+    if not st.session_state.get(APP_RAN):
+        st.session_state[PENDING_PAGE] = f"pages/{Path(page_file).name}"
+        st.switch_page("app.py")
+
+
+PENDING_PAGE = "_s2s_pending_page"
+
+
+def pop_pending_page() -> str | None:
+    """The page a deep link asked for before app.py had run (see ``require_app``), once."""
+    return st.session_state.pop(PENDING_PAGE, None)

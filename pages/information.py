@@ -7,6 +7,8 @@ from dashboard import downloads, state
 from s2s_core.analysis.figures import nmi_bars_figure
 from s2s_core.errors import S2SError
 
+state.require_app(__file__)
+
 st.title("Information kept by each AE")
 st.markdown(
     "Normalised mutual information nMI(X, Y) = I(X; Y) / √(H(X) H(Y)) between the 8-bit pixel values of two "

@@ -11,6 +11,8 @@ from dashboard import downloads, state
 from dashboard import jobs_view as jv
 from s2s_core.jobs.specs import KINDS, get_kind
 
+state.require_app(__file__)
+
 st.title("Training jobs")
 runs = state.runs_dir()
 jv.show_flash()

@@ -8,6 +8,8 @@ from s2s_core.analysis.figures import noise_curves_figure
 from s2s_core.analysis.noise import NOISE_SEED
 from s2s_core.errors import S2SError
 
+state.require_app(__file__)
+
 st.title("Resilience to noise")
 ref = state.require_zoo()
 info = ref.info

@@ -7,6 +7,8 @@ from s2s_core import inspect as insp
 from s2s_core.analysis.figures import accuracy_table_frame
 from s2s_core.errors import S2SError
 
+state.require_app(__file__)
+
 PIPELINE_DOT = """digraph pipeline {
   rankdir=LR; bgcolor="transparent"; nodesep=0.35; ranksep=0.45;
   node [shape=box, style="rounded,filled", fontname="Helvetica", fontsize=11, fillcolor="#eef2f8", color="#8899aa"];

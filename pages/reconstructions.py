@@ -7,6 +7,8 @@ import streamlit as st
 from dashboard import panels, state
 from s2s_core.errors import S2SError
 
+state.require_app(__file__)
+
 PICK = "recon_pick"
 COLUMNS = 12
 

@@ -15,6 +15,8 @@ from s2s_core.analysis.figures import cross_accuracy_heatmap, lattice_dot, rrc_s
 from s2s_core.analysis.rrc import rrc_matrix
 from s2s_core.errors import S2SError
 
+state.require_app(__file__)
+
 SOURCES = {"zoo": "this zoo's results", "upload": "an uploaded CSV", "paper": "the paper's Table 2 (ImageNet)"}
 SOURCE = "so_source"
 

@@ -7,6 +7,8 @@ import streamlit as st
 from dashboard import panels, state
 from s2s_core.errors import S2SError
 
+state.require_app(__file__)
+
 st.title("Your image")
 ref = state.require_zoo()
 size = ref.info.input_size
