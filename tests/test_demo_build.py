@@ -65,7 +65,7 @@ def test_quick_build_evaluated_every_table(quick_zoo: Path) -> None:
     lab = pd.read_csv(quick_zoo / "results" / "lab_histograms.csv")
     widths = lab.bin_hi - lab.bin_lo
     mass = (lab.density * widths).groupby([lab.ae, lab.channel]).sum()
-    assert mass.to_numpy() == pytest.approx(1.0, abs=1e-6)
+    assert mass.to_numpy() == pytest.approx(1.0, abs=1e-4)  # densities are written with 6 decimals
 
 
 def test_progress_events_end_with_done(quick_zoo: Path) -> None:
