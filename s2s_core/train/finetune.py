@@ -26,9 +26,9 @@ from torch.utils.data import DataLoader, DistributedSampler
 from s2s_core.checkpoints import load_ae, load_classifier, read_manifest, save_finetuned
 from s2s_core.errors import ConfigError
 from s2s_core.models.segnet import SegNet
-from s2s_core.runtime import RuntimeFlags, configure_threads
+from s2s_core.runtime import RuntimeFlags
 from s2s_core.train import distributed
-from s2s_core.train.config import FinetuneConfig, write_config
+from s2s_core.train.config import FinetuneConfig
 from s2s_core.train.loop import (
     IterableBatches,
     LoopResult,
@@ -36,6 +36,8 @@ from s2s_core.train.loop import (
     RunDir,
     done_event,
     make_optimizer,
+    open_run,
+    run_command,
     train_loop,
 )
 from s2s_core.zoo import check_member_name
@@ -193,28 +195,18 @@ def _write_run_zoo(cfg: FinetuneConfig, root: Path, clf: nn.Module, clf_name: st
 
 def finetune(cfg: FinetuneConfig, *, resume: bool = False, bar: bool | None = None) -> dict[str, Any]:
     """Run ``s2s finetune``: writes ``RUN/model`` (a ``decoder`` unit referencing ``cfg.base``)."""
-    configure_threads(cfg.threads)
-    info = distributed.setup(cfg.device)
-    try:
-        return _finetune(cfg, info, resume=resume, bar=bar)
-    finally:
-        distributed.cleanup(info)
+    return run_command(_finetune, cfg, resume=resume, bar=bar)
 
 
 def _finetune(cfg: FinetuneConfig, info: distributed.DistInfo, *, resume: bool, bar: bool | None) -> dict[str, Any]:
     from s2s_core.data.datasets import LabelledImageFolder
     from s2s_core.train.pretrain import make_augment
 
-    run = RunDir(Path(cfg.out))
-    if run.has_checkpoint() and not resume:
-        raise ConfigError(f"out: {run.root} already holds a training state; pass --resume or choose another --out")
     if len(cfg.data) != 1:
         raise ConfigError(f"data: give one labelled ImageFolder tree (root/<class>/<image>), got {cfg.data}")
     if read_manifest(cfg.base)["kind"] != "ae":
         raise ConfigError(f"base: {cfg.base} is not an 'ae' unit (fine-tune from the pre-trained A_S)")
-    if info.is_main:
-        run.root.mkdir(parents=True, exist_ok=True)
-        write_config(cfg, run.config)
+    run = open_run(cfg, info, resume=resume)
     flags = RuntimeFlags.for_device(info.device, amp=cfg.amp, channels_last=cfg.channels_last)
     flags.apply_global()
     torch.manual_seed(cfg.seed + info.rank)

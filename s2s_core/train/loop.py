@@ -372,3 +372,32 @@ def done_event(run: RunDir, info: DistInfo, result: LoopResult, **extra: Any) ->
         p = Progress(run.progress, total_steps=result.step, start_step=result.step, enabled=True, bar=False)
         p.event("done", step=result.step, images=result.images, loss=result.loss, lr=None, status="completed", **extra)
         p.close()
+
+
+def run_command(body: Callable[..., Any], cfg: Any, *, resume: bool, bar: bool | None) -> Any:
+    """Run ``body(cfg, info, resume=, bar=)`` with the configured threads inside a (possibly distributed) process
+    group, torn down afterwards; ``s2s pretrain`` and ``s2s finetune`` both start this way."""
+    from s2s_core.runtime import configure_threads
+    from s2s_core.train import distributed
+
+    configure_threads(cfg.threads)
+    info = distributed.setup(cfg.device)
+    try:
+        return body(cfg, info, resume=resume, bar=bar)
+    finally:
+        distributed.cleanup(info)
+
+
+def open_run(cfg: Any, info: DistInfo, *, resume: bool) -> RunDir:
+    """The run dir of ``cfg.out``: refuses to overwrite a training state without ``--resume``; rank 0 creates it
+    and saves the resolved configuration."""
+    from s2s_core.train.config import write_config
+
+    run = RunDir(Path(cfg.out))
+    if run.has_checkpoint() and not resume:
+        raise ConfigError(f"out: {run.root} already holds a training state; pass --resume or choose another --out")
+    if info.is_main:
+        run.root.mkdir(parents=True, exist_ok=True)
+        write_config(cfg, run.config)
+    return run
+

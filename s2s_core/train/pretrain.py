@@ -23,9 +23,9 @@ from s2s_core.checkpoints import load_state_dict_file, save_ae
 from s2s_core.data.datasets import FlatFolderStream, TarShardStream
 from s2s_core.errors import ConfigError
 from s2s_core.models.segnet import SegNet, vgg_features_to_encoder
-from s2s_core.runtime import RuntimeFlags, configure_threads
+from s2s_core.runtime import RuntimeFlags
 from s2s_core.train import distributed
-from s2s_core.train.config import PretrainConfig, write_config
+from s2s_core.train.config import PretrainConfig
 from s2s_core.train.loop import (
     IterableBatches,
     LoopResult,
@@ -33,6 +33,8 @@ from s2s_core.train.loop import (
     RunDir,
     done_event,
     make_optimizer,
+    open_run,
+    run_command,
     train_loop,
 )
 
@@ -243,21 +245,11 @@ def pretrain(cfg: PretrainConfig, *, resume: bool = False, bar: bool | None = No
     Under torchrun every rank calls this; rank 0 writes files. A stop on SIGTERM/SIGINT returns
     ``{"stopped": True, ...}`` after a checkpoint, without exporting.
     """
-    configure_threads(cfg.threads)
-    info = distributed.setup(cfg.device)
-    try:
-        return _pretrain(cfg, info, resume=resume, bar=bar)
-    finally:
-        distributed.cleanup(info)
+    return run_command(_pretrain, cfg, resume=resume, bar=bar)
 
 
 def _pretrain(cfg: PretrainConfig, info: distributed.DistInfo, *, resume: bool, bar: bool | None) -> dict[str, Any]:
-    run = RunDir(Path(cfg.out))
-    if run.has_checkpoint() and not resume:
-        raise ConfigError(f"out: {run.root} already holds a training state; pass --resume or choose another --out")
-    if info.is_main:
-        run.root.mkdir(parents=True, exist_ok=True)
-        write_config(cfg, run.config)
+    run = open_run(cfg, info, resume=resume)
     flags = RuntimeFlags.for_device(info.device, amp=cfg.amp, channels_last=cfg.channels_last)
     flags.apply_global()
     torch.manual_seed(cfg.seed)  # same initial weights on every rank (DDP also broadcasts rank 0's)
