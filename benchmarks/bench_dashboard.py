@@ -21,29 +21,17 @@ from __future__ import annotations
 
 import io
 import os
-import statistics
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
 import torch
 from PIL import Image
+from timing import median_seconds
 
 ROOT = Path(__file__).resolve().parents[1]
 DEMO_ZOO = ROOT / "checkpoints" / "demo"
 DEMO_NETS = {"L": "lenet5_demo", "A": "alexnet_demo", "V": "vgg_demo", "R": "resnet_demo", "I": "inception_demo"}
-
-
-def _median_ms(fn, repeats: int, warmup: int = 2) -> float:
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append((time.perf_counter() - t0) * 1000)
-    return statistics.median(times)
 
 
 def _demo_sized_zoo():
@@ -93,8 +81,8 @@ def upload_panel(repeats: int = 15) -> dict[str, float]:
 
     print(f"upload panel on {which}: {len(zoo.names)} AEs, {len(zoo.classifiers)} classifiers, "
           f"{zoo.input_size} px, {torch.get_num_threads()} thread(s)", file=sys.stderr)
-    return {"upload_panel_ms": _median_ms(panel, repeats),
-            "upload_panel_with_figure_ms": _median_ms(panel_and_figure, max(3, repeats // 3))}
+    return {"upload_panel_ms": 1000 * median_seconds(panel, repeats, warmup=2),
+            "upload_panel_with_figure_ms": 1000 * median_seconds(panel_and_figure, max(3, repeats // 3), warmup=2)}
 
 
 def lattice_update(repeats: int = 200) -> dict[str, float]:
@@ -111,7 +99,7 @@ def lattice_update(repeats: int = 200) -> dict[str, float]:
     def update():
         return lattice_dot(lattice_at(table.names, rrc, float(next(thresholds)), ae_names=table.ae_names))
 
-    return {"lattice_update_ms": _median_ms(update, repeats, warmup=5)}
+    return {"lattice_update_ms": 1000 * median_seconds(update, repeats, warmup=5)}
 
 
 def lattice_page_rerun(repeats: int = 5) -> dict[str, float]:
@@ -127,7 +115,7 @@ def lattice_page_rerun(repeats: int = 5) -> dict[str, float]:
         at.slider(key="threshold").set_value(next(values)).run()
         assert not at.exception
 
-    return {"lattice_page_rerun_ms": _median_ms(rerun, repeats, warmup=1)}
+    return {"lattice_page_rerun_ms": 1000 * median_seconds(rerun, repeats, warmup=1)}
 
 
 def run() -> dict[str, float]:

@@ -9,11 +9,10 @@ Figures (ratios are timed side by side in this run):
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 import torch
 from sklearn.metrics import normalized_mutual_info_score
+from timing import best_seconds
 
 from s2s_core.analysis.nmi import nmi, nmi_batch
 
@@ -31,15 +30,6 @@ def _pairs() -> tuple[torch.Tensor, torch.Tensor]:
     return to8(a), to8(b)
 
 
-def _best(fn, repeat: int = 3) -> float:
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return min(times)
-
-
 def run() -> dict[str, float]:
     a, b = _pairs()
     a_np, b_np = a.numpy(), b.numpy()
@@ -53,7 +43,7 @@ def run() -> dict[str, float]:
 
     n_sk = 4
     t_sk = (
-        _best(
+        best_seconds(
             lambda: [
                 normalized_mutual_info_score(a_np[k].ravel(), b_np[k].ravel(), average_method="geometric")
                 for k in range(n_sk)
@@ -61,8 +51,8 @@ def run() -> dict[str, float]:
         )
         / n_sk
     )
-    t_single = _best(lambda: [nmi(a[k], b[k]) for k in range(PAIRS)]) / PAIRS
-    t_batch = _best(lambda: nmi_batch(a, b)) / PAIRS
+    t_single = best_seconds(lambda: [nmi(a[k], b[k]) for k in range(PAIRS)]) / PAIRS
+    t_batch = best_seconds(lambda: nmi_batch(a, b)) / PAIRS
 
     return {
         "nmi_speedup_vs_sklearn": t_sk / t_single,

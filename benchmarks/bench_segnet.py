@@ -8,11 +8,10 @@ Also reports ``segnet_forward_ms_224`` and the FLOP count.
 
 from __future__ import annotations
 
-import statistics
-import time
 from collections.abc import Callable
 
 import torch
+from timing import median_seconds
 from torch.utils.flop_counter import FlopCounterMode
 
 from s2s_core.models.segnet import SegNet
@@ -25,17 +24,6 @@ def _flops(fn: Callable[[], object]) -> int:
     return counter.get_total_flops()
 
 
-def _median_seconds(fn: Callable[[], object], reps: int, warmup: int = 1) -> float:
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(reps):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
-
-
 def run(reps: int = 3, size: int = 224) -> dict[str, float]:
     torch.manual_seed(0)
     model = SegNet().eval()
@@ -45,10 +33,10 @@ def run(reps: int = 3, size: int = 224) -> dict[str, float]:
     with torch.inference_mode():
         seg_flops = _flops(lambda: model(x))
         conv_flops = _flops(lambda: conv(z))
-        seg_s = _median_seconds(lambda: model(x), reps)
-        conv_s = _median_seconds(lambda: conv(z), reps * 3)
+        seg_s = median_seconds(lambda: model(x), reps)
+        conv_s = median_seconds(lambda: conv(z), reps * 3)
         # time SegNet again after the conv and keep the faster: load from other processes drifts
-        seg_s = min(seg_s, _median_seconds(lambda: model(x), reps, warmup=0))
+        seg_s = min(seg_s, median_seconds(lambda: model(x), reps, warmup=0))
     seg_rate, conv_rate = seg_flops / seg_s / 1e9, conv_flops / conv_s / 1e9
     return {
         "segnet_fraction_of_conv_peak": round(seg_rate / conv_rate, 3),

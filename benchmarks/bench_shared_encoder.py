@@ -8,25 +8,13 @@ side in this run (full-width SegNet, batch 1, inference mode). The outputs are c
 from __future__ import annotations
 
 import copy
-import statistics
-import time
-from collections.abc import Callable
 
 import torch
+from timing import median_seconds
 
 from s2s_core.models.segnet import SegNet
 
 N_AES = 6
-
-
-def _median_seconds(fn: Callable[[], object], reps: int) -> float:
-    fn()
-    times = []
-    for _ in range(reps):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 def run(reps: int = 2, size: int = 224) -> dict[str, float]:
@@ -54,8 +42,8 @@ def run(reps: int = 2, size: int = 224) -> dict[str, float]:
     with torch.inference_mode():
         for a, b in zip(naive(), shared(), strict=True):
             assert torch.equal(a, b), "shared-encoder reconstructions differ from full passes"
-        t_naive = _median_seconds(naive, reps)
-        t_shared = _median_seconds(shared, reps)
+        t_naive = median_seconds(naive, reps)
+        t_shared = median_seconds(shared, reps)
     return {
         "shared_encoder_speedup": t_naive / t_shared,
         "shared_encoder_ms_224": 1000 * t_shared,

@@ -39,6 +39,7 @@ def main(argv: list[str] | None = None) -> int:
 
     torch.set_num_threads(args.threads)
     sys.path.insert(0, str(HERE.parent))
+    sys.path.insert(0, str(HERE))  # the shared timing helpers
     results: dict[str, object] = {
         "_meta": {
             "python": platform.python_version(),
