@@ -74,7 +74,7 @@ st.caption(f"Showing {title}: {len(table.names)} classifiers ({', '.join(table.n
 left, right = st.columns(2)
 with left:
     heat = cross_accuracy_heatmap(table)
-    heat.update_layout(height=440, title="Table 2: cross accuracy acc(j∘A_i)", margin={"t": 100})
+    heat.update_layout(height=460, title_text="Table 2: cross accuracy acc(j∘A_i)")
     st.plotly_chart(heat, key="cross_heatmap")
     row = downloads.button_row()
     downloads.figure_buttons(heat, f"{stem}_cross_accuracy", key="heat_fig", where=row)

@@ -126,9 +126,10 @@ def cross_accuracy_heatmap(table: CrossTable) -> go.Figure:
         )
     )
     fig.update_layout(
-        title="Cross accuracy acc(j∘A_i)",
-        xaxis={"title": "classifier j", "side": "top"},
+        title={"text": "Cross accuracy acc(j∘A_i)", "y": 0.98, "yanchor": "top"},
+        xaxis={"title": {"text": "classifier j", "standoff": 4}, "side": "top"},
         yaxis={"title": "AE A_i", "autorange": "reversed"},
+        margin={"t": 110},
     )
     return fig
 
