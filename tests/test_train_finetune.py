@@ -168,3 +168,22 @@ def test_finetune_command_writes_a_decoder_unit(classifier, tmp_path, capsys):
     assert cli.main(["finetune", "--base", str(tmp_path / "zoo" / "base"), "--classifier", "lenet5_demo",
                      "--data", str(data), "--out", str(out), "--size", "32"]) == 1
     assert "--resume" in capsys.readouterr().err
+
+
+def test_command_resume_is_exact_with_augmentation_across_epochs(classifier, tmp_path, capsys):
+    """6 steps straight == 3 steps, stop, --resume to 6 (augmentations on; 4 batches per epoch, so the run
+    crosses an epoch boundary; two DataLoader workers): every augmentation is tied to (seed, epoch, index), not to
+    a worker's RNG stream, which a resumed run enters at another place."""
+    torch.manual_seed(0)
+    save_ae(tmp_path / "base", SegNet(WIDTHS, DEPTHS), {})
+    save_classifier(tmp_path / "clf", classifier, {})
+    data = _image_folder(tmp_path / "labelled")
+    common = ["finetune", "--base", str(tmp_path / "base"), "--classifier", str(tmp_path / "clf"), "--data",
+              str(data), "--size", "32", "--batch-size", "8", "--threads", "1", "--device", "cpu",
+              "--set", "augment=true", "--set", "lr=0.001", "--ckpt-every", "3", "--num-workers", "2"]
+    assert cli.main([*common, "--out", str(tmp_path / "straight"), "--steps", "6"]) == 0
+    assert cli.main([*common, "--out", str(tmp_path / "split"), "--steps", "3"]) == 0
+    assert cli.main([*common, "--out", str(tmp_path / "split"), "--steps", "6", "--resume"]) == 0, capsys.readouterr().err
+    a, b = load_finetuned(tmp_path / "straight" / "model"), load_finetuned(tmp_path / "split" / "model")
+    for key, value in a.decoder.state_dict().items():
+        assert torch.allclose(value.float(), b.decoder.state_dict()[key].float(), atol=1e-6), key

@@ -131,7 +131,9 @@ class LabelledImageFolder(Dataset):
 
     ``root/<class>/**/<image>``; labels from the sorted class folder names, or from ``class_to_idx``
     (then only those folders are used). ``crop="center"`` (default) is the evaluation crop of Table 1,
-    ``crop="random"`` a :func:`random_resized_crop` drawn from torch's global RNG. Unreadable files are
+    ``crop="random"`` a :func:`random_resized_crop`. Random crops and augmentations draw from a generator seeded
+    by ``(seed, epoch, index)`` (``set_epoch`` like a ``DistributedSampler``), so an item is the same whichever
+    process or resumed run loads it. Unreadable files are
     counted in ``.skipped``; ``on_error="next"`` (default) returns the next readable index instead (works
     with the default collate; the stand-in appears twice in that pass), ``on_error="none"`` returns
     ``None`` for :func:`collate_skip_none` to drop (no duplicates; a batch may come out smaller, or ``None``).
@@ -140,8 +142,9 @@ class LabelledImageFolder(Dataset):
     def __init__(self, root: str | Path, size: int, transform: Transform | None = None, *,
                  class_to_idx: dict[str, int] | None = None, crop: str = "center",
                  scale: tuple[float, float] = (0.25, 1.0), max_pixels: int = DEFAULT_MAX_PIXELS,
-                 on_error: str = "next") -> None:
+                 on_error: str = "next", seed: int = 0) -> None:
         self.root = Path(root)
+        self.seed, self.epoch = int(seed), 0
         if not self.root.is_dir():
             raise ConfigError(f"image folder not found: {self.root}")
         if on_error not in ("next", "none"):
@@ -173,6 +176,10 @@ class LabelledImageFolder(Dataset):
     def __len__(self) -> int:
         return len(self.samples)
 
+    def set_epoch(self, epoch: int) -> None:
+        """Use the random crops/augmentations of pass ``epoch`` (set it before the DataLoader is made)."""
+        self.epoch = int(epoch)
+
     def __getitem__(self, index: int) -> tuple[torch.Tensor, int] | None:
         n = len(self.samples)
         for k in range(n):
@@ -183,7 +190,7 @@ class LabelledImageFolder(Dataset):
                 continue
             path, label = self.samples[j]
             try:
-                return self._sampler(path, None), label
+                return self._sampler(path, _item_generator(self.seed, "epoch", self.epoch, j)), label
             except ImageLoadError as exc:
                 self._bad.add(j)
                 log.warning("skipping unreadable image %s: %s", path, exc)

@@ -100,6 +100,8 @@ class EpochBatches:
             sampler = DistributedSampler(self.dataset, num_replicas=self.info.world_size, rank=self.info.rank,
                                          shuffle=True, seed=self.seed, drop_last=True)
             sampler.set_epoch(self.epoch)
+            if hasattr(self.dataset, "set_epoch"):
+                self.dataset.set_epoch(self.epoch)
             idx = list(sampler)
             groups = [idx[i:i + self.batch_size] for i in range(0, len(idx) - self.batch_size + 1, self.batch_size)]
             # the loader's own seed (worker seeds) depends on (seed, epoch, rank) only, not on the global RNG,
@@ -210,7 +212,7 @@ def _finetune(cfg: FinetuneConfig, info: distributed.DistInfo, *, resume: bool, 
     flags = RuntimeFlags.for_device(info.device, amp=cfg.amp, channels_last=cfg.channels_last)
     flags.apply_global()
     torch.manual_seed(cfg.seed + info.rank)
-    dataset = LabelledImageFolder(cfg.data[0], cfg.size, transform=make_augment(cfg.augment))
+    dataset = LabelledImageFolder(cfg.data[0], cfg.size, transform=make_augment(cfg.augment), seed=cfg.seed)
     clf, clf_name = load_frozen_classifier(cfg, len(dataset.classes))
     try:
         check_member_name(clf_name)
