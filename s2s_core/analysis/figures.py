@@ -71,8 +71,9 @@ def _dot_string(text: str) -> str:
 
 
 def _cell(names: Sequence[str], colour_: str) -> str:
+    """A label row beside the concept's dot (left cell empty, so edges that meet the dot miss the text)."""
     text = ", ".join(html.escape(n) for n in names) or " "
-    return f'<TR><TD><FONT COLOR="{colour_}">{text}</FONT></TD></TR>'
+    return f'<TR><TD></TD><TD ALIGN="LEFT"><FONT COLOR="{colour_}">{text}</FONT></TD></TR>'
 
 
 def lattice_dot(lattice: Lattice, title: str | None = None) -> str:
@@ -95,7 +96,7 @@ def lattice_dot(lattice: Lattice, title: str | None = None) -> str:
         table = (
             '<TABLE BORDER="0" CELLBORDER="0" CELLSPACING="0" CELLPADDING="1">'
             + _cell(concept.objects, OBJECT_COLOUR)
-            + '<TR><TD PORT="dot"><FONT POINT-SIZE="18">&#9679;</FONT></TD></TR>'
+            + '<TR><TD PORT="dot"><FONT POINT-SIZE="18">&#9679;</FONT></TD><TD></TD></TR>'
             + _cell(concept.attributes, ATTRIBUTE_COLOUR)
             + "</TABLE>"
         )
