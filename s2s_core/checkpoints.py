@@ -174,6 +174,19 @@ def save_unit(path: str | Path, kind: str, arch: str, args: dict, tensors: Mappi
 
 
 # ---------------------------------------------------------------------------------------------- reading
+def read_format_json(path: Path, expected: str) -> dict:
+    """A JSON object whose ``format`` key is ``expected`` (unit manifests, ``zoo.json``); else CheckpointError."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise CheckpointError(f"{path} is not valid JSON ({exc}); rewrite it") from exc
+    if not isinstance(data, dict) or data.get("format") != expected:
+        found = data.get("format") if isinstance(data, dict) else type(data).__name__
+        raise CheckpointError(f"{path}: unknown format {found!r} (expected {expected!r}); "
+                              "it was written by another program or version")
+    return data
+
+
 def read_manifest(path: str | Path) -> dict:
     """Read and validate a unit's ``manifest.json`` (no weights are read)."""
     path = Path(path)
@@ -183,14 +196,7 @@ def read_manifest(path: str | Path) -> dict:
     if not mpath.is_file():
         raise CheckpointError(f"{path} has no {MANIFEST}, so it is not an s2s unit; give a unit directory "
                               "(import an authors' .pth with `s2s import-pth`)")
-    try:
-        manifest = json.loads(mpath.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise CheckpointError(f"{mpath} is not valid JSON ({exc}); rewrite the unit") from exc
-    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
-        found = manifest.get("format") if isinstance(manifest, dict) else type(manifest).__name__
-        raise CheckpointError(f"{mpath}: unknown format {found!r} (expected {FORMAT!r}); "
-                              "this unit was written by another program or version")
+    manifest = read_format_json(mpath, FORMAT)
     if manifest.get("kind") not in KINDS:
         raise CheckpointError(f"{mpath}: unknown kind {manifest.get('kind')!r} (expected one of {', '.join(KINDS)})")
     files = manifest.get("files")

@@ -21,7 +21,7 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
-from s2s_core.checkpoints import load_ae, load_classifier, read_finetuned, write_json_atomic
+from s2s_core.checkpoints import load_ae, load_classifier, read_finetuned, read_format_json, write_json_atomic
 from s2s_core.errors import CheckpointError, ConfigError
 from s2s_core.models.segnet import Code, SegNet, SegNetDecoder
 
@@ -48,19 +48,13 @@ class ZooInfo:
 
     @classmethod
     def read(cls, path: str | Path) -> ZooInfo:
-        import json
 
         path = Path(path)
         zfile = path / ZOO_FILE
         if not zfile.is_file():
             raise CheckpointError(f"{path} has no {ZOO_FILE}, so it is not a zoo; build one with `s2s demo` "
                                   "or give the zoo's directory")
-        try:
-            raw = json.loads(zfile.read_text(encoding="utf-8"))
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise CheckpointError(f"{zfile} is not valid JSON ({exc})") from exc
-        if not isinstance(raw, dict) or raw.get("format") != ZOO_FORMAT:
-            raise CheckpointError(f"{zfile}: unknown format (expected {ZOO_FORMAT!r})")
+        raw = read_format_json(zfile, ZOO_FORMAT)
         try:
             info = cls(path=path, name=str(raw.get("name", path.name)), input_size=int(raw["input_size"]),
                        num_classes=int(raw["num_classes"]), seed=raw.get("seed"), base=str(raw["base"]),
