@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from dashboard import downloads, state
+from dashboard import downloads, quality, state
 from s2s_core import inspect as insp
 from s2s_core.analysis.figures import accuracy_table_frame
 from s2s_core.errors import S2SError
@@ -95,3 +95,6 @@ else:
     st.caption("Top-1/top-5 in percent on the zoo's test data; diff = change in points against the classifier "
                "on the original images (the paper: A_S loses 1.2–3.7 points, A_i wins them back).")
     downloads.csv_button(table1, f"{info.name}_table1.csv", key="table1_csv", index=False)
+
+st.subheader("How the reconstructions differ")
+quality.quality_table(ref, key="quality_csv_overview")

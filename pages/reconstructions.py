@@ -4,7 +4,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from dashboard import panels, state
+from dashboard import panels, quality, state
 from s2s_core.errors import S2SError
 
 state.require_app(__file__)
@@ -50,3 +50,6 @@ except S2SError as exc:
     state.stop_on(exc)
 panels.reconstruction_panel(inspection, state.lab_figure(ref, str(item.path), 0.0, inspection), key="recon",
                             original_label=f"test image ({item.label})", file_stem=Path(item.path).stem)
+
+with st.expander("How every AE differs over all test images"):
+    quality.quality_table(ref, key="quality_csv_recon")

@@ -28,6 +28,7 @@ from s2s_core.analysis.figures import accuracy_table_frame
 from s2s_core.analysis.lab import LabHistogramAccumulator
 from s2s_core.analysis.nmi import nmi_batch
 from s2s_core.analysis.noise import NOISE_GRID, NOISE_SEED, add_uniform_noise, noise_generator, topk_correct
+from s2s_core.analysis.recon_quality import ReconQualityAccumulator
 from s2s_core.errors import ConfigError
 from s2s_core.zoo import BASE_KEY, ae_key
 
@@ -41,6 +42,7 @@ RESULT_FILES = {
     "noise": "noise.csv",
     "nmi": "nmi.csv",
     "lab_histograms": "lab_histograms.csv",
+    "recon_quality": "recon_quality.csv",
 }
 
 
@@ -98,6 +100,7 @@ class EvaluationResult:
     noise: pd.DataFrame
     nmi: pd.DataFrame
     lab_histograms: pd.DataFrame
+    recon_quality: pd.DataFrame = field(default_factory=pd.DataFrame)
     images: int = 0
     extras: dict = field(default_factory=dict)
 
@@ -108,6 +111,7 @@ class EvaluationResult:
             "noise": self.noise,
             "nmi": self.nmi,
             "lab_histograms": self.lab_histograms,
+            "recon_quality": self.recon_quality,
         }
 
     def write(self, results_dir: Path) -> dict[str, Path]:
@@ -177,6 +181,7 @@ def evaluate_zoo(
     inter = {ae: _Moments() for ae in inputs[1:]}
     carry: dict[str, torch.Tensor] = {}
     lab = {inp: LabHistogramAccumulator(bins=lab_bins) for inp in inputs}
+    quality = ReconQualityAccumulator(base_key=BASE, original_key=ORIGINAL)
     generator = noise_generator(seed)
     device = next(zoo.base.parameters()).device
     images = 0
@@ -197,6 +202,7 @@ def evaluate_zoo(
                 carry[ae] = pair_source[even:]
             for inp in inputs:
                 lab[inp].update(views[inp])
+            quality.update(x, {ae: views[ae] for ae in inputs[1:]})
             for s in grid:
                 if s == 0.0:
                     noisy_views = views
@@ -235,7 +241,7 @@ def evaluate_zoo(
         ]
     )
     lab_frame = pd.concat([lab[inp].frame(inp) for inp in inputs], ignore_index=True)
-    return EvaluationResult(accuracy, cross, noise_frame, nmi_frame, lab_frame, images=images)
+    return EvaluationResult(accuracy, cross, noise_frame, nmi_frame, lab_frame, quality.frame(), images=images)
 
 
 def _data_batches(data_dir: Path, zoo, batch_size: int, workers: int):
@@ -305,7 +311,8 @@ def register(sub) -> None:
         "evaluate",
         help="Tables 1-2, noise curves, nMI and L*a*b* histograms of a zoo (one pass over the data)",
         description="Evaluate every classifier and AE of a zoo on labelled images (ImageFolder layout) and write "
-        "results/accuracy.csv, cross_accuracy.csv, noise.csv, nmi.csv and lab_histograms.csv into the zoo.",
+        "results/accuracy.csv, cross_accuracy.csv, noise.csv, nmi.csv, lab_histograms.csv and recon_quality.csv "
+        "(PSNR/SSIM against the input and A_S, |A_i - A_S|, high-frequency energy) into the zoo.",
     )
     p.add_argument("zoo", type=Path, help="zoo directory (with zoo.json)")
     p.add_argument("--data", type=Path, required=True, help="labelled images: one sub-folder per class")

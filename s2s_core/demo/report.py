@@ -1,55 +1,264 @@
-"""Markdown tables of a zoo's results (Table 1, Table 2, nMI), as quoted in the README.
+"""The README's account of a zoo, generated from its ``results/`` files (never written by hand).
 
-    python -m s2s_core.demo.report checkpoints/demo
+``s2s report ZOO`` prints it as markdown; ``s2s report ZOO --readme README.md`` replaces the block between
+``<!-- s2s-report:begin -->`` and ``<!-- s2s-report:end -->`` in that file. Every number and every claim in
+the text is computed here from ``accuracy.csv``, ``cross_accuracy.csv``, ``recon_quality.csv``, ``nmi.csv`` and
+``noise.csv`` (plus ``build_log.json`` and ``zoo.json``), so a rebuilt zoo gets a new, true account, and a
+test keeps the README equal to this output.
 """
 
 from __future__ import annotations
 
-import sys
+import json
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from s2s_core.analysis.evaluate import RESULT_FILES
+from s2s_core.analysis.fca import lattice_at, threshold_intervals
 from s2s_core.analysis.figures import accuracy_table_frame
+from s2s_core.analysis.paper import PAPER_NAMES, PAPER_TABLE2
+from s2s_core.analysis.rrc import rrc_matrix
+from s2s_core.errors import ConfigError
+
+BEGIN, END = "<!-- s2s-report:begin -->", "<!-- s2s-report:end -->"
+
+#: Issue 11's targets, the paper's Table 1 behaviour at demo scale (points of top-1).
+MAX_LOSS_THROUGH_A_S = 5.0
+MAX_SHORTFALL_OF_A_I = 2.0
 
 
-def _markdown(frame: pd.DataFrame, index: bool = False) -> str:
+def _fmt(v: object, digits: int = 2) -> str:
+    if isinstance(v, float | np.floating):
+        return "" if pd.isna(v) else f"{v:.{digits}f}"
+    return str(v)
+
+
+def _markdown(frame: pd.DataFrame, index: bool = False, digits: dict[str, int] | None = None) -> str:
+    digits = digits or {}
     cols = ([frame.index.name or ""] if index else []) + [str(c) for c in frame.columns]
     lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
     for key, row in frame.iterrows():
         cells = [str(key)] if index else []
-        cells += ["" if pd.isna(v) else (f"{v:+.2f}" if isinstance(v, float) and "diff" in str(c) else
-                                         f"{v:.4f}" if isinstance(v, float) and v <= 1 and not str(c).startswith("top")
-                                         else f"{v:.2f}" if isinstance(v, float) else str(v))
-                  for c, v in row.items()]
+        cells += [_fmt(v, digits.get(str(c), 2)) for c, v in row.items()]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
+def _read(results: Path, key: str, **kw) -> pd.DataFrame:
+    path = results / RESULT_FILES[key]
+    if not path.is_file():
+        raise ConfigError(f"{path} is missing: run `s2s evaluate` on the zoo first")
+    return pd.read_csv(path, **kw)
+
+
+def _ranges(flags: list[tuple[tuple[float | None, float | None], bool]], want: bool) -> list[str]:
+    """Merge consecutive threshold intervals ``(lo, hi]`` whose flag equals ``want`` into readable ranges."""
+    out: list[list] = []
+    for (lo, hi), flag in flags:
+        if flag != want:
+            continue
+        if out and out[-1][1] == lo:
+            out[-1][1] = hi
+        else:
+            out.append([lo, hi])
+
+    def text(lo: float | None, hi: float | None) -> str:
+        if lo is None and hi is None:
+            return "every t"
+        if lo is None:
+            return f"t ≤ {hi:.3f}"
+        if hi is None:
+            return f"t > {lo:.3f}"
+        return f"t in ({lo:.3f}, {hi:.3f}]"
+
+    return [text(lo, hi) for lo, hi in out]
+
+
+def chain_ranges(names: list[str], acc: np.ndarray) -> tuple[list[str], list[str]]:
+    """Threshold ranges over which the concept lattice of the RRC context is a chain, and where it branches.
+
+    Only thresholds in (0, 1] matter in the text (RRC > 1 is rare); every interval of
+    :func:`threshold_intervals` is tested once (the context is constant on it).
+    """
+    rrc = rrc_matrix(acc)
+    flags = []
+    for lo, hi in threshold_intervals(rrc):
+        t = hi if hi is not None else (lo + 1.0)
+        flags.append(((lo, hi), lattice_at(list(names), rrc, t).is_chain()))
+    return _ranges(flags, True), _ranges(flags, False)
+
+
+def _build_facts(zoo_dir: Path) -> tuple[str, dict]:
+    log_path, zoo_json = zoo_dir / "build_log.json", zoo_dir / "zoo.json"
+    log = json.loads(log_path.read_text()) if log_path.is_file() else {}
+    info = json.loads(zoo_json.read_text()) if zoo_json.is_file() else {}
+    recipe = info.get("recipe", {})
+    parts = []
+    if log.get("seconds"):
+        parts.append(f"The build took {log['seconds'] / 60:.1f} minutes here (`build_log.json`)")
+    pre = next((s for s in log.get("stages", []) if s.get("stage") == "pretrain"), None)
+    if pre and recipe.get("widths"):
+        parts.append(f"A_S is a {len(recipe['widths'])}-stage SegNet (widths {recipe['widths']}, depths "
+                     f"{recipe['depths']}) trained for {pre['steps']} steps ({pre['images_seen']} images)")
+    return (". ".join(parts) + "." if parts else ""), info
+
+
 def report(zoo_dir: str | Path) -> str:
-    """Table 1 (top-1/top-5 in %, differences in points), Table 2 (fractions) and nMI (mean ± std) as markdown."""
-    results = Path(zoo_dir) / "results"
-    acc = pd.read_csv(results / RESULT_FILES["accuracy"])
-    cross = pd.read_csv(results / RESULT_FILES["cross_accuracy"], index_col=0)
-    nmi = pd.read_csv(results / RESULT_FILES["nmi"])
-    table1 = accuracy_table_frame(acc)
+    """The whole account of a zoo as markdown (see the module docstring)."""
+    zoo_dir = Path(zoo_dir)
+    results = zoo_dir / "results"
+    acc = _read(results, "accuracy")
+    cross = _read(results, "cross_accuracy", index_col=0)
+    nmi = _read(results, "nmi")
+    noise = _read(results, "noise")
+    quality_path = results / RESULT_FILES["recon_quality"]
+    quality = pd.read_csv(quality_path) if quality_path.is_file() else None
+    build, info = _build_facts(zoo_dir)
+    names = [str(c) for c in cross.columns]
+    n_classes = int(info.get("num_classes") or len(info.get("classes") or []) or 0)
+    chance1 = 100.0 / n_classes if n_classes else float("nan")
+    chance5 = min(100.0, 500.0 / n_classes) if n_classes else float("nan")
+
+    wide = acc.pivot_table(index="classifier", columns="input", values="top1") * 100
+    rows = []
+    for n in names:
+        orig, base, own = wide.loc[n, "original"], wide.loc[n, "A_S"], wide.loc[n, f"A_{n}"]
+        rows.append({"classifier": n, "i": orig, "i∘A_S": base, "loss through A_S": orig - base,
+                     "i∘A_i": own, "i∘A_i − i": own - orig,
+                     f"loss ≤ {MAX_LOSS_THROUGH_A_S:g}": "yes" if orig - base <= MAX_LOSS_THROUGH_A_S else "no",
+                     f"i∘A_i ≥ i − {MAX_SHORTFALL_OF_A_I:g}": "yes" if own >= orig - MAX_SHORTFALL_OF_A_I else "no",
+                     "i∘A_i ≥ i∘A_S": "yes" if own >= base else "no"})
+    targets = pd.DataFrame(rows).set_index("classifier")
+    losses = targets["loss through A_S"]
+    recov = targets["i∘A_i − i"]
+
+    out = []
+    if build:
+        out.append(build)
+    out.append(f"**Table 1** (top-1 / top-5 in %, differences to the classifier alone in points; chance: "
+               f"{chance1:.0f} % top-1, {chance5:.0f} % top-5 for {n_classes} classes):")
+    out.append(_markdown(accuracy_table_frame(acc)))
+    out.append("**Table 1 against the paper's behaviour** (top-1 in %; the paper loses 1.2–3.7 points through A_S "
+               "and every A_i matches or beats its classifier):")
+    out.append(_markdown(targets, index=True))
+    sentences = [
+        f"Through A_S the classifiers lose {losses.min():.1f}–{losses.max():.1f} points of top-1 "
+        f"({int((losses <= MAX_LOSS_THROUGH_A_S).sum())} of {len(names)} within {MAX_LOSS_THROUGH_A_S:g} points).",
+        f"Through their own A_i they end {recov.min():+.1f} to {recov.max():+.1f} points from the original "
+        f"({int((recov >= -MAX_SHORTFALL_OF_A_I).sum())} of {len(names)} within {MAX_SHORTFALL_OF_A_I:g} points; "
+        f"{int((targets['i∘A_i ≥ i∘A_S'] == 'yes').sum())} of {len(names)} at least as accurate as through A_S).",
+    ]
+    beats = [n for n in names if recov[n] > 0]
+    if beats:
+        sentences.append("A_i beats its classifier on the original images for " + ", ".join(beats) + ".")
+    out.append(" ".join(sentences))
+
+    if quality is not None:
+        q = quality.set_index("ae")
+        table = q[["psnr_input", "ssim_input", "psnr_base", "ssim_base", "mad_base", "hf_energy", "checkerboard"]]
+        table.columns = ["PSNR vs x (dB)", "SSIM vs x", "PSNR vs A_S(x)", "SSIM vs A_S(x)", "mean |A(x)−A_S(x)|",
+                         "top-octave energy", "checkerboard (× input)"]
+        out.append("**How the AEs differ** (`recon_quality.csv`; the input's own row is the baseline for the "
+                   "spectral columns):")
+        out.append(_markdown(table, index=True, digits={"SSIM vs x": 3, "SSIM vs A_S(x)": 3,
+                                                         "mean |A(x)−A_S(x)|": 4, "top-octave energy": 4}))
+        aes = [f"A_{n}" for n in names if f"A_{n}" in q.index]
+        if aes and "A_S" in q.index:
+            far = max(aes, key=lambda a: q.loc[a, "mad_base"])
+            near = min(aes, key=lambda a: q.loc[a, "mad_base"])
+            board = max(aes, key=lambda a: q.loc[a, "checkerboard"])
+            out.append(
+                f"A_S reconstructs the test images at {q.loc['A_S', 'psnr_input']:.1f} dB "
+                f"(SSIM {q.loc['A_S', 'ssim_input']:.3f}). Fine-tuning moves {far} furthest from A_S "
+                f"(mean |A−A_S| {q.loc[far, 'mad_base']:.4f}, {q.loc[far, 'psnr_base']:.1f} dB against A_S(x)) and "
+                f"{near} least ({q.loc[near, 'mad_base']:.4f}, {q.loc[near, 'psnr_base']:.1f} dB). "
+                f"{board} adds the strongest period-2 checkerboard ({q.loc[board, 'checkerboard']:.1f}× the "
+                f"input's, A_S {q.loc['A_S', 'checkerboard']:.1f}×).")
+
+    out.append("**Table 2** (top-1 of classifier j, columns, on reconstructions of A_i, rows):")
+    out.append(_markdown(cross, index=True, digits={c: 4 for c in cross.columns}))
+    best_reader = {ae: str(cross.loc[ae].idxmax()) for ae in cross.index}
+    own_best = [ae for ae, j in best_reader.items() if ae == f"A_{j}"]
+    others = [f"{ae} by {j}" for ae, j in best_reader.items() if ae != f"A_{j}"]
+    text = (f"Each A_i is read best by its own classifier for {', '.join(own_best) or 'none'}"
+            + (f"; otherwise best by another: {', '.join(others)}." if others else "."))
+    demo_chain, demo_branch = chain_ranges(names, cross.to_numpy())
+    paper_chain, paper_branch = chain_ranges(list(PAPER_NAMES), PAPER_TABLE2)
+    text += (f" The concept lattice of the demo's RRC context is a chain for {'; '.join(demo_chain) or 'no t'}"
+             f" and branches for {'; '.join(demo_branch) or 'no t'}. For the paper's Table 2 it is a chain for "
+             f"{'; '.join(paper_chain) or 'no t'} and branches for {'; '.join(paper_branch) or 'no t'} "
+             f"(`s2s signal-order`).")
+    out.append(text)
+
     nmi_wide = nmi.pivot(index="ae", columns="kind", values=["mean", "std"])
+    order = ["A_S"] + [f"A_{c}" for c in names]
     nmi_table = pd.DataFrame({
-        "intra nMI": [f"{m:.3f} ± {s:.3f}" for m, s in zip(nmi_wide["mean"]["intra"], nmi_wide["std"]["intra"], strict=True)],
-        "inter nMI": [f"{m:.3f} ± {s:.3f}" for m, s in zip(nmi_wide["mean"]["inter"], nmi_wide["std"]["inter"], strict=True)],
-    }, index=nmi_wide.index)
-    order = ["A_S"] + [f"A_{c}" for c in cross.columns]
-    nmi_table = nmi_table.loc[[a for a in order if a in nmi_table.index]]
-    return "\n\n".join([
-        "**Table 1** (top-1 / top-5 in %, differences to the classifier alone in points):",
-        _markdown(table1),
-        "**Table 2** (top-1 of classifier j, columns, on reconstructions of A_i, rows):",
-        _markdown(cross, index=True),
-        "**nMI** (mean ± standard deviation over the test images; inter: consecutive pairs):",
-        _markdown(nmi_table, index=True),
-    ])
+        "intra nMI": [f"{nmi_wide['mean']['intra'][a]:.3f} ± {nmi_wide['std']['intra'][a]:.3f}" for a in order],
+        "inter nMI": [f"{nmi_wide['mean']['inter'][a]:.3f} ± {nmi_wide['std']['inter'][a]:.3f}" for a in order],
+    }, index=pd.Index(order, name="ae"))
+    out.append("**nMI** (mean ± standard deviation over the test images; inter: consecutive pairs). The "
+               "estimator's chance level is not yet reported beside it, so these values are not interpreted here.")
+    out.append(_markdown(nmi_table, index=True))
+
+    noisy = noise[noise["s"] > 0]
+    piv = noisy.pivot_table(index=["classifier", "s"], columns="input", values="top1")
+    wins = []
+    for n in names:
+        sub = piv.loc[n] if n in piv.index.get_level_values(0) else None
+        if sub is None or f"A_{n}" not in sub.columns:
+            continue
+        better = [float(s) for s, row in sub.iterrows() if row[f"A_{n}"] > row["original"]]
+        if better:
+            wins.append(f"{n} (s = {', '.join(f'{s:g}' for s in better)})")
+    out.append("**Noise (Fig. 4).** On inputs with uniform noise U(−s, s), acc(i∘A_i) > acc(i) holds for "
+               + ("; ".join(wins) if wins else "no classifier at any s > 0") + " (`noise.csv`).")
+    return "\n\n".join(out) + "\n"
+
+
+def write_into(readme: str | Path, text: str) -> bool:
+    """Replace the text between :data:`BEGIN` and :data:`END` in ``readme``; returns whether it changed."""
+    path = Path(readme)
+    content = path.read_text(encoding="utf-8")
+    if content.count(BEGIN) != 1 or content.count(END) != 1 or content.index(BEGIN) > content.index(END):
+        raise ConfigError(f"{path} needs exactly one {BEGIN} ... {END} block to write the report into")
+    head, rest = content.split(BEGIN, 1)
+    _, tail = rest.split(END, 1)
+    new = f"{head}{BEGIN}\n{text}{END}{tail}"
+    if new != content:
+        path.write_text(new, encoding="utf-8")
+        return True
+    return False
+
+
+def readme_block(readme: str | Path) -> str:
+    """The text currently between the markers of ``readme`` (for the test that keeps it generated)."""
+    content = Path(readme).read_text(encoding="utf-8")
+    return content.split(BEGIN, 1)[1].split(END, 1)[0].lstrip("\n")
+
+
+def register(sub) -> None:
+    """Add ``s2s report`` to the CLI."""
+    p = sub.add_parser("report", help="markdown account of a zoo's results (Tables 1-2, AE quality, nMI, noise)",
+                       description="Print the account of a zoo generated from its results/ files, or write it "
+                       f"into a README between the markers {BEGIN} and {END}.")
+    p.add_argument("zoo", type=Path, nargs="?", default=Path("checkpoints/demo"), help="zoo directory")
+    p.add_argument("--readme", type=Path, default=None, help="write the account into this file's marked block")
+    p.set_defaults(func=_main)
+
+
+def _main(args) -> int:
+    text = report(args.zoo)
+    if args.readme is None:
+        print(text, end="")
+    else:
+        changed = write_into(args.readme, text)
+        print(f"{args.readme}: {'updated' if changed else 'already up to date'}")
+    return 0
 
 
 if __name__ == "__main__":  # pragma: no cover
-    print(report(sys.argv[1] if len(sys.argv) > 1 else "checkpoints/demo"))
+    import sys
+
+    print(report(sys.argv[1] if len(sys.argv) > 1 else "checkpoints/demo"), end="")

@@ -1,0 +1,46 @@
+"""The generated account of a zoo (``s2s report``): known answers and the README block round trip."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from s2s_core.analysis.paper import PAPER_NAMES, PAPER_TABLE2
+from s2s_core.demo.report import BEGIN, END, chain_ranges, readme_block, report, write_into
+from s2s_core.errors import ConfigError
+
+ROOT = Path(__file__).resolve().parents[1]
+SHIPPED = ROOT / "checkpoints" / "demo"
+
+
+def test_paper_table2_branches_exactly_where_the_lattice_does():
+    chain, branch = chain_ranges(list(PAPER_NAMES), PAPER_TABLE2)
+    # Sec. 3.4: between t = 0.2 and 0.8 the paper's lattice is NOT a chain everywhere: it branches on (0.525, 0.636]
+    assert "t in (0.525, 0.636]" in branch
+    assert "t in (0.061, 0.525]" in chain
+    assert not any("0.2" in r and "0.8" in r for r in chain)
+
+
+def test_identity_table_is_a_chain_only_at_the_ends():
+    chain, branch = chain_ranges(["a", "b"], np.array([[0.9, 0.0], [0.0, 0.8]]))
+    assert chain == ["t ≤ 0.000", "t > 1.000"]
+    assert branch == ["t in (0.000, 1.000]"]
+
+
+def test_report_of_the_shipped_zoo_quotes_its_files():
+    text = report(SHIPPED)
+    assert "**Table 1**" in text and "**Table 2**" in text and "Noise (Fig. 4)" in text
+    assert "chance: 10 % top-1" in text
+    assert "How the AEs differ" in text
+
+
+def test_readme_block_round_trip(tmp_path):
+    readme = tmp_path / "README.md"
+    readme.write_text(f"head\n{BEGIN}\nold\n{END}\ntail\n")
+    assert write_into(readme, "new text\n") is True
+    assert readme_block(readme) == "new text\n"
+    assert readme.read_text().startswith("head\n") and readme.read_text().endswith("tail\n")
+    assert write_into(readme, "new text\n") is False
+    readme.write_text("no markers\n")
+    with pytest.raises(ConfigError, match="exactly one"):
+        write_into(readme, "x")
