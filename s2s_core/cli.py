@@ -19,7 +19,7 @@ from s2s_core.errors import S2SError
 #: Modules that contribute sub-commands, in the order they appear in ``s2s --help``.
 COMMAND_MODULES: tuple[str, ...] = (
     "s2s_core.models.commands",  # reconstruct, import-pth
-    "s2s_core.train.commands",  # pretrain, finetune
+    "s2s_core.train.commands",  # pretrain, finetune, train-classifier
     "s2s_core.analysis.commands",  # evaluate, signal-order
     "s2s_core.zoo_commands",  # zoo create
     "s2s_core.demo.commands",  # demo

@@ -13,7 +13,13 @@ import torch
 from s2s_core import cli
 from s2s_core.errors import ConfigError
 from s2s_core.train.commands import config_from_args
-from s2s_core.train.config import FinetuneConfig, PretrainConfig, read_config_file, resolve_config
+from s2s_core.train.config import (
+    ClassifierConfig,
+    FinetuneConfig,
+    PretrainConfig,
+    read_config_file,
+    resolve_config,
+)
 from s2s_core.train.loop import (
     flatten_optimizer,
     load_state,
@@ -145,7 +151,10 @@ def test_rng_state_round_trips():
     assert torch.equal(first[0], second[0]) and np.array_equal(first[1], second[1]) and first[2] == second[2]
 
 
-@pytest.mark.parametrize(("name", "cls"), [("pretrain.yaml", PretrainConfig), ("finetune.yaml", FinetuneConfig)])
+@pytest.mark.parametrize(("name", "cls"), [("pretrain.yaml", PretrainConfig), ("finetune.yaml", FinetuneConfig),
+                                           ("train_classifier.yaml", ClassifierConfig)])
 def test_example_configs_use_only_known_keys(name, cls):
-    cfg = resolve_config(cls, read_config_file(ROOT / "configs" / name), validate=False)
-    assert cfg.to_dict()["steps"] > 0
+    raw = read_config_file(ROOT / "configs" / name)
+    cfg = resolve_config(cls, raw, validate=False)
+    assert cfg.to_dict()["steps" if "steps" in raw else "epochs"] > 0
+    assert set(raw) == set(cls.keys())  # every setting is shown in the example

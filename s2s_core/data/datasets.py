@@ -95,7 +95,7 @@ class _Sampler:
     """Encoded image -> ``(3, S, S)`` tensor: decode, crop, tensor, transform."""
 
     def __init__(self, size: int, crop: str, scale: tuple[float, float], ratio: tuple[float, float],
-                 transform: Transform | None, max_pixels: int, draft: bool = True) -> None:
+                 transform: Transform | None, max_pixels: int, draft: bool = True, resize: int | None = None) -> None:
         if not isinstance(size, int) or size < 1:
             raise ConfigError(f"size must be a positive integer, got {size!r}")
         if crop not in ("random", "center"):
@@ -105,7 +105,9 @@ class _Sampler:
         if not 0 < ratio[0] <= ratio[1]:
             raise ConfigError(f"ratio must satisfy 0 < low <= high, got {ratio}")
         self.size, self.crop, self.scale, self.ratio = size, crop, tuple(scale), tuple(ratio)
-        self.transform, self.max_pixels = transform, max_pixels
+        if resize is not None and resize < size:
+            raise ConfigError(f"resize ({resize}) must be at least the crop size ({size})")
+        self.transform, self.max_pixels, self.resize = transform, max_pixels, resize
         # Smallest decode size that still gives the smallest random crop at least S pixels per side.
         shrink = 1.0 if crop == "center" else math.sqrt(scale[0] * min(ratio[0], 1 / ratio[1], 1.0))
         self.draft = (math.ceil(size / shrink),) * 2 if draft else None
@@ -115,7 +117,7 @@ class _Sampler:
         if self.crop == "random":
             image = random_resized_crop(image, self.size, scale=self.scale, ratio=self.ratio, generator=generator)
         else:
-            image = resize_center_crop(image, self.size)
+            image = resize_center_crop(image, self.size, self.resize)
         x = image_to_tensor(image)
         if isinstance(self.transform, Augment):
             return self.transform(x, generator=generator)
@@ -130,7 +132,8 @@ class LabelledImageFolder(Dataset):
     """Map-style ``(image (3, S, S) in [0, 1], label)`` pairs from a torchvision-ImageFolder layout.
 
     ``root/<class>/**/<image>``; labels from the sorted class folder names, or from ``class_to_idx``
-    (then only those folders are used). ``crop="center"`` (default) is the evaluation crop of Table 1,
+    (then only those folders are used). ``crop="center"`` (default) is the evaluation crop of Table 1
+    (shorter side to ``resize``, default ``size``, then the centre ``size × size``),
     ``crop="random"`` a :func:`random_resized_crop`. Random crops and augmentations draw from a generator seeded
     by ``(seed, epoch, index)`` (``set_epoch`` like a ``DistributedSampler``), so an item is the same whichever
     process or resumed run loads it. Unreadable files are
@@ -142,7 +145,7 @@ class LabelledImageFolder(Dataset):
     def __init__(self, root: str | Path, size: int, transform: Transform | None = None, *,
                  class_to_idx: dict[str, int] | None = None, crop: str = "center",
                  scale: tuple[float, float] = (0.25, 1.0), max_pixels: int = DEFAULT_MAX_PIXELS,
-                 on_error: str = "next", seed: int = 0) -> None:
+                 on_error: str = "next", seed: int = 0, resize: int | None = None) -> None:
         self.root = Path(root)
         self.seed, self.epoch = int(seed), 0
         if not self.root.is_dir():
@@ -165,7 +168,7 @@ class LabelledImageFolder(Dataset):
             raise ConfigError(f"no image files in class subfolders of {self.root} (expected root/<class>/<image>)")
         self.targets = [label for _, label in self.samples]
         # Full-resolution decoding (no JPEG draft), so evaluation matches the usual resize + centre crop.
-        self._sampler = _Sampler(size, crop, scale, (3 / 4, 4 / 3), transform, max_pixels, draft=False)
+        self._sampler = _Sampler(size, crop, scale, (3 / 4, 4 / 3), transform, max_pixels, draft=False, resize=resize)
         self._bad: set[int] = set()
 
     @property

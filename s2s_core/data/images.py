@@ -221,11 +221,17 @@ def tensor_to_image(t: torch.Tensor) -> Image.Image:
     return Image.fromarray(tensor_to_uint8(t), mode="RGB")
 
 
-def resize_center_crop(image: Image.Image, size: int) -> Image.Image:
-    """Resize the shorter side to ``size`` (antialiased bicubic), then centre-crop ``size × size``."""
+def resize_center_crop(image: Image.Image, size: int, resize: int | None = None) -> Image.Image:
+    """Resize the shorter side to ``resize`` (default ``size``; antialiased bicubic), then centre-crop ``size × size``.
+
+    ``resize=256, size=224`` is the evaluation crop of torchvision's ImageNet classifiers.
+    """
+    resize = size if resize is None else resize
+    if resize < size:
+        raise ValueError(f"resize ({resize}) must be at least the crop size ({size})")
     width, height = image.size
-    scale = size / min(width, height)
-    new_w, new_h = max(size, round(width * scale)), max(size, round(height * scale))
+    scale = resize / min(width, height)
+    new_w, new_h = max(resize, round(width * scale)), max(resize, round(height * scale))
     left, top = (new_w - size) // 2, (new_h - size) // 2
     box = (left / scale, top / scale, (left + size) / scale, (top + size) / scale)
     return image.resize((size, size), Image.Resampling.BICUBIC, box=box)

@@ -104,11 +104,32 @@ def stage_pretrain(out: str, recipe_dict: dict) -> dict[str, Any]:
     return {"stage": "pretrain", **meta}
 
 
+def train_demo_classifier(name: str, shapes, *, steps: int, batch_size: int, lr: float, seed: int, val, optimizer: str,
+                          weight_decay: float, schedule: str):
+    """Train registry classifier ``name`` from scratch on fresh shape batches with the shared classifier trainer
+    (:func:`s2s_core.train.classify.train_classifier_net`): a new batch every step, so nothing can be memorised.
+    Returns ``(classifier in eval mode, loop result, top-1 on the fixed validation images)``."""
+    import tempfile
+
+    import torch
+
+    from s2s_core.data.demo_data import CLASS_NAMES
+    from s2s_core.models.classifiers import Classifier
+    from s2s_core.train.classify import accuracy, train_classifier_net
+
+    torch.manual_seed(seed)
+    clf = Classifier.from_name(name, num_classes=len(CLASS_NAMES))
+    with tempfile.TemporaryDirectory(prefix="s2s-demo-clf-") as tmp:
+        result = train_classifier_net(clf, shapes.batches(batch_size, seed=seed + 1), steps=steps, optimizer=optimizer,
+                                      lr=lr, weight_decay=weight_decay, schedule=schedule, run_dir=tmp, log_every=50)
+    clf.eval()
+    return clf, result, accuracy(clf, *val)
+
+
 def stage_classifier(out: str, recipe_dict: dict, short: str) -> dict[str, Any]:
     """Train one classifier from scratch on fresh shape images; writes ``OUT/classifiers/<short>``."""
     from s2s_core.checkpoints import save_classifier
-    from s2s_core.data.demo_data import CLASS_NAMES, ShapeGenerator, fixed_split
-    from s2s_core.demo.classifier_training import train_classifier
+    from s2s_core.data.demo_data import ShapeGenerator, fixed_split
 
     _worker_setup()
     recipe = DemoRecipe.from_dict(recipe_dict)
@@ -116,13 +137,16 @@ def stage_classifier(out: str, recipe_dict: dict, short: str) -> dict[str, Any]:
     seed = _stage_seed(recipe, 100 + sorted(recipe.classifiers).index(short))
     shapes = ShapeGenerator(size=recipe.size, seed=recipe.seed)
     val = fixed_split("val", recipe.val_images, seed=recipe.seed, size=recipe.size)
-    run = train_classifier(name, shapes.sample, num_classes=len(CLASS_NAMES), steps=recipe.clf_steps,
-                           batch_size=recipe.clf_batch, lr=recipe.clf_lr[short], seed=seed, val=val)
+    start = time.perf_counter()
+    clf, result, val_top1 = train_demo_classifier(
+        name, shapes, steps=recipe.clf_steps, batch_size=recipe.clf_batch, lr=recipe.clf_lr[short], seed=seed, val=val,
+        optimizer=recipe.clf_optimizer, weight_decay=recipe.clf_weight_decay, schedule=recipe.clf_schedule)
     meta = {"short_name": short, "data": "procedural shapes over photo crops (s2s_core.data.demo_data)",
-            "steps": run.steps, "batch_size": recipe.clf_batch, "lr": recipe.clf_lr[short], "seed": seed,
-            "final_train_loss": run.final_loss, "val_top1": run.val_top1, "seconds": run.seconds,
-            "params": sum(p.numel() for p in run.classifier.parameters())}
-    save_classifier(Path(out) / "classifiers" / short, run.classifier, meta)
+            "steps": result.step, "batch_size": recipe.clf_batch, "optimizer": recipe.clf_optimizer,
+            "schedule": recipe.clf_schedule, "lr": recipe.clf_lr[short], "weight_decay": recipe.clf_weight_decay,
+            "seed": seed, "final_train_loss": result.loss, "val_top1": val_top1,
+            "seconds": time.perf_counter() - start, "params": sum(p.numel() for p in clf.parameters())}
+    save_classifier(Path(out) / "classifiers" / short, clf, meta)
     return {"stage": f"classifier {short}", "name": name, **meta}
 
 
@@ -134,7 +158,7 @@ def stage_finetune(out: str, recipe_dict: dict, short: str) -> dict[str, Any]:
 
     from s2s_core.checkpoints import load_ae, load_classifier, save_finetuned
     from s2s_core.data.demo_data import ShapeGenerator, fixed_split
-    from s2s_core.demo.classifier_training import accuracy
+    from s2s_core.train.classify import accuracy
     from s2s_core.train.finetune import finetune_ae
 
     _worker_setup()

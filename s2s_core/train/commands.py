@@ -1,4 +1,4 @@
-"""``s2s pretrain`` and ``s2s finetune`` (Sec. 3.2 and 3.3).
+"""``s2s pretrain``, ``s2s finetune`` (Sec. 3.2 and 3.3) and ``s2s train-classifier``.
 
 Settings: defaults < ``--config FILE.yaml`` < ``--set key=value`` (repeatable) < explicit flags. With
 ``--resume`` the run dir's saved ``config.json`` is the starting point instead of the defaults. Exit codes:
@@ -18,6 +18,9 @@ from typing import Any
 
 from s2s_core.errors import ConfigError
 from s2s_core.train.config import (
+    CLASSIFIER_OPTIMIZERS,
+    SCHEDULES,
+    ClassifierConfig,
     FinetuneConfig,
     PretrainConfig,
     parse_set,
@@ -29,32 +32,40 @@ from s2s_core.train.config import (
 _COMMON_HELP = "Settings come from --config, then --set key=value, then the flags below. Run dir: RUN/config.json, RUN/progress.jsonl, RUN/ckpt/, RUN/model/."
 
 
-def _common(p: argparse.ArgumentParser) -> None:
+def _run_flags(p: argparse.ArgumentParser) -> None:
+    """Flags of every training command."""
     p.add_argument("--config", type=Path, help="YAML file of settings (see configs/*.yaml)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override one setting (YAML value syntax); repeatable")
     p.add_argument("--out", help="run dir (config.json, progress.jsonl, ckpt/, model/)")
-    p.add_argument("--data", nargs="+", help="image folder, ImageFolder tree, or .tar shards")
-    p.add_argument("--steps", type=int, help="optimiser steps in total")
-    p.add_argument("--batch-size", dest="batch_size", type=int)
-    p.add_argument("--size", type=int, help="input size in pixels (a multiple of 32)")
-    p.add_argument("--lr", type=float, help="initial learning rate")
+    p.add_argument("--batch-size", dest="batch_size", type=int, help="images per step and per process")
+    p.add_argument("--lr", type=float, help="initial (peak) learning rate")
     p.add_argument("--seed", type=int)
-    p.add_argument("--optimizer", choices=("sgd", "adam"), help="pretrain default sgd (paper), finetune default adam")
     p.add_argument("--ckpt-every", dest="ckpt_every", type=int, help="checkpoint every K steps")
-    p.add_argument("--log-every", dest="log_every", type=int)
-    p.add_argument("--num-workers", dest="num_workers", type=int)
+    p.add_argument("--log-every", dest="log_every", type=int, help="a progress event every N steps")
+    p.add_argument("--num-workers", dest="num_workers", type=int, help="DataLoader worker processes")
     p.add_argument("--device", help="auto (default), cpu, cuda, cuda:N")
     p.add_argument("--threads", type=int, help="torch threads")
     p.add_argument("--compile", action="store_const", const=True, default=None, help="torch.compile the model")
     p.add_argument("--no-amp", dest="amp", action="store_const", const=False, default=None, help="no bf16 autocast on CUDA")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
-    p.add_argument("--no-progress-bar", dest="bar", action="store_const", const=False, default=None)
+    p.add_argument("--no-progress-bar", dest="bar", action="store_const", const=False, default=None,
+                   help="no terminal progress bar (progress.jsonl is written anyway)")
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    """Flags of the two autoencoder commands."""
+    _run_flags(p)
+    p.add_argument("--data", nargs="+", help="image folder, ImageFolder tree, or .tar shards")
+    p.add_argument("--steps", type=int, help="optimiser steps in total")
+    p.add_argument("--size", type=int, help="input size in pixels (a multiple of 32)")
+    p.add_argument("--optimizer", choices=("sgd", "adam"), help="pretrain default sgd (paper), finetune default adam")
 
 
 _FLAG_KEYS = ("out", "data", "steps", "batch_size", "size", "lr", "seed", "ckpt_every", "log_every", "num_workers",
               "device", "threads", "compile", "amp", "widths", "depths", "init_encoder", "heldout", "heldout_images",
-              "eval_every_images", "base", "classifier", "train", "optimizer", "recon_weight")
+              "eval_every_images", "base", "classifier", "train", "optimizer", "recon_weight", "arch", "name", "val",
+              "epochs", "num_classes", "schedule")
 
 
 def config_from_args(cls: type, args: argparse.Namespace) -> Any:
@@ -98,6 +109,21 @@ def _finetune(args: argparse.Namespace) -> int:
     return _report(finetune(cfg, resume=args.resume, bar=args.bar), cfg.out)
 
 
+def _train_classifier(args: argparse.Namespace) -> int:
+    from s2s_core.train.classify import train_classifier
+
+    cfg = config_from_args(ClassifierConfig, args)
+    result = train_classifier(cfg, resume=args.resume, bar=args.bar)
+    if os.environ.get("RANK", "0") != "0":
+        return 0
+    if result.get("stopped"):
+        print(f"stopped at step {result['steps']}; resume with --resume --out {cfg.out}", file=sys.stderr)
+        return 0
+    keys = ("steps", "images_seen", "final_train_loss", "val_top1", "val_top5", "seconds")
+    print(json.dumps({"model": str(Path(cfg.out) / "model"), **{k: result[k] for k in keys}}))
+    return 0
+
+
 def _int_list(text: str) -> list[int]:
     try:
         return [int(v) for v in text.replace("[", "").replace("]", "").split(",") if v.strip()]
@@ -128,3 +154,21 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     f.add_argument("--train", choices=("decoder", "encoder", "both"), help="which half of the AE trains (default decoder)")
     f.add_argument("--recon-weight", dest="recon_weight", type=float, help="weight of an extra MSE term (default 0)")
     f.set_defaults(func=_finetune)
+
+    c = subparsers.add_parser(
+        "train-classifier", help="train a registry classifier from scratch on an ImageFolder tree (e.g. LeNet-5, Sec. 3.3)",
+        description="Train a classifier of the registry (lenet5 at 224 px on ImageNet, as in the paper, or any other) "
+                    "with the torchvision reference recipe: SGD momentum 0.9, lr x0.1 every 30 epochs or cosine, "
+                    "RandomResizedCrop + flips; top-1/top-5 on --val (resize + centre crop) after every epoch. "
+                    "The result, RUN/model, is a classifier unit for s2s finetune and s2s zoo create. " + _COMMON_HELP)
+    _run_flags(c)
+    c.add_argument("--arch", help="classifier registry name (default lenet5)")
+    c.add_argument("--name", help="name recorded in the unit (default: --arch)")
+    c.add_argument("--data", nargs=1, help="the labelled training ImageFolder: root/<class>/<image>")
+    c.add_argument("--val", help="a labelled validation ImageFolder with the same class folders")
+    c.add_argument("--epochs", type=int, help="passes over --data (default 90)")
+    c.add_argument("--size", type=int, help="training crop and validation size (default: the architecture's)")
+    c.add_argument("--num-classes", dest="num_classes", type=int, help="outputs (default: the class folders)")
+    c.add_argument("--optimizer", choices=CLASSIFIER_OPTIMIZERS, help="default sgd (momentum 0.9)")
+    c.add_argument("--schedule", choices=SCHEDULES, help="per-step lr schedule (default step: x0.1 every 30 epochs)")
+    c.set_defaults(func=_train_classifier)

@@ -21,17 +21,15 @@ import yaml
 
 from s2s_core.errors import ConfigError
 
-C = TypeVar("C", bound="_Base")
+C = TypeVar("C", bound="_Run")
 
 
 @dataclass
-class _Base:
-    """Settings shared by both commands (run dir, device, checkpoints, logging)."""
+class _Run:
+    """Settings of every training command (run dir, device, checkpoints, logging)."""
 
     out: str = "runs/train"  #: the run dir (``config.json``, ``progress.jsonl``, ``ckpt/``, ``model/``)
-    steps: int = 1000  #: optimiser steps in total (each of ``batch_size`` images per process)
     batch_size: int = 16  #: images per step and per process
-    size: int = 256  #: input size (square crops, a multiple of 32: SegNet pools 5 times)
     seed: int = 0
     ckpt_every: int = 500  #: write the training state every K steps (and on SIGTERM/SIGINT)
     log_every: int = 10  #: progress event every N steps
@@ -41,7 +39,6 @@ class _Base:
     compile: bool = False  #: torch.compile the model
     amp: bool = True  #: bf16 autocast on CUDA (no effect on the CPU)
     channels_last: bool = True  #: channels_last memory format on CUDA (no effect on the CPU)
-    augment: dict[str, Any] | bool = True  #: Sec. 3.2 augmentations: True, False or AugmentConfig fields
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -51,13 +48,26 @@ class _Base:
         return [f.name for f in dataclasses.fields(cls)]
 
     def validate(self) -> None:
-        _positive(self, "steps", "batch_size", "size", "ckpt_every", "log_every")
-        if self.size % 32:
-            raise ConfigError(f"size: {self.size} is not a multiple of 32 (SegNet pools five times); try {max(32, round(self.size / 32) * 32)}")
+        _positive(self, "batch_size", "ckpt_every", "log_every")
         if self.num_workers < 0:
             raise ConfigError(f"num_workers: must be 0 or more, got {self.num_workers}")
         if self.threads is not None and self.threads < 1:
             raise ConfigError(f"threads: must be at least 1, got {self.threads}")
+
+
+@dataclass
+class _Base(_Run):
+    """Settings shared by the two autoencoder commands (Sec. 3.2-3.3): step count, SegNet input size, augmentation."""
+
+    steps: int = 1000  #: optimiser steps in total (each of ``batch_size`` images per process)
+    size: int = 256  #: input size (square crops, a multiple of 32: SegNet pools 5 times)
+    augment: dict[str, Any] | bool = True  #: Sec. 3.2 augmentations: True, False or AugmentConfig fields
+
+    def validate(self) -> None:
+        super().validate()
+        _positive(self, "steps", "size")
+        if self.size % 32:
+            raise ConfigError(f"size: {self.size} is not a multiple of 32 (SegNet pools five times); try {max(32, round(self.size / 32) * 32)}")
         if not isinstance(self.augment, bool | dict):
             raise ConfigError(f"augment: expected true, false or a mapping of augmentation settings, got {self.augment!r}")
         if isinstance(self.augment, dict):
@@ -154,7 +164,74 @@ class FinetuneConfig(_Base):
             raise ConfigError("classifier: a classifier unit dir or registry name is required")
 
 
-def _positive(cfg: _Base, *names: str) -> None:
+#: Learning-rate schedules of ``s2s train-classifier`` (stepped once per optimiser step).
+SCHEDULES = ("step", "cosine", "onecycle", "constant")
+CLASSIFIER_OPTIMIZERS = ("sgd", "adam", "adamw")
+
+
+@dataclass
+class ClassifierConfig(_Run):
+    """``s2s train-classifier``: a registry classifier trained from scratch on an ImageFolder tree.
+
+    The recipe follows torchvision's reference scripts (``references/classification``): SGD with momentum
+    0.9, lr 0.1, weight decay 1e-4, the lr x0.1 every 30 epochs (``schedule: step``) or a cosine decay,
+    RandomResizedCrop (area 8-100 %) and horizontal flips for training, resize + centre crop (224/256 of the
+    resized side) for validation, no label smoothing. The paper trains LeNet-5 on ImageNet at 224 px (Sec. 3.3).
+    """
+
+    arch: str = "lenet5"  #: classifier registry name (``s2s_core.models.classifiers``)
+    name: str | None = None  #: name recorded in the unit (default: ``arch``)
+    data: list[str] = field(default_factory=list)  #: the labelled training ImageFolder tree: root/<class>/<image>
+    val: str | None = None  #: a labelled validation ImageFolder (same class folders); None: no validation
+    num_classes: int | None = None  #: None: the number of class folders of ``data``
+    size: int | None = None  #: training crop / validation size; None: the architecture's input size
+    val_resize: int | None = None  #: validation resize of the shorter side before the centre crop; None: size / 0.875
+    epochs: int = 90
+    batch_size: int = 32
+    optimizer: str = "sgd"  #: sgd (with ``momentum``) | adam | adamw
+    lr: float = 0.1
+    momentum: float = 0.9
+    weight_decay: float = 1e-4
+    schedule: str = "step"  #: step | cosine | onecycle | constant
+    lr_step_epochs: int = 30  #: ``step``: multiply the lr by ``lr_gamma`` every this many epochs
+    lr_gamma: float = 0.1
+    warmup_epochs: int = 0  #: linear warm-up from 1 % of ``lr`` (step and cosine)
+    label_smoothing: float = 0.0
+    crop_scale: list[float] = field(default_factory=lambda: [0.08, 1.0])  #: RandomResizedCrop area fraction range
+    flip: bool = True  #: random horizontal flips (p = 0.5)
+    ckpt_every: int = 1000
+
+    def validate(self) -> None:
+        super().validate()
+        _positive(self, "epochs", "lr", "lr_step_epochs")
+        if self.optimizer not in CLASSIFIER_OPTIMIZERS:
+            raise ConfigError(f"optimizer: must be one of {', '.join(CLASSIFIER_OPTIMIZERS)}, got {self.optimizer!r}")
+        if self.schedule not in SCHEDULES:
+            raise ConfigError(f"schedule: must be one of {', '.join(SCHEDULES)}, got {self.schedule!r}")
+        if not 0 <= self.momentum < 1:
+            raise ConfigError(f"momentum: must be in [0, 1), got {self.momentum}")
+        if self.weight_decay < 0 or self.warmup_epochs < 0:
+            raise ConfigError("weight_decay and warmup_epochs: must be 0 or more")
+        if not 0 < self.lr_gamma <= 1:
+            raise ConfigError(f"lr_gamma: must be in (0, 1], got {self.lr_gamma}")
+        if not 0 <= self.label_smoothing < 1:
+            raise ConfigError(f"label_smoothing: must be in [0, 1), got {self.label_smoothing}")
+        if len(self.crop_scale) != 2 or not 0 < self.crop_scale[0] <= self.crop_scale[1] <= 1:
+            raise ConfigError(f"crop_scale: need [low, high] with 0 < low <= high <= 1, got {self.crop_scale}")
+        for key in ("num_classes", "size", "val_resize"):
+            if getattr(self, key) is not None and getattr(self, key) < 1:
+                raise ConfigError(f"{key}: must be positive, got {getattr(self, key)}")
+        if len(self.data) != 1:
+            raise ConfigError(f"data: give one labelled ImageFolder tree (root/<class>/<image>), got {self.data or 'none'}")
+        _existing_paths("data", self.data, required=True)
+        if self.val is not None and not Path(self.val).is_dir():
+            raise ConfigError(f"val: {self.val!r} is not a directory")
+        from s2s_core.models.classifiers import get_spec
+
+        get_spec(self.arch)  # unknown names are refused with the closest known ones
+
+
+def _positive(cfg: _Run, *names: str) -> None:
     for name in names:
         value = getattr(cfg, name)
         if not value > 0:
@@ -169,7 +246,11 @@ def _existing_paths(name: str, paths: Sequence[str], *, required: bool) -> None:
             raise ConfigError(f"{name}: {p!r} does not exist")
 
 
-def _coerce(cls: type[_Base], key: str, value: Any) -> Any:
+#: Integer settings whose default is None (the type cannot be read from the default).
+_OPTIONAL_INTS = ("threads", "num_classes", "size", "val_resize")
+
+
+def _coerce(cls: type[_Run], key: str, value: Any) -> Any:
     """Turn a YAML / command-line value into the field's type (strings from ``--set`` are YAML-parsed)."""
     default = {f.name: f for f in dataclasses.fields(cls)}[key]
     if isinstance(value, str) and key not in ("out", "base", "classifier", "device"):
@@ -195,7 +276,7 @@ def _coerce(cls: type[_Base], key: str, value: Any) -> Any:
             if isinstance(value, bool | dict):
                 return value
             raise ValueError
-        if isinstance(proto, int) or key == "threads":
+        if isinstance(proto, int) or key in _OPTIONAL_INTS:
             if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
                 raise ValueError
             return int(value)
@@ -206,7 +287,8 @@ def _coerce(cls: type[_Base], key: str, value: Any) -> Any:
         if isinstance(proto, list):
             if not isinstance(value, list):
                 raise ValueError
-            return [int(v) for v in value]
+            kind = float if proto and isinstance(proto[0], float) else int
+            return [kind(v) for v in value]
         return str(value)
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"{key}: invalid value {value!r} (expected {type(proto).__name__})") from exc
@@ -255,7 +337,7 @@ def read_config_file(path: str | Path) -> dict[str, Any]:
     return data
 
 
-def write_config(cfg: _Base, path: Path) -> None:
+def write_config(cfg: _Run, path: Path) -> None:
     """Save the resolved configuration (``RUN/config.json``)."""
     path.write_text(json.dumps({"kind": type(cfg).__name__, **cfg.to_dict()}, indent=2) + "\n")
 

@@ -50,12 +50,14 @@ class ResumableBatches(Protocol):
 
 def make_optimizer(params: list[nn.Parameter], name: str = "adam", lr: float = 1e-4, momentum: float = 0.9,
                    weight_decay: float = 0.0) -> torch.optim.Optimizer:
-    """Adam or SGD (with momentum) over ``params``; any other name is a ConfigError."""
+    """Adam, AdamW (decoupled weight decay) or SGD (with momentum) over ``params``; any other name is a ConfigError."""
     if name == "adam":
         return torch.optim.Adam(params, lr=lr, weight_decay=weight_decay)
+    if name == "adamw":
+        return torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
     if name == "sgd":
         return torch.optim.SGD(params, lr=lr, momentum=momentum, weight_decay=weight_decay)
-    raise ConfigError(f"optimizer: must be adam or sgd, got {name!r}")
+    raise ConfigError(f"optimizer: must be adam, adamw or sgd, got {name!r}")
 
 
 class IterableBatches:
@@ -218,7 +220,8 @@ class LoopTask:
     ``modules``: what is checkpointed (name -> module, unwrapped). ``params``: the trained parameters.
     ``evaluate(step, images, final) -> dict | None``: called whenever ``eval_every_images`` more images
     were seen (pre-training's held-out check; it may step the scheduler) and once at the end with
-    ``final=True`` (a report only: it must not change the training state).
+    ``final=True`` (a report only: it must not change the training state). ``after_step()``: called after
+    every optimiser step (a per-step lr schedule; its state belongs in ``scheduler`` to be checkpointed).
     """
 
     step_fn: Callable[[Any], tuple[torch.Tensor, int]]
@@ -230,6 +233,7 @@ class LoopTask:
     evaluate: Callable[[int, int, bool], dict[str, Any] | None] | None = None
     eval_every_images: int = 0
     extra_state: dict[str, Any] = field(default_factory=dict)
+    after_step: Callable[[], None] | None = None
 
 
 @dataclass
@@ -331,6 +335,8 @@ def train_loop(task: LoopTask, run: RunDir, info: DistInfo, *, total_steps: int,
                 task.optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 task.optimizer.step()
+                if task.after_step is not None:
+                    task.after_step()
                 step, images_before = step + 1, images
                 images += n_all
                 window_loss += mean_loss * n_all
