@@ -277,3 +277,69 @@ def test_built_argv_matches_the_real_commands(env: Path) -> None:
             if kind == "evaluate":
                 assert (str(ns.zoo), ns.limit, ns.threads) == (str(zoo), 8, 1)
                 assert job.target == str(zoo / "results")
+
+
+def test_dependent_jobs_wait_for_success_and_a_failure_cancels_the_chain(env: Path) -> None:
+    runner = _runner(env)
+    a = runner.submit("pretrain", _params(env, steps=2))
+    b = runner.submit("pretrain", _params(env, steps=1), depends=[a.id])
+    c = runner.submit("pretrain", _params(env, steps=1, device="cuda:1"), depends=[a.id, b.id])  # another device
+    assert b.state == c.state == "queued" and b.depends == [a.id]
+    _wait_for(lambda: runner.store.get(c.id).state == "succeeded")
+    a, b, c = runner.get(a.id), runner.get(b.id), runner.get(c.id)
+    assert b.started >= a.finished and c.started >= b.finished
+    # a failed job cancels what waits for it, and what waits for that
+    bad = runner.submit("pretrain", _params(env, steps=1, name="fail"))
+    after = runner.submit("pretrain", _params(env, steps=1), depends=[bad.id])
+    last = runner.submit("pretrain", _params(env, steps=1, device="cuda:1"), depends=[after.id])
+    _wait_for(lambda: runner.store.get(last.id).state == "cancelled")
+    assert runner.get(after.id).error == f"not started: job {bad.id}, which it depends on, ended failed"
+    assert runner.get(last.id).started is None
+    with pytest.raises(ConfigError, match="no such job"):
+        runner.submit("pretrain", _params(env), depends=[9999])
+
+
+def test_stage_jobs_are_for_reproduce_only_and_run_in_their_stage_dir(env: Path) -> None:
+    from s2s_core.jobs.specs import KINDS
+
+    stage_dir = env / "runs" / "plan" / "pretrain"
+    stage_dir.mkdir(parents=True)
+    (stage_dir / "stage.json").write_text("{}")
+    params = {"spec": str(stage_dir / "stage.json"), "stage": "pretrain", "output": str(stage_dir / "model"),
+              "device": "cpu"}
+    assert "stage" not in KINDS
+    with pytest.raises(ConfigError, match="submitted by s2s reproduce only"):
+        JobRunner(env / "runs").submit("stage", params)
+    runner = JobRunner(env / "runs", command=lambda job, resume: [sys.executable, "-c", "print('stage ran')"])
+    job = runner.wait(runner.submit("stage", params, source="reproduce").id)
+    assert job.state == "succeeded" and job.run_dir == str(stage_dir) and job.target == str(stage_dir / "model")
+    assert "stage ran" in runner.log_tail(job.id)
+    # a second attempt of the same stage shares the directory (and appends to its log)
+    again = runner.wait(runner.submit("stage", params, source="reproduce").id)
+    assert again.run_dir == job.run_dir and sum(line == "stage ran" for line in runner.log_tail(again.id)) == 2
+    from s2s_core.jobs.runner import s2s_command
+
+    argv = s2s_command(runner.get(job.id), False)
+    assert argv[-2:] == ["run-stage", str(stage_dir / "stage.json")] and "torch.distributed.run" not in argv
+    job.params["nproc"] = 4
+    assert s2s_command(job, False)[1:6] == ["-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "4"]
+
+
+def test_a_table_from_before_dependencies_gains_the_column(tmp_path: Path) -> None:
+    import sqlite3
+
+    from s2s_core.jobs.store import JobStore
+
+    con = sqlite3.connect(tmp_path / "jobs.sqlite")
+    con.execute("CREATE TABLE jobs (id INTEGER PRIMARY KEY AUTOINCREMENT, kind TEXT NOT NULL, params TEXT NOT NULL, "
+                "argv TEXT NOT NULL, state TEXT NOT NULL, device TEXT NOT NULL, source TEXT NOT NULL DEFAULT 'cli', "
+                "created REAL NOT NULL, queued REAL NOT NULL, started REAL, finished REAL, pid INTEGER, "
+                "pid_start INTEGER, child_pid INTEGER, child_start INTEGER, exit_code INTEGER, error TEXT, "
+                "run_dir TEXT NOT NULL DEFAULT '', target TEXT, output TEXT, attempts INTEGER NOT NULL DEFAULT 0, "
+                "resumed INTEGER NOT NULL DEFAULT 0, cancel_requested REAL)")
+    con.execute("INSERT INTO jobs (kind, params, argv, state, device, created, queued) "
+                "VALUES ('pretrain', '{}', '[]', 'succeeded', 'cpu', 0, 0)")
+    con.commit()
+    con.close()
+    store = JobStore(tmp_path / "jobs.sqlite")
+    assert store.get(1).depends == [] and store.get(store.insert("demo", {}, "cpu", depends=[1])).depends == [1]

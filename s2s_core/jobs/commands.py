@@ -93,7 +93,7 @@ def _cmd_show(args: argparse.Namespace) -> int:
                      "log_tail": runner.log_tail(job.id, args.log)})
         return 0
     for key in ("id", "kind", "state", "device", "source", "attempts", "resumed", "pid", "exit_code", "error",
-                "run_dir", "target", "output"):
+                "run_dir", "target", "output", "depends"):
         print(f"{key:>10}: {getattr(job, key)}")
     for key in ("created", "started", "finished"):
         print(f"{key:>10}: {_when(getattr(job, key))}")

@@ -81,13 +81,24 @@ def _demo_argv(job: Job, resume: bool) -> list[str]:
     return argv
 
 
+def _stage_argv(job: Job, resume: bool) -> list[str]:
+    # run-stage resumes by itself when the stage's checkpoint belongs to the same inputs
+    return ["run-stage", job.params["spec"]]
+
+
 _SUBCOMMANDS: dict[str, Callable[[Job, bool], list[str]]] = {
     "pretrain": _train_argv, "finetune": _train_argv, "evaluate": _evaluate_argv, "demo": _demo_argv,
+    "stage": _stage_argv,
 }
 
 
 def s2s_command(job: Job, resume: bool) -> list[str]:
-    """The default builder: ``[sys.executable, "-m", "s2s_core.cli", KIND, ...flags]``."""
+    """The default builder: ``[sys.executable, "-m", "s2s_core.cli", KIND, ...flags]``; a stage with ``nproc > 1``
+    runs under ``torchrun --standalone --nproc-per-node N``."""
+    if job.kind == "stage" and int(job.params.get("nproc") or 1) > 1:
+        launcher = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node",
+                    str(int(job.params["nproc"])), "-m", "s2s_core.cli"]
+        return [*launcher, *_SUBCOMMANDS[job.kind](job, resume)]
     return [sys.executable, "-m", "s2s_core.cli", *_SUBCOMMANDS[job.kind](job, resume)]
 
 
@@ -98,6 +109,8 @@ def target_of(job: Job) -> str:
         return str(run / "model")
     if job.kind == "evaluate":
         return str(Path(job.params["zoo"]) / "results")
+    if job.kind == "stage":
+        return str(job.params["output"])
     return job.params.get("out") or str(run / "zoo")
 
 
@@ -183,6 +196,22 @@ def error_of(run_dir: Path, exit_code: int | None) -> str | None:
     return None
 
 
+def _dependencies_met(con, job_id: int, depends: list[int]) -> bool:
+    """Whether every job in ``depends`` succeeded; a dependency that ended otherwise (or vanished) cancels the
+    waiting job ``job_id`` (inside the caller's transaction), so a chain of stages stops at its first failure."""
+    if not depends:
+        return True
+    marks = ",".join("?" * len(depends))
+    states = dict(con.execute(f"SELECT id, state FROM jobs WHERE id IN ({marks})", [int(d) for d in depends]).fetchall())
+    for dep in depends:
+        state = states.get(dep)
+        if state is None or state in ("failed", "cancelled", "lost"):
+            update_row(con, None, job_id, expect_state="queued", state="cancelled", finished=time.time(),
+                       error=f"not started: job {dep}, which it depends on, {'vanished' if state is None else 'ended ' + state}")
+            return False
+    return all(states[d] == "succeeded" for d in depends)
+
+
 # ------------------------------------------------------------------------------------------------ runner
 
 
@@ -221,17 +250,26 @@ class JobRunner:
         return read_progress(Path(self.get(job_id).run_dir) / "progress.jsonl")
 
     def log_tail(self, job_id: int, n: int = 50) -> list[str]:
-        return tail_lines(self.job_dir(job_id) / "log.txt", n)
+        return tail_lines(Path(self.get(job_id).run_dir or self.job_dir(job_id)) / "log.txt", n)
 
     # -- actions ------------------------------------------------------------------------------------
-    def submit(self, kind: str, params: Mapping[str, Any], *, source: str = "cli") -> Job:
-        """Validate ``params`` for ``kind``, queue the job and start it if its device is free."""
-        get_kind(kind)
+    def submit(self, kind: str, params: Mapping[str, Any], *, source: str = "cli",
+               depends: list[int] | tuple[int, ...] = ()) -> Job:
+        """Validate ``params`` for ``kind``, queue the job and start it if its device is free.
+
+        ``depends``: ids of jobs that must succeed first; if one of them fails, is cancelled or lost, this job is
+        cancelled instead of started. A ``stage`` job (``s2s reproduce``) runs in its stage's directory, which
+        successive attempts share; every other job gets a new ``RUNS/jobs/<id>/``."""
+        spec = get_kind(kind)
+        if not spec.launchable and source != "reproduce":
+            raise ConfigError(f"kind: {kind} jobs are submitted by s2s reproduce only")
         values = validate_params(kind, params, self.roots)
-        job_id = self.store.insert(kind, values, device_slot(values.get("device")), source=source)
-        run_dir = self.job_dir(job_id)
+        for dep in depends:
+            self.store.get(dep)  # an unknown id is refused here
+        job_id = self.store.insert(kind, values, device_slot(values.get("device")), source=source, depends=depends)
+        run_dir = Path(values["spec"]).parent if kind == "stage" else self.job_dir(job_id)
         try:
-            run_dir.mkdir(parents=True)
+            run_dir.mkdir(parents=True, exist_ok=kind == "stage")
         except FileExistsError:
             self.store.update(job_id, state="failed", error=f"job dir {run_dir} already exists", finished=time.time())
             raise ConfigError(f"job dir {run_dir} already exists; move it away or use another runs root") from None
@@ -310,7 +348,7 @@ class JobRunner:
     # -- internals ----------------------------------------------------------------------------------
     def _write_job_json(self, job: Job) -> None:
         data = {k: getattr(job, k) for k in ("id", "kind", "params", "device", "source", "created", "argv",
-                                              "run_dir", "target", "resumed")}
+                                              "run_dir", "target", "resumed", "depends")}
         path = Path(job.run_dir) / "job.json"
         tmp = path.with_name(".job.json.tmp")
         tmp.write_text(json.dumps(data, indent=2) + "\n")
@@ -344,7 +382,10 @@ class JobRunner:
             busy: dict[str, int] = {}
             for row in con.execute("SELECT device, COUNT(*) FROM jobs WHERE state = 'running' GROUP BY device"):
                 busy[row[0]] = row[1]
-            for row in con.execute("SELECT id, device FROM jobs WHERE state = 'queued' ORDER BY queued, id").fetchall():
+            for row in con.execute("SELECT id, device, depends FROM jobs WHERE state = 'queued' "
+                                   "ORDER BY queued, id").fetchall():
+                if not _dependencies_met(con, row["id"], json.loads(row["depends"] or "[]")):
+                    continue
                 if busy.get(row["device"], 0) >= self.per_device:
                     continue
                 busy[row["device"]] = busy.get(row["device"], 0) + 1

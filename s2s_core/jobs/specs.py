@@ -37,7 +37,7 @@ FORBIDDEN_CHARS = frozenset(";|&$`<>\\\"'*?!(){}[]#~\n\r\t\x00")
 
 _PROJECT_DIR = Path(__file__).resolve().parents[2]
 FieldType = Literal["int", "float", "str", "bool", "choice", "path"]
-PathRole = Literal["data", "unit", "zoo", "output"]
+PathRole = Literal["data", "unit", "zoo", "output", "file"]
 
 
 @dataclass(frozen=True)
@@ -80,7 +80,7 @@ class FieldSpec:
     ``choices`` is the fixed list (or a function of the roots giving it) for ``choice`` fields; for
     ``str`` and ``path`` fields it only suggests values. ``path_role`` says what a path must be: ``data`` (a readable
     directory), ``unit`` (a directory with ``manifest.json``), ``zoo`` (a directory with ``zoo.json``),
-    or ``output`` (inside the runs root or ``checkpoints/``; need not exist).
+    ``file`` (a readable file), or ``output`` (inside the runs root or ``checkpoints/``; need not exist).
     """
 
     name: str
@@ -114,12 +114,14 @@ class FieldSpec:
 
 @dataclass(frozen=True)
 class KindSpec:
-    """A job kind: the ``s2s`` sub-command it runs, its fields, and whether ``--resume`` continues it."""
+    """A job kind: the ``s2s`` sub-command it runs, its fields, and whether ``--resume`` continues it.
+    ``launchable=False`` kinds are submitted by programs (``s2s reproduce``), never from a form or ``s2s jobs submit``."""
 
     kind: str
     help: str
     fields: tuple[FieldSpec, ...]
     resumable: bool = False
+    launchable: bool = True
 
     def field(self, name: str) -> FieldSpec:
         for f in self.fields:
@@ -255,9 +257,22 @@ SPECS: dict[str, KindSpec] = {
             _DEVICE, _THREADS, _NAME,
         ),
     ),
+    "stage": KindSpec(
+        "stage", "One stage of a plan (s2s reproduce): runs `s2s run-stage STAGE.json`, which resumes by itself",
+        (
+            FieldSpec("spec", "path", None, "the stage file written by s2s reproduce", required=True, path_role="file"),
+            FieldSpec("stage", "str", None, "the stage's name in its plan", required=True,
+                      pattern=r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}"),
+            FieldSpec("output", "path", None, "what the stage produces", required=True, path_role="output"),
+            FieldSpec("nproc", "int", 1, "processes (torchrun --nproc-per-node) for training stages", min=1, max=64),
+            _DEVICE,
+        ),
+        resumable=True, launchable=False,
+    ),
 }
 
-KINDS: tuple[str, ...] = tuple(SPECS)
+#: The kinds a person may submit (the dashboard's form, ``s2s jobs submit``).
+KINDS: tuple[str, ...] = tuple(k for k, spec in SPECS.items() if spec.launchable)
 
 
 def get_kind(kind: str) -> KindSpec:
@@ -369,6 +384,10 @@ def check_path(f: FieldSpec, value: str, roots: Roots) -> str:
     if f.path_role == "output":
         if resolved in allowed:
             raise ConfigError(f"{f.name}: {value!r} is a root itself; name a directory inside it")
+        return str(resolved)
+    if f.path_role == "file":
+        if not resolved.is_file():
+            raise ConfigError(f"{f.name}: {value!r} is not a file")
         return str(resolved)
     if not resolved.is_dir():
         raise ConfigError(f"{f.name}: {value!r} is not a directory")

@@ -49,18 +49,22 @@ CREATE TABLE IF NOT EXISTS jobs (
     output TEXT,
     attempts INTEGER NOT NULL DEFAULT 0,
     resumed INTEGER NOT NULL DEFAULT 0,
-    cancel_requested REAL
+    cancel_requested REAL,
+    depends TEXT NOT NULL DEFAULT '[]'
 );
 CREATE INDEX IF NOT EXISTS jobs_state ON jobs(state, device, queued);
 """
 
-_JSON_COLUMNS = ("params", "argv")
+_JSON_COLUMNS = ("params", "argv", "depends")
+#: Columns added after the first release, with their SQL type, for tables created before them.
+_ADDED_COLUMNS = {"depends": "TEXT NOT NULL DEFAULT '[]'"}
 
 
 @dataclass
 class Job:
     """One job as stored. Times are unix seconds; ``output`` is set once the job has produced its
-    unit/zoo (``target`` is where it will appear); ``pid`` is the job's supervisor process."""
+    unit/zoo (``target`` is where it will appear); ``pid`` is the job's supervisor process; ``depends``: ids of
+    jobs that must have succeeded before this one starts."""
 
     id: int
     kind: str
@@ -85,6 +89,7 @@ class Job:
     attempts: int = 0
     resumed: bool = False
     cancel_requested: float | None = None
+    depends: list[int] = field(default_factory=list)
 
     @property
     def final(self) -> bool:
@@ -105,6 +110,10 @@ class JobStore:
         with self._connect() as con:
             con.execute("PRAGMA journal_mode=WAL")
             con.executescript(_SCHEMA)
+            have = {row[1] for row in con.execute("PRAGMA table_info(jobs)")}
+            for name, sql_type in _ADDED_COLUMNS.items():
+                if name not in have:
+                    con.execute(f"ALTER TABLE jobs ADD COLUMN {name} {sql_type}")
 
     @contextlib.contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
@@ -128,13 +137,14 @@ class JobStore:
                 raise
             con.execute("COMMIT")
 
-    def insert(self, kind: str, params: dict[str, Any], device: str, *, source: str = "cli") -> int:
+    def insert(self, kind: str, params: dict[str, Any], device: str, *, source: str = "cli",
+               depends: list[int] | tuple[int, ...] = ()) -> int:
         now = time.time()
         with self._connect() as con:
             cur = con.execute(
-                "INSERT INTO jobs (kind, params, argv, state, device, source, created, queued) "
-                "VALUES (?, ?, '[]', 'queued', ?, ?, ?, ?)",
-                (kind, json.dumps(params), device, source, now, now),
+                "INSERT INTO jobs (kind, params, argv, state, device, source, created, queued, depends) "
+                "VALUES (?, ?, '[]', 'queued', ?, ?, ?, ?, ?)",
+                (kind, json.dumps(params), device, source, now, now, json.dumps([int(d) for d in depends])),
             )
             return int(cur.lastrowid)
 
@@ -184,6 +194,6 @@ def update_row(con: sqlite3.Connection | None, store: JobStore | None, job_id: i
 def row_to_job(row: sqlite3.Row) -> Job:
     d = dict(row)
     for k in _JSON_COLUMNS:
-        d[k] = json.loads(d[k]) if d[k] else ([] if k == "argv" else {})
+        d[k] = json.loads(d[k]) if d[k] else ({} if k == "params" else [])
     d["resumed"] = bool(d["resumed"])
     return Job(**d)
