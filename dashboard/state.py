@@ -28,6 +28,7 @@ from s2s_core import inspect as insp
 from s2s_core.analysis.evaluate import RESULT_FILES
 from s2s_core.data.images import load_image, resize_center_crop
 from s2s_core.errors import S2SError
+from s2s_core.provenance import PROVENANCE_FILE, read_provenance
 from s2s_core.zoo import ZOO_FILE, Zoo, ZooInfo, list_zoos
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -181,6 +182,23 @@ def result_table(ref: ZooRef, key: str) -> pd.DataFrame | None:
         st.error(f"{path} cannot be read as a CSV table ({exc}); re-run `s2s evaluate`")
         st.stop()
         raise
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def _provenance(path: str, stamp: float) -> dict | None:
+    return read_provenance(path)
+
+
+def provenance(ref: ZooRef) -> dict | None:
+    """``ZOO/provenance.json`` (written by ``s2s reproduce``) or ``None``; an unreadable file shows an error."""
+    path = Path(ref.path) / PROVENANCE_FILE
+    if not path.is_file():
+        return None
+    try:
+        return _provenance(ref.path, path.stat().st_mtime)
+    except (S2SError, OSError) as exc:
+        st.warning(f"{path} cannot be read ({exc})")
+        return None
 
 
 def missing_results_note(ref: ZooRef, what: str) -> None:

@@ -1,11 +1,13 @@
 """Overview: the method in a few lines, its pipeline, and the selected zoo (classifiers, data, Table 1)."""
 
+import pandas as pd
 import streamlit as st
 
 from dashboard import downloads, quality, state
 from s2s_core import inspect as insp
 from s2s_core.analysis.figures import accuracy_table_frame
 from s2s_core.errors import S2SError
+from s2s_core.provenance import provenance_rows
 
 state.require_app(__file__)
 
@@ -74,6 +76,18 @@ with right:
         st.markdown("Classes: " + ", ".join(f"`{c}`" for c in info.classes))
     with st.expander("zoo.json: data and recipe"):
         st.json({"data": info.data, "recipe": info.recipe, "seed": info.seed})
+
+prov = state.provenance(ref)
+if prov is not None:
+    st.subheader("Provenance: how this zoo was built")
+    prov_frame = pd.DataFrame(provenance_rows(prov))
+    st.dataframe(prov_frame, hide_index=True, width="stretch")
+    st.caption(f"Every stage of the plan `{prov.get('plan')}` that produced this zoo, from `provenance.json` "
+               f"(written by `s2s reproduce` on {prov.get('written')}): command, start and end, code version, "
+               "the output and its hash. Inputs, settings and runtime flags are in the file.")
+    downloads.csv_button(prov_frame, f"{info.name}_provenance.csv", key="prov_csv", index=False)
+    with st.expander("provenance.json"):
+        st.json(prov, expanded=False)
 
 st.subheader("Table 1: accuracy of i, i∘A_S and i∘A_i")
 acc = state.result_table(ref, "accuracy")

@@ -25,6 +25,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "s2s_core.demo.commands",  # demo
     "s2s_core.demo.report",  # report
     "s2s_core.jobs.commands",  # jobs
+    "s2s_core.reproduce.commands",  # reproduce, run-stage
 )
 
 

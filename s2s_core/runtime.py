@@ -96,9 +96,10 @@ class RuntimeFlags:
             torch.backends.cudnn.benchmark = True
 
     def autocast(self) -> contextlib.AbstractContextManager:
-        """Context manager for the forward pass: bf16 autocast on CUDA, nothing elsewhere."""
+        """Context manager for the forward pass: bf16 autocast on CUDA, nothing elsewhere (unless the flags were
+        set by hand: the benchmarks and tests run the GPU code path on the CPU with CPU autocast)."""
         if self.autocast_bf16:
-            return torch.autocast(device_type="cuda", dtype=torch.bfloat16)
+            return torch.autocast(device_type=torch.device(self.device).type, dtype=torch.bfloat16)
         return contextlib.nullcontext()
 
     def to_device(self, x: torch.Tensor) -> torch.Tensor:

@@ -1,0 +1,120 @@
+"""``s2s reproduce PLAN.yaml`` and ``s2s run-stage STAGE.json``.
+
+``reproduce`` reads the plan (:mod:`.plan`), and for each stage in order decides: **skip** (it finished
+before with the same arguments and input hashes, and its output is unchanged), **wait** (a job of it is already
+queued or running), or **run**: it writes ``STAGE/stage.json`` and submits a ``stage`` job to the job queue
+(``--runs``, the same queue as ``s2s jobs`` and the dashboard) that depends on the jobs of the stages it reads
+from. A stage after one that runs runs too. ``--dry-run`` prints the decisions, the commands and the expected
+disk and compute without submitting anything; ``--wait`` blocks until every submitted job ended.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from s2s_core.checkpoints import write_json_atomic
+from s2s_core.reproduce.plan import Plan, Stage, load_plan
+from s2s_core.reproduce.stage import STAGE_FORMAT, run_stage, up_to_date
+
+
+def stage_spec(plan: Plan, stage: Stage) -> dict[str, Any]:
+    """The ``stage.json`` of ``stage`` (what ``s2s run-stage`` needs, and what its fingerprint covers)."""
+    final = stage is plan.stages[-1]
+    return {"format": STAGE_FORMAT, "name": stage.name, "argv": stage.argv, "out": str(stage.out),
+            "output": str(stage.output), "inputs": stage.inputs, "resumable": stage.resumable,
+            "plan": str(plan.path), "plan_name": plan.name, "zoo": str(plan.zoo), "final": final,
+            "stages": [str(s.out) for s in plan.stages] if final else []}
+
+
+def schedule(plan: Plan, runner, *, dry_run: bool = False) -> list[dict[str, Any]]:
+    """Decide and (unless ``dry_run``) submit every stage; returns one decision per stage, in plan order."""
+    active = {}
+    if runner is not None:
+        active = {j.params.get("spec"): j for j in runner.store.list(("queued", "running")) if j.kind == "stage"}
+    jobs: dict[str, int | None] = {}  # stages that will run -> their job id (None in a dry run)
+    decisions = []
+    for stage in plan.stages:
+        spec = stage_spec(plan, stage)
+        upstream = [a for a in stage.after if a in jobs]
+        current = active.get(str(stage.spec_path))
+        if current is not None:
+            jobs[stage.name] = current.id
+            decisions.append({"stage": stage.name, "action": f"already {current.state}", "job": current.id})
+            continue
+        if not upstream and up_to_date(spec):
+            decisions.append({"stage": stage.name, "action": "skip (up to date)", "job": None})
+            continue
+        action = "run" if not upstream else f"run after {', '.join(upstream)}"
+        if dry_run:
+            jobs[stage.name] = None
+            decisions.append({"stage": stage.name, "action": action, "job": None})
+            continue
+        write_json_atomic(stage.spec_path, spec)
+        job = runner.submit("stage", {"spec": str(stage.spec_path), "stage": stage.name, "output": str(stage.output),
+                                      "nproc": stage.nproc, "device": plan.device},
+                            source="reproduce", depends=[jobs[a] for a in upstream if jobs[a] is not None])
+        jobs[stage.name] = job.id
+        decisions.append({"stage": stage.name, "action": action, "job": job.id})
+    return decisions
+
+
+def _reproduce(args: argparse.Namespace) -> int:
+    from s2s_core.jobs.runner import JobRunner
+    from s2s_core.jobs.specs import Roots
+
+    roots = Roots.from_env(args.runs)
+    plan = load_plan(args.plan, roots.runs, check_data=not args.dry_run)
+    runner = None if args.dry_run else JobRunner(roots.runs)
+    decisions = schedule(plan, runner, dry_run=args.dry_run)
+    print(f"plan {plan.name} ({plan.path}): stages in {plan.out}, zoo {plan.zoo}")
+    for d, stage in zip(decisions, plan.stages, strict=True):
+        job = f" job {d['job']}" if d["job"] is not None else ""
+        print(f"  {stage.name:<16} {d['action']}{job}")
+        if args.dry_run and not d["action"].startswith("skip"):
+            print(f"      {stage.command_line()}")
+    if args.dry_run:
+        from s2s_core.reproduce.estimate import estimate_plan, format_estimates
+
+        print()
+        print(format_estimates(plan, estimate_plan(plan)))
+        return 0
+    ids = [d["job"] for d in decisions if d["job"] is not None]
+    if not ids:
+        print(f"every stage is up to date; the zoo is {plan.zoo} (provenance.json inside)")
+        return 0
+    print(f"{len(ids)} stage job(s) queued in {roots.runs}: s2s jobs list --runs {roots.runs}, or the dashboard's "
+          "Training jobs page")
+    if args.wait is None:
+        return 0
+    failed = []
+    for job_id in ids:
+        job = runner.wait(job_id, timeout=args.wait)
+        if job.state != "succeeded":
+            failed.append(f"{job.params.get('stage')} (job {job.id}) {job.state}: {job.error}")
+    if failed:
+        print("not finished:\n  " + "\n  ".join(failed), file=sys.stderr)
+        return 1
+    print(f"all stages done; the zoo is {plan.zoo}")
+    return 0
+
+
+def _run_stage(args: argparse.Namespace) -> int:
+    return run_stage(args.spec)
+
+
+def register(sub) -> None:
+    p = sub.add_parser(
+        "reproduce", help="run the paper (or any plan) stage by stage through the job queue",
+        description=__doc__.split("\n\n")[1].replace("\n", " ") + " Example: s2s reproduce configs/paper.yaml --dry-run")
+    p.add_argument("plan", type=Path, metavar="PLAN.yaml", help="the plan (see configs/paper.yaml)")
+    p.add_argument("--runs", default=None, help="runs root and job queue (default: S2S_RUNS_DIR or ./runs)")
+    p.add_argument("--dry-run", action="store_true", help="print decisions, commands, disk and GPU-hours; submit nothing")
+    p.add_argument("--wait", type=float, default=None, metavar="SECONDS", help="wait up to SECONDS for every job")
+    p.set_defaults(func=_reproduce)
+    r = sub.add_parser("run-stage", help="run one stage of a plan (what s2s reproduce's jobs run)",
+                       description="Run STAGE.json's command (resuming when its inputs are unchanged) and record it.")
+    r.add_argument("spec", type=Path, metavar="STAGE.json")
+    r.set_defaults(func=_run_stage)
