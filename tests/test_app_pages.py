@@ -202,3 +202,24 @@ def test_jobs_page_lists_jobs_read_only(app_env: Path, tmp_path: Path) -> None:
     frame = at.dataframe[0].value
     assert list(frame["id"]) == [job_id] and list(frame["state"]) == ["queued"]  # listed, not started
     assert db.get(job_id).state == "queued"
+
+
+def test_overview_shows_the_provenance_of_a_reproduced_zoo(app_env: Path, tmp_path: Path, monkeypatch) -> None:
+    import shutil
+
+    from s2s_core.provenance import write_provenance
+
+    zoo = tmp_path / "reproduced"
+    shutil.copytree(app_env, zoo)
+    record = {"stage": "pretrain", "command": ["s2s", "pretrain", "--steps", "2"], "config": {"steps": 2},
+              "started": "2026-11-29T10:00:00+00:00", "finished": "2026-11-29T10:05:00+00:00", "seconds": 300.0,
+              "code_version": "0.1.0", "git_commit": "0123456789abcdef", "inputs": {},
+              "output": {"path": str(zoo / "base"), "hash": "unit:" + "ab" * 32}, "runtime": {"device": "cpu"},
+              "fingerprint": "f" * 64}
+    write_provenance(zoo, plan="/plans/paper.yaml", name="paper", records=[record])
+    monkeypatch.setenv("S2S_ZOO", str(zoo))
+    at = run_page()
+    assert "Provenance: how this zoo was built" in texts(at)
+    prov = next(df.value for df in at.dataframe if "stage" in df.value.columns and "command" in df.value.columns)
+    assert prov["stage"].tolist() == ["pretrain"] and prov["command"][0] == "s2s pretrain --steps 2"
+    assert prov["code"][0] == "0.1.0 (0123456789)" and prov["seconds"][0] == 300.0
