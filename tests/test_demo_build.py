@@ -86,7 +86,7 @@ def test_bad_recipe_values_are_refused() -> None:
         DemoRecipe(ae_steps=0).validate()
     with pytest.raises(ConfigError, match="unknown keys"):
         DemoRecipe.from_dict({"ae_stepz": 3})
-    with pytest.raises(ConfigError, match="multiple of 32"):
+    with pytest.raises(ConfigError, match="multiple of 8"):
         DemoRecipe(size=50).validate()
 
 

@@ -172,3 +172,47 @@ def test_tar_shards_and_encoder_init_from_a_weights_file(photos, tmp_path):
     meta = pretrain(cfg, bar=False)
     assert meta["images_seen"] == 24 and meta["skipped_images"] >= 1
     assert read_manifest(tmp_path / "run" / "model")["recipe"]["init_encoder"].endswith("enc.safetensors")
+
+
+def test_cosine_schedule_known_values_and_resume():
+    import math
+
+    from s2s_core.train.pretrain import CosineScheduler
+
+    p = torch.nn.Parameter(torch.zeros(1))
+    opt = torch.optim.SGD([p], lr=0.4)
+    sched = CosineScheduler(opt, total=10, warmup=2)
+    lrs = []
+    for _ in range(12):
+        sched.advance()
+        lrs.append(opt.param_groups[0]["lr"])
+    assert lrs[0] == pytest.approx(0.2) and lrs[1] == pytest.approx(0.4)  # linear warm-up
+    assert lrs[2] == pytest.approx(0.4)  # cosine starts at the base lr
+    assert lrs[6] == pytest.approx(0.4 * 0.5 * (1 + math.cos(math.pi * 4 / 8)))
+    assert lrs[10] == pytest.approx(0.0, abs=1e-12) and lrs[11] == pytest.approx(0.0, abs=1e-12)
+    assert sched.step(1.0) is False  # held-out checks do not change it
+    clone = CosineScheduler(torch.optim.SGD([p], lr=0.4), total=10, warmup=2)
+    state = sched.state_dict()
+    sched2 = CosineScheduler(torch.optim.SGD([p], lr=123.0), total=10, warmup=2)
+    sched2.load_state_dict(json.loads(json.dumps(state)))
+    assert sched2.done == 12 and sched2.base == [0.4]
+    del clone
+
+
+def test_pretrain_mix_has_the_share_of_shapes_and_is_deterministic():
+    from s2s_core.data.demo_data import PretrainMix
+
+    mix = PretrainMix(size=32, seed=0, shapes=0.75)
+    a = next(iter(mix.batches(8, seed=3)))
+    b = next(iter(mix.batches(8, seed=3)))
+    assert a.shape == (8, 3, 32, 32) and torch.equal(a, b)
+    assert float(a.min()) >= 0 and float(a.max()) <= 1
+    # the first round(n * shapes) images are exactly ShapeGenerator's (training photos), the rest PhotoCropStream's
+    g1, g2 = torch.Generator().manual_seed(5), torch.Generator().manual_seed(5)
+    got = mix.sample(4, g1)
+    shapes = mix.shape_images.sample(3, g2)[0]
+    photos = mix.photos.sample(1, g2)
+    assert torch.equal(got, torch.cat([shapes, photos]))
+    assert mix.shape_images.split == "train"
+    with pytest.raises(ValueError):
+        PretrainMix(shapes=1.5)

@@ -7,6 +7,9 @@ Two sources, both generated on the fly so nothing is reused verbatim and nothing
   mirror and colour jitter.
 * :class:`ShapeGenerator` — the labelled images for the classifiers: one filled shape drawn over a random
   photo crop.
+* :class:`PretrainMix` — what A_S actually pre-trains on: both kinds of image, without labels. The paper
+  pre-trains on YFCC100m, a superset of its classifiers' domain; here the domain is "shapes over photos", so
+  A_S sees photo crops *and* shapes over photo crops (training photos only, labels dropped).
 
 **What decides the class: the outline of the shape, and nothing else.** The ten classes are
 ``CLASS_NAMES`` (circle, square, triangle, star, cross, ring, crescent, half-disc, bar, heart). Every
@@ -150,15 +153,34 @@ class PhotoCropStream:
 
 
 class _Batches:
-    """Endless batches from ``sample(n, generator)``; each ``iter()`` restarts from the same seed."""
+    """Endless batches from ``sample(n, generator)``; each ``iter()`` restarts from the same seed, or from the
+    state loaded with :meth:`load_state_dict` (the generator's state after the last consumed batch, plain JSON),
+    so a resumed training run continues with exactly the batches it would have seen."""
 
     def __init__(self, sample, batch_size: int, seed: int) -> None:
         self.sample, self.batch_size, self.seed = sample, batch_size, seed
+        self.consumed = 0
+        self._start: dict | None = None
+        self._g: torch.Generator | None = None
 
     def __iter__(self) -> Iterator:
         g = torch.Generator().manual_seed(self.seed)
+        self.consumed = 0
+        if self._start is not None:
+            g.set_state(torch.tensor(self._start["rng"], dtype=torch.uint8))
+            self.consumed = int(self._start["batches"])
+        self._g = g
         while True:
-            yield self.sample(self.batch_size, g)
+            batch = self.sample(self.batch_size, g)
+            self.consumed += 1
+            yield batch
+
+    def state_dict(self) -> dict:
+        g = self._g or torch.Generator().manual_seed(self.seed)
+        return {"batches": self.consumed, "rng": g.get_state().tolist()}
+
+    def load_state_dict(self, state: dict) -> None:
+        self._start = {"batches": int(state["batches"]), "rng": list(state["rng"])}
 
 
 # --------------------------------------------------------------------------- shapes
@@ -288,6 +310,39 @@ class ShapeGenerator:
     def batches(self, batch_size: int, seed: int) -> _Batches:
         """A re-iterable, endless, deterministic source of ``(x, y)`` batches (same seed, same batches)."""
         return _Batches(self.sample, batch_size, seed)
+
+
+class PretrainMix:
+    """Unlabelled pre-training images for A_S: a fixed share of shape images, the rest photo crops.
+
+    ``sample(n, generator) -> (n, 3, S, S)`` in [0, 1]: the first ``round(n * shapes)`` images are shapes over
+    training-photo crops (:class:`ShapeGenerator`, ``split="train"``, labels discarded), the others are
+    :class:`PhotoCropStream` crops. No test photo is ever used; :meth:`heldout` gives the photo stream's
+    held-out crops of the test photos (a check of generalisation only).
+    """
+
+    def __init__(self, size: int = 64, seed: int = 0, *, shapes: float = 0.5) -> None:
+        if not 0.0 <= shapes <= 1.0:
+            raise ValueError(f"shapes must be a fraction in [0, 1], got {shapes}")
+        self.size, self.shapes = size, float(shapes)
+        self.photos = PhotoCropStream(size=size, seed=seed)
+        self.shape_images = ShapeGenerator(size=size, seed=seed, split="train")
+
+    def sample(self, n: int, generator: torch.Generator) -> torch.Tensor:
+        k = round(n * self.shapes)
+        parts = []
+        if k:
+            parts.append(self.shape_images.sample(k, generator)[0])
+        if n - k:
+            parts.append(self.photos.sample(n - k, generator))
+        return torch.cat(parts)
+
+    def batches(self, batch_size: int, seed: int) -> _Batches:
+        """A re-iterable, endless, deterministic source of training batches (same seed, same batches)."""
+        return _Batches(self.sample, batch_size, seed)
+
+    def heldout(self, n: int) -> torch.Tensor:
+        return self.photos.heldout(n)
 
 
 _SPLIT_OFFSETS = {"val": 1_000_003, "test": 2_000_003}

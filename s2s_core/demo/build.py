@@ -33,6 +33,8 @@ from s2s_core.demo.recipe import DemoRecipe
 from s2s_core.errors import ConfigError
 
 BASE_DIR = "base"
+#: A_S's training run between its two phases (checkpoint + progress); removed once ``base`` is written.
+AE_RUN_DIR = "ae_run"
 ZOO_NAME = "demo"
 
 
@@ -66,41 +68,57 @@ def _worker_setup() -> None:
             ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, int(signal.SIGTERM))  # PR_SET_PDEATHSIG
 
 
-def stage_pretrain(out: str, recipe_dict: dict) -> dict[str, Any]:
-    """Pre-train A_S on random augmented photo crops; writes ``OUT/base``. Returns its metrics."""
-    import tempfile
+def stage_pretrain(out: str, recipe_dict: dict, phase: int = 2) -> dict[str, Any]:
+    """Pre-train A_S with MSE on unlabelled demo images (:class:`PretrainMix`).
 
+    Phase 1 runs the first ``ae_steps_beside_classifiers`` steps (in a one-thread worker beside the
+    classifiers) and leaves a checkpoint in ``OUT/ae_run``; phase 2 resumes it with ``ae_threads_after``
+    threads, finishes the schedule and writes ``OUT/base``. Returns its metrics (phase 2) or progress (phase 1).
+    """
     import torch
 
     from s2s_core.checkpoints import save_ae
-    from s2s_core.data.demo_data import PhotoCropStream
+    from s2s_core.data.demo_data import PretrainMix
     from s2s_core.models.segnet import SegNet
     from s2s_core.train.pretrain import pretrain_ae
 
-    _worker_setup()
     recipe = DemoRecipe.from_dict(recipe_dict)
+    if phase == 1:
+        _worker_setup()
+    else:
+        torch.set_num_threads(recipe.ae_threads_after)
     seed = _stage_seed(recipe, 1)
     torch.manual_seed(seed)
     ae = SegNet(recipe.widths, recipe.depths)
-    photos = PhotoCropStream(size=recipe.size, seed=seed)
-    heldout = (photos.heldout(recipe.ae_heldout) * 255).round().to(torch.uint8)
-    batches = photos.batches(recipe.ae_batch, seed=seed + 1)
+    images = PretrainMix(size=recipe.size, seed=seed, shapes=recipe.ae_shapes)
+    heldout = (images.heldout(recipe.ae_heldout) * 255).round().to(torch.uint8)
+    batches = images.batches(recipe.ae_batch, seed=seed + 1)
+    run_dir = Path(out) / AE_RUN_DIR
     start = time.perf_counter()
-    with tempfile.TemporaryDirectory(prefix="s2s-demo-ae-") as tmp:
-        result, opt, sched = pretrain_ae(
-            ae, batches, heldout, steps=recipe.ae_steps, optimizer=recipe.ae_optimizer, lr=recipe.ae_lr,
-            eval_every_images=recipe.ae_eval_every_images, eval_batch_size=64, run_dir=tmp,
-            log_every=50, bar=False)
+    result, opt, sched = pretrain_ae(
+        ae, batches, heldout, steps=recipe.ae_steps, optimizer=recipe.ae_optimizer, lr=recipe.ae_lr,
+        eval_every_images=recipe.ae_eval_every_images, eval_batch_size=64, run_dir=run_dir,
+        log_every=50, bar=False, schedule=recipe.ae_schedule, warmup_steps=recipe.ae_warmup,
+        channels_last=True, resume=phase == 2,
+        stop_at=recipe.ae_steps_beside_classifiers if phase == 1 else None)
+    seconds = time.perf_counter() - start
+    if phase == 1 and result.step < recipe.ae_steps:
+        return {"stage": "pretrain part 1", "steps": result.step, "seconds": seconds,
+                "psnr_heldout": result.metrics.get("psnr")}
     ae.eval()
     meta = {
-        "data": "random augmented crops of the photos shipped with scikit-image and scikit-learn",
+        "data": f"unlabelled: {recipe.ae_shapes:.0%} shapes over photo crops, the rest augmented photo crops "
+                "(training photos shipped with scikit-image and scikit-learn; never a test photo)",
         "steps": result.step, "images_seen": result.images, "seed": seed, "size": recipe.size,
         "batch_size": recipe.ae_batch, "optimizer": recipe.ae_optimizer, "lr": recipe.ae_lr,
-        "lr_final": opt.param_groups[0]["lr"], "lr_reductions": sched.reductions,
-        "final_train_loss": result.loss, "final_heldout_loss": result.metrics.get("heldout_loss"),
-        "final_psnr": result.metrics.get("psnr"), "seconds": time.perf_counter() - start,
+        "schedule": recipe.ae_schedule, "warmup_steps": recipe.ae_warmup, "shapes_share": recipe.ae_shapes,
+        "lr_final": opt.param_groups[0]["lr"], "final_train_loss": result.loss,
+        "final_heldout_loss": result.metrics.get("heldout_loss"), "final_psnr": result.metrics.get("psnr"),
+        "steps_beside_classifiers": min(recipe.ae_steps_beside_classifiers, recipe.ae_steps),
+        "threads_after": recipe.ae_threads_after, "seconds": seconds,
     }
     save_ae(Path(out) / BASE_DIR, ae, meta)
+    shutil.rmtree(run_dir, ignore_errors=True)
     return {"stage": "pretrain", **meta}
 
 
@@ -278,8 +296,8 @@ def build_demo(out: str | Path, recipe: DemoRecipe, *, force: bool = False, prog
     partial.mkdir(parents=True, exist_ok=True)
     recipe_file.write_text(json.dumps(recipe.to_dict(), indent=2) + "\n")
     shorts = list(recipe.classifiers)
-    reporter = _Reporter(total=2 + 2 * len(shorts) + int(evaluate), progress_file=progress_file, show_bar=show_bar)
-    stages = ["data", "pretrain", *(f"classifier {s}" for s in shorts), *(f"finetune {s}" for s in shorts)]
+    reporter = _Reporter(total=3 + 2 * len(shorts) + int(evaluate), progress_file=progress_file, show_bar=show_bar)
+    stages = ["data", "pretrain", "pretrain", *(f"classifier {s}" for s in shorts), *(f"finetune {s}" for s in shorts)]
     reporter.weight_total = sum(_stage_weight(s) for s in stages + (["evaluate"] if evaluate else []))
     reporter.event("start", recipe=recipe.to_dict(), out=str(out))
     started = time.monotonic()
@@ -295,16 +313,26 @@ def build_demo(out: str | Path, recipe: DemoRecipe, *, force: bool = False, prog
     order = ["I", "V", "R", "A", "L"]
     clf_order = [s for s in order if s in shorts] + [s for s in shorts if s not in order]
     tasks: list[tuple[Callable, tuple]] = []
-    if not _unit_done(partial / BASE_DIR):
-        tasks.append((stage_pretrain, (str(partial), recipe.to_dict())))
+    ae_ckpt = partial / AE_RUN_DIR / "ckpt" / "latest.json"
+    base_built = _unit_done(partial / BASE_DIR)
+    if not base_built and not ae_ckpt.is_file():
+        tasks.append((stage_pretrain, (str(partial), recipe.to_dict(), 1)))
     else:
-        reporter.stage_done({"stage": "pretrain (already built)"})
+        reporter.stage_done({"stage": "pretrain part 1 (already built)"})
     for short in clf_order:
         if not _unit_done(partial / "classifiers" / short):
             tasks.append((stage_classifier, (str(partial), recipe.to_dict(), short)))
         else:
             reporter.stage_done({"stage": f"classifier {short} (already built)"})
     log += _run_parallel(tasks, recipe.workers, reporter)
+    # Stage 2b: A_S finishes alone on the whole machine (resuming phase 1's checkpoint).
+    if not _unit_done(partial / BASE_DIR):
+        info = stage_pretrain(str(partial), recipe.to_dict(), 2)
+        torch.set_num_threads(1)
+        reporter.stage_done(info)
+        log.append(info)
+    else:
+        reporter.stage_done({"stage": "pretrain (already built)" if base_built else "pretrain (done in part 1)"})
 
     # Stage 3: one decoder per classifier.
     tasks = []
