@@ -112,3 +112,22 @@ def test_the_build_is_deterministic_for_its_seed(quick_zoo: Path, tmp_path) -> N
         first = json.loads((quick_zoo / unit / "manifest.json").read_text())["files"]
         second = json.loads((again / unit / "manifest.json").read_text())["files"]
         assert first == second, unit
+
+
+def test_a_changed_recipe_rebuilds_only_the_stages_it_affects(tmp_path) -> None:
+    from s2s_core.demo.build import _drop_stale_stages
+
+    old = DemoRecipe()
+    for sub in ("base", "ae_run", "results", "data/test", *(f"classifiers/{s}" for s in "LAVRI"),
+                *(f"aes/{s}" for s in "LAVRI")):
+        (tmp_path / sub).mkdir(parents=True)
+    new = DemoRecipe.from_dict({**old.to_dict(), "ft_lr": {**old.ft_lr, "I": old.ft_lr["I"] * 2}})
+    _drop_stale_stages(tmp_path, old, new)
+    assert not (tmp_path / "aes" / "I").exists() and not (tmp_path / "results").exists()
+    assert all((tmp_path / "aes" / s).exists() for s in "LAVR")
+    assert (tmp_path / "base").exists() and (tmp_path / "classifiers" / "I").exists()
+    # a change to A_S invalidates A_S and every decoder fine-tuned from it, not the classifiers
+    newer = DemoRecipe.from_dict({**new.to_dict(), "ae_steps": new.ae_steps + 1})
+    _drop_stale_stages(tmp_path, new, newer)
+    assert not (tmp_path / "base").exists() and not any((tmp_path / "aes").iterdir())
+    assert all((tmp_path / "classifiers" / s).exists() for s in "LAVRI")

@@ -44,3 +44,9 @@ def test_readme_block_round_trip(tmp_path):
     readme.write_text("no markers\n")
     with pytest.raises(ConfigError, match="exactly one"):
         write_into(readme, "x")
+
+
+def test_readme_demo_account_is_generated_from_the_shipped_results():
+    """The README's demo numbers and claims are `s2s report checkpoints/demo` verbatim (regenerate with
+    `s2s report checkpoints/demo --readme README.md` after rebuilding or re-evaluating the zoo)."""
+    assert readme_block(ROOT / "README.md") == report(SHIPPED)

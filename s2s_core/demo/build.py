@@ -45,6 +45,43 @@ def _read_recipe(path: Path) -> DemoRecipe | None:
         return None
 
 
+def stage_settings(recipe: DemoRecipe, stage: str, short: str | None = None) -> dict[str, Any]:
+    """The recipe fields one stage's output depends on (``data``, ``pretrain``, ``classifier``, ``finetune``)."""
+    d = recipe.to_dict()
+    common = {k: d[k] for k in ("seed", "size")}
+    if stage == "data":
+        return {**common, "test_images": d["test_images"]}
+    if stage == "pretrain":
+        return {**common, **{k: v for k, v in d.items() if k.startswith("ae_") or k in ("widths", "depths")}}
+    if stage == "classifier":
+        return {**common, "name": d["classifiers"].get(short), "val_images": d["val_images"],
+                **{k: (v.get(short) if isinstance(v, dict) else v) for k, v in d.items() if k.startswith("clf_")}}
+    if stage == "finetune":
+        return {"pretrain": stage_settings(recipe, "pretrain"), "classifier": stage_settings(recipe, "classifier", short),
+                **{k: (v.get(short) if isinstance(v, dict) else v) for k, v in d.items() if k.startswith("ft_")}}
+    raise ValueError(f"unknown demo stage {stage!r}")
+
+
+def _drop_stale_stages(partial: Path, old: DemoRecipe, new: DemoRecipe) -> None:
+    """Delete the outputs of ``partial`` that ``new`` would build differently from ``old`` (and the results);
+    the other stages are kept, so changing, say, one fine-tuning rate re-runs only that fine-tuning."""
+    def stale(stage: str, short: str | None = None) -> bool:
+        return stage_settings(old, stage, short) != stage_settings(new, stage, short)
+
+    doomed = [partial / "results"]
+    if stale("data"):
+        doomed.append(partial / "data")
+    if stale("pretrain"):
+        doomed += [partial / BASE_DIR, partial / AE_RUN_DIR]
+    for short in set(old.classifiers) | set(new.classifiers):
+        if short not in new.classifiers or stale("classifier", short):
+            doomed.append(partial / "classifiers" / short)
+        if short not in new.classifiers or stale("finetune", short):
+            doomed.append(partial / "aes" / short)
+    for path in doomed:
+        shutil.rmtree(path, ignore_errors=True)
+
+
 def _unit_done(path: Path) -> bool:
     return (path / "manifest.json").is_file()
 
@@ -194,13 +231,13 @@ def stage_finetune(out: str, recipe_dict: dict, short: str) -> dict[str, Any]:
     start = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="s2s-demo-ft-") as tmp:
         result = finetune_ae(ae, clf, batches, steps=recipe.ft_steps, train="decoder",
-                             optimizer=recipe.ft_optimizer, lr=recipe.ft_lr, recon_weight=recipe.ft_recon_weight,
+                             optimizer=recipe.ft_optimizer, lr=recipe.ft_lr[short], recon_weight=recipe.ft_recon_weight,
                              run_dir=tmp, log_every=25, bar=False)
     ae.eval()
     with torch.no_grad():
         after = accuracy(clf, ae(val_x), val_y)
     meta = {"data": "procedural shapes over photo crops (s2s_core.data.demo_data)", "steps": result.step,
-            "batch_size": recipe.ft_batch, "optimizer": recipe.ft_optimizer, "lr": recipe.ft_lr,
+            "batch_size": recipe.ft_batch, "optimizer": recipe.ft_optimizer, "lr": recipe.ft_lr[short],
             "recon_weight": recipe.ft_recon_weight, "seed": seed, "final_loss": result.loss,
             "val_top1_through_A_S": before, "val_top1_through_A_i": after,
             "seconds": time.perf_counter() - start}
@@ -291,8 +328,17 @@ def build_demo(out: str | Path, recipe: DemoRecipe, *, force: bool = False, prog
         raise ConfigError(f"{out} already holds a zoo; pass --force to rebuild it, or choose another --out")
     partial = out.with_name(out.name + ".partial")
     recipe_file = partial / "recipe.json"
-    if recipe_file.exists() and _read_recipe(recipe_file) != recipe:
-        shutil.rmtree(partial)  # an unfinished build of another recipe: start afresh
+    previous_log: dict = {}
+    if recipe_file.exists():
+        old = _read_recipe(recipe_file)
+        if old is None:
+            shutil.rmtree(partial)  # unreadable: start afresh
+        elif old != recipe:
+            _drop_stale_stages(partial, old, recipe)  # keep every stage whose settings did not change
+        log_file = partial / "build_log.json"
+        if log_file.is_file():
+            with contextlib.suppress(OSError, ValueError):
+                previous_log = json.loads(log_file.read_text())
     partial.mkdir(parents=True, exist_ok=True)
     recipe_file.write_text(json.dumps(recipe.to_dict(), indent=2) + "\n")
     shorts = list(recipe.classifiers)
@@ -356,7 +402,13 @@ def build_demo(out: str | Path, recipe: DemoRecipe, *, force: bool = False, prog
         result, _ = run_evaluation(partial, test_dir, batch_size=recipe.eval_batch, device="cpu",
                                    show_progress=False)
         reporter.stage_done({"stage": "evaluate", "images": result.images})
+    built = {str(info.get("stage")) for info in log}
+    reused = [info for info in previous_log.get("stages", []) + previous_log.get("reused_stages", [])
+              if str(info.get("stage")) not in built and info.get("stage") not in ("data", "evaluate")]
     build = {"seconds": time.monotonic() - started, "stages": log, "code_version": __version__,
+             **({"reused_stages": reused, "previous_build_seconds": previous_log.get("full_build_seconds",
+                                                                                      previous_log.get("seconds"))}
+                if reused else {"full_build_seconds": time.monotonic() - started}),
              "torch": torch.__version__}
     (partial / "build_log.json").write_text(json.dumps(build, indent=2, default=str) + "\n")
 

@@ -17,7 +17,7 @@ def register(sub) -> None:
         help="build the demo zoo offline on the CPU (A_S, five classifiers, five fine-tuned decoders, evaluation)",
         description="Build the embedded demo zoo from nothing: pre-train A_S on photo crops, train five small "
         "classifiers on procedural shapes, fine-tune one decoder per classifier and evaluate everything. "
-        "Deterministic from --seed; about 15 minutes on a 2-core CPU (--quick: about a minute, for testing).",
+        "Deterministic from --seed; under 30 minutes on a 2-core CPU (--quick: about a minute, for testing).",
     )
     p.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"zoo directory (default {DEFAULT_OUT})")
     p.add_argument("--seed", type=int, default=0)

@@ -96,9 +96,15 @@ def _build_facts(zoo_dir: Path) -> tuple[str, dict]:
     info = json.loads(zoo_json.read_text()) if zoo_json.is_file() else {}
     recipe = info.get("recipe", {})
     parts = []
-    if log.get("seconds"):
+    if log.get("reused_stages") and log.get("previous_build_seconds"):
+        redone = ", ".join(str(s.get("stage")) for s in log.get("stages", []) if s.get("stage") != "data")
+        parts.append(f"The full build took {log['previous_build_seconds'] / 60:.1f} minutes here; after a recipe "
+                     f"change, {redone or 'nothing'} and the evaluation were redone in {log['seconds'] / 60:.1f} "
+                     "minutes, every other stage reused (`build_log.json`)")
+    elif log.get("seconds"):
         parts.append(f"The build took {log['seconds'] / 60:.1f} minutes here (`build_log.json`)")
-    pre = next((s for s in log.get("stages", []) if s.get("stage") == "pretrain"), None)
+    stages = log.get("stages", []) + log.get("reused_stages", [])
+    pre = next((s for s in stages if s.get("stage") == "pretrain"), None)
     if pre and recipe.get("widths"):
         parts.append(f"A_S is a {len(recipe['widths'])}-stage SegNet (widths {recipe['widths']}, depths "
                      f"{recipe['depths']}) trained for {pre['steps']} steps ({pre['images_seen']} images)")
@@ -158,12 +164,12 @@ def report(zoo_dir: str | Path) -> str:
     if quality is not None:
         q = quality.set_index("ae")
         table = q[["psnr_input", "ssim_input", "psnr_base", "ssim_base", "mad_base", "hf_energy", "checkerboard"]]
-        table.columns = ["PSNR vs x (dB)", "SSIM vs x", "PSNR vs A_S(x)", "SSIM vs A_S(x)", "mean |A(x)−A_S(x)|",
+        table.columns = ["PSNR vs x (dB)", "SSIM vs x", "PSNR vs A_S(x)", "SSIM vs A_S(x)", "mean abs. diff. to A_S(x)",
                          "top-octave energy", "checkerboard (× input)"]
         out.append("**How the AEs differ** (`recon_quality.csv`; the input's own row is the baseline for the "
                    "spectral columns):")
         out.append(_markdown(table, index=True, digits={"SSIM vs x": 3, "SSIM vs A_S(x)": 3,
-                                                         "mean |A(x)−A_S(x)|": 4, "top-octave energy": 4}))
+                                                         "mean abs. diff. to A_S(x)": 4, "top-octave energy": 4}))
         aes = [f"A_{n}" for n in names if f"A_{n}" in q.index]
         if aes and "A_S" in q.index:
             far = max(aes, key=lambda a: q.loc[a, "mad_base"])
@@ -172,7 +178,7 @@ def report(zoo_dir: str | Path) -> str:
             out.append(
                 f"A_S reconstructs the test images at {q.loc['A_S', 'psnr_input']:.1f} dB "
                 f"(SSIM {q.loc['A_S', 'ssim_input']:.3f}). Fine-tuning moves {far} furthest from A_S "
-                f"(mean |A−A_S| {q.loc[far, 'mad_base']:.4f}, {q.loc[far, 'psnr_base']:.1f} dB against A_S(x)) and "
+                f"(mean abs. difference {q.loc[far, 'mad_base']:.4f}, {q.loc[far, 'psnr_base']:.1f} dB against A_S(x)) and "
                 f"{near} least ({q.loc[near, 'mad_base']:.4f}, {q.loc[near, 'psnr_base']:.1f} dB). "
                 f"{board} adds the strongest period-2 checkerboard ({q.loc[board, 'checkerboard']:.1f}× the "
                 f"input's, A_S {q.loc['A_S', 'checkerboard']:.1f}×).")
