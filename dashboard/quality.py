@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pandas as pd
 import streamlit as st
 
 from dashboard import downloads, state
@@ -24,10 +25,11 @@ def quality_table(ref: state.ZooRef, key: str) -> None:
     if frame is None or frame.empty:
         state.missing_results_note(ref, "reconstruction-quality table")
         return
-    shown = frame.set_index("ae")[list(LABELS)].rename(columns=LABELS)
-    st.dataframe(shown.style.format({c: "{:.3f}" for c in shown.columns} | {
-        LABELS["psnr_input"]: "{:.2f}", LABELS["psnr_base"]: "{:.2f}", LABELS["mad_base"]: "{:.4f}",
-        LABELS["hf_energy"]: "{:.4f}", LABELS["checkerboard"]: "{:.2f}"}, na_rep="–"), width="stretch")
+    digits = {"psnr_input": 2, "psnr_base": 2, "mad_base": 4, "hf_energy": 4, "checkerboard": 2}
+    shown = frame.set_index("ae")[list(LABELS)]
+    shown = pd.DataFrame({LABELS[c]: [f"{v:.{digits.get(c, 3)}f}" if v == v else "–" for v in shown[c]]
+                          for c in LABELS}, index=shown.index)  # the input's own row has no fidelity columns
+    st.dataframe(shown, width="stretch")
     n = int(frame["n"].iloc[0]) if "n" in frame else 0
     st.caption(
         f"Means over {n} test images (`results/recon_quality.csv`). The row *original* is the baseline: the input "

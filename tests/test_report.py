@@ -50,3 +50,18 @@ def test_readme_demo_account_is_generated_from_the_shipped_results():
     """The README's demo numbers and claims are `s2s report checkpoints/demo` verbatim (regenerate with
     `s2s report checkpoints/demo --readme README.md` after rebuilding or re-evaluating the zoo)."""
     assert readme_block(ROOT / "README.md") == report(SHIPPED)
+
+
+def test_shipped_zoo_shows_the_papers_phenomenon():
+    """Pins what the shipped zoo shows (issue 11): A_S close to the identity, every A_i at least as readable
+    by its classifier as A_S, and each A_i moving away from A_S(x) while doing so."""
+    import pandas as pd
+
+    acc = pd.read_csv(SHIPPED / "results" / "accuracy.csv").pivot_table(index="classifier", columns="input",
+                                                                        values="top1")
+    quality = pd.read_csv(SHIPPED / "results" / "recon_quality.csv").set_index("ae")
+    assert quality.loc["A_S", "psnr_input"] > 28.0
+    for name in acc.index:
+        assert acc.loc[name, f"A_{name}"] >= acc.loc[name, "A_S"], name
+        assert acc.loc[name, "original"] - acc.loc[name, "A_S"] < 15.0, name  # was 47-63 points before issue 11
+        assert quality.loc[f"A_{name}", "psnr_base"] < 40.0, name  # fine-tuning changed the reconstruction

@@ -217,9 +217,12 @@ def report(zoo_dir: str | Path) -> str:
             continue
         better = [float(s) for s, row in sub.iterrows() if row[f"A_{n}"] > row["original"]]
         if better:
-            wins.append(f"{n} (s = {', '.join(f'{s:g}' for s in better)})")
+            gap = (sub[f"A_{n}"] - sub["original"]).idxmax()
+            wins.append(f"{n} (s = {', '.join(f'{s:g}' for s in better)}; largest at s = {gap:g}: "
+                        f"{100 * sub.loc[gap, f'A_{n}']:.1f} % against {100 * sub.loc[gap, 'original']:.1f} %)")
     out.append("**Noise (Fig. 4).** On inputs with uniform noise U(−s, s), acc(i∘A_i) > acc(i) holds for "
-               + ("; ".join(wins) if wins else "no classifier at any s > 0") + " (`noise.csv`).")
+               + ("; ".join(wins) if wins else "no classifier at any s > 0")
+               + f" (`noise.csv`; chance is {chance1:.0f} % top-1).")
     return "\n\n".join(out) + "\n"
 
 
