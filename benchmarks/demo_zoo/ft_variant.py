@@ -22,12 +22,7 @@ from s2s_core.checkpoints import load_classifier
 from s2s_core.data.demo_data import ShapeGenerator, fixed_split
 from s2s_core.models.segnet import SegNet
 
-HERE = Path(__file__).resolve().parent
-CLASSIFIERS = HERE.parents[1] / "checkpoints" / "demo" / "classifiers"
-
-
-def _ints(text: str) -> tuple[int, ...]:
-    return tuple(int(v) for v in text.split(","))
+from ae_variant import CLASSIFIERS, HERE, _ints  # noqa: I001  (the sibling script; run from any directory)
 
 
 def main() -> None:
