@@ -16,13 +16,12 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+from ae_variant import CLASSIFIERS, HERE, _ints  # the sibling script (its folder is on sys.path)
 from safetensors.torch import load_file
 
 from s2s_core.checkpoints import load_classifier
 from s2s_core.data.demo_data import ShapeGenerator, fixed_split
 from s2s_core.models.segnet import SegNet
-
-from ae_variant import CLASSIFIERS, HERE, _ints  # noqa: I001  (the sibling script; run from any directory)
 
 
 def main() -> None:
