@@ -4,7 +4,7 @@ Each ``bench_*.py`` module exposes ``run() -> dict[str, float]``: named figures,
 two things timed side by side in the same run (these machines are noisy, so absolute times mean
 little). The merged object is printed and written to ``benchmarks/results.json``.
 
-    python benchmarks/run.py [--only NAME ...] [--threads N]
+    python benchmarks/run.py [--only NAME ... [--merge]] [--threads N]
 """
 
 from __future__ import annotations
@@ -33,6 +33,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", nargs="*", help="run only these bench_*.py files (by stem, without bench_)")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
     parser.add_argument("--out", type=Path, default=HERE / "results.json")
+    parser.add_argument("--merge", action="store_true",
+                        help="with --only: update just these figures in --out (their run is noted in _meta.merged)")
     args = parser.parse_args(argv)
 
     import torch
@@ -61,6 +63,12 @@ def main(argv: list[str] | None = None) -> int:
     print(text)
     if not args.only:
         args.out.write_text(text + "\n")
+    elif args.merge:
+        old = json.loads(args.out.read_text()) if args.out.is_file() else {"_meta": {}}
+        meta = results.pop("_meta")
+        old.setdefault("_meta", {}).setdefault("merged", {})[",".join(args.only)] = meta
+        old.update(results)
+        args.out.write_text(json.dumps(old, indent=2, sort_keys=True) + "\n")
     return 0
 
 
