@@ -46,12 +46,14 @@ FLASH_KEY = "jobs_flash"
 ACTIVE_KEY = "jobs_active"
 ACTIVE_STATES = ("queued", "running")
 RESUMABLE_STATES = ("cancelled", "lost", "failed")
-#: Fields shown outside the "more settings" expander, per kind (the rest of the specs' fields go inside).
+#: Fields shown outside the "more settings" expander, per kind (the rest of the specs' fields go inside). The
+#: cluster fields exist only when the job backend is Slurm (``S2S_JOBS_BACKEND=slurm``).
+_CLUSTER_MAIN = ("nodes", "gpus_per_node", "partition", "time_limit")
 MAIN_FIELDS = {
-    "pretrain": ("data", "steps", "batch_size", "lr", "size", "device"),
-    "finetune": ("classifier", "base", "data", "steps", "batch_size", "lr", "size", "device"),
-    "evaluate": ("zoo", "data", "limit", "batch_size", "device"),
-    "demo": ("out", "quick", "seed", "device"),
+    "pretrain": ("data", "steps", "batch_size", "lr", "size", "device", *_CLUSTER_MAIN),
+    "finetune": ("classifier", "base", "data", "steps", "batch_size", "lr", "size", "device", *_CLUSTER_MAIN),
+    "evaluate": ("zoo", "data", "limit", "batch_size", "device", *_CLUSTER_MAIN),
+    "demo": ("out", "quick", "seed", "device", *_CLUSTER_MAIN),
 }
 
 
@@ -192,6 +194,8 @@ def _num(v: Any) -> float | None:
 def progress_text(job: Job, p: JobProgress) -> str:
     """The line under a progress bar: ``step 30/120 · loss 0.0123 · ETA 1 min 05 s``."""
     if job.state == "queued":
+        if job.slurm_id:
+            return f"queued in Slurm as job {job.slurm_id} ({job.slurm_state or 'PENDING'})"
         return f"queued for {job.device}"
     parts = [job.state]
     if p.step is not None:
@@ -241,9 +245,10 @@ def jobs_frame(jobs: list[Job]) -> pd.DataFrame:
         "id": j.id, "kind": j.kind, "state": j.state, "device": j.device, "source": j.source,
         "created": time.strftime("%Y-%m-%d %H:%M", time.localtime(j.created)),
         "duration": format_seconds((j.finished or time.time()) - j.started) if j.started else "",
-        "name": j.params.get("name") or "", "output": j.output or j.target or "", "error": j.error or ""}
+        "name": j.params.get("name") or "", "output": j.output or j.target or "", "error": j.error or "",
+        "slurm": f"{j.slurm_id} {j.slurm_state or ''}".strip() if j.slurm_id else ""}
         for j in jobs], columns=["id", "kind", "state", "device", "source", "created", "duration", "name", "output",
-                                 "error"])
+                                 "error", "slurm"])
 
 
 def active_ids(jobs: list[Job]) -> frozenset[int]:
@@ -349,7 +354,7 @@ def submit(board: Board, kind: str, values: dict[str, Any]) -> None:
     refused field is shown as a plain error naming it, a queued job reruns the page with a message."""
     params = form_params(values)
     try:
-        validate_params(kind, params, board.runner.roots)
+        validate_params(kind, params, board.runner.roots, board.runner.backend)
         job = board.runner.submit(kind, params, source="dashboard")
     except ConfigError as exc:
         st.error(f"Not submitted: {exc}")

@@ -9,21 +9,24 @@
     s2s jobs run-queue                (refresh once: mark lost jobs, start queued ones)
     s2s jobs worker [--interval S]    (keep refreshing until stopped; optional, see below)
 
-All take ``--runs DIR`` (default ``S2S_RUNS_DIR`` or ``./runs``). The browser launch gate does not
-apply to the CLI, but every parameter is validated the same way. Queued jobs start by themselves when
-the job before them on the same device ends; ``worker`` only matters if a job's supervisor was killed.
+All take ``--runs DIR`` (default ``S2S_RUNS_DIR`` or ``./runs``) and ``--backend local|slurm`` (default
+``S2S_JOBS_BACKEND`` or ``local``: where new jobs go; a job is cancelled and resumed where it went). The
+browser launch gate does not apply to the CLI, but every parameter is validated the same way. Local jobs
+start by themselves when the job before them on the same device ends; ``worker`` only matters if a job's
+supervisor was killed. Slurm jobs wait in Slurm's queue; ``list`` and ``show`` ask Slurm for their state.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 from datetime import datetime
 from typing import Any
 
 from s2s_core.jobs.runner import JobRunner
-from s2s_core.jobs.specs import KINDS, describe_kind
+from s2s_core.jobs.specs import BACKENDS, KINDS, describe_kind
 from s2s_core.jobs.store import Job
 from s2s_core.train.config import parse_set
 
@@ -54,21 +57,28 @@ def _print_json(obj: Any) -> None:
     print(json.dumps(obj, indent=2, default=str))
 
 
+def _runner(args: argparse.Namespace) -> JobRunner:
+    return JobRunner(args.runs, backend=args.backend)
+
+
 def _cmd_submit(args: argparse.Namespace) -> int:
-    runner = JobRunner(args.runs)
+    runner = _runner(args)
     job = runner.submit(args.kind, parse_set(args.set), source="cli")
     if args.wait:
         job = runner.wait(job.id, timeout=args.wait)
     if args.json:
         _print_json(job.as_dict())
     else:
-        print(f"job {job.id} ({job.kind}) {job.state} on {job.device}; dir {job.run_dir}")
+        slurm = f" (Slurm job {job.slurm_id}, {job.slurm_state})" if job.slurm_id else ""
+        print(f"job {job.id} ({job.kind}) {job.state} on {job.device}{slurm}; dir {job.run_dir}")
     return 0 if job.state not in ("failed", "lost") else 1
 
 
 def _cmd_list(args: argparse.Namespace) -> int:
-    runner = JobRunner(args.runs)
+    runner = _runner(args)
     jobs = runner.list()
+    if runner.poll_error:
+        print(f"warning: Slurm did not answer, states may be old: {runner.poll_error}", file=sys.stderr)
     if args.json:
         _print_json([j.as_dict() for j in jobs])
         return 0
@@ -84,22 +94,28 @@ def _cmd_list(args: argparse.Namespace) -> int:
 
 
 def _cmd_show(args: argparse.Namespace) -> int:
-    runner = JobRunner(args.runs)
+    runner = _runner(args)
     runner.refresh()
+    if runner.poll_error:
+        print(f"warning: Slurm did not answer, its state may be old: {runner.poll_error}", file=sys.stderr)
     job = runner.get(args.id)
     events = runner.progress(job.id)
     if args.json:
         _print_json({**job.as_dict(), "last_event": events[-1] if events else None,
                      "log_tail": runner.log_tail(job.id, args.log)})
         return 0
-    for key in ("id", "kind", "state", "device", "source", "attempts", "resumed", "pid", "exit_code", "error",
-                "run_dir", "target", "output", "depends"):
-        print(f"{key:>10}: {getattr(job, key)}")
+    keys = ["id", "kind", "state", "backend", "device", "source", "attempts", "resumed", "pid", "exit_code", "error",
+            "run_dir", "target", "output", "depends"]
+    if job.backend == "slurm":  # the Slurm job id and the state Slurm reports, instead of a local pid
+        keys.remove("pid")
+        keys[4:4] = ["slurm_id", "slurm_state"]
+    for key in keys:
+        print(f"{key:>11}: {getattr(job, key)}")
     for key in ("created", "started", "finished"):
-        print(f"{key:>10}: {_when(getattr(job, key))}")
-    print(f"{'params':>10}: {json.dumps(job.params)}")
+        print(f"{key:>11}: {_when(getattr(job, key))}")
+    print(f"{'params':>11}: {json.dumps(job.params)}")
     if events:
-        print(f"{'last event':>10}: {json.dumps(events[-1])}")
+        print(f"{'last event':>11}: {json.dumps(events[-1])}")
     if args.log:
         print(f"--- last {args.log} lines of log.txt ---")
         print("\n".join(runner.log_tail(job.id, args.log)))
@@ -107,13 +123,13 @@ def _cmd_show(args: argparse.Namespace) -> int:
 
 
 def _cmd_cancel(args: argparse.Namespace) -> int:
-    job = JobRunner(args.runs).cancel(args.id, wait=args.wait)
+    job = _runner(args).cancel(args.id, wait=args.wait)
     print(f"job {job.id}: {job.state}" + ("" if job.state != "running" else " (stopping; SIGTERM sent)"))
     return 0
 
 
 def _cmd_resume(args: argparse.Namespace) -> int:
-    job = JobRunner(args.runs).resume(args.id)
+    job = _runner(args).resume(args.id)
     how = "from its last checkpoint" if job.resumed else "from the start"
     print(f"job {job.id} ({job.kind}) {job.state} again, {how}")
     return 0
@@ -121,7 +137,7 @@ def _cmd_resume(args: argparse.Namespace) -> int:
 
 def _cmd_kinds(args: argparse.Namespace) -> int:
     kinds = [args.kind] if args.kind else list(KINDS)
-    specs = {k: describe_kind(k) for k in kinds}
+    specs = {k: describe_kind(k, backend=args.backend) for k in kinds}
     if args.json:
         _print_json(specs)
         return 0
@@ -135,7 +151,7 @@ def _cmd_kinds(args: argparse.Namespace) -> int:
 
 
 def _cmd_run_queue(args: argparse.Namespace) -> int:
-    for job in JobRunner(args.runs).refresh():
+    for job in _runner(args).refresh():
         print(f"started job {job.id} ({job.kind}) on {job.device}")
     return 0
 
@@ -156,6 +172,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     def add(name: str, func: Any, help_text: str) -> argparse.ArgumentParser:
         sp = sub.add_parser(name, help=help_text, description=help_text)
         sp.add_argument("--runs", default=None, help="runs root (default: S2S_RUNS_DIR or ./runs)")
+        sp.add_argument("--backend", choices=BACKENDS, default=None,
+                        help="where new jobs run: local or slurm (default: S2S_JOBS_BACKEND or local)")
         sp.set_defaults(func=func)
         return sp
 

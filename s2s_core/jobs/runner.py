@@ -9,6 +9,10 @@ records the exit code, the state and the error, and then starts the next queued 
 supervisor vanished without recording anything (killed, machine restarted; the pid is checked together with
 its start time, so a reused pid is not mistaken for the job) is marked ``lost`` by the next ``refresh``.
 
+The backend is a setting (``S2S_JOBS_BACKEND`` or ``JobRunner(backend=...)``): ``local`` (the default) runs
+jobs as above; ``slurm`` hands each job to ``sbatch`` instead and follows it through Slurm (:mod:`.slurm`).
+Each job remembers its backend, so cancel and resume go where the job went.
+
 Layout: ``RUNS/jobs.sqlite`` (:mod:`.store`) and, per job, ``RUNS/jobs/<id>/`` with ``job.json`` (kind,
 resolved parameters, argv), ``log.txt``, and what the command writes there (``progress.jsonl``,
 ``config.json``, ``ckpt/``, ``model/`` for the training commands; ``zoo/`` for a demo build).
@@ -28,7 +32,10 @@ from pathlib import Path
 from typing import Any
 
 from s2s_core.errors import ConfigError
-from s2s_core.jobs.specs import Roots, get_kind, validate_params
+from s2s_core.jobs.jobfiles import read_progress, tail_lines
+from s2s_core.jobs.slurm import SlurmBackend, SlurmClient
+from s2s_core.jobs.slurm import slot as slurm_slot
+from s2s_core.jobs.specs import Roots, backend_from_env, check_backend, get_kind, validate_params
 from s2s_core.jobs.store import DB_NAME, FINAL_STATES, Job, JobStore, update_row
 
 #: Builds the argv of a job: ``(job, resume) -> [executable, ...]``; ``job.params`` are validated.
@@ -147,55 +154,6 @@ def is_alive(pid: int | None, start: int | None) -> bool:
     return now is not None and (start is None or now == start)
 
 
-def read_progress(path: Path) -> list[dict[str, Any]]:
-    """Events of a ``progress.jsonl``; a line that is not (yet) complete JSON is skipped."""
-    try:
-        text = path.read_text(encoding="utf-8", errors="replace")
-    except OSError:
-        return []
-    out = []
-    for line in text.splitlines():
-        try:
-            ev = json.loads(line)
-        except ValueError:
-            continue
-        if isinstance(ev, dict):
-            out.append(ev)
-    return out
-
-
-def tail_lines(path: Path, n: int, block: int = 8192) -> list[str]:
-    """The last ``n`` lines of a text file, reading only its end."""
-    if n <= 0:
-        return []
-    try:
-        with path.open("rb") as fh:
-            fh.seek(0, os.SEEK_END)
-            pos, data = fh.tell(), b""
-            while pos > 0 and data.count(b"\n") <= n:
-                step = min(block, pos)
-                pos -= step
-                fh.seek(pos)
-                data = fh.read(step) + data
-    except OSError:
-        return []
-    return data.decode("utf-8", errors="replace").splitlines()[-n:]
-
-
-def error_of(run_dir: Path, exit_code: int | None) -> str | None:
-    """Why a job failed: the last ``error`` event of its progress file, else the last line of its log."""
-    for ev in reversed(read_progress(run_dir / "progress.jsonl")):
-        if ev.get("event") == "error":
-            return str(ev.get("message") or "error")
-    if exit_code is not None and exit_code < 0:
-        with contextlib.suppress(ValueError):
-            return f"killed by {signal.Signals(-exit_code).name}"
-    for line in reversed(tail_lines(run_dir / "log.txt", 40)):
-        if line.strip() and not line.startswith("=== "):
-            return line.strip()[-500:]
-    return None
-
-
 def _dependencies_met(con, job_id: int, depends: list[int]) -> bool:
     """Whether every job in ``depends`` succeeded; a dependency that ended otherwise (or vanished) cancels the
     waiting job ``job_id`` (inside the caller's transaction), so a chain of stages stops at its first failure."""
@@ -217,11 +175,16 @@ def _dependencies_met(con, job_id: int, depends: list[int]) -> bool:
 
 class JobRunner:
     """Jobs of one runs root. Cheap to create: all state lives in ``RUNS/jobs.sqlite`` and the job dirs,
-    so a new instance (after an app restart) sees every past and running job."""
+    so a new instance (after an app restart) sees every past and running job. ``backend`` (default
+    ``S2S_JOBS_BACKEND``, else ``local``) is where new jobs go; ``slurm_client`` talks to Slurm.
+
+    ``poll_error`` holds the last error of asking Slurm about its jobs (``None`` when it answered): a refresh
+    never fails because Slurm is briefly unreachable, the jobs just keep their last known state."""
 
     def __init__(self, runs_dir: str | Path | None = None, *, roots: Roots | None = None,
                  per_device: int | None = None, grace_s: float | None = None,
-                 command: CommandBuilder | None = None, env: Mapping[str, str] | None = None) -> None:
+                 command: CommandBuilder | None = None, env: Mapping[str, str] | None = None,
+                 backend: str | None = None, slurm_client: SlurmClient | None = None) -> None:
         self.roots = roots or Roots.from_env(runs_dir)
         self.runs_dir = self.roots.runs
         self.jobs_dir = self.runs_dir / "jobs"
@@ -231,7 +194,18 @@ class JobRunner:
         self.per_device = per_device or int(env.get(PER_DEVICE_ENV, "1"))
         self.grace_s = grace_s if grace_s is not None else float(env.get(GRACE_ENV, "30"))
         self.command = command or s2s_command
+        self.backend = check_backend(backend) if backend else backend_from_env(env)
+        self._slurm_client = slurm_client
+        self._slurm: SlurmBackend | None = None
+        self.poll_error: str | None = None
         self._children: dict[int, subprocess.Popen] = {}
+
+    @property
+    def slurm(self) -> SlurmBackend:
+        """The Slurm side of this runner (its client is created on first use)."""
+        if self._slurm is None:
+            self._slurm = SlurmBackend(self, self._slurm_client)
+        return self._slurm
 
     # -- queries ------------------------------------------------------------------------------------
     def list(self) -> list[Job]:
@@ -255,18 +229,26 @@ class JobRunner:
     # -- actions ------------------------------------------------------------------------------------
     def submit(self, kind: str, params: Mapping[str, Any], *, source: str = "cli",
                depends: list[int] | tuple[int, ...] = ()) -> Job:
-        """Validate ``params`` for ``kind``, queue the job and start it if its device is free.
+        """Validate ``params`` for ``kind``, queue the job and start it if its device is free (``local``), or
+        check them against the cluster and ``sbatch`` it (``slurm``).
 
         ``depends``: ids of jobs that must succeed first; if one of them fails, is cancelled or lost, this job is
         cancelled instead of started. A ``stage`` job (``s2s reproduce``) runs in its stage's directory, which
-        successive attempts share; every other job gets a new ``RUNS/jobs/<id>/``."""
+        successive attempts share; every other job gets a new ``RUNS/jobs/<id>/``. Stages and jobs that depend on
+        others always run on the local backend (the queue orders them; Slurm does not know them)."""
         spec = get_kind(kind)
         if not spec.launchable and source != "reproduce":
             raise ConfigError(f"kind: {kind} jobs are submitted by s2s reproduce only")
-        values = validate_params(kind, params, self.roots)
+        backend = "local" if depends or not spec.launchable else self.backend
+        values = validate_params(kind, params, self.roots, backend)
         for dep in depends:
             self.store.get(dep)  # an unknown id is refused here
-        job_id = self.store.insert(kind, values, device_slot(values.get("device")), source=source, depends=depends)
+        if backend == "slurm":
+            self.slurm.check(values)
+            device = slurm_slot(values)
+        else:
+            device = device_slot(values.get("device"))
+        job_id = self.store.insert(kind, values, device, source=source, depends=depends, backend=backend)
         run_dir = Path(values["spec"]).parent if kind == "stage" else self.job_dir(job_id)
         try:
             run_dir.mkdir(parents=True, exist_ok=kind == "stage")
@@ -279,7 +261,10 @@ class JobRunner:
         job.argv = self.command(job, False)
         self.store.update(job_id, run_dir=job.run_dir, target=job.target, argv=job.argv)
         self._write_job_json(job)
-        self.refresh()
+        if job.backend == "slurm":
+            self.slurm.submit(self.get(job_id))
+        else:
+            self.refresh()
         return self.get(job_id)
 
     def cancel(self, job_id: int, *, wait: float | None = None) -> Job:
@@ -287,6 +272,13 @@ class JobRunner:
         command (training saves a checkpoint) and sends SIGKILL after the grace period. With ``wait``, block
         up to that many seconds for the job to end."""
         job = self.get(job_id)
+        if job.backend == "slurm":
+            self.refresh()  # Slurm may have started (or ended) it since the table last heard
+            job = self.get(job_id)
+            if job.state not in ("queued", "running"):
+                raise ConfigError(f"job {job_id}: cannot cancel a {job.state} job")
+            self.slurm.cancel(job)
+            return self._wait_final(job_id, wait)
         if job.state == "queued":
             if self.store.update(job_id, expect_state="queued", state="cancelled", finished=time.time(),
                                  error="cancelled before it started"):
@@ -298,9 +290,12 @@ class JobRunner:
         if is_alive(job.pid, job.pid_start):
             with contextlib.suppress(ProcessLookupError):
                 os.kill(job.pid, signal.SIGTERM)
+        return self._wait_final(job_id, wait)
+
+    def _wait_final(self, job_id: int, wait: float | None) -> Job:
         deadline = time.monotonic() + (wait or 0)
-        while wait and time.monotonic() < deadline and self.get(job_id).state == "running":
-            time.sleep(0.1)
+        while wait and time.monotonic() < deadline and self.get(job_id).state in ("queued", "running"):
+            time.sleep(0.2)
             self.refresh()
         return self.get(job_id)
 
@@ -313,6 +308,9 @@ class JobRunner:
         resumable = get_kind(job.kind).resumable and (run / "ckpt" / "latest.json").is_file() \
             and (run / "config.json").is_file()
         argv = self.command(job, resumable)
+        if job.backend == "slurm":
+            job.argv, job.resumed = argv, resumable
+            return self.slurm.resubmit(job)
         if not self.store.update(job_id, expect_state=job.state, state="queued", queued=time.time(), argv=argv,
                                  resumed=resumable, pid=None, pid_start=None, child_pid=None, child_start=None,
                                  exit_code=None, error=None, finished=None, started=None, output=None,
@@ -324,12 +322,22 @@ class JobRunner:
 
     def refresh(self) -> list[Job]:
         """Reap finished supervisors, mark vanished jobs ``lost``, escalate overdue cancels, and start
-        queued jobs on free devices. Returns the jobs started."""
+        queued jobs on free devices (``local``); bring Slurm jobs up to date with Slurm. Returns the local jobs
+        started."""
         for pid, proc in list(self._children.items()):
             if proc.poll() is not None:
                 del self._children[pid]
         now = time.time()
-        for job in self.store.list(("running",)):
+        active = self.store.list(("queued", "running"))
+        if any(j.backend == "slurm" for j in active):
+            try:
+                self.slurm.refresh()
+                self.poll_error = None
+            except ConfigError as exc:
+                self.poll_error = str(exc)
+        for job in active:
+            if job.state != "running" or job.backend != "local":
+                continue
             if job.pid is None:
                 if now - (job.started or now) > START_TIMEOUT_S:
                     self._finish_vanished(job, "the job's supervisor never started")
@@ -348,7 +356,7 @@ class JobRunner:
     # -- internals ----------------------------------------------------------------------------------
     def _write_job_json(self, job: Job) -> None:
         data = {k: getattr(job, k) for k in ("id", "kind", "params", "device", "source", "created", "argv",
-                                              "run_dir", "target", "resumed", "depends")}
+                                              "run_dir", "target", "resumed", "depends", "backend")}
         path = Path(job.run_dir) / "job.json"
         tmp = path.with_name(".job.json.tmp")
         tmp.write_text(json.dumps(data, indent=2) + "\n")
@@ -380,9 +388,10 @@ class JobRunner:
         claimed: list[int] = []
         with self.store.transaction() as con:
             busy: dict[str, int] = {}
-            for row in con.execute("SELECT device, COUNT(*) FROM jobs WHERE state = 'running' GROUP BY device"):
+            for row in con.execute("SELECT device, COUNT(*) FROM jobs WHERE state = 'running' AND backend = 'local' "
+                                   "GROUP BY device"):
                 busy[row[0]] = row[1]
-            for row in con.execute("SELECT id, device, depends FROM jobs WHERE state = 'queued' "
+            for row in con.execute("SELECT id, device, depends FROM jobs WHERE state = 'queued' AND backend = 'local' "
                                    "ORDER BY queued, id").fetchall():
                 if not _dependencies_met(con, row["id"], json.loads(row["depends"] or "[]")):
                     continue

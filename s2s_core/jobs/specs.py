@@ -25,12 +25,15 @@ from typing import Any, Literal
 
 from s2s_core.errors import ConfigError
 
-#: Environment: browser launching on (``1``/``true``/``yes``), the token for non-loopback servers, the roots.
+#: Environment: browser launching on (``1``/``true``/``yes``), the token for non-loopback servers, the roots,
+#: and the backend that runs the jobs (``local`` subprocesses, or ``slurm``: each job goes to ``sbatch``).
 ENABLED_ENV = "S2S_JOBS_ENABLED"
 TOKEN_ENV = "S2S_JOBS_TOKEN"
 RUNS_ENV = "S2S_RUNS_DIR"
 DATA_ROOTS_ENV = "S2S_DATA_ROOTS"
 CHECKPOINTS_ENV = "S2S_CHECKPOINTS_DIR"
+BACKEND_ENV = "S2S_JOBS_BACKEND"
+BACKENDS = ("local", "slurm")
 
 #: Characters refused in any string or path value, although no shell ever sees them.
 FORBIDDEN_CHARS = frozenset(";|&$`<>\\\"'*?!(){}[]#~\n\r\t\x00")
@@ -81,6 +84,8 @@ class FieldSpec:
     ``str`` and ``path`` fields it only suggests values. ``path_role`` says what a path must be: ``data`` (a readable
     directory), ``unit`` (a directory with ``manifest.json``), ``zoo`` (a directory with ``zoo.json``),
     ``file`` (a readable file), or ``output`` (inside the runs root or ``checkpoints/``; need not exist).
+    ``check`` is a last check of the typed value that returns it (possibly normalised) or raises
+    :class:`ConfigError` naming the field.
     """
 
     name: str
@@ -95,6 +100,7 @@ class FieldSpec:
     pattern: str | None = None
     choices: Sequence[str] | Callable[[Roots], Sequence[str]] | None = None
     path_role: PathRole | None = None
+    check: Callable[[Any], Any] | None = None  #: a last check of the typed value (raises ConfigError)
 
     def options(self, roots: Roots) -> list[str]:
         """The allowed values (``choice``) or suggestions (``path``); ``[]`` when there are none."""
@@ -275,31 +281,114 @@ SPECS: dict[str, KindSpec] = {
 KINDS: tuple[str, ...] = tuple(k for k, spec in SPECS.items() if spec.launchable)
 
 
+# ------------------------------------------------------------------------------------------ cluster fields
+_TIME_FORMS = "MM, MM:SS, HH:MM:SS, D-HH, D-HH:MM or D-HH:MM:SS"
+_TIME_RE = re.compile(r"(?:(?P<d>\d{1,4})-(?P<dh>\d{1,2})(?::(?P<dm>\d{1,2})(?::(?P<ds>\d{1,2}))?)?"
+                      r"|(?P<h>\d{1,5}):(?P<hm>\d{1,2}):(?P<hs>\d{1,2})"
+                      r"|(?P<m>\d{1,7})(?::(?P<ms>\d{1,2}))?)")
+
+
+def slurm_minutes(text: str, name: str = "time_limit") -> int:
+    """A Slurm time (``MM``, ``MM:SS``, ``HH:MM:SS``, ``D-HH``, ``D-HH:MM``, ``D-HH:MM:SS``) in whole minutes,
+    seconds rounded up as Slurm does. :class:`ConfigError` for any other form or a zero limit."""
+    m = _TIME_RE.fullmatch(text.strip())
+    if m is None:
+        raise ConfigError(f"{name}: {text!r} is not a Slurm time limit; use {_TIME_FORMS} (e.g. 90, 1:30:00, 2-00)")
+    g = {k: int(v) if v else 0 for k, v in m.groupdict().items()}
+    if m["d"] is not None:
+        days, hours, minutes, seconds = g["d"], g["dh"], g["dm"], g["ds"]
+    elif m["h"] is not None:
+        days, hours, minutes, seconds = 0, g["h"], g["hm"], g["hs"]
+    else:
+        days, hours, minutes, seconds = 0, 0, g["m"], g["ms"]
+    if (m["d"] is not None and hours > 23) or (m["m"] is None and minutes > 59) or seconds > 59:
+        raise ConfigError(f"{name}: {text!r} is not a Slurm time limit (a field is out of range); use {_TIME_FORMS}")
+    total = ((days * 24 + hours) * 60 + minutes) + (1 if seconds else 0)
+    if total <= 0:
+        raise ConfigError(f"{name}: {text!r} is no time at all; give at least one minute")
+    return total
+
+
+def _time_limit(value: str) -> str:
+    slurm_minutes(value)
+    return value.strip()
+
+
+#: Names of Slurm partitions and accounts: what sbatch accepts, without anything a shell would read.
+_SLURM_NAME = r"[A-Za-z0-9][A-Za-z0-9_.+-]{0,63}"
+_NODES = FieldSpec("nodes", "int", 1, "nodes; torchrun starts on each (sbatch --nodes)", min=1, max=10_000)
+_CLUSTER = (
+    FieldSpec("gpus_per_node", "int", 0, "GPUs on each node, one training process per GPU (sbatch --gpus-per-node)",
+              label="GPUs per node", min=0, max=64),
+    FieldSpec("cpus_per_node", "int", None, "CPUs on each node (sbatch --cpus-per-task; empty: the cluster's default)",
+              label="CPUs per node", min=1, max=100_000),
+    FieldSpec("partition", "str", None, "Slurm partition (sbatch --partition; empty: the cluster's default)",
+              pattern=_SLURM_NAME),
+    FieldSpec("time_limit", "str", None, f"wall-clock limit, {_TIME_FORMS} (sbatch --time; empty: the partition's "
+              "default)", label="time limit", check=_time_limit),
+    FieldSpec("account", "str", None, "account charged for the job (sbatch --account; empty: your default)",
+              pattern=_SLURM_NAME),
+)
+#: On Slurm the device is that of the compute nodes: ``auto`` takes their GPUs when the job asks for some.
+_SLURM_DEVICE = FieldSpec("device", "str", "auto", "auto (GPUs when gpus_per_node > 0), cpu or cuda, on the compute "
+                          "nodes", pattern=r"auto|cpu|cuda", choices=("auto", "cpu", "cuda"))
+CLUSTER_FIELDS: dict[str, tuple[FieldSpec, ...]] = {
+    kind: ((_NODES,) if SPECS[kind].resumable else ()) + _CLUSTER for kind in SPECS}
+CLUSTER_NAMES = frozenset(f.name for fields in CLUSTER_FIELDS.values() for f in fields)
+
+
+def backend_from_env(env: Mapping[str, str] | None = None) -> str:
+    """The job backend of this installation: ``S2S_JOBS_BACKEND`` (``local``, the default, or ``slurm``)."""
+    env = os.environ if env is None else env
+    value = env.get(BACKEND_ENV, "").strip().lower() or "local"
+    return check_backend(value)
+
+
+def check_backend(backend: str) -> str:
+    if backend not in BACKENDS:
+        raise ConfigError(f"{BACKEND_ENV}: unknown job backend {backend!r}; use one of {', '.join(BACKENDS)}")
+    return backend
+
+
+def fields_for(kind: str, backend: str = "local") -> tuple[FieldSpec, ...]:
+    """The fields of ``kind`` on ``backend``: on Slurm the device refers to the compute nodes and the cluster
+    fields (nodes for the training kinds, GPUs and CPUs per node, partition, time limit, account) are added."""
+    spec = get_kind(kind)
+    if check_backend(backend) == "local":
+        return spec.fields
+    return tuple(_SLURM_DEVICE if f.name == "device" else f for f in spec.fields) + CLUSTER_FIELDS[kind]
+
+
 def get_kind(kind: str) -> KindSpec:
     if kind not in SPECS:
         raise ConfigError(f"kind: unknown job kind {kind!r}; use one of {', '.join(KINDS)}")
     return SPECS[kind]
 
 
-def describe_kind(kind: str, roots: Roots | None = None) -> list[dict[str, Any]]:
-    """The fields of ``kind`` as JSON-able dicts, in form order (see :meth:`FieldSpec.describe`)."""
+def describe_kind(kind: str, roots: Roots | None = None, backend: str | None = None) -> list[dict[str, Any]]:
+    """The fields of ``kind`` as JSON-able dicts, in form order (see :meth:`FieldSpec.describe`), for ``backend``
+    (default: :func:`backend_from_env`)."""
     roots = roots or Roots.from_env()
-    return [f.describe(roots) for f in get_kind(kind).fields]
+    return [f.describe(roots) for f in fields_for(kind, backend or backend_from_env())]
 
 
 # -------------------------------------------------------------------------------------------- validation
 
 
-def validate_params(kind: str, params: Mapping[str, Any], roots: Roots) -> dict[str, Any]:
-    """Check ``params`` against the specs of ``kind`` and return every field's value, typed, with
-    defaults filled in and paths resolved to absolute paths. Values may be typed or strings (from
+def validate_params(kind: str, params: Mapping[str, Any], roots: Roots, backend: str = "local") -> dict[str, Any]:
+    """Check ``params`` against the specs of ``kind`` on ``backend`` and return every field's value, typed,
+    with defaults filled in and paths resolved to absolute paths. Values may be typed or strings (from
     ``--set``). Raises :class:`ConfigError` naming the first offending field."""
-    spec = get_kind(kind)
-    unknown = sorted(set(params) - set(spec.names))
+    fields = fields_for(kind, backend)
+    names = [f.name for f in fields]
+    unknown = sorted(set(params) - set(names))
     if unknown:
-        raise ConfigError(f"{unknown[0]}: unknown parameter for {kind} jobs; valid: {', '.join(spec.names)}")
+        if unknown[0] in CLUSTER_NAMES and backend == "local":
+            raise ConfigError(f"{unknown[0]}: a Slurm setting, but this queue runs jobs on this machine "
+                              f"(set {BACKEND_ENV}=slurm to submit to Slurm)")
+        raise ConfigError(f"{unknown[0]}: unknown parameter for {kind} jobs; valid: {', '.join(names)}")
     out: dict[str, Any] = {}
-    for f in spec.fields:
+    for f in fields:
         value = params.get(f.name)
         if isinstance(value, str) and value.strip() == "" and f.type != "str":
             value = None
@@ -309,7 +398,17 @@ def validate_params(kind: str, params: Mapping[str, Any], roots: Roots) -> dict[
             out[f.name] = f.default
             continue
         out[f.name] = check_value(f, value, roots)
+    if backend == "slurm":
+        _check_slurm_device(out)
     return out
+
+
+def _check_slurm_device(values: dict[str, Any]) -> None:
+    gpus, device = values.get("gpus_per_node") or 0, values.get("device")
+    if gpus and device == "cpu":
+        raise ConfigError(f"device: cpu, but gpus_per_node is {gpus}; use auto or cuda, or ask for no GPUs")
+    if not gpus and device == "cuda":
+        raise ConfigError("device: cuda needs GPUs on the compute nodes; set gpus_per_node (1 or more)")
 
 
 def check_value(f: FieldSpec, value: Any, roots: Roots) -> Any:
@@ -339,6 +438,8 @@ def check_value(f: FieldSpec, value: Any, roots: Roots) -> Any:
             raise ConfigError(f"{f.name}: {v} is above the maximum {f.max}")
         if f.multiple_of and v % f.multiple_of:
             raise ConfigError(f"{f.name}: {v} is not a multiple of {f.multiple_of}")
+    if f.check is not None:
+        v = f.check(v)
     return v
 
 

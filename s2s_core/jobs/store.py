@@ -50,21 +50,27 @@ CREATE TABLE IF NOT EXISTS jobs (
     attempts INTEGER NOT NULL DEFAULT 0,
     resumed INTEGER NOT NULL DEFAULT 0,
     cancel_requested REAL,
-    depends TEXT NOT NULL DEFAULT '[]'
+    depends TEXT NOT NULL DEFAULT '[]',
+    backend TEXT NOT NULL DEFAULT 'local',
+    slurm_id TEXT,
+    slurm_state TEXT
 );
 CREATE INDEX IF NOT EXISTS jobs_state ON jobs(state, device, queued);
 """
 
 _JSON_COLUMNS = ("params", "argv", "depends")
 #: Columns added after the first release, with their SQL type, for tables created before them.
-_ADDED_COLUMNS = {"depends": "TEXT NOT NULL DEFAULT '[]'"}
+_ADDED_COLUMNS = {"depends": "TEXT NOT NULL DEFAULT '[]'", "backend": "TEXT NOT NULL DEFAULT 'local'",
+                  "slurm_id": "TEXT", "slurm_state": "TEXT"}
 
 
 @dataclass
 class Job:
     """One job as stored. Times are unix seconds; ``output`` is set once the job has produced its
-    unit/zoo (``target`` is where it will appear); ``pid`` is the job's supervisor process; ``depends``: ids of
-    jobs that must have succeeded before this one starts."""
+    unit/zoo (``target`` is where it will appear); ``pid`` is the job's supervisor process (``local``
+    backend); ``depends``: ids of jobs that must have succeeded before this one starts. On the ``slurm``
+    backend ``slurm_id`` is the current attempt's Slurm job id and ``slurm_state`` what Slurm last reported
+    (``PENDING (Priority)``, ``RUNNING``, ``TIMEOUT (TimeLimit)``, ...)."""
 
     id: int
     kind: str
@@ -90,6 +96,9 @@ class Job:
     resumed: bool = False
     cancel_requested: float | None = None
     depends: list[int] = field(default_factory=list)
+    backend: str = "local"
+    slurm_id: str | None = None
+    slurm_state: str | None = None
 
     @property
     def final(self) -> bool:
@@ -110,10 +119,13 @@ class JobStore:
         with self._connect() as con:
             con.execute("PRAGMA journal_mode=WAL")
             con.executescript(_SCHEMA)
-            have = {row[1] for row in con.execute("PRAGMA table_info(jobs)")}
-            for name, sql_type in _ADDED_COLUMNS.items():
-                if name not in have:
-                    con.execute(f"ALTER TABLE jobs ADD COLUMN {name} {sql_type}")
+            missing = set(_ADDED_COLUMNS) - {row["name"] for row in con.execute("PRAGMA table_info(jobs)")}
+        if missing:  # a table from before these columns; of two openers at once, the first adds them
+            with self.transaction() as con:
+                have = {row["name"] for row in con.execute("PRAGMA table_info(jobs)")}
+                for name, decl in _ADDED_COLUMNS.items():
+                    if name not in have:
+                        con.execute(f"ALTER TABLE jobs ADD COLUMN {name} {decl}")
 
     @contextlib.contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
@@ -138,13 +150,13 @@ class JobStore:
             con.execute("COMMIT")
 
     def insert(self, kind: str, params: dict[str, Any], device: str, *, source: str = "cli",
-               depends: list[int] | tuple[int, ...] = ()) -> int:
+               depends: list[int] | tuple[int, ...] = (), backend: str = "local") -> int:
         now = time.time()
         with self._connect() as con:
             cur = con.execute(
-                "INSERT INTO jobs (kind, params, argv, state, device, source, created, queued, depends) "
-                "VALUES (?, ?, '[]', 'queued', ?, ?, ?, ?, ?)",
-                (kind, json.dumps(params), device, source, now, now, json.dumps([int(d) for d in depends])),
+                "INSERT INTO jobs (kind, params, argv, state, device, source, created, queued, depends, backend) "
+                "VALUES (?, ?, '[]', 'queued', ?, ?, ?, ?, ?, ?)",
+                (kind, json.dumps(params), device, source, now, now, json.dumps([int(d) for d in depends]), backend),
             )
             return int(cur.lastrowid)
 

@@ -26,6 +26,7 @@ import sys
 import time
 from pathlib import Path
 
+from s2s_core.jobs.jobfiles import error_of
 from s2s_core.jobs.store import DB_NAME, JobStore
 
 
@@ -45,7 +46,7 @@ class _Supervisor:
                 self.proc.send_signal(signal.SIGTERM)
 
     def run(self) -> int:
-        from s2s_core.jobs.runner import error_of, proc_start_time
+        from s2s_core.jobs.runner import proc_start_time
 
         signal.signal(signal.SIGTERM, self._on_term)
         signal.signal(signal.SIGINT, self._on_term)
