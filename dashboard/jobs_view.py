@@ -242,13 +242,13 @@ def loss_figure(p: JobProgress, title: str = "training loss", max_points: int = 
 def jobs_frame(jobs: list[Job]) -> pd.DataFrame:
     """The job table (one row per job, newest first)."""
     return pd.DataFrame([{
-        "id": j.id, "kind": j.kind, "state": j.state, "device": j.device, "source": j.source,
+        "id": j.id, "kind": j.kind, "state": j.state, "device": j.device,
+        "slurm": f"{j.slurm_id} {j.slurm_state or ''}".strip() if j.slurm_id else "", "source": j.source,
         "created": time.strftime("%Y-%m-%d %H:%M", time.localtime(j.created)),
         "duration": format_seconds((j.finished or time.time()) - j.started) if j.started else "",
-        "name": j.params.get("name") or "", "output": j.output or j.target or "", "error": j.error or "",
-        "slurm": f"{j.slurm_id} {j.slurm_state or ''}".strip() if j.slurm_id else ""}
-        for j in jobs], columns=["id", "kind", "state", "device", "source", "created", "duration", "name", "output",
-                                 "error", "slurm"])
+        "name": j.params.get("name") or "", "output": j.output or j.target or "", "error": j.error or ""}
+        for j in jobs], columns=["id", "kind", "state", "device", "slurm", "source", "created", "duration", "name",
+                                 "output", "error"])
 
 
 def active_ids(jobs: list[Job]) -> frozenset[int]:
