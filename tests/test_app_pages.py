@@ -135,12 +135,17 @@ def test_upload_panel_and_bad_files(app_env: Path) -> None:
 def test_noise(app_env: Path) -> None:
     at = run_page("noise")
     first = next(df.value for df in at.dataframe if "A_S" in df.value.columns)
+    lab_before = at.get("plotly_chart")[0].proto.spec
+    assert "x + U(−0.2, 0.2)" in texts(at)
     at.slider(key="noise_s").set_value(1.0).run()
     assert not at.exception
     charts = at.get("plotly_chart")
     assert len(charts) == 2 and "noise strength s" in charts[1].proto.spec
+    assert "x + U(−1, 1)" in texts(at)
+    # the L*a*b* histograms are those of the new, noisier input and its reconstructions
+    assert "L*a*b* histograms" in charts[0].proto.spec and charts[0].proto.spec != lab_before
     second = next(df.value for df in at.dataframe if "A_S" in df.value.columns)
-    assert first.shape == second.shape
+    assert list(first.columns) == list(second.columns) and list(first.index) == list(second.index)
 
 
 def test_signal_order(app_env: Path) -> None:
@@ -195,7 +200,7 @@ def test_downloads_fall_back_without_kaleido_browser_or_dot(app_env: Path, monke
 
 
 def test_jobs_page_lists_jobs_read_only(app_env: Path, tmp_path: Path) -> None:
-    store = pytest.importorskip("s2s_core.jobs.store")
+    from s2s_core.jobs import store
     db = store.JobStore(tmp_path / "runs" / store.DB_NAME)
     job_id = db.insert("evaluate", {"zoo": "checkpoints/demo"}, "cpu")
     at = run_page("jobs")

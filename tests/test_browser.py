@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from needs import system_dependency
 from PIL import Image
 from tiny_zoo import build_tiny_zoo
 
@@ -26,10 +27,12 @@ IDLE = '[data-testid="stApp"][data-test-script-state="notRunning"]'
 PAGES = {"overview": "Overview", "reconstructions": "Reconstructions", "upload": "Upload", "noise": "Noise",
          "signal_order": "Signal order", "information": "Information", "jobs": "Training jobs"}
 
-if not CHROMIUM.exists():
-    pytest.skip("Debian's chromium is not installed at /usr/bin/chromium (apt-get install -y chromium)",
-                allow_module_level=True)
-playwright_api = pytest.importorskip("playwright.sync_api", reason="playwright (python) is not installed")
+system_dependency(CHROMIUM.exists(), "Debian's chromium is not installed at /usr/bin/chromium "
+                  "(apt-get install -y chromium)", module_level=True)
+try:
+    from playwright import sync_api as playwright_api
+except ImportError:
+    system_dependency(False, "playwright (python) is not installed: pip install -e '.[test]'", module_level=True)
 
 
 def _free_port() -> int:

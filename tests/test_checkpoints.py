@@ -13,6 +13,7 @@ from torch import nn
 
 from s2s_core import checkpoints as ck
 from s2s_core.errors import CheckpointError, ConfigError
+from s2s_core.models import classifiers
 from s2s_core.models.segnet import SegNet
 
 TINY = {"widths": (4, 8, 8, 16, 16), "depths": (2, 2, 3, 3, 3)}
@@ -94,9 +95,7 @@ def test_finetuned_needs_matching_base(tmp_path: Path) -> None:
 
 
 def test_classifier_round_trip(tmp_path: Path) -> None:
-    classifiers = pytest.importorskip("s2s_core.models.classifiers", reason="classifier registry not written yet")
-    if "lenet5_demo" not in classifiers.available():
-        pytest.skip("the demo classifier lenet5_demo is not registered")
+    assert "lenet5_demo" in classifiers.available()
     clf = classifiers.Classifier.from_name("lenet5_demo", num_classes=7).eval()
     unit = ck.save_classifier(tmp_path / "L", clf, {"accuracy": 0.5})
     manifest = ck.read_manifest(unit)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 import urllib.error
 
 import pytest
@@ -238,7 +237,7 @@ def test_demo_nets_overfit_a_tiny_batch(name):
     x = F.interpolate(torch.rand(16, 3, 8, 8), size=(64, 64), mode="bilinear", align_corners=False)
     y = torch.arange(16) % 10
     opt = torch.optim.Adam(net.parameters(), lr=1e-3)
-    t0, losses = time.perf_counter(), []
+    losses = []
     for _ in range(30):
         opt.zero_grad()
         loss = F.cross_entropy(net(x), y)
@@ -246,4 +245,3 @@ def test_demo_nets_overfit_a_tiny_batch(name):
         opt.step()
         losses.append(loss.item())
     assert losses[-1] < 0.5 * losses[0], losses
-    assert time.perf_counter() - t0 < 10

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import pandas as pd
@@ -12,6 +13,7 @@ import torch
 from s2s_core.analysis.evaluate import RESULT_FILES
 from s2s_core.checkpoints import read_unit
 from s2s_core.cli import main
+from s2s_core.data.images import load_image_tensor
 from s2s_core.demo.recipe import DemoRecipe, quick_recipe
 from s2s_core.errors import ConfigError
 from s2s_core.zoo import Zoo, read_zoo_info
@@ -90,8 +92,8 @@ def test_bad_recipe_values_are_refused() -> None:
         DemoRecipe(size=50).validate()
 
 
-@pytest.mark.skipif(not (SHIPPED / "zoo.json").is_file(), reason="no shipped demo zoo in checkpoints/demo")
 def test_shipped_demo_zoo_hashes_verify_and_results_exist() -> None:
+    assert (SHIPPED / "zoo.json").is_file(), f"the shipped demo zoo is missing from {SHIPPED}"
     info = read_zoo_info(SHIPPED)
     units = [info.base, *info.aes.values(), *(v for v in info.classifiers.values() if isinstance(v, str))]
     for unit in units:
@@ -131,3 +133,18 @@ def test_a_changed_recipe_rebuilds_only_the_stages_it_affects(tmp_path) -> None:
     _drop_stale_stages(tmp_path, new, newer)
     assert not (tmp_path / "base").exists() and not any((tmp_path / "aes").iterdir())
     assert all((tmp_path / "classifiers" / s).exists() for s in "LAVRI")
+
+
+def test_shipped_demo_zoo_reconstructs_and_classifies_a_test_image() -> None:
+    """The zoo the README and the dashboard open by default loads, and works on one of its own test images."""
+    assert (SHIPPED / "zoo.json").is_file(), f"the shipped demo zoo is missing from {SHIPPED}"
+    zoo = Zoo.load(SHIPPED)
+    path = sorted((SHIPPED / "data" / "test").glob("*/*.png"))[0]
+    x = load_image_tensor(path, size=zoo.input_size).unsqueeze(0)
+    recon = zoo.reconstruct_all(x)
+    assert set(recon) == {"A_S", *(f"A_{n}" for n in zoo.names)}
+    mse = float(((recon["A_S"].clamp(0, 1) - x) ** 2).mean())
+    assert 10 * math.log10(1 / mse) > 12  # A_S is a trained AE (about 28 dB on its test images), not random weights
+    label = zoo.classes.index(path.parent.name)
+    right = [n for n, clf in zoo.classifiers.items() if int(clf(x).argmax()) == label]
+    assert len(right) > len(zoo.classifiers) / 2, right  # the classifiers reach ~99% on this data

@@ -14,7 +14,7 @@ from s2s_core.analysis.lab import (
     lab_histograms,
     rgb_to_lab,
 )
-from s2s_core.analysis.noise import NOISE_GRID, add_uniform_noise, noise_generator, topk_correct
+from s2s_core.analysis.noise import add_uniform_noise, noise_generator, topk_correct
 from s2s_core.errors import ConfigError
 
 PURE = {
@@ -88,8 +88,22 @@ def test_lab_refuses_bad_shapes():
 # --- noise ----------------------------------------------------------------------------------------
 
 
-def test_noise_grid():
-    assert NOISE_GRID == (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
+def test_evaluate_uses_the_noise_grid_by_default():
+    """``s2s evaluate`` without --noise-grid evaluates s = 0, 0.1, ..., 1 (Fig. 4's x axis)."""
+    from s2s_core.cli import build_parser
+
+    args = build_parser().parse_args(["evaluate", "ZOO", "--data", "DATA"])
+    assert args.noise_grid == pytest.approx([k / 10 for k in range(11)])
+
+
+@pytest.mark.parametrize("s", [0.1, 0.4])
+def test_noise_is_uniform_in_minus_s_to_s(s):
+    """Mid-grey pixels are never clamped at s <= 0.5: the noise is U(-s, s), mean 0 and variance s^2 / 3."""
+    x = torch.full((1, 3, 128, 128), 0.5)
+    noise = add_uniform_noise(x, s, noise_generator(5)) - x
+    assert float(noise.abs().max()) <= s + 1e-6
+    assert float(noise.mean()) == pytest.approx(0.0, abs=0.01 * s)
+    assert float(noise.var()) == pytest.approx(s * s / 3, rel=0.05)
 
 
 def test_zero_noise_returns_the_input():

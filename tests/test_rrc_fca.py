@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import itertools
-import time
 
 import numpy as np
 import pytest
@@ -91,11 +90,17 @@ def test_lattice_from_csv_uses_row_names(tmp_path):
     assert lattice.top.intent == ("A_V", "A_I")
 
 
-def test_lattice_at_is_fast(rrc):
-    start = time.perf_counter()
+def test_lattice_at_every_threshold_matches_brute_force(rrc):
+    """The slider's path: 50 thresholds over Table 2 (its speed is benchmarks/bench_dashboard.py's
+    ``lattice_update_ms``, not a test)."""
     for t in np.linspace(0, 1.4, 50):
-        lattice_at(NAMES, rrc, float(t))
-    assert (time.perf_counter() - start) / 50 < 0.05
+        lattice = lattice_at(NAMES, rrc, float(t))
+        incidence = np.greater_equal(rrc.T, t)  # rows: classifiers j (objects), columns: AEs A_i (attributes)
+        assert np.array_equal(lattice.incidence, incidence), t
+        gi = {n: k for k, n in enumerate(NAMES)}
+        mi = {n: k for k, n in enumerate(lattice.attributes)}
+        found = {(frozenset(gi[g] for g in c.extent), frozenset(mi[m] for m in c.intent)) for c in lattice.concepts}
+        assert found == _brute_force(incidence), t
 
 
 def test_threshold_must_be_a_number(rrc):

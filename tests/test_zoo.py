@@ -14,6 +14,7 @@ from PIL import Image
 from s2s_core import checkpoints as ck
 from s2s_core.cli import main
 from s2s_core.errors import CheckpointError, ConfigError
+from s2s_core.models.classifiers import Classifier
 from s2s_core.models.segnet import SegNet
 from s2s_core.zoo import Zoo, ZooInfo, list_zoos, write_zoo_manifest
 
@@ -37,16 +38,10 @@ def zoo_dir(tmp_path: Path) -> tuple[Path, dict[str, SegNet]]:
     ck.save_ae(root / "base", base)
     models = {"S": base}
     classifiers: dict[str, str | dict] = {}
-    try:
-        from s2s_core.models.classifiers import Classifier
-        have_classifiers = True
-    except ImportError:
-        have_classifiers = False
     for i, name in enumerate(NAMES):
         models[name] = tuned_copy(base, 0.05 * (i + 1))
         ck.save_finetuned(root / "aes" / name, models[name], root / "base", name)
-        if have_classifiers:
-            ck.save_classifier(root / "classifiers" / name, Classifier.from_name("lenet5_demo"))
+        ck.save_classifier(root / "classifiers" / name, Classifier.from_name("lenet5_demo"))
         classifiers[name] = f"classifiers/{name}"
     write_zoo_manifest(root, name="demo", input_size=64, num_classes=10, seed=0, base="base",
                        classifiers=classifiers, aes={n: f"aes/{n}" for n in NAMES},
@@ -93,8 +88,6 @@ def test_encode_decode_with_and_gradients(zoo_dir) -> None:
 
 def test_classifiers_loaded(zoo_dir) -> None:
     root, _ = zoo_dir
-    if not (root / "classifiers" / "L").exists():
-        pytest.skip("s2s_core.models.classifiers is not available, so the zoo has no classifier units")
     zoo = Zoo.load(root)
     assert set(zoo.classifiers) == set(NAMES)
     logits = zoo.classifiers["L"](zoo.reconstruct_all(torch.rand(2, 3, 64, 64))["A_L"])
