@@ -1,19 +1,19 @@
-"""s2s dashboard: ``streamlit run app.py`` (from any directory).
+"""s2s dashboard: ``streamlit run app.py``.
 
 The entry script sets up the page, the shared sidebar (zoo picker: widgets made here persist across pages)
 and ``st.navigation`` over the files in ``pages/``. Pages read the selected zoo through ``dashboard.state``.
+``dashboard/`` is a package beside this file: ``streamlit run`` puts this file's folder on ``sys.path``.
+Zoos and runs are found in the project folder (``$S2S_HOME`` or the current directory; see
+:mod:`s2s_core.settings`).
 """
 
-import sys
 from pathlib import Path
 
+import streamlit as st
+
+from dashboard import state
+
 ROOT = Path(__file__).resolve().parent
-if str(ROOT) not in sys.path:  # `dashboard` is a top-level package beside this file, not installed
-    sys.path.insert(0, str(ROOT))
-
-import streamlit as st  # noqa: E402
-
-from dashboard import state  # noqa: E402
 
 st.set_page_config(page_title="s2s — what do deep networks like to see?", page_icon=":material/visibility:",
                    layout="wide")

@@ -24,6 +24,7 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
+from s2s_core import settings
 from s2s_core.errors import ConfigError
 from s2s_core.jobs.runner import JobRunner, read_progress, tail_lines
 from s2s_core.jobs.specs import (
@@ -329,10 +330,8 @@ def _none_found(desc: dict[str, Any]) -> str:
 
 def _short(path: str) -> str:
     """A path shown relative to the project or home directory when inside them."""
-    from dashboard.state import REPO_ROOT
-
     p = Path(path)
-    for base in (REPO_ROOT, Path.home()):
+    for base in (settings.home(), Path.home()):
         if p.is_relative_to(base):
             return str(p.relative_to(base))
     return path

@@ -6,16 +6,15 @@ tables and the inspections of images. Everything heavy is cached here, so pages 
   is reloaded.
 * Tables, inspections, thumbnails, figures: ``st.cache_data`` keyed on paths + mtimes or content digests.
 
-Zoo discovery (sidebar picker, :func:`zoo_picker`): ``$S2S_ZOO`` if set (also the default), ``checkpoints/demo``,
-every zoo under ``checkpoints/`` and every finished job output under the runs dir (``$S2S_RUNS_DIR``, default
-``runs/`` in the project).
+Zoo discovery (sidebar picker, :func:`zoo_picker`): ``$S2S_ZOO`` if set (also the default), the demo zoo,
+every zoo under the checkpoints folder and every finished job output under the runs folder; the folders come
+from :mod:`s2s_core.settings` (the project folder is ``$S2S_HOME`` or the current directory), as for the CLI.
 """
 
 from __future__ import annotations
 
 import hashlib
 import io
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,18 +24,13 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from s2s_core import inspect as insp
-from s2s_core.analysis.evaluate import RESULT_FILES
+from s2s_core import results, settings
 from s2s_core.data.images import load_image, resize_center_crop
 from s2s_core.errors import S2SError
 from s2s_core.provenance import PROVENANCE_FILE, read_provenance
+from s2s_core.runtime import configure_threads
 from s2s_core.zoo import ZOO_FILE, Zoo, ZooInfo, list_zoos
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-CHECKPOINTS_DIR = REPO_ROOT / "checkpoints"
-DEFAULT_ZOO = CHECKPOINTS_DIR / "demo"
-ZOO_ENV = "S2S_ZOO"
-RUNS_ENV = "S2S_RUNS_DIR"
-THREADS_ENV = "S2S_THREADS"
 #: Session-state key of the zoo picker (a widget made in app.py, so it persists across pages).
 ZOO_KEY = "zoo"
 NO_ZOO_MESSAGE = "no zoo found: build one with `s2s demo`"
@@ -59,44 +53,50 @@ class ZooRef:
 def configure_server() -> int:
     """Set torch's thread count once per process: ``$S2S_THREADS`` or 1 (small shared machines run faster
     with one thread per request than with oversubscribed ones). Returns the count."""
-    from s2s_core.runtime import configure_threads
-
-    return configure_threads(int(os.environ[THREADS_ENV]) if os.environ.get(THREADS_ENV) else 1)
+    return configure_threads(settings.threads() or 1)
 
 
 def runs_dir() -> Path:
-    """``$S2S_RUNS_DIR`` or the project's ``runs/``."""
-    return Path(os.environ.get(RUNS_ENV) or REPO_ROOT / "runs").expanduser().resolve()
+    """The runs folder, the same as the CLI's (:func:`s2s_core.settings.runs_dir`)."""
+    return settings.runs_dir()
 
 
 # ----------------------------------------------------------------------------------------- the picker
 @st.cache_data(ttl=15, show_spinner=False)
-def zoo_candidates(env_zoo: str | None, runs: str) -> list[str]:
-    """Zoo directories to offer, in order: ``$S2S_ZOO``, ``checkpoints/demo``, other zoos under
-    ``checkpoints/``, zoos under the runs dir. Only directories holding ``zoo.json`` (except ``$S2S_ZOO``,
-    which is kept so that a wrong setting is reported rather than ignored)."""
+def zoo_candidates(env_zoo: str | None, runs: str, checkpoints: str | None = None) -> list[str]:
+    """Zoo directories to offer, in order: ``$S2S_ZOO``, the demo zoo, other zoos under the checkpoints
+    folder (default :func:`s2s_core.settings.checkpoints_dir`), zoos under the runs dir. Only directories
+    holding ``zoo.json`` (except ``$S2S_ZOO``, which is kept so that a wrong setting is reported rather than
+    ignored)."""
+    ckpt = Path(checkpoints) if checkpoints else settings.checkpoints_dir()
     found: list[Path] = []
     if env_zoo:
         found.append(Path(env_zoo).expanduser().resolve())
-    if (DEFAULT_ZOO / ZOO_FILE).is_file():
-        found.append(DEFAULT_ZOO.resolve())
-    found += [p.resolve() for p in list_zoos(CHECKPOINTS_DIR)]
+    demo = ckpt / settings.DEMO_ZOO_NAME
+    if (demo / ZOO_FILE).is_file():
+        found.append(demo.resolve())
+    found += [p.resolve() for p in list_zoos(ckpt)]
     found += [p.resolve() for p in list_zoos(runs)]
     return [str(p) for p in dict.fromkeys(found)]
 
 
+def _candidates() -> list[str]:
+    env_zoo = settings.zoo()
+    return zoo_candidates(str(env_zoo) if env_zoo else None, str(runs_dir()), str(settings.checkpoints_dir()))
+
+
 def zoo_label(path: str) -> str:
-    """A short name for the picker: the path relative to the project when inside it."""
+    """A short name for the picker: the path relative to the project folder when inside it."""
     p = Path(path)
     try:
-        return str(p.relative_to(REPO_ROOT))
+        return str(p.relative_to(settings.home()))
     except ValueError:
         return str(p)
 
 
 def zoo_picker() -> str | None:
     """The sidebar's zoo selector (call from app.py, before ``pg.run()``); returns the chosen directory."""
-    options = zoo_candidates(os.environ.get(ZOO_ENV), str(runs_dir()))
+    options = _candidates()
     if not options:
         st.sidebar.info(NO_ZOO_MESSAGE)
         return None
@@ -112,7 +112,7 @@ def selected_zoo() -> ZooRef | None:
     ``None`` when there is no zoo at all."""
     path = st.session_state.get(ZOO_KEY)
     if not path:
-        options = zoo_candidates(os.environ.get(ZOO_ENV), str(runs_dir()))
+        options = _candidates()
         path = options[0] if options else None
     if not path:
         return None
@@ -128,7 +128,7 @@ def require_zoo() -> ZooRef:
         st.stop()
     if ref.stamp == 0.0:
         st.error(f"{ref.path} has no {ZOO_FILE}, so it is not a zoo; build one with `s2s demo` or set "
-                 f"{ZOO_ENV} to a zoo directory")
+                 f"{settings.ZOO_ENV} to a zoo directory")
         st.stop()
     return ref
 
@@ -161,26 +161,26 @@ def load_zoo(ref: ZooRef) -> Zoo:
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
-def _read_csv(path: str, stamp: float, index: bool) -> pd.DataFrame:
-    return pd.read_csv(path, index_col=0 if index else None)
+def _read_result(results_dir: str, key: str, stamp: float) -> pd.DataFrame:
+    return results.read(results_dir, key)
 
 
 def result_path(ref: ZooRef, key: str) -> Path:
-    """``ZOO/results/<file>`` of result ``key`` (a key of :data:`RESULT_FILES`)."""
-    return ref.info.results_dir / RESULT_FILES[key]
+    """``ZOO/results/<file>`` of result ``key`` (a key of :data:`s2s_core.results.RESULT_FILES`)."""
+    return results.path(ref.info.results_dir, key)
 
 
 def result_table(ref: ZooRef, key: str) -> pd.DataFrame | None:
     """A result table of the zoo (``accuracy``, ``cross_accuracy``, ``noise``, ``nmi``, ``lab_histograms``)
-    or ``None`` when the zoo has not been evaluated. An unreadable file shows an error and stops."""
+    read through :mod:`s2s_core.results`, or ``None`` when the zoo has not been evaluated. A file of the wrong
+    version or shape shows its one-line error and stops the page."""
     path = result_path(ref, key)
     if not path.is_file():
         return None
     try:
-        return _read_csv(str(path), path.stat().st_mtime, key == "cross_accuracy")
-    except (ValueError, OSError, pd.errors.ParserError) as exc:
-        st.error(f"{path} cannot be read as a CSV table ({exc}); re-run `s2s evaluate`")
-        st.stop()
+        return _read_result(str(ref.info.results_dir), key, path.stat().st_mtime)
+    except S2SError as exc:
+        stop_on(exc)
         raise
 
 

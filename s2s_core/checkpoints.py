@@ -16,32 +16,30 @@ sees either the old unit or the new one. Reads verify every file's sha256 and ne
 from __future__ import annotations
 
 import ctypes
+import dataclasses
 import hashlib
 import json
 import os
-import pickle
 import shutil
 import sys
 import tempfile
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
-import torch
-from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
+from safetensors.torch import save_file
 from torch import Tensor, nn
 
 from s2s_core import __version__
 from s2s_core.errors import CheckpointError, ConfigError
+from s2s_core.models import classifiers
 from s2s_core.models.segnet import SegNet, SegNetDecoder, SegNetEncoder
+from s2s_core.weights import load_into, read_safetensors
 
 FORMAT = "s2s/1"
 KINDS = ("ae", "decoder", "classifier")
 MANIFEST = "manifest.json"
 _RESERVED = ("format", "kind", "arch", "args", "files", "code_version", "created")
-_WRAPPER_KEYS = ("model_state", "state_dict", "model_state_dict", "model", "net")
 
 
 # ---------------------------------------------------------------------------------------------- writing
@@ -222,78 +220,8 @@ def read_unit(path: str | Path) -> tuple[dict, dict[str, dict[str, Tensor]]]:
         if sha256_file(fpath) != digest:
             raise CheckpointError(f"{path}: hash mismatch for {name}: the file was changed or corrupted "
                                   "after the unit was written; restore or re-create it")
-        try:
-            tensors[name.removesuffix(".safetensors")] = load_file(str(fpath), device="cpu")
-        except (SafetensorError, OSError) as exc:
-            raise CheckpointError(f"{fpath} is not a readable safetensors file ({exc})") from exc
+        tensors[name.removesuffix(".safetensors")] = read_safetensors(fpath)
     return manifest, tensors
-
-
-def load_into(module: nn.Module, state: Mapping[str, Tensor], where: str) -> None:
-    """``module.load_state_dict(state)`` with a :class:`CheckpointError` naming the first tensor that does not fit."""
-    expected = module.state_dict()
-    missing = [k for k in expected if k not in state]
-    unexpected = [k for k in state if k not in expected]
-    if missing or unexpected:
-        parts = []
-        if missing:
-            parts.append(f"missing {len(missing)} tensor(s), e.g. {missing[0]!r}")
-        if unexpected:
-            parts.append(f"{len(unexpected)} unexpected tensor(s), e.g. {unexpected[0]!r}")
-        raise CheckpointError(f"{where}: the weights do not fit the declared architecture: {'; '.join(parts)}")
-    for key, value in expected.items():
-        if tuple(state[key].shape) != tuple(value.shape):
-            raise CheckpointError(f"{where}: tensor {key!r} has shape {tuple(state[key].shape)} but the declared "
-                                  f"architecture needs {tuple(value.shape)}")
-    module.load_state_dict(dict(state), strict=True)
-
-
-def torch_load_safe(path: str | Path) -> Any:
-    """``torch.load(path, weights_only=True)`` on the CPU; a file that needs pickle is refused."""
-    path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f"no such file: {path}")
-    try:
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as exc:
-        first = str(exc).strip().splitlines()[-1][:200] if str(exc).strip() else type(exc).__name__
-        if "invalid load key" in str(exc) or "could not find MARK" in str(exc):
-            raise CheckpointError(f"{path} is not a PyTorch checkpoint ({first})") from exc
-        raise CheckpointError(
-            f"{path} can only be loaded with pickle, which can run arbitrary code, so it is refused ({first}). "
-            "Re-save it as plain tensors, e.g. torch.save(model.state_dict(), 'x.pth') or as .safetensors") from exc
-    except (RuntimeError, EOFError, OSError, ValueError, KeyError) as exc:
-        raise CheckpointError(f"{path} is not a readable PyTorch checkpoint ({exc}); is it truncated?") from exc
-
-
-def unwrap_state_dict(obj: Any, where: str = "checkpoint") -> dict[str, Tensor]:
-    """Find the state dict in a loaded checkpoint: the dict itself or under ``model_state``/``state_dict``/..."""
-    for _ in range(3):
-        if isinstance(obj, Mapping) and obj and all(isinstance(v, Tensor) for v in obj.values()):
-            return {str(k): v for k, v in obj.items()}
-        if not isinstance(obj, Mapping):
-            break
-        inner = next((obj[k] for k in _WRAPPER_KEYS if isinstance(obj.get(k), Mapping)), None)
-        if inner is None:
-            break
-        obj = inner
-    raise CheckpointError(f"{where} holds no state dict (a mapping of names to tensors, possibly under one of "
-                          f"{', '.join(_WRAPPER_KEYS)})")
-
-
-def load_state_dict_file(path: str | Path) -> dict[str, Tensor]:
-    """A state dict from ``.safetensors``, or a legacy ``.pth``/``.pt``/``.bin``/``.ckpt`` via weights_only."""
-    path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f"no such file: {path}")
-    if path.suffix == ".safetensors":
-        try:
-            return load_file(str(path), device="cpu")
-        except (SafetensorError, OSError) as exc:
-            raise CheckpointError(f"{path} is not a readable safetensors file ({exc})") from exc
-    if path.suffix not in (".pth", ".pt", ".bin", ".ckpt", ".tar"):
-        raise CheckpointError(f"{path}: unknown weights file type {path.suffix!r}; use .safetensors or .pth")
-    return unwrap_state_dict(torch_load_safe(path), str(path))
 
 
 # --------------------------------------------------------------------------------------------- models
@@ -402,10 +330,6 @@ def save_classifier(path: str | Path, clf: nn.Module, meta: dict | None = None) 
 
 def load_classifier(path: str | Path) -> nn.Module:
     """Load a ``classifier`` unit as a ``Classifier`` (registry build + stored input size/normalisation); eval mode."""
-    import dataclasses
-
-    from s2s_core.models import classifiers
-
     path = Path(path)
     manifest, tensors = read_unit(path)
     if manifest["kind"] != "classifier":

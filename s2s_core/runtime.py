@@ -13,10 +13,8 @@ from dataclasses import asdict, dataclass
 
 import torch
 
+from s2s_core import settings
 from s2s_core.errors import ConfigError
-
-#: Environment variable that sets the default torch thread count (see ``configure_threads``).
-THREADS_ENV = "S2S_THREADS"
 
 
 def select_device(name: str | None = "auto") -> torch.device:
@@ -53,13 +51,9 @@ def configure_threads(n: int | None = None) -> int:
     other processes, one thread is often faster than two (oversubscription), so it is a setting.
     """
     if n is None:
-        env = os.environ.get(THREADS_ENV)
-        if not env:
+        n = settings.threads()
+        if n is None:
             return torch.get_num_threads()
-        try:
-            n = int(env)
-        except ValueError as exc:
-            raise ConfigError(f"{THREADS_ENV}={env!r} is not an integer") from exc
     if n < 1:
         raise ConfigError(f"thread count must be at least 1, got {n}")
     torch.set_num_threads(n)

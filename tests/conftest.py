@@ -4,8 +4,15 @@ fixed seeds, and no network."""
 from __future__ import annotations
 
 import os
+import sys
+from pathlib import Path
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
+# The dashboard package sits beside app.py (not installed); `streamlit run` puts that folder on sys.path,
+# AppTest does not, so the tests do.
+ROOT = str(Path(__file__).resolve().parents[1])
+if ROOT not in sys.path:
+    sys.path.insert(0, ROOT)
 os.environ.setdefault("STREAMLIT_BROWSER_GATHER_USAGE_STATS", "false")
 
 import pytest  # noqa: E402

@@ -79,11 +79,9 @@ def test_missing_results_and_bad_zoo(app_env: Path, tmp_path: Path, monkeypatch)
 def test_no_zoo_message(app_env: Path, tmp_path: Path, monkeypatch) -> None:
     import streamlit as st
 
-    from dashboard import state
 
     monkeypatch.delenv("S2S_ZOO")
-    monkeypatch.setattr(state, "CHECKPOINTS_DIR", tmp_path / "empty")
-    monkeypatch.setattr(state, "DEFAULT_ZOO", tmp_path / "empty" / "demo")
+    monkeypatch.setenv("S2S_CHECKPOINTS_DIR", str(tmp_path / "empty"))
     st.cache_data.clear()
     try:
         at = run_page()

@@ -10,6 +10,7 @@ import torch.nn.functional as F
 import torchvision
 from safetensors.torch import save_file
 
+from s2s_core import settings
 from s2s_core.errors import CheckpointError, ConfigError, WeightsUnavailableError
 from s2s_core.models import classifiers as C
 from s2s_core.models.demo_nets import DEMO_ENTRIES
@@ -33,7 +34,7 @@ def registry_guard():
 def empty_hub(tmp_path, monkeypatch):
     """An empty torch hub cache and no permission to download."""
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch_home"))
-    monkeypatch.delenv(C.ALLOW_DOWNLOAD_ENV, raising=False)
+    monkeypatch.delenv(settings.ALLOW_DOWNLOAD_ENV, raising=False)
     return tmp_path / "torch_home" / "hub" / "checkpoints"
 
 
@@ -164,7 +165,7 @@ def test_download_only_when_allowed(empty_hub, monkeypatch):
     with pytest.raises(WeightsUnavailableError):
         C.build("mobilenet_v3_small", weights="DEFAULT")
     assert calls == []
-    monkeypatch.setenv(C.ALLOW_DOWNLOAD_ENV, "1")
+    monkeypatch.setenv(settings.ALLOW_DOWNLOAD_ENV, "1")
     net = C.build("mobilenet_v3_small", weights="DEFAULT")
     assert calls == [torchvision.models.MobileNet_V3_Small_Weights.DEFAULT.url]
     assert torch.equal(net.classifier[3].weight, reference.classifier[3].weight)
@@ -210,9 +211,9 @@ def test_user_checkpoint_loads_by_name(tmp_path, registry_guard):
 def test_mismatching_checkpoint_names_keys_and_shapes(tmp_path, registry_guard):
     path = tmp_path / "ten.safetensors"
     save_file(C.build("resnet_demo").state_dict(), str(path))
-    with pytest.raises(CheckpointError, match=r"wrong shapes.*fc\.weight: file \(10, 384\) vs model \(3, 384\)"):
+    with pytest.raises(CheckpointError, match=r"wrong shapes: 'fc\.weight' has shape \(10, 384\) in the file, the network needs \(3, 384\)"):
         C.from_checkpoint(path, "resnet_demo", 3)
-    with pytest.raises(CheckpointError, match=r"missing keys \(\d+\): classifier\.0\.bias.*unexpected keys \(\d+\): fc\.bias, fc\.weight"):
+    with pytest.raises(CheckpointError, match=r"missing \d+ tensor\(s\): classifier\.0\.bias.*\d+ unexpected tensor\(s\): fc\.bias, fc\.weight"):
         C.from_checkpoint(path, "vgg_demo", 10)
     with pytest.raises(CheckpointError, match="does not exist"):
         C.register_checkpoint("ghost", tmp_path / "nope.safetensors", "resnet_demo", 10, 64)

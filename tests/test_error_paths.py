@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from s2s_core.checkpoints import torch_load_safe
 from s2s_core.cli import main
 from s2s_core.errors import CheckpointError, ConfigError
+from s2s_core.weights import torch_load_safe
 from s2s_core.zoo import check_member_name, write_zoo_manifest
 
 

@@ -13,7 +13,7 @@ import warnings
 import pytest
 import torch
 
-from s2s_core import runtime
+from s2s_core import settings
 from s2s_core.errors import ConfigError
 from s2s_core.runtime import RuntimeFlags, configure_threads, select_device
 
@@ -104,13 +104,13 @@ def test_threads_explicit(set_threads_calls):
 
 
 def test_threads_from_environment(set_threads_calls, monkeypatch):
-    monkeypatch.setenv(runtime.THREADS_ENV, "2")
+    monkeypatch.setenv(settings.THREADS_ENV, "2")
     assert configure_threads() == 2
     assert set_threads_calls == [2]
 
 
 def test_threads_default_leaves_torch_alone(set_threads_calls, monkeypatch):
-    monkeypatch.delenv(runtime.THREADS_ENV, raising=False)
+    monkeypatch.delenv(settings.THREADS_ENV, raising=False)
     assert configure_threads() == torch.get_num_threads()
     assert set_threads_calls == []
 
@@ -125,9 +125,9 @@ def test_threads_default_leaves_torch_alone(set_threads_calls, monkeypatch):
     ],
 )
 def test_bad_thread_counts(set_threads_calls, monkeypatch, n, env, message):
-    monkeypatch.delenv(runtime.THREADS_ENV, raising=False)
+    monkeypatch.delenv(settings.THREADS_ENV, raising=False)
     if env is not None:
-        monkeypatch.setenv(runtime.THREADS_ENV, env)
+        monkeypatch.setenv(settings.THREADS_ENV, env)
     with pytest.raises(ConfigError, match=message):
         configure_threads(n)
     assert set_threads_calls == []

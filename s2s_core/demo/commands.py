@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
+from s2s_core import settings
+from s2s_core.demo.build import build_demo
 from s2s_core.demo.recipe import DemoRecipe, quick_recipe
 from s2s_core.errors import ConfigError
-
-DEFAULT_OUT = Path(__file__).resolve().parents[2] / "checkpoints" / "demo"
 
 
 def register(sub) -> None:
@@ -19,7 +20,8 @@ def register(sub) -> None:
         "classifiers on procedural shapes, fine-tune one decoder per classifier and evaluate everything. "
         "Deterministic from --seed; under 30 minutes on a 2-core CPU (--quick: about a minute, for testing).",
     )
-    p.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"zoo directory (default {DEFAULT_OUT})")
+    p.add_argument("--out", type=Path, default=None,
+                   help="zoo directory (default: checkpoints/demo in the project folder, see s2s_core.settings)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--quick", action="store_true", help="tiny step counts: a valid zoo in about a minute, for tests")
     p.add_argument("--recipe", type=Path, default=None, help="JSON file with DemoRecipe fields to override")
@@ -33,10 +35,6 @@ def register(sub) -> None:
 
 
 def _main(args) -> int:
-    import sys
-
-    from s2s_core.demo.build import build_demo
-
     if args.device != "cpu":
         raise ConfigError("--device: the demo build runs on the CPU only (use s2s pretrain/finetune on a GPU)")
     recipe = quick_recipe(args.seed) if args.quick else DemoRecipe(seed=args.seed)
@@ -54,7 +52,7 @@ def _main(args) -> int:
         recipe = DemoRecipe.from_dict({**recipe.to_dict(), **overrides, "seed": args.seed})
     if args.threads is not None and args.threads < 1:
         raise ConfigError(f"--threads: must be at least 1, got {args.threads}")
-    out = build_demo(args.out, recipe, force=args.force, progress_file=args.progress,
+    out = build_demo(args.out or settings.demo_zoo_dir(), recipe, force=args.force, progress_file=args.progress,
                      show_bar=sys.stderr.isatty(), evaluate=not args.no_evaluate, eval_threads=args.threads)
     print(f"demo zoo written to {out}")
     return 0

@@ -31,6 +31,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+from s2s_core import settings
 from s2s_core.errors import ConfigError
 from s2s_core.jobs.jobfiles import read_progress, tail_lines
 from s2s_core.jobs.slurm import SlurmBackend, SlurmClient
@@ -43,9 +44,6 @@ CommandBuilder = Callable[[Job, bool], list[str]]
 
 #: A claimed job whose supervisor has not recorded its pid after this long is lost (the starter died).
 START_TIMEOUT_S = 60.0
-PER_DEVICE_ENV = "S2S_JOBS_PER_DEVICE"
-GRACE_ENV = "S2S_JOBS_GRACE_S"
-_PROJECT_DIR = Path(__file__).resolve().parents[2]
 
 
 # ---------------------------------------------------------------------------------------------- commands
@@ -190,9 +188,8 @@ class JobRunner:
         self.jobs_dir = self.runs_dir / "jobs"
         self.jobs_dir.mkdir(parents=True, exist_ok=True)
         self.store = JobStore(self.runs_dir / DB_NAME)
-        env = os.environ if env is None else env
-        self.per_device = per_device or int(env.get(PER_DEVICE_ENV, "1"))
-        self.grace_s = grace_s if grace_s is not None else float(env.get(GRACE_ENV, "30"))
+        self.per_device = per_device or settings.jobs_per_device(env)
+        self.grace_s = grace_s if grace_s is not None else settings.jobs_grace_s(env)
         self.command = command or s2s_command
         self.backend = check_backend(backend) if backend else backend_from_env(env)
         self._slurm_client = slurm_client
@@ -411,9 +408,11 @@ class JobRunner:
         """Start the supervisor of a claimed job (its own session; output appended to ``log.txt``)."""
         run = Path(job.run_dir)
         env = dict(os.environ)
-        env["PYTHONPATH"] = os.pathsep.join([str(_PROJECT_DIR), *filter(None, [env.get("PYTHONPATH")])])
+        # the worker imports this same s2s_core (a checkout or an installed copy), whatever its cwd
+        env["PYTHONPATH"] = os.pathsep.join([str(settings.package_root()), *filter(None, [env.get("PYTHONPATH")])])
         env["PYTHONUNBUFFERED"] = "1"
-        env["S2S_RUNS_DIR"] = str(self.runs_dir)
+        env[settings.RUNS_ENV] = str(self.runs_dir)
+        env[settings.HOME_ENV] = str(settings.home())  # the worker runs in the job's dir, not the project folder
         argv = [sys.executable, "-m", "s2s_core.jobs.worker", "--runs", str(self.runs_dir),
                 "--grace", str(self.grace_s), str(job.id)]
         try:

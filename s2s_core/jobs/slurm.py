@@ -39,6 +39,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from s2s_core import settings
 from s2s_core.errors import ConfigError
 from s2s_core.jobs.jobfiles import error_of, read_progress
 from s2s_core.jobs.slurm_step import EXIT_RECORD, stops_through_step
@@ -52,7 +53,7 @@ if TYPE_CHECKING:
 CLIENT_TIMEOUT_S = 30.0
 #: The batch script and the exit record it leaves, in the job's directory.
 BATCH_SCRIPT = "sbatch.py"
-_PROJECT_DIR = Path(__file__).resolve().parents[2]
+_PROJECT_DIR = settings.package_root()  # job steps import this same s2s_core
 
 #: Slurm job states (``squeue %T`` / ``sacct State``) by the queue state they map to; the final ones are
 #: refined by :func:`map_state` from the job's cancel request and its progress file.
@@ -321,7 +322,8 @@ class SlurmBackend:
                if k != TOKEN_ENV and not (k.startswith("SLURM_") and k != "SLURM_CONF")}
         env["PYTHONPATH"] = os.pathsep.join([str(_PROJECT_DIR), *filter(None, [env.get("PYTHONPATH")])])
         env["PYTHONUNBUFFERED"] = "1"
-        env["S2S_RUNS_DIR"] = str(self.runner.runs_dir)
+        env[settings.RUNS_ENV] = str(self.runner.runs_dir)
+        env[settings.HOME_ENV] = str(settings.home())  # the step runs in the job's dir, not the project folder
         return env
 
     def submit(self, job: Job) -> Job:

@@ -16,29 +16,26 @@ from __future__ import annotations
 import hmac
 import ipaddress
 import math
-import os
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from s2s_core import settings
 from s2s_core.errors import ConfigError
 
-#: Environment: browser launching on (``1``/``true``/``yes``), the token for non-loopback servers, the roots,
-#: and the backend that runs the jobs (``local`` subprocesses, or ``slurm``: each job goes to ``sbatch``).
-ENABLED_ENV = "S2S_JOBS_ENABLED"
-TOKEN_ENV = "S2S_JOBS_TOKEN"
-RUNS_ENV = "S2S_RUNS_DIR"
-DATA_ROOTS_ENV = "S2S_DATA_ROOTS"
-CHECKPOINTS_ENV = "S2S_CHECKPOINTS_DIR"
-BACKEND_ENV = "S2S_JOBS_BACKEND"
+#: Environment: browser launching on (``1``/``true``/``yes``), the token for non-loopback servers, and the
+#: backend that runs the jobs (``local`` subprocesses, or ``slurm``: each job goes to ``sbatch``); read in
+#: :mod:`s2s_core.settings`.
+ENABLED_ENV = settings.JOBS_ENABLED_ENV
+TOKEN_ENV = settings.JOBS_TOKEN_ENV
+BACKEND_ENV = settings.JOBS_BACKEND_ENV
 BACKENDS = ("local", "slurm")
 
 #: Characters refused in any string or path value, although no shell ever sees them.
 FORBIDDEN_CHARS = frozenset(";|&$`<>\\\"'*?!(){}[]#~\n\r\t\x00")
 
-_PROJECT_DIR = Path(__file__).resolve().parents[2]
 FieldType = Literal["int", "float", "str", "bool", "choice", "path"]
 PathRole = Literal["data", "unit", "zoo", "output", "file"]
 
@@ -53,15 +50,10 @@ class Roots:
 
     @classmethod
     def from_env(cls, runs_dir: str | Path | None = None, env: Mapping[str, str] | None = None) -> Roots:
-        """Roots from ``S2S_RUNS_DIR`` (default ``./runs``), ``S2S_CHECKPOINTS_DIR`` (default the project's
-        ``checkpoints/``) and ``S2S_DATA_ROOTS`` (``os.pathsep``-separated; default ``./data``; the
-        checkpoints dir, which holds the demo zoo and its data, is always readable)."""
-        env = os.environ if env is None else env
-        runs = Path(runs_dir or env.get(RUNS_ENV) or "runs")
-        ckpt = Path(env.get(CHECKPOINTS_ENV) or _PROJECT_DIR / "checkpoints")
-        raw = env.get(DATA_ROOTS_ENV)
-        data = [Path(p) for p in raw.split(os.pathsep) if p.strip()] if raw else [Path("data")]
-        return cls(runs=_abs(runs), checkpoints=_abs(ckpt), data=tuple(_abs(p) for p in data))
+        """Roots from :mod:`s2s_core.settings`: the runs folder (``runs_dir`` if given), the checkpoints folder
+        and the data roots (the checkpoints dir, which holds the demo zoo and its data, is always readable)."""
+        runs = _abs(Path(runs_dir)) if runs_dir else settings.runs_dir(env)
+        return cls(runs=runs, checkpoints=settings.checkpoints_dir(env), data=settings.data_roots(env))
 
     @property
     def readable(self) -> tuple[Path, ...]:
@@ -339,9 +331,7 @@ CLUSTER_NAMES = frozenset(f.name for fields in CLUSTER_FIELDS.values() for f in 
 
 def backend_from_env(env: Mapping[str, str] | None = None) -> str:
     """The job backend of this installation: ``S2S_JOBS_BACKEND`` (``local``, the default, or ``slurm``)."""
-    env = os.environ if env is None else env
-    value = env.get(BACKEND_ENV, "").strip().lower() or "local"
-    return check_backend(value)
+    return check_backend(settings.jobs_backend(env))
 
 
 def check_backend(backend: str) -> str:
@@ -546,9 +536,7 @@ class GateSettings:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> GateSettings:
-        env = os.environ if env is None else env
-        enabled = env.get(ENABLED_ENV, "").strip().lower() in ("1", "true", "yes", "on")
-        return cls(enabled=enabled, token=env.get(TOKEN_ENV) or None)
+        return cls(enabled=settings.jobs_enabled(env), token=settings.jobs_token(env))
 
 
 def is_loopback(server_address: str | None) -> bool:

@@ -19,9 +19,10 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from s2s_core.checkpoints import load_into, save_ae, sha256_file, torch_load_safe, unwrap_state_dict
+from s2s_core.checkpoints import save_ae, sha256_file
 from s2s_core.errors import CheckpointError, ConfigError
 from s2s_core.models.segnet import IMAGENET_MEAN, IMAGENET_STD, SegNet
+from s2s_core.weights import load_into, torch_load_safe, unwrap_state_dict
 
 _PREFIXES = ("module.", "_orig_mod.", "model.", "ae.", "autoencoder.")
 _ENCODER_CONV = re.compile(r"^encoder\.conv(\d)(\d)\.weight$")

@@ -30,15 +30,15 @@ import torch.nn.functional as F
 import torchvision
 from torch import nn
 
+from s2s_core import settings
 from s2s_core.errors import CheckpointError, ConfigError, WeightsUnavailableError
 from s2s_core.models.demo_nets import DEMO_ENTRIES, DEMO_INPUT_SIZE, DEMO_NUM_CLASSES
 from s2s_core.models.lenet import LeNet5
 from s2s_core.models.segnet import IMAGENET_MEAN, IMAGENET_STD
+from s2s_core.weights import WRAPPER_PREFIXES, load_into, read_state_dict
 
 __all__ = ["IMAGENET_MEAN", "IMAGENET_STD", "Classifier", "ClassifierSpec", "available", "build", "from_checkpoint",
            "get_spec", "hub_weights_path", "load_weights_into", "register", "register_checkpoint", "spec_for_weights"]
-#: Set to 1 to let s2s download torchvision weights that are not in the torch hub cache.
-ALLOW_DOWNLOAD_ENV = "S2S_ALLOW_DOWNLOAD"
 # Auxiliary heads that torchvision's GoogLeNet / Inception v3 carry; s2s always uses the main logits only.
 _AUX_PREFIXES = ("AuxLogits.", "aux1.", "aux2.")
 _LOAD_LOCK = threading.Lock()
@@ -242,10 +242,10 @@ def _build_torchvision(tv_name: str, *, num_classes: int, weights: str | None, i
         raise ConfigError(f"{tv_name} weights {w.name} have {n_pretrained} classes, not {num_classes}: use "
                           f"weights=None to train from scratch, or num_classes={n_pretrained}")
     path = hub_weights_path(w)
-    if not path.is_file() and os.environ.get(ALLOW_DOWNLOAD_ENV, "") != "1":
+    if not path.is_file() and not settings.allow_download():
         raise WeightsUnavailableError(
             f"pre-trained weights {type(w).__name__}.{w.name} for {tv_name} are not in the local cache: put the file "
-            f"{path.name} (from {w.url}) at {path}, or set {ALLOW_DOWNLOAD_ENV}=1 to let s2s download it")
+            f"{path.name} (from {w.url}) at {path}, or set {settings.ALLOW_DOWNLOAD_ENV}=1 to let s2s download it")
     try:
         with _weights_only_loads():
             net = torchvision.models.get_model(tv_name, weights=w, **kwargs)
@@ -290,28 +290,10 @@ def _no_pretrained(name: str, make: Callable[[int], nn.Module]) -> Callable[...,
 
 
 def load_weights_into(net: nn.Module, state_dict: Mapping[str, torch.Tensor], source: str) -> nn.Module:
-    """Load ``state_dict`` into ``net`` strictly, after removing ``module.`` / ``_orig_mod.`` / ``net.`` prefixes and
-    unused auxiliary-head keys. CheckpointError names missing / unexpected keys and shape mismatches."""
-    sd: dict[str, torch.Tensor] = {}
-    for key, value in state_dict.items():
-        for prefix in ("module.", "_orig_mod.", "net."):
-            if key.startswith(prefix):
-                key = key[len(prefix):]
-        sd[key] = value
-    own = net.state_dict()
-    sd = {k: v for k, v in sd.items() if k in own or not k.startswith(_AUX_PREFIXES)}
-    missing = sorted(k for k in own if k not in sd)
-    unexpected = sorted(k for k in sd if k not in own)
-    shapes = [f"{k}: file {tuple(sd[k].shape)} vs model {tuple(own[k].shape)}"
-              for k in own if k in sd and sd[k].shape != own[k].shape]
-    if missing or unexpected or shapes:
-        parts = []
-        for label, items in (("missing keys", missing), ("unexpected keys", unexpected), ("wrong shapes", shapes)):
-            if items:
-                parts.append(f"{label} ({len(items)}): {', '.join(items[:5])}{', ...' if len(items) > 5 else ''}")
-        raise CheckpointError(f"{source} does not fit the network: {'; '.join(parts)}. Check arch and num_classes")
-    net.load_state_dict(sd)
-    return net
+    """Load ``state_dict`` into ``net`` strictly (:func:`s2s_core.weights.load_into`), after removing ``module.`` /
+    ``_orig_mod.`` / ``net.`` prefixes and unused auxiliary-head keys."""
+    return load_into(net, state_dict, source, prefixes=(*WRAPPER_PREFIXES, "net."), ignore=_AUX_PREFIXES,
+                     hint="Check arch and num_classes")
 
 
 def from_checkpoint(path: str | Path, arch: str, num_classes: int, *, input_size: int | None = None,
@@ -319,10 +301,8 @@ def from_checkpoint(path: str | Path, arch: str, num_classes: int, *, input_size
                     name: str | None = None) -> Classifier:
     """A Classifier of architecture ``arch`` (a registry name) with ``num_classes`` outputs, its parameters read
     from a ``.safetensors`` (or weights-only ``.pth``) state-dict file. Preprocessing defaults to ``arch``'s."""
-    from s2s_core.checkpoints import load_state_dict_file  # lazy: checkpoints imports this module
-
     base = get_spec(arch)
-    net = load_weights_into(build(arch, num_classes=num_classes), load_state_dict_file(path), f"checkpoint {path}")
+    net = load_weights_into(build(arch, num_classes=num_classes), read_state_dict(path), f"checkpoint {path}")
     spec = replace(base, name=name or arch, num_classes=int(num_classes),
                    input_size=int(input_size or base.input_size), mean=tuple(mean or base.mean),
                    std=tuple(std or base.std), default_weights=None)
@@ -345,9 +325,7 @@ def register_checkpoint(name: str, path: str | Path, arch: str, num_classes: int
             return net
         if weights not in ("DEFAULT", "checkpoint"):
             raise ConfigError(f"{name} has only its checkpoint as weights: use weights='DEFAULT' or None")
-        from s2s_core.checkpoints import load_state_dict_file
-
-        return load_weights_into(net, load_state_dict_file(path), f"checkpoint {path}")
+        return load_weights_into(net, read_state_dict(path), f"checkpoint {path}")
 
     return register(ClassifierSpec(
         name=name, builder=builder, input_size=int(input_size), mean=tuple(mean), std=tuple(std),

@@ -19,7 +19,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from s2s_core.checkpoints import load_state_dict_file, save_ae
+from s2s_core.checkpoints import save_ae
 from s2s_core.data.datasets import FlatFolderStream, TarShardStream
 from s2s_core.errors import ConfigError
 from s2s_core.models.segnet import SegNet, vgg_features_to_encoder
@@ -37,6 +37,7 @@ from s2s_core.train.loop import (
     run_command,
     train_loop,
 )
+from s2s_core.weights import read_state_dict
 
 
 class PlateauScheduler:
@@ -227,7 +228,7 @@ def build_model(cfg: PretrainConfig) -> SegNet:
         return SegNet.from_vgg16_bn("DEFAULT", widths=cfg.widths, depths=cfg.depths)
     ae = SegNet(cfg.widths, cfg.depths)
     if cfg.init_encoder:
-        sd = load_state_dict_file(cfg.init_encoder)
+        sd = read_state_dict(cfg.init_encoder)
         if any(k.startswith("features.") for k in sd):
             sd = vgg_features_to_encoder(sd, ae.encoder)
         else:
