@@ -1,11 +1,12 @@
 """Information (Sec. 3.5, Figs. 8-9): intra- and inter-class nMI per AE, with standard deviations."""
 
-import pandas as pd
 import streamlit as st
 
 from dashboard import downloads, state
 from s2s_core.analysis.figures import nmi_bars_figure
+from s2s_core.analysis.tables import nmi_summary
 from s2s_core.errors import S2SError
+from s2s_core.zoo import BASE_KEY
 
 state.require_app(__file__)
 
@@ -33,15 +34,7 @@ fig.update_layout(height=440, title="Fig. 9: nMI per AE (error bars: one standar
 st.plotly_chart(fig, key="nmi_bars")
 downloads.figure_buttons(fig, f"{info.name}_nmi", key="nmi_fig")
 
-wide = nmi.pivot_table(index="ae", columns="kind", values=["mean", "std", "n"], sort=False)
-table = pd.DataFrame(index=pd.Index(list(dict.fromkeys(nmi["ae"])), name="AE"))
-for kind in ("intra", "inter"):
-    if ("mean", kind) in wide.columns:
-        table[f"{kind} mean"] = wide[("mean", kind)]
-        table[f"{kind} std"] = wide[("std", kind)]
-        table[f"{kind} n"] = wide[("n", kind)].astype("Int64")
-if {"intra mean", "inter mean"} <= set(table.columns):
-    table["intra − inter"] = table["intra mean"] - table["inter mean"]
+table = nmi_summary(nmi)
 left, right = st.columns([3, 2])
 with left:
     st.markdown("**Intra- vs. inter-class nMI per AE** (Fig. 8 illustrates the two measures)")
@@ -50,6 +43,6 @@ with left:
 with right:
     for kind in ("intra", "inter"):
         if f"{kind} mean" in table.columns:
-            tuned = table[f"{kind} mean"].drop(index=["A_S"], errors="ignore").dropna().sort_values(ascending=False)
+            tuned = table[f"{kind} mean"].drop(index=[BASE_KEY], errors="ignore").dropna().sort_values(ascending=False)
             st.markdown(f"**Order by {kind}-class nMI:** " + " > ".join(tuned.index))
     st.caption("n: images (intra) or image pairs (inter) of the zoo's test data.")

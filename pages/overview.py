@@ -5,7 +5,7 @@ import streamlit as st
 
 from dashboard import downloads, quality, state
 from s2s_core import inspect as insp
-from s2s_core.analysis.figures import accuracy_table_frame
+from s2s_core.analysis.tables import table1 as table1_of
 from s2s_core.errors import S2SError
 from s2s_core.provenance import provenance_rows
 
@@ -95,7 +95,7 @@ if acc is None:
     state.missing_results_note(ref, "accuracy table")
 else:
     try:
-        table1 = accuracy_table_frame(acc)
+        table1 = table1_of(acc)
     except S2SError as exc:
         state.stop_on(exc)
     shown = table1.copy()

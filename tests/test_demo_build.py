@@ -6,11 +6,10 @@ import json
 import math
 from pathlib import Path
 
-import pandas as pd
 import pytest
 import torch
 
-from s2s_core.analysis.evaluate import RESULT_FILES
+from s2s_core import results
 from s2s_core.checkpoints import read_unit
 from s2s_core.cli import main
 from s2s_core.data.images import load_image_tensor
@@ -43,28 +42,27 @@ def test_quick_build_writes_a_zoo_that_loads(quick_zoo: Path) -> None:
 
 
 def test_quick_build_evaluated_every_table(quick_zoo: Path) -> None:
-    for name in RESULT_FILES.values():
-        assert (quick_zoo / "results" / name).is_file(), name
-    acc = pd.read_csv(quick_zoo / "results" / "accuracy.csv")
-    cross = pd.read_csv(quick_zoo / "results" / "cross_accuracy.csv", index_col=0)
+    tables = results.read_all(quick_zoo / "results")
+    assert set(tables) == set(results.RESULT_FILES)
+    acc, cross = tables["accuracy"], tables["cross_accuracy"]
     # Table 2's diagonal is i∘A_i of Table 1
     for clf in cross.columns:
         own = acc[(acc.classifier == clf) & (acc.input == f"A_{clf}")].top1.item()
         assert cross.loc[f"A_{clf}", clf] == pytest.approx(own, abs=1e-6)
     # noise at s = 0 is the clean input: the same top-1 as Table 1 for i, i∘A_S and i∘A_i
-    noise = pd.read_csv(quick_zoo / "results" / "noise.csv")
+    noise = tables["noise"]
     clean = noise[noise.s == 0]
     assert len(clean) == 3 * len(cross.columns)
     for row in clean.itertuples():
         expected = acc[(acc.classifier == row.classifier) & (acc.input == row.input)].top1.item()
         assert row.top1 == pytest.approx(expected, abs=1e-6)
     assert sorted(noise.s.unique()) == pytest.approx([i / 10 for i in range(11)])
-    nmi = pd.read_csv(quick_zoo / "results" / "nmi.csv")
+    nmi = tables["nmi"]
     assert set(nmi.ae) == {"A_S", *(f"A_{c}" for c in cross.columns)} and set(nmi.kind) == {"intra", "inter"}
     assert ((nmi["mean"] >= 0) & (nmi["mean"] <= 1)).all()
     n_test = quick_recipe().test_images
     assert (nmi[nmi.kind == "intra"].n == n_test).all() and (nmi[nmi.kind == "inter"].n == n_test // 2).all()
-    lab = pd.read_csv(quick_zoo / "results" / "lab_histograms.csv")
+    lab = tables["lab_histograms"]
     widths = lab.bin_hi - lab.bin_lo
     mass = (lab.density * widths).groupby([lab.ae, lab.channel]).sum()
     assert mass.to_numpy() == pytest.approx(1.0, abs=1e-4)  # densities are written with 6 decimals
@@ -98,8 +96,7 @@ def test_shipped_demo_zoo_hashes_verify_and_results_exist() -> None:
     units = [info.base, *info.aes.values(), *(v for v in info.classifiers.values() if isinstance(v, str))]
     for unit in units:
         read_unit(SHIPPED / unit)  # raises CheckpointError on any hash mismatch
-    for name in RESULT_FILES.values():
-        assert (SHIPPED / "results" / name).is_file(), name
+    assert set(results.read_all(info.results_dir)) == set(results.RESULT_FILES)  # every table, readable
     size = sum(p.stat().st_size for p in SHIPPED.rglob("*") if p.is_file())
     assert size <= 40 * 1024 * 1024, f"the shipped zoo is {size / 2**20:.1f} MB (limit 40 MB)"
 

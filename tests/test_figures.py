@@ -12,7 +12,6 @@ import pytest
 from s2s_core.analysis.crosstable import CrossTable
 from s2s_core.analysis.fca import lattice_at
 from s2s_core.analysis.figures import (
-    accuracy_table_frame,
     cross_accuracy_heatmap,
     lab_histograms_figure,
     lattice_dot,
@@ -23,6 +22,7 @@ from s2s_core.analysis.figures import (
 from s2s_core.analysis.lab import LabHistogramAccumulator
 from s2s_core.analysis.paper import PAPER_NAMES, PAPER_TABLE2
 from s2s_core.analysis.rrc import rrc_matrix
+from s2s_core.analysis.tables import nmi_summary, table1
 from s2s_core.errors import InputTableError
 
 NAMES = list(PAPER_NAMES)
@@ -131,7 +131,7 @@ def test_lab_histograms_figure_from_frame_and_arrays():
     assert len(lab_histograms_figure(hists).data) == 9
 
 
-def test_accuracy_table_frame_matches_table1():
+def test_table1_of_the_paper():
     acc = pd.DataFrame(
         [
             ("L", "original", 0.3230, 0.5463),
@@ -144,10 +144,20 @@ def test_accuracy_table_frame_matches_table1():
         ],
         columns=["classifier", "input", "top1", "top5"],
     )
-    t1 = accuracy_table_frame(acc)
+    t1 = table1(acc)
     assert list(t1["network"]) == ["L", "L∘A_S", "L∘A_L", "V", "V∘A_S", "V∘A_V"]
     row = t1.set_index("network")
     assert row.loc["L∘A_S", "diff top-1"] == pytest.approx(-1.22)
     assert row.loc["L∘A_L", "diff top-5"] == pytest.approx(3.16)
     assert row.loc["V∘A_V", "top-1"] == pytest.approx(71.65)
     assert np.isnan(row.loc["V", "diff top-1"])
+
+
+def test_nmi_summary_one_row_per_ae():
+    nmi = pd.DataFrame([("A_S", "intra", 0.8, 0.1, 10), ("A_S", "inter", 0.2, 0.05, 5),
+                        ("A_L", "intra", 0.5, 0.2, 10), ("A_L", "inter", 0.3, 0.1, 5)],
+                       columns=["ae", "kind", "mean", "std", "n"])
+    table = nmi_summary(nmi)
+    assert list(table.index) == ["A_S", "A_L"] and table.index.name == "AE"
+    assert table.loc["A_L", "intra − inter"] == pytest.approx(0.2)
+    assert table.loc["A_S", "inter n"] == 5 and table.loc["A_S", "intra std"] == pytest.approx(0.1)

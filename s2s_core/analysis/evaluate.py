@@ -1,131 +1,56 @@
-"""One pass over labelled data that computes every table and curve of the paper for a zoo.
+"""``s2s evaluate``: one pass over labelled data that feeds every registered dataset analysis of a zoo.
 
-Paper Sec. 3.3 (Table 1), 3.3.1 (L*a*b* histograms, Fig. 3), 3.3.2 (noise curves, Fig. 4), 3.4 (Table 2) and
-3.5 (intra and inter nMI, Fig. 8-9). For each batch ``x`` (B, 3, S, S) in [0, 1]:
-
-* the shared encoder runs once on ``x`` and each decoder (A_S and every A_i) once on its code;
-* every classifier j runs once on each input it needs: the original, A_S(x) and every A_i(x) (this gives
-  Table 1 and Table 2 together, since i∘A_i is the diagonal of Table 2);
-* for each noise strength s > 0 of the grid, the noisy batch is encoded once and decoded by A_S and A_i, and
-  classifier i runs on x+n, A_S(x+n) and A_i(x+n); s = 0 reuses the clean results;
-* nMI and L*a*b* histograms are accumulated from the clean reconstructions already computed.
-
-Nothing is computed twice. Classifiers see the reconstructions exactly as the AE outputs them (not
-clamped), as during fine-tuning (Sec. 3.3); nMI and histograms quantise them to 8-bit images. Results are written as CSV files into ``ZOO/results/``.
+Paper Sec. 3.3 (Table 1), 3.3.1 (L*a*b* histograms, Fig. 3, and the reconstruction quality per AE), 3.3.2
+(noise curves, Fig. 4), 3.4 (Table 2) and 3.5 (intra and inter nMI, Fig. 8-9). For each batch ``x`` (B, 3, S, S) in [0, 1] the shared encoder runs once
+and each decoder (A_S and every A_i) once on its code; the analyses of
+:mod:`s2s_core.analysis.dataset.registry` (all, or ``--only``/``--skip``) then read those views through
+:class:`~s2s_core.analysis.dataset.base.BatchViews`, which runs each classifier at most once per view.
+Classifiers see the reconstructions exactly as the AE outputs them (not clamped), as during fine-tuning
+(Sec. 3.3); nMI and histograms quantise them to 8-bit images. The tables are written into ``ZOO/results/``
+through :mod:`s2s_core.results`.
 """
 
 from __future__ import annotations
 
-import math
+import argparse
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
 import torch
+from torch.utils.data import DataLoader
+from tqdm.auto import tqdm
 
-from s2s_core.analysis.figures import accuracy_table_frame
-from s2s_core.analysis.lab import LabHistogramAccumulator
-from s2s_core.analysis.nmi import nmi_batch
-from s2s_core.analysis.noise import NOISE_GRID, NOISE_SEED, add_uniform_noise, noise_generator, topk_correct
-from s2s_core.analysis.recon_quality import ReconQualityAccumulator
+from s2s_core import results
+from s2s_core.analysis.dataset import registry
+from s2s_core.analysis.dataset.base import BatchViews, Options
+from s2s_core.analysis.noise import NOISE_GRID, NOISE_SEED
+from s2s_core.analysis.tables import table1
+from s2s_core.data.datasets import LabelledImageFolder, collate_skip_none
 from s2s_core.errors import ConfigError
-from s2s_core.zoo import BASE_KEY, ae_key
-
-ORIGINAL = "original"
-BASE = BASE_KEY
-
-#: File names of the result tables inside ``ZOO/results/``.
-RESULT_FILES = {
-    "accuracy": "accuracy.csv",
-    "cross_accuracy": "cross_accuracy.csv",
-    "noise": "noise.csv",
-    "nmi": "nmi.csv",
-    "lab_histograms": "lab_histograms.csv",
-    "recon_quality": "recon_quality.csv",
-}
-
-
-@dataclass
-class _Counts:
-    """Running top-1/top-5 counts of one (classifier, input) pair."""
-
-    top1: int = 0
-    top5: int = 0
-    n: int = 0
-
-    def add(self, logits: torch.Tensor, labels: torch.Tensor) -> None:
-        hits = topk_correct(logits, labels, ks=(1, 5))
-        self.top1 += int(hits[1])
-        self.top5 += int(hits[5])
-        self.n += int(labels.numel())
-
-    def rate(self, k: int) -> float:
-        if self.n == 0:
-            return float("nan")
-        return (self.top1 if k == 1 else self.top5) / self.n
-
-
-@dataclass
-class _Moments:
-    """Running mean and standard deviation (population) of a stream of values."""
-
-    total: float = 0.0
-    total_sq: float = 0.0
-    n: int = 0
-
-    def add(self, values: torch.Tensor) -> None:
-        v = values.detach().to(torch.float64).cpu()
-        self.total += float(v.sum())
-        self.total_sq += float((v * v).sum())
-        self.n += int(v.numel())
-
-    @property
-    def mean(self) -> float:
-        return self.total / self.n if self.n else float("nan")
-
-    @property
-    def std(self) -> float:
-        if not self.n:
-            return float("nan")
-        return math.sqrt(max(self.total_sq / self.n - self.mean**2, 0.0))
+from s2s_core.runtime import configure_threads, select_device
+from s2s_core.zoo import Zoo
 
 
 @dataclass
 class EvaluationResult:
-    """The five result tables of one evaluation (see ``write``)."""
+    """The tables of one evaluation, keyed as in :data:`s2s_core.results.RESULT_FILES` (``result.accuracy``
+    is ``result.tables["accuracy"]``), and how many images were seen."""
 
-    accuracy: pd.DataFrame
-    cross_accuracy: pd.DataFrame
-    noise: pd.DataFrame
-    nmi: pd.DataFrame
-    lab_histograms: pd.DataFrame
-    recon_quality: pd.DataFrame = field(default_factory=pd.DataFrame)
+    tables: dict[str, pd.DataFrame]
     images: int = 0
     extras: dict = field(default_factory=dict)
 
-    def tables(self) -> dict[str, pd.DataFrame]:
-        return {
-            "accuracy": self.accuracy,
-            "cross_accuracy": self.cross_accuracy,
-            "noise": self.noise,
-            "nmi": self.nmi,
-            "lab_histograms": self.lab_histograms,
-            "recon_quality": self.recon_quality,
-        }
+    def __getattr__(self, key: str) -> pd.DataFrame:
+        tables = self.__dict__.get("tables", {})
+        if key in tables:
+            return tables[key]
+        raise AttributeError(f"this evaluation has no {key!r} table (computed: {', '.join(tables)})")
 
     def write(self, results_dir: Path) -> dict[str, Path]:
-        """Write every table as CSV into ``results_dir`` (each file atomically) and return their paths."""
-        results_dir = Path(results_dir)
-        results_dir.mkdir(parents=True, exist_ok=True)
-        paths = {}
-        for key, frame in self.tables().items():
-            path = results_dir / RESULT_FILES[key]
-            tmp = path.with_suffix(".csv.tmp")
-            frame.to_csv(tmp, index=(key == "cross_accuracy"), float_format="%.6f")
-            tmp.replace(path)
-            paths[key] = path
-        return paths
+        """Write every table into ``results_dir`` (each file atomically) and return their paths."""
+        return results.write(results_dir, self.tables)
 
 
 def _limited(batches: Iterable[tuple[torch.Tensor, torch.Tensor]], limit: int | None) -> Iterator:
@@ -151,8 +76,10 @@ def evaluate_zoo(
     limit: int | None = None,
     lab_bins: int = 64,
     progress=None,
+    only: Iterable[str] | None = None,
+    skip: Iterable[str] = (),
 ) -> EvaluationResult:
-    """Evaluate every classifier and AE of ``zoo`` in one pass over ``batches``.
+    """Run the selected analyses over ``batches`` in one pass.
 
     Args:
         zoo: a loaded :class:`s2s_core.zoo.Zoo` (base AE, decoders ``zoo.decoders`` keyed by classifier
@@ -164,93 +91,38 @@ def evaluate_zoo(
         limit: stop after this many images.
         lab_bins: number of bins per L*a*b* channel.
         progress: optional callable ``progress(images_done)`` (e.g. a tqdm ``update`` wrapper).
+        only, skip: names of analyses (:func:`s2s_core.analysis.dataset.registry.names`) to run / leave out.
 
     Returns:
         :class:`EvaluationResult` with fractions in [0, 1].
     """
-    grid = [float(s) for s in noise_grid]
-    if any(not (0.0 <= s <= 1.0) for s in grid):
-        raise ConfigError(f"noise strengths must lie in [0, 1], got {grid}")
+    chosen = registry.select(only, skip)
     names = [n for n in zoo.classifiers if n in zoo.decoders]
     if not names:
         raise ConfigError("the zoo has no fine-tuned AE with a matching classifier: nothing to evaluate")
-    inputs = [ORIGINAL, BASE] + [ae_key(n) for n in names]
-    acc = {(clf, inp): _Counts() for clf in zoo.classifiers for inp in inputs}
-    noise = {(clf, inp, s): _Counts() for clf in names for inp in (ORIGINAL, BASE, ae_key(clf)) for s in grid}
-    intra = {ae: _Moments() for ae in inputs[1:]}
-    inter = {ae: _Moments() for ae in inputs[1:]}
-    carry: dict[str, torch.Tensor] = {}
-    lab = {inp: LabHistogramAccumulator(bins=lab_bins) for inp in inputs}
-    quality = ReconQualityAccumulator(base_key=BASE, original_key=ORIGINAL)
-    generator = noise_generator(seed)
+    options = Options(noise_grid=tuple(float(s) for s in noise_grid), seed=seed, lab_bins=lab_bins)
+    analyses = [cls(options, zoo, names) for cls in chosen]
     device = next(zoo.base.parameters()).device
     images = 0
-
     with torch.inference_mode():
         for x, y in _limited(batches, limit):
-            x, y = x.to(device), y.to(device)
-            views = {ORIGINAL: x, **zoo.reconstruct_all(x)}
-            for clf_name, clf in zoo.classifiers.items():
-                for inp in inputs:
-                    acc[(clf_name, inp)].add(clf(views[inp]), y)
-            for ae in inputs[1:]:
-                intra[ae].add(nmi_batch(x, views[ae]))
-                pair_source = torch.cat([carry[ae], views[ae]]) if ae in carry else views[ae]
-                even = pair_source.shape[0] // 2 * 2
-                if even:
-                    inter[ae].add(nmi_batch(pair_source[0:even:2], pair_source[1:even:2]))
-                carry[ae] = pair_source[even:]
-            for inp in inputs:
-                lab[inp].update(views[inp])
-            quality.update(x, {ae: views[ae] for ae in inputs[1:]})
-            for s in grid:
-                if s == 0.0:
-                    noisy_views = views
-                else:
-                    noisy = add_uniform_noise(x.cpu(), s, generator).to(device)
-                    noisy_views = {ORIGINAL: noisy, **zoo.reconstruct_all(noisy)}
-                for clf_name in names:
-                    clf = zoo.classifiers[clf_name]
-                    for inp in (ORIGINAL, BASE, ae_key(clf_name)):
-                        noise[(clf_name, inp, s)].add(clf(noisy_views[inp]), y)
-            images += int(y.numel())
+            views = BatchViews.of(zoo, x.to(device), y.to(device), names, start=images)
+            for analysis in analyses:
+                analysis.update(views)
+            images += views.size
             if progress is not None:
-                progress(int(y.numel()))
+                progress(views.size)
     if images == 0:
         raise ConfigError("no images to evaluate: the data folder is empty or --limit is 0")
-
-    accuracy = pd.DataFrame(
-        [
-            {"classifier": clf, "input": inp, "top1": c.rate(1), "top5": c.rate(5)}
-            for (clf, inp), c in acc.items()
-        ]
-    )
-    cross = pd.DataFrame(
-        [[acc[(j, ae_key(i))].rate(1) for j in names] for i in names],
-        index=pd.Index([ae_key(i) for i in names], name="ae"),
-        columns=names,
-    )
-    noise_frame = pd.DataFrame(
-        [{"classifier": clf, "input": inp, "s": s, "top1": c.rate(1)} for (clf, inp, s), c in noise.items()]
-    ).sort_values(["classifier", "input", "s"], kind="stable", ignore_index=True)
-    nmi_frame = pd.DataFrame(
-        [
-            {"ae": ae, "kind": kind, "mean": m.mean, "std": m.std, "n": m.n}
-            for ae in inputs[1:]
-            for kind, m in (("intra", intra[ae]), ("inter", inter[ae]))
-        ]
-    )
-    lab_frame = pd.concat([lab[inp].frame(inp) for inp in inputs], ignore_index=True)
-    return EvaluationResult(accuracy, cross, noise_frame, nmi_frame, lab_frame, quality.frame(), images=images)
+    tables: dict[str, pd.DataFrame] = {}
+    for analysis in analyses:
+        tables.update(analysis.tables())
+    return EvaluationResult(tables, images=images)
 
 
 def _data_batches(data_dir: Path, zoo, batch_size: int, workers: int):
     """Batches of the labelled ImageFolder at ``data_dir`` at the zoo's input size, with labels mapped to the
     zoo's class list when it has one (``zoo.json`` key ``classes``), else sorted folder names."""
-    from torch.utils.data import DataLoader
-
-    from s2s_core.data.datasets import LabelledImageFolder, collate_skip_none
-
     classes = getattr(zoo, "classes", None)
     class_to_idx = {name: i for i, name in enumerate(classes)} if classes else None
     dataset = LabelledImageFolder(data_dir, size=zoo.input_size, class_to_idx=class_to_idx, on_error="none")
@@ -269,13 +141,11 @@ def run_evaluation(
     device: str = "auto",
     workers: int = 0,
     show_progress: bool = True,
+    only: Iterable[str] | None = None,
+    skip: Iterable[str] = (),
 ) -> tuple[EvaluationResult, dict[str, Path]]:
     """Load the zoo, evaluate it on ``data_dir`` and write ``ZOO/results/*.csv``; used by the CLI and jobs."""
-    from tqdm.auto import tqdm
-
-    from s2s_core.runtime import select_device
-    from s2s_core.zoo import Zoo
-
+    registry.select(only, skip)  # a wrong name is reported before the zoo is loaded
     if limit is not None and limit < 1:
         raise ConfigError(f"--limit must be a positive number of images, got {limit}")
     if batch_size < 1:
@@ -287,15 +157,14 @@ def run_evaluation(
     dataset, loader = _data_batches(data_dir, zoo, batch_size, workers)
     total = min(len(dataset), limit) if limit else len(dataset)
     with tqdm(total=total, unit="img", desc="evaluate", disable=not show_progress) as bar:
-        result = evaluate_zoo(zoo, loader, noise_grid=noise_grid, seed=seed, limit=limit, progress=bar.update)
+        result = evaluate_zoo(zoo, loader, noise_grid=noise_grid, seed=seed, limit=limit, progress=bar.update,
+                              only=only, skip=skip)
     result.extras["skipped_images"] = int(getattr(dataset, "skipped", 0))
     paths = result.write(zoo.results_dir)
     return result, paths
 
 
 def _parse_grid(text: str) -> list[float]:
-    import argparse
-
     try:
         grid = [float(v) for v in text.split(",") if v.strip()]
     except ValueError as exc:
@@ -305,14 +174,25 @@ def _parse_grid(text: str) -> list[float]:
     return grid
 
 
+def _parse_names(text: str) -> list[str]:
+    names = [n.strip() for n in text.split(",") if n.strip()]
+    unknown = [n for n in names if n not in registry.ANALYSES]
+    if not names or unknown:
+        raise argparse.ArgumentTypeError(f"must be comma-separated analysis names out of {', '.join(registry.names())}, "
+                                          f"got {text!r}")
+    return names
+
+
 def register(sub) -> None:
     """Add ``s2s evaluate`` to the CLI."""
+    analyses = "; ".join(f"{name}: {cls.description}" for name, cls in registry.ANALYSES.items())
     p = sub.add_parser(
         "evaluate",
         help="Tables 1-2, noise curves, nMI and L*a*b* histograms of a zoo (one pass over the data)",
         description="Evaluate every classifier and AE of a zoo on labelled images (ImageFolder layout) and write "
         "results/accuracy.csv, cross_accuracy.csv, noise.csv, nmi.csv, lab_histograms.csv and recon_quality.csv "
-        "(PSNR/SSIM against the input and A_S, |A_i - A_S|, high-frequency energy) into the zoo.",
+        "(PSNR/SSIM against the input and A_S, |A_i - A_S|, high-frequency energy) into the zoo. "
+        f"Analyses ({analyses}) run together in one pass; --only/--skip choose among them.",
     )
     p.add_argument("zoo", type=Path, help="zoo directory (with zoo.json)")
     p.add_argument("--data", type=Path, required=True, help="labelled images: one sub-folder per class")
@@ -320,6 +200,9 @@ def register(sub) -> None:
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--noise-grid", type=_parse_grid, default=list(NOISE_GRID), help="e.g. 0,0.1,0.2,...,1")
     p.add_argument("--seed", type=int, default=NOISE_SEED, help=f"seed of the noise (default {NOISE_SEED})")
+    p.add_argument("--only", type=_parse_names, default=None, metavar="NAMES",
+                   help=f"run only these analyses (comma-separated: {','.join(registry.names())})")
+    p.add_argument("--skip", type=_parse_names, default=[], metavar="NAMES", help="leave these analyses out")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     p.add_argument("--workers", type=int, default=0, help="DataLoader worker processes")
     p.add_argument("--threads", type=int, default=None, help="torch threads (default: S2S_THREADS or torch's)")
@@ -327,8 +210,6 @@ def register(sub) -> None:
 
 
 def _main(args) -> int:
-    from s2s_core.runtime import configure_threads
-
     configure_threads(args.threads)
     result, paths = run_evaluation(
         args.zoo,
@@ -339,13 +220,17 @@ def _main(args) -> int:
         seed=args.seed,
         device=args.device,
         workers=args.workers,
+        only=args.only,
+        skip=args.skip,
     )
-    t1 = accuracy_table_frame(result.accuracy)
+    print(f"Evaluated {result.images} images.")
     with pd.option_context("display.width", 120, "display.float_format", "{:.4f}".format):
-        print(f"Evaluated {result.images} images.\n\nTable 1 (top-1/top-5 in %, differences in points):")
-        print(t1.to_string(index=False, na_rep="", float_format="{:.2f}".format))
-        print("\nTable 2 (rows: AE fine-tuned on i, columns: classifier j; top-1):")
-        print(result.cross_accuracy.to_string())
+        if "accuracy" in result.tables:
+            print("\nTable 1 (top-1/top-5 in %, differences in points):")
+            print(table1(result.accuracy).to_string(index=False, na_rep="", float_format="{:.2f}".format))
+        if "cross_accuracy" in result.tables:
+            print("\nTable 2 (rows: AE fine-tuned on i, columns: classifier j; top-1):")
+            print(result.cross_accuracy.to_string())
     skipped = result.extras.get("skipped_images", 0)
     if skipped:
         print(f"\n{skipped} unreadable image(s) were skipped.")

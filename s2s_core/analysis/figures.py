@@ -169,44 +169,6 @@ def rrc_sorted_bar(names: Sequence[str], rrc: np.ndarray, threshold: float | Non
     return fig
 
 
-# --- Table 1 ----------------------------------------------------------------------------------------
-
-ACCURACY_COLUMNS = ("classifier", "input", "top1", "top5")
-
-
-def accuracy_table_frame(acc_df: pd.DataFrame) -> pd.DataFrame:
-    """Table 1: for each classifier ``i``, rows ``i``, ``i∘A_S``, ``i∘A_i`` with top-1/top-5 in percent
-    and the difference to the original input in percentage points (NaN on the original's row).
-
-    Args:
-        acc_df: ``accuracy.csv`` rows (fractions). Rows for other inputs (``j∘A_i``, ``i != j``) are ignored.
-
-    Returns:
-        Columns ``network, top-1, diff top-1, top-5, diff top-5`` rounded to 2 decimals.
-    """
-    df = _require(acc_df, ACCURACY_COLUMNS, "accuracy table")
-    rows = []
-    for clf in _unique(df["classifier"]):
-        mine = df[df["classifier"] == clf].drop_duplicates("input", keep="last").set_index("input")
-        base = mine.loc["original"] if "original" in mine.index else None
-        for inp, label in (("original", str(clf)), ("A_S", f"{clf}∘A_S"), (f"A_{clf}", f"{clf}∘A_{clf}")):
-            if inp not in mine.index:
-                continue
-            r = mine.loc[inp]
-            top1, top5 = 100 * float(r["top1"]), 100 * float(r["top5"])
-            diff = inp != "original" and base is not None
-            rows.append(
-                {
-                    "network": label,
-                    "top-1": top1,
-                    "diff top-1": top1 - 100 * float(base["top1"]) if diff else np.nan,
-                    "top-5": top5,
-                    "diff top-5": top5 - 100 * float(base["top5"]) if diff else np.nan,
-                }
-            )
-    return pd.DataFrame(rows, columns=["network", "top-1", "diff top-1", "top-5", "diff top-5"]).round(2)
-
-
 # --- Fig. 4 ----------------------------------------------------------------------------------------
 
 NOISE_COLUMNS = ("classifier", "input", "s", "top1")

@@ -15,12 +15,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from s2s_core.analysis.evaluate import RESULT_FILES
+from s2s_core import results as result_tables
 from s2s_core.analysis.fca import lattice_at, threshold_intervals
-from s2s_core.analysis.figures import accuracy_table_frame
 from s2s_core.analysis.paper import PAPER_NAMES, PAPER_TABLE2
 from s2s_core.analysis.rrc import rrc_matrix
+from s2s_core.analysis.tables import nmi_summary, table1
 from s2s_core.errors import ConfigError
+from s2s_core.zoo import BASE_KEY, ZooInfo, ae_key
 
 BEGIN, END = "<!-- s2s-report:begin -->", "<!-- s2s-report:end -->"
 
@@ -46,11 +47,8 @@ def _markdown(frame: pd.DataFrame, index: bool = False, digits: dict[str, int] |
     return "\n".join(lines)
 
 
-def _read(results: Path, key: str, **kw) -> pd.DataFrame:
-    path = results / RESULT_FILES[key]
-    if not path.is_file():
-        raise ConfigError(f"{path} is missing: run `s2s evaluate` on the zoo first")
-    return pd.read_csv(path, **kw)
+def _read(results: Path, key: str) -> pd.DataFrame:
+    return result_tables.read(results, key)
 
 
 def _ranges(flags: list[tuple[tuple[float | None, float | None], bool]], want: bool) -> list[str]:
@@ -114,13 +112,12 @@ def _build_facts(zoo_dir: Path) -> tuple[str, dict]:
 def report(zoo_dir: str | Path) -> str:
     """The whole account of a zoo as markdown (see the module docstring)."""
     zoo_dir = Path(zoo_dir)
-    results = zoo_dir / "results"
+    results = ZooInfo.read(zoo_dir).results_dir
     acc = _read(results, "accuracy")
-    cross = _read(results, "cross_accuracy", index_col=0)
+    cross = _read(results, "cross_accuracy")
     nmi = _read(results, "nmi")
     noise = _read(results, "noise")
-    quality_path = results / RESULT_FILES["recon_quality"]
-    quality = pd.read_csv(quality_path) if quality_path.is_file() else None
+    quality = _read(results, "recon_quality") if result_tables.exists(results, "recon_quality") else None
     build, info = _build_facts(zoo_dir)
     names = [str(c) for c in cross.columns]
     n_classes = int(info.get("num_classes") or len(info.get("classes") or []) or 0)
@@ -145,7 +142,7 @@ def report(zoo_dir: str | Path) -> str:
         out.append(build)
     out.append(f"**Table 1** (top-1 / top-5 in %, differences to the classifier alone in points; chance: "
                f"{chance1:.0f} % top-1, {chance5:.0f} % top-5 for {n_classes} classes):")
-    out.append(_markdown(accuracy_table_frame(acc)))
+    out.append(_markdown(table1(acc)))
     out.append("**Table 1 against the paper's behaviour** (top-1 in %; the paper loses 1.2–3.7 points through A_S "
                "and every A_i matches or beats its classifier):")
     out.append(_markdown(targets, index=True))
@@ -198,12 +195,11 @@ def report(zoo_dir: str | Path) -> str:
              f"(`s2s signal-order`).")
     out.append(text)
 
-    nmi_wide = nmi.pivot(index="ae", columns="kind", values=["mean", "std"])
-    order = ["A_S"] + [f"A_{c}" for c in names]
+    summary = nmi_summary(nmi)
+    order = [BASE_KEY, *(ae_key(c) for c in names)]
     nmi_table = pd.DataFrame({
-        "intra nMI": [f"{nmi_wide['mean']['intra'][a]:.3f} ± {nmi_wide['std']['intra'][a]:.3f}" for a in order],
-        "inter nMI": [f"{nmi_wide['mean']['inter'][a]:.3f} ± {nmi_wide['std']['inter'][a]:.3f}" for a in order],
-    }, index=pd.Index(order, name="ae"))
+        f"{kind} nMI": [f"{summary[f'{kind} mean'][a]:.3f} ± {summary[f'{kind} std'][a]:.3f}" for a in order]
+        for kind in ("intra", "inter")}, index=pd.Index(order, name="ae"))
     out.append("**nMI** (mean ± standard deviation over the test images; inter: consecutive pairs). The "
                "estimator's chance level is not yet reported beside it, so these values are not interpreted here.")
     out.append(_markdown(nmi_table, index=True))

@@ -1,0 +1,157 @@
+"""The protocol every dataset analysis follows: see the views of a batch, accumulate, return tables.
+
+The evaluation (:func:`s2s_core.analysis.evaluate.evaluate_zoo`) runs the zoo's shared encoder ONCE per batch
+and every decoder once on its code (:meth:`s2s_core.zoo.Zoo.reconstruct_all`), wraps the result in a
+:class:`BatchViews` and hands it to each selected analysis in turn:
+
+    analysis = SomeAnalysis(options, zoo)      # once, before the first batch
+    analysis.update(views)                     # for every batch
+    analysis.tables() -> {results key: frame}  # once, after the last batch; keys of s2s_core.results
+
+Classifier outputs are computed on demand and cached per batch (:meth:`BatchViews.logits`), so Table 1, Table 2
+and the noise curves at s = 0 share one forward pass of each classifier on each view. An analysis that needs
+more (noisy copies of the batch, say) computes it itself from ``views.x`` and ``views.zoo``.
+"""
+
+from __future__ import annotations
+
+import math
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import pandas as pd
+import torch
+
+from s2s_core.analysis.noise import NOISE_GRID, NOISE_SEED, topk_correct
+from s2s_core.zoo import BASE_KEY, ae_key
+
+#: The view name of the input itself; reconstructions are ``BASE_KEY`` (A_S) and ``ae_key(name)`` (A_name).
+ORIGINAL = "original"
+
+
+@dataclass(frozen=True)
+class Options:
+    """Settings of an evaluation that analyses may read (each takes what it needs)."""
+
+    noise_grid: tuple[float, ...] = NOISE_GRID  #: strengths s of U(-s, s) noise (Sec. 3.3.2)
+    seed: int = NOISE_SEED  #: seed of the noise generator
+    lab_bins: int = 64  #: bins per L*a*b* channel (Sec. 3.3.1)
+
+
+@dataclass
+class BatchViews:
+    """One batch seen through the zoo: the input, every reconstruction, and (lazily) every classifier's logits.
+
+    Attributes:
+        x: ``(B, 3, S, S)`` originals in [0, 1].
+        y: ``(B,)`` int64 labels in the classifiers' label space.
+        images: view name -> ``(B, 3, S, S)``: ``"original"`` (= ``x``), ``"A_S"`` and ``"A_<name>"``; the
+            reconstructions exactly as the AEs output them (not clamped), as the classifiers were fine-tuned on.
+        names: short names of the classifiers that have a fine-tuned AE (``"L"``, ...), in zoo order.
+        zoo: the loaded zoo (its ``classifiers``, ``reconstruct_all`` for further inputs).
+        start: index of this batch's first image in the data (images are numbered in data order).
+    """
+
+    x: torch.Tensor
+    y: torch.Tensor
+    images: dict[str, torch.Tensor]
+    names: list[str]
+    zoo: object
+    start: int = 0
+    _logits: dict[tuple[str, str], torch.Tensor] = field(default_factory=dict, repr=False)
+
+    @classmethod
+    def of(cls, zoo, x: torch.Tensor, y: torch.Tensor, names: Sequence[str], start: int = 0) -> BatchViews:
+        """Reconstruct ``x`` with one encoder pass (every decoder once) and wrap it."""
+        return cls(x=x, y=y, images={ORIGINAL: x, **zoo.reconstruct_all(x)}, names=list(names), zoo=zoo, start=start)
+
+    @property
+    def views(self) -> list[str]:
+        """``["original", "A_S", "A_<name>", ...]`` in zoo order."""
+        return [ORIGINAL, BASE_KEY, *(ae_key(n) for n in self.names)]
+
+    @property
+    def size(self) -> int:
+        return int(self.y.numel())
+
+    def logits(self, classifier: str, view: str) -> torch.Tensor:
+        """``(B, C)`` logits of ``classifier`` on ``view`` (computed once per batch, then cached)."""
+        key = (classifier, view)
+        if key not in self._logits:
+            self._logits[key] = self.zoo.classifiers[classifier](self.images[view])
+        return self._logits[key]
+
+
+class Analysis(ABC):
+    """A dataset analysis: built once per evaluation, fed every batch, then asked for its tables.
+
+    Subclasses set ``name`` (what ``s2s evaluate --only/--skip`` calls it) and ``tables_written`` (the keys of
+    :mod:`s2s_core.results` that :meth:`tables` returns), and register themselves in
+    :mod:`s2s_core.analysis.dataset.registry`.
+    """
+
+    name: str = ""
+    tables_written: tuple[str, ...] = ()
+    description: str = ""
+
+    def __init__(self, options: Options, zoo, names: Sequence[str]) -> None:
+        self.options, self.zoo, self.names = options, zoo, list(names)
+
+    @property
+    def views(self) -> list[str]:
+        return [ORIGINAL, BASE_KEY, *(ae_key(n) for n in self.names)]
+
+    @abstractmethod
+    def update(self, views: BatchViews) -> None:
+        """Accumulate one batch."""
+
+    @abstractmethod
+    def tables(self) -> dict[str, pd.DataFrame]:
+        """The result tables so far, keyed as in :data:`s2s_core.results.RESULT_FILES`."""
+
+
+# ------------------------------------------------------------------------------------ shared accumulators
+@dataclass
+class Counts:
+    """Running top-1/top-5 counts of one (classifier, input) pair."""
+
+    top1: int = 0
+    top5: int = 0
+    n: int = 0
+
+    def add(self, logits: torch.Tensor, labels: torch.Tensor) -> None:
+        hits = topk_correct(logits, labels, ks=(1, 5))
+        self.top1 += int(hits[1])
+        self.top5 += int(hits[5])
+        self.n += int(labels.numel())
+
+    def rate(self, k: int) -> float:
+        if self.n == 0:
+            return float("nan")
+        return (self.top1 if k == 1 else self.top5) / self.n
+
+
+@dataclass
+class Moments:
+    """Running mean and standard deviation (population) of a stream of values."""
+
+    total: float = 0.0
+    total_sq: float = 0.0
+    n: int = 0
+
+    def add(self, values: torch.Tensor) -> None:
+        v = values.detach().to(torch.float64).cpu()
+        self.total += float(v.sum())
+        self.total_sq += float((v * v).sum())
+        self.n += int(v.numel())
+
+    @property
+    def mean(self) -> float:
+        return self.total / self.n if self.n else float("nan")
+
+    @property
+    def std(self) -> float:
+        if not self.n:
+            return float("nan")
+        return math.sqrt(max(self.total_sq / self.n - self.mean**2, 0.0))

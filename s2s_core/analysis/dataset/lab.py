@@ -1,0 +1,30 @@
+"""Fig. 3 (Sec. 3.3.1): global L*a*b* histograms of the originals and of every reconstruction.
+
+Counts are kept (:class:`~s2s_core.analysis.lab.LabHistogramAccumulator`), so the result does not depend on
+the batch size. Writes ``lab_histograms.csv``: ``ae,channel,bin_lo,bin_hi,density``.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from s2s_core.analysis.dataset.base import Analysis, BatchViews
+from s2s_core.analysis.lab import LabHistogramAccumulator
+
+
+class LabAnalysis(Analysis):
+    name = "lab_histograms"
+    tables_written = ("lab_histograms",)
+    description = "Fig. 3: global L*a*b* histograms of the inputs and of every reconstruction"
+
+    def __init__(self, options, zoo, names) -> None:
+        super().__init__(options, zoo, names)
+        self.hists = {view: LabHistogramAccumulator(bins=options.lab_bins) for view in self.views}
+
+    def update(self, views: BatchViews) -> None:
+        for view, acc in self.hists.items():
+            acc.update(views.images[view])
+
+    def tables(self) -> dict[str, pd.DataFrame]:
+        return {"lab_histograms": pd.concat([acc.frame(view) for view, acc in self.hists.items()],
+                                            ignore_index=True)}

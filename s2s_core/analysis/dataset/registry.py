@@ -1,0 +1,50 @@
+"""Every dataset analysis, in one place: ``s2s evaluate`` runs them in this order (``--only``/``--skip`` select).
+
+Adding one: write a module beside this one with an :class:`~s2s_core.analysis.dataset.base.Analysis`
+subclass, register its results file in :mod:`s2s_core.results`, and add the class to :data:`ANALYSES` (or call
+:func:`register` from your own code). docs/ARCHITECTURE.md ("Adding a lens") walks through an example.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from s2s_core.analysis.dataset.accuracy import AccuracyAnalysis
+from s2s_core.analysis.dataset.base import Analysis
+from s2s_core.analysis.dataset.cross_accuracy import CrossAccuracyAnalysis
+from s2s_core.analysis.dataset.lab import LabAnalysis
+from s2s_core.analysis.dataset.nmi import NmiAnalysis
+from s2s_core.analysis.dataset.noise import NoiseAnalysis
+from s2s_core.analysis.dataset.recon_quality import ReconQualityAnalysis
+from s2s_core.errors import ConfigError
+
+ANALYSES: dict[str, type[Analysis]] = {
+    cls.name: cls
+    for cls in (AccuracyAnalysis, CrossAccuracyAnalysis, NoiseAnalysis, NmiAnalysis, LabAnalysis,
+                ReconQualityAnalysis)
+}
+
+
+def register(cls: type[Analysis]) -> type[Analysis]:
+    """Add an analysis class (usable as a decorator); a name already taken -> ConfigError."""
+    if not cls.name or cls.name in ANALYSES and ANALYSES[cls.name] is not cls:
+        raise ConfigError(f"analysis name {cls.name!r} is empty or already registered")
+    ANALYSES[cls.name] = cls
+    return cls
+
+
+def names() -> list[str]:
+    return list(ANALYSES)
+
+
+def select(only: Iterable[str] | None = None, skip: Iterable[str] = ()) -> list[type[Analysis]]:
+    """The analyses to run, in registry order: ``only`` (default all) minus ``skip``; unknown names -> ConfigError."""
+    only = list(only) if only is not None else None
+    skip = list(skip)
+    unknown = [n for n in [*(only or []), *skip] if n not in ANALYSES]
+    if unknown:
+        raise ConfigError(f"unknown analysis {', '.join(map(repr, unknown))}; known: {', '.join(ANALYSES)}")
+    chosen = [cls for name, cls in ANALYSES.items() if (only is None or name in only) and name not in skip]
+    if not chosen:
+        raise ConfigError("no analysis selected: --only and --skip leave nothing to run")
+    return chosen

@@ -1,0 +1,198 @@
+"""A zoo's result tables: the one module that names every results file and its columns, writes and reads them.
+
+The evaluation (:mod:`s2s_core.analysis.evaluate`) writes, and the CLI, the dashboard, the demo report and the
+tests read, only through here. Values are fractions in [0, 1] unless a column says otherwise.
+
+| key | file | columns (paper) |
+|---|---|---|
+| ``accuracy`` | ``accuracy.csv`` | ``classifier,input,top1,top5``; ``input`` in ``original``, ``A_S``, ``A_<name>`` (Table 1) |
+| ``cross_accuracy`` | ``cross_accuracy.csv`` | index ``ae`` (``A_<name>``), one column per classifier j: ``acc(j∘A_i)`` (Table 2) |
+| ``noise`` | ``noise.csv`` | ``classifier,input,s,top1`` (Fig. 4) |
+| ``nmi`` | ``nmi.csv`` | ``ae,kind,mean,std,n``; ``kind`` in ``intra``, ``inter`` (Fig. 8-9) |
+| ``lab_histograms`` | ``lab_histograms.csv`` | ``ae,channel,bin_lo,bin_hi,density``; ``channel`` in ``L``, ``a``, ``b`` (Fig. 3) |
+| ``recon_quality`` | ``recon_quality.csv`` | ``ae,psnr_input,...,checkerboard,n``: one row per AE and the input (issue 11) |
+
+Beside the tables, ``schema.json`` records the schema version that wrote them
+(``{"format": "s2s-results", "version": 1, "files": {...}}``). A results folder without it predates the
+versioning and is read as version 1. Every file is written atomically (a temporary file, then a rename).
+Reading a file of another version, without its columns, with non-numeric values or without rows raises
+:class:`~s2s_core.errors.InputTableError` with one line that says to re-run ``s2s evaluate``.
+
+A new analysis adds its file with :func:`register` (a :class:`ResultFile`) in its own module.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+from pandas.api.types import is_numeric_dtype
+
+from s2s_core.errors import ConfigError, InputTableError
+
+SCHEMA_VERSION = 1
+SCHEMA_FILE = "schema.json"
+SCHEMA_FORMAT = "s2s-results"
+#: How floats are written (6 decimals: the tables hold fractions, densities and nMI).
+FLOAT_FORMAT = "%.6f"
+
+
+@dataclass(frozen=True)
+class ResultFile:
+    """One results table: its key, file name, required columns and which of them are numbers.
+
+    ``index``: the name of the index column (written as the first column) for a matrix-shaped table whose
+    other columns are not fixed (Table 2: one column per classifier, all numeric); ``None`` for long tables.
+    """
+
+    key: str
+    filename: str
+    columns: tuple[str, ...]
+    numeric: tuple[str, ...]
+    description: str
+    index: str | None = None
+
+
+RESULT_FILES: dict[str, ResultFile] = {}
+
+
+def register(spec: ResultFile) -> ResultFile:
+    """Add a results table (an analysis module calls this once); a key or file name already taken -> ConfigError."""
+    for other in RESULT_FILES.values():
+        if other.key != spec.key and other.filename == spec.filename:
+            raise ConfigError(f"results file {spec.filename} already belongs to {other.key!r}")
+    if spec.key in RESULT_FILES and RESULT_FILES[spec.key] != spec:
+        raise ConfigError(f"results table {spec.key!r} is already registered")
+    RESULT_FILES[spec.key] = spec
+    return spec
+
+
+for _spec in (
+    ResultFile("accuracy", "accuracy.csv", ("classifier", "input", "top1", "top5"), ("top1", "top5"),
+               "top-1/top-5 of every classifier on every input (Table 1)"),
+    ResultFile("cross_accuracy", "cross_accuracy.csv", (), (), "acc(j∘A_i): rows A_i, columns j (Table 2)",
+               index="ae"),
+    ResultFile("noise", "noise.csv", ("classifier", "input", "s", "top1"), ("s", "top1"),
+               "top-1 under additive uniform noise U(-s, s) (Fig. 4)"),
+    ResultFile("nmi", "nmi.csv", ("ae", "kind", "mean", "std", "n"), ("mean", "std", "n"),
+               "intra- and inter-class nMI per AE (Fig. 8-9)"),
+    ResultFile("lab_histograms", "lab_histograms.csv", ("ae", "channel", "bin_lo", "bin_hi", "density"),
+               ("bin_lo", "bin_hi", "density"), "global L*a*b* histograms per view (Fig. 3)"),
+    ResultFile("recon_quality", "recon_quality.csv",
+               ("ae", "psnr_input", "psnr_input_std", "ssim_input", "ssim_input_std", "psnr_base", "ssim_base",
+                "mad_base", "hf_energy", "checkerboard", "n"),
+               ("psnr_input", "psnr_input_std", "ssim_input", "ssim_input_std", "psnr_base", "ssim_base",
+                "mad_base", "hf_energy", "checkerboard", "n"),
+               "reconstruction quality per AE: PSNR/SSIM vs. x and A_S(x), |A_i - A_S|, high frequencies"),
+):
+    register(_spec)
+
+
+def spec(key: str) -> ResultFile:
+    """The :class:`ResultFile` of ``key``; an unknown key -> ConfigError naming the known ones."""
+    try:
+        return RESULT_FILES[key]
+    except KeyError:
+        raise ConfigError(f"unknown results table {key!r}; known: {', '.join(RESULT_FILES)}") from None
+
+
+def path(results_dir: str | Path, key: str) -> Path:
+    """``results_dir/<file of key>``."""
+    return Path(results_dir) / spec(key).filename
+
+
+def _atomic_write(target: Path, write) -> None:
+    tmp = target.with_name(target.name + ".tmp")
+    write(tmp)
+    tmp.replace(target)
+
+
+def _schema(results_dir: Path) -> dict:
+    file = results_dir / SCHEMA_FILE
+    if not file.is_file():
+        return {"format": SCHEMA_FORMAT, "version": SCHEMA_VERSION, "files": {}}
+    try:
+        data = json.loads(file.read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise InputTableError(f"{file} is not readable JSON ({exc}); re-run `s2s evaluate`") from exc
+    if not isinstance(data, dict) or data.get("format") != SCHEMA_FORMAT:
+        raise InputTableError(f"{file} is not an s2s results schema (format {SCHEMA_FORMAT!r}); re-run `s2s evaluate`")
+    return data
+
+
+def write(results_dir: str | Path, tables: Mapping[str, pd.DataFrame]) -> dict[str, Path]:
+    """Write ``{key: frame}`` into ``results_dir`` (created), each file atomically, and record them in
+    ``schema.json``; other tables already there are kept. Returns ``{key: path}``."""
+    results_dir = Path(results_dir)
+    results_dir.mkdir(parents=True, exist_ok=True)
+    schema = _schema(results_dir)
+    if schema.get("version") != SCHEMA_VERSION:  # tables of another version must not be mixed with ours
+        schema = {"format": SCHEMA_FORMAT, "version": SCHEMA_VERSION, "files": {}}
+    paths = {}
+    for key, frame in tables.items():
+        s = spec(key)
+        _check(frame, s, f"the {key} table")
+        target = results_dir / s.filename
+        _atomic_write(target, lambda tmp, f=frame, s=s: f.to_csv(tmp, index=s.index is not None,
+                                                                 float_format=FLOAT_FORMAT))
+        schema["files"][s.filename] = key
+        paths[key] = target
+    _atomic_write(results_dir / SCHEMA_FILE,
+                  lambda tmp: tmp.write_text(json.dumps(schema, indent=2, sort_keys=True) + "\n"))
+    return paths
+
+
+def exists(results_dir: str | Path, key: str) -> bool:
+    """Whether the table ``key`` has been written into ``results_dir``."""
+    return path(results_dir, key).is_file()
+
+
+def read(results_dir: str | Path, key: str) -> pd.DataFrame:
+    """Read table ``key`` from ``results_dir``, checked against its schema.
+
+    Raises:
+        InputTableError: the file is missing, of another schema version, unreadable, lacks columns or rows,
+            or holds non-numbers where numbers belong (one line, with what to do).
+    """
+    results_dir = Path(results_dir)
+    s = spec(key)
+    file = results_dir / s.filename
+    if not file.is_file():
+        raise InputTableError(f"{file} does not exist: run `s2s evaluate` on the zoo first")
+    version = _schema(results_dir).get("version")
+    if version != SCHEMA_VERSION:
+        raise InputTableError(f"{file} was written with results schema version {version}, but this s2s reads "
+                              f"version {SCHEMA_VERSION}: re-run `s2s evaluate` on the zoo")
+    try:
+        frame = pd.read_csv(file, index_col=0 if s.index else None)
+    except (ValueError, OSError, pd.errors.ParserError) as exc:
+        raise InputTableError(f"{file} cannot be read as a CSV table ({exc}); re-run `s2s evaluate`") from exc
+    return _check(frame, s, str(file))
+
+
+def _check(frame: pd.DataFrame, s: ResultFile, what: str) -> pd.DataFrame:
+    hint = "; re-run `s2s evaluate`"
+    if s.index is not None:
+        numeric: Iterable[str] = list(frame.columns)
+        if frame.shape[0] == 0 or frame.shape[1] == 0:
+            raise InputTableError(f"{what} has no rows or no columns{hint}")
+    else:
+        missing = [c for c in s.columns if c not in frame.columns]
+        if missing:
+            raise InputTableError(f"{what} lacks column(s) {', '.join(missing)}; expected columns "
+                                  f"{','.join(s.columns)}{hint}")
+        if frame.empty:
+            raise InputTableError(f"{what} has no rows{hint}")
+        numeric = s.numeric
+    bad = [c for c in numeric if not is_numeric_dtype(frame[c])]
+    if bad:
+        raise InputTableError(f"{what}: column(s) {', '.join(map(str, bad))} hold values that are not numbers{hint}")
+    return frame
+
+
+def read_all(results_dir: str | Path) -> dict[str, pd.DataFrame]:
+    """Every registered table that exists in ``results_dir``, read and checked."""
+    return {key: read(results_dir, key) for key in RESULT_FILES if exists(results_dir, key)}

@@ -1,0 +1,90 @@
+"""The results owner (s2s_core.results): names, round trips, schema version, and one clear line for bad files."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from s2s_core import results
+from s2s_core.errors import ConfigError, InputTableError
+
+ACC = pd.DataFrame({"classifier": ["L", "L"], "input": ["original", "A_S"], "top1": [0.5, 0.25],
+                    "top5": [1.0, 0.75]})
+CROSS = pd.DataFrame([[0.5, 0.125], [0.25, 0.75]], index=pd.Index(["A_L", "A_A"], name="ae"), columns=["L", "A"])
+
+
+def test_every_table_has_a_file_and_columns() -> None:
+    assert list(results.RESULT_FILES) == ["accuracy", "cross_accuracy", "noise", "nmi", "lab_histograms",
+                                          "recon_quality"]
+    assert [s.filename for s in results.RESULT_FILES.values()] == [
+        "accuracy.csv", "cross_accuracy.csv", "noise.csv", "nmi.csv", "lab_histograms.csv", "recon_quality.csv"]
+    assert results.spec("nmi").columns == ("ae", "kind", "mean", "std", "n")
+    with pytest.raises(ConfigError, match="unknown results table 'acc'"):
+        results.spec("acc")
+
+
+def test_round_trip_and_the_bytes_on_disk(tmp_path: Path) -> None:
+    paths = results.write(tmp_path, {"accuracy": ACC, "cross_accuracy": CROSS})
+    assert paths == {"accuracy": tmp_path / "accuracy.csv", "cross_accuracy": tmp_path / "cross_accuracy.csv"}
+    assert (tmp_path / "accuracy.csv").read_text() == (
+        "classifier,input,top1,top5\nL,original,0.500000,1.000000\nL,A_S,0.250000,0.750000\n")
+    assert (tmp_path / "cross_accuracy.csv").read_text() == "ae,L,A\nA_L,0.500000,0.125000\nA_A,0.250000,0.750000\n"
+    pd.testing.assert_frame_equal(results.read(tmp_path, "accuracy"), ACC)
+    pd.testing.assert_frame_equal(results.read(tmp_path, "cross_accuracy"), CROSS)
+    schema = json.loads((tmp_path / "schema.json").read_text())
+    assert schema == {"format": "s2s-results", "version": results.SCHEMA_VERSION,
+                      "files": {"accuracy.csv": "accuracy", "cross_accuracy.csv": "cross_accuracy"}}
+    assert not list(tmp_path.glob("*.tmp"))
+    results.write(tmp_path, {"accuracy": ACC})  # a second, partial write keeps the other table
+    assert set(results.read_all(tmp_path)) == {"accuracy", "cross_accuracy"}
+
+
+def test_a_folder_without_schema_predates_versioning_and_reads_as_version_1(tmp_path: Path) -> None:
+    ACC.to_csv(tmp_path / "accuracy.csv", index=False)
+    pd.testing.assert_frame_equal(results.read(tmp_path, "accuracy"), ACC)
+
+
+def _one_line(exc: pytest.ExceptionInfo) -> str:
+    text = str(exc.value)
+    assert "\n" not in text
+    return text
+
+
+def test_another_schema_version_is_one_clear_line(tmp_path: Path) -> None:
+    results.write(tmp_path, {"accuracy": ACC})
+    (tmp_path / "schema.json").write_text(json.dumps({"format": "s2s-results", "version": 99, "files": {}}))
+    with pytest.raises(InputTableError) as exc:
+        results.read(tmp_path, "accuracy")
+    assert _one_line(exc) == (f"{tmp_path / 'accuracy.csv'} was written with results schema version 99, but this "
+                              "s2s reads version 1: re-run `s2s evaluate` on the zoo")
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("classifier,input,top1\nL,original,0.5\n", "lacks column(s) top5"),
+    ("classifier,input,top1,top5\n", "has no rows"),
+    ("classifier,input,top1,top5\nL,original,high,0.5\n", "column(s) top1 hold values that are not numbers"),
+])
+def test_a_table_of_the_wrong_shape_is_one_clear_line(tmp_path: Path, text: str, message: str) -> None:
+    (tmp_path / "accuracy.csv").write_text(text)
+    with pytest.raises(InputTableError, match="re-run `s2s evaluate`") as exc:
+        results.read(tmp_path, "accuracy")
+    assert message in _one_line(exc)
+
+
+def test_missing_file_and_writing_a_bad_frame(tmp_path: Path) -> None:
+    with pytest.raises(InputTableError, match="does not exist: run `s2s evaluate`"):
+        results.read(tmp_path, "noise")
+    with pytest.raises(InputTableError, match="lacks column"):
+        results.write(tmp_path, {"noise": ACC})
+    assert not (tmp_path / "noise.csv").exists()
+
+
+def test_registering_a_new_table(monkeypatch) -> None:
+    monkeypatch.setattr(results, "RESULT_FILES", dict(results.RESULT_FILES))
+    spec = results.register(results.ResultFile("ae_quality", "ae_quality.csv", ("ae", "psnr"), ("psnr",), "test"))
+    assert results.spec("ae_quality") is spec
+    with pytest.raises(ConfigError, match="already belongs"):
+        results.register(results.ResultFile("other", "ae_quality.csv", ("x",), (), "clash"))
