@@ -21,7 +21,7 @@ from s2s_core.errors import ConfigError
 def test_the_analyses_are_registered_in_order() -> None:
     assert registry.names() == ["accuracy", "cross_accuracy", "noise", "nmi", "lab_histograms", "recon_quality"]
     for cls in registry.ANALYSES.values():
-        assert set(cls.tables_written) <= set(results.RESULT_FILES) and cls.description
+        assert set(cls.tables_written) <= set(results.RESULT_FILES) and cls.describe()
 
 
 def test_select_only_and_skip() -> None:
@@ -69,9 +69,12 @@ def test_a_new_analysis_plugs_in(monkeypatch) -> None:
     seen = []
 
     class CountImages(Analysis):
+        """Images per batch."""
+
         name = "count_images"
-        tables_written = ("count_images",)
-        description = "images per batch"
+
+        def setup(self) -> None:
+            seen.clear()
 
         def update(self, views: BatchViews) -> None:
             seen.append((views.start, views.size, sorted(views.images)))
@@ -87,6 +90,7 @@ def test_a_new_analysis_plugs_in(monkeypatch) -> None:
     assert [(s, n) for s, n, _ in seen] == [(0, 3), (3, 3), (6, 1)]
     assert seen[0][2] == ["A_A", "A_L", "A_S", "A_V", "original"]
     assert int(result.tables["count_images"]["batches"][0]) == 3
+    assert CountImages.tables_written == ("count_images",) and CountImages.describe() == "Images per batch."
 
 
 @pytest.fixture(scope="module")

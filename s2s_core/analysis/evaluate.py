@@ -185,7 +185,7 @@ def _parse_names(text: str) -> list[str]:
 
 def register(sub) -> None:
     """Add ``s2s evaluate`` to the CLI."""
-    analyses = "; ".join(f"{name}: {cls.description}" for name, cls in registry.ANALYSES.items())
+    analyses = "; ".join(f"{name}: {cls.describe()}" for name, cls in registry.ANALYSES.items())
     p = sub.add_parser(
         "evaluate",
         help="Tables 1-2, noise curves, nMI and L*a*b* histograms of a zoo (one pass over the data)",

@@ -12,13 +12,12 @@ from s2s_core.analysis.dataset.base import Analysis, BatchViews, Counts
 
 
 class AccuracyAnalysis(Analysis):
-    name = "accuracy"
-    tables_written = ("accuracy",)
-    description = "Table 1: top-1/top-5 of every classifier on the original and every reconstruction"
+    """Table 1: top-1/top-5 of every classifier on the original and every reconstruction."""
 
-    def __init__(self, options, zoo, names) -> None:
-        super().__init__(options, zoo, names)
-        self.classifiers = list(zoo.classifiers)
+    name = "accuracy"
+
+    def setup(self) -> None:
+        self.classifiers = list(self.zoo.classifiers)
         self.counts = {(clf, view): Counts() for clf in self.classifiers for view in self.views}
 
     def update(self, views: BatchViews) -> None:

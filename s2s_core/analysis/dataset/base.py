@@ -86,17 +86,32 @@ class BatchViews:
 class Analysis(ABC):
     """A dataset analysis: built once per evaluation, fed every batch, then asked for its tables.
 
-    Subclasses set ``name`` (what ``s2s evaluate --only/--skip`` calls it) and ``tables_written`` (the keys of
-    :mod:`s2s_core.results` that :meth:`tables` returns), and register themselves in
-    :mod:`s2s_core.analysis.dataset.registry`.
+    Subclasses set ``name`` (what ``s2s evaluate --only/--skip`` calls it; by default also the one key of
+    :mod:`s2s_core.results` that :meth:`tables` returns, else set ``tables_written``), say what they compute in
+    the first line of their docstring (``s2s evaluate --help`` shows it), prepare their accumulators in
+    :meth:`setup`, and are listed in :mod:`s2s_core.analysis.dataset.registry`.
     """
 
     name: str = ""
     tables_written: tuple[str, ...] = ()
-    description: str = ""
 
     def __init__(self, options: Options, zoo, names: Sequence[str]) -> None:
         self.options, self.zoo, self.names = options, zoo, list(names)
+        self.setup()
+
+    def __init_subclass__(cls, **kwargs) -> None:
+        super().__init_subclass__(**kwargs)
+        if cls.name and not cls.tables_written:
+            cls.tables_written = (cls.name,)
+
+    @classmethod
+    def describe(cls) -> str:
+        """The first line of the class docstring."""
+        return (cls.__doc__ or cls.name).strip().splitlines()[0]
+
+    @abstractmethod
+    def setup(self) -> None:
+        """Prepare the accumulators (``self.options``, ``self.zoo``, ``self.names`` are set)."""
 
     @property
     def views(self) -> list[str]:

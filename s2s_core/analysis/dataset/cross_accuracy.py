@@ -13,12 +13,11 @@ from s2s_core.zoo import ae_key
 
 
 class CrossAccuracyAnalysis(Analysis):
-    name = "cross_accuracy"
-    tables_written = ("cross_accuracy",)
-    description = "Table 2: top-1 of every classifier j on the reconstructions of every A_i"
+    """Table 2: top-1 of every classifier j on the reconstructions of every A_i."""
 
-    def __init__(self, options, zoo, names) -> None:
-        super().__init__(options, zoo, names)
+    name = "cross_accuracy"
+
+    def setup(self) -> None:
         self.counts = {(j, i): Counts() for i in self.names for j in self.names}
 
     def update(self, views: BatchViews) -> None:

@@ -13,13 +13,12 @@ from s2s_core.analysis.lab import LabHistogramAccumulator
 
 
 class LabAnalysis(Analysis):
-    name = "lab_histograms"
-    tables_written = ("lab_histograms",)
-    description = "Fig. 3: global L*a*b* histograms of the inputs and of every reconstruction"
+    """Fig. 3: global L*a*b* histograms of the inputs and of every reconstruction."""
 
-    def __init__(self, options, zoo, names) -> None:
-        super().__init__(options, zoo, names)
-        self.hists = {view: LabHistogramAccumulator(bins=options.lab_bins) for view in self.views}
+    name = "lab_histograms"
+
+    def setup(self) -> None:
+        self.hists = {view: LabHistogramAccumulator(bins=self.options.lab_bins) for view in self.views}
 
     def update(self, views: BatchViews) -> None:
         for view, acc in self.hists.items():

@@ -16,12 +16,11 @@ from s2s_core.analysis.nmi import nmi_batch
 
 
 class NmiAnalysis(Analysis):
-    name = "nmi"
-    tables_written = ("nmi",)
-    description = "Figs. 8-9: intra- and inter-class normalised mutual information per AE"
+    """Figs. 8-9: intra- and inter-class normalised mutual information per AE."""
 
-    def __init__(self, options, zoo, names) -> None:
-        super().__init__(options, zoo, names)
+    name = "nmi"
+
+    def setup(self) -> None:
         self.aes = self.views[1:]
         self.intra = {ae: Moments() for ae in self.aes}
         self.inter = {ae: Moments() for ae in self.aes}

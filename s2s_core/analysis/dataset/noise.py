@@ -17,16 +17,15 @@ from s2s_core.zoo import BASE_KEY, ae_key
 
 
 class NoiseAnalysis(Analysis):
-    name = "noise"
-    tables_written = ("noise",)
-    description = "Fig. 4: top-1 under additive uniform noise, on the input, A_S and A_i"
+    """Fig. 4: top-1 under additive uniform noise, on the input, A_S and A_i."""
 
-    def __init__(self, options, zoo, names) -> None:
-        super().__init__(options, zoo, names)
-        self.grid = [float(s) for s in options.noise_grid]
+    name = "noise"
+
+    def setup(self) -> None:
+        self.grid = [float(s) for s in self.options.noise_grid]
         if any(not (0.0 <= s <= 1.0) for s in self.grid):
             raise ConfigError(f"noise strengths must lie in [0, 1], got {self.grid}")
-        self.generator = noise_generator(options.seed)
+        self.generator = noise_generator(self.options.seed)
         self.counts = {(clf, view, s): Counts() for clf in self.names
                        for view in (ORIGINAL, BASE_KEY, ae_key(clf)) for s in self.grid}
 
