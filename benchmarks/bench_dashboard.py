@@ -4,8 +4,8 @@ Figures (milliseconds, median of repeated runs after a warm-up, in this process'
 
 * ``upload_panel_ms``: a 512×512 photo (scikit-image's astronaut, PNG bytes as uploaded) to the complete panel
   computation on the demo zoo: decode + resize/centre-crop + one encoder pass + every decoder + every classifier
-  on every view + L*a*b* histograms + difference maps (:func:`s2s_core.inspect.inspect_image`), plus the
-  panel's zoom crops and coloured difference maps (:func:`s2s_core.inspect.panel_images`). Target <= 500 ms.
+  on every view + L*a*b* histograms + difference maps (:func:`s2s_core.inspection.inspect_image`), plus the
+  panel's zoom crops and coloured difference maps (:func:`s2s_core.imaging.panel_images`). Target <= 500 ms.
   Uses ``checkpoints/demo`` when it exists, else a demo-sized zoo with random weights (SegNet widths
   (16, 32, 64, 128, 128), depths (2, 2, 2, 2, 2); the five demo classifiers).
 * ``upload_panel_with_figure_ms``: the same plus building the L*a*b* histogram figure (the page caches it).
@@ -64,20 +64,22 @@ def _photo_png() -> bytes:
 
 
 def upload_panel(repeats: int = 15) -> dict[str, float]:
-    from s2s_core import inspect as insp
+    from s2s_core import imaging, inspection
+    from s2s_core.analysis import figures
+    from s2s_core.data import gallery
 
     zoo, which = _demo_sized_zoo()
     photo = _photo_png()
-    classes = insp.class_names(zoo)
+    classes = gallery.class_names(zoo)
 
     def panel():
-        x = insp.prepare_image(photo, zoo.input_size)
-        result = insp.inspect_image(zoo, x, classes=classes)
-        insp.panel_images(result, 0.5, 0.5, 4, result.diff_scale())
+        x = imaging.prepare_image(photo, zoo.input_size)
+        result = inspection.inspect_image(zoo, x, classes=classes)
+        imaging.panel_images(result, 0.5, 0.5, 4, result.diff_scale())
         return result
 
     def panel_and_figure():
-        insp.lab_grid_figure(panel())
+        figures.lab_grid_figure(panel().histograms)
 
     print(f"upload panel on {which}: {len(zoo.names)} AEs, {len(zoo.classifiers)} classifiers, "
           f"{zoo.input_size} px, {torch.get_num_threads()} thread(s)", file=sys.stderr)
@@ -86,13 +88,13 @@ def upload_panel(repeats: int = 15) -> dict[str, float]:
 
 
 def lattice_update(repeats: int = 200) -> dict[str, float]:
-    from s2s_core import inspect as insp
     from s2s_core.analysis.crosstable import read_cross_table
     from s2s_core.analysis.fca import lattice_at
     from s2s_core.analysis.figures import lattice_dot
+    from s2s_core.analysis.paper import paper_table2_csv
     from s2s_core.analysis.rrc import rrc_matrix
 
-    table = read_cross_table(insp.PAPER_TABLE2_CSV)
+    table = read_cross_table(paper_table2_csv())
     rrc = rrc_matrix(table.acc)
     thresholds = iter(np.tile(np.linspace(0.0, 1.3, 131), repeats // 131 + 10))
 

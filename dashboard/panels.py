@@ -1,6 +1,6 @@
 """The reconstruction panel shared by the Reconstructions, Upload and Noise pages (Fig. 3 of the paper).
 
-For one :class:`~s2s_core.inspect.Inspection`: the original and every reconstruction side by side, each with
+For one :class:`~s2s_core.inspection.Inspection`: the original and every reconstruction side by side, each with
 the zoom region outlined, the zoomed region (same crop for every view, nearest neighbour), the difference
 map ``|A(x) - x|`` on one shared colour scale, and under each A_i the top-5 of classifier i on x and on
 A_i(x); then the L*a*b* histograms of every view and a table of every classifier on every input.
@@ -14,7 +14,10 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from dashboard import downloads
-from s2s_core import inspect as insp
+from s2s_core.analysis.figures import view_colours
+from s2s_core.imaging import colour_bar, montage, panel_images
+from s2s_core.inspection import Inspection
+from s2s_core.views import BASE_KEY, ORIGINAL, ae_key, ae_name
 
 ZOOM_FACTORS = (1, 2, 3, 4, 6, 8)
 SCALES = ("auto", 0.02, 0.05, 0.1, 0.2, 0.5, 1.0)
@@ -29,14 +32,14 @@ def _header(view: str, colour: str, note: str) -> None:
 
 
 def _note(view: str, original_label: str) -> str:
-    if view == insp.ORIGINAL:
+    if view == ORIGINAL:
         return original_label
-    if view == insp.BASE:
+    if view == BASE_KEY:
         return "pre-trained AE A_S"
-    return f"fine-tuned through {view.removeprefix('A_')}"
+    return f"fine-tuned through {ae_name(view)}"
 
 
-def _topk_html(inspection: insp.Inspection, name: str) -> str:
+def _topk_html(inspection: Inspection, name: str) -> str:
     """Classifier ``name``'s top-5 on x and on A_name(x), as a compact two-column HTML table."""
     frame = inspection.topk_frame(name)
     head = "".join(f"<th style='padding:0 3px;font-weight:600'>{html.escape(str(c))}</th>" for c in frame.columns)
@@ -46,10 +49,10 @@ def _topk_html(inspection: insp.Inspection, name: str) -> str:
             f"<table style='border-collapse:collapse;width:100%'><tr>{head}</tr>{body}</table></div>")
 
 
-def reconstruction_panel(inspection: insp.Inspection, lab_fig: go.Figure, *, key: str,
+def reconstruction_panel(inspection: Inspection, lab_fig: go.Figure, *, key: str,
                          original_label: str = "input x", file_stem: str = "reconstructions") -> None:
     """Draw the whole panel; widget keys start with ``key`` (one panel per page)."""
-    colours = insp.view_colours(inspection.names)
+    colours = view_colours(inspection.names)
     c = st.columns(4)
     cx = c[0].slider("zoom centre x (%)", 0, 100, 50, key=f"{key}_zx") / 100
     cy = c[1].slider("zoom centre y (%)", 0, 100, 50, key=f"{key}_zy") / 100
@@ -59,7 +62,7 @@ def reconstruction_panel(inspection: insp.Inspection, lab_fig: go.Figure, *, key
                                help="|A(x) − x| averaged over R, G, B (values in [0, 1]); 'auto' uses the 99th "
                                     "percentile over all AEs, so every map shares one scale.")
     vmax = inspection.diff_scale() if scale == "auto" else float(scale)
-    parts = insp.panel_images(inspection, cx, cy, factor, vmax)
+    parts = panel_images(inspection, cx, cy, factor, vmax)
 
     views = inspection.views
     for start in range(0, len(views), MAX_COLUMNS):
@@ -74,26 +77,26 @@ def reconstruction_panel(inspection: insp.Inspection, lab_fig: go.Figure, *, key
                     st.image(parts[view]["diff"], width="stretch",
                              caption=f"|{view}(x) − x|, mean {inspection.diffs[view].mean():.3f}")
                 else:
-                    st.image(insp.colour_bar(vmax), width="stretch",
+                    st.image(colour_bar(vmax), width="stretch",
                              caption=f"difference scale: 0 … {vmax:.3f} (brighter = larger change)")
-                name = view.removeprefix("A_")
+                name = ae_name(view)
                 if name in inspection.names:
                     st.markdown(_topk_html(inspection, name), unsafe_allow_html=True)
-                elif view == insp.ORIGINAL:
+                elif view == ORIGINAL:
                     tops = "<br>".join(
                         f"<span style='color:{colours[n]}'>■</span> {html.escape(n)}: "
                         f"{html.escape(inspection.predictions[n][view].text(1))}" for n in inspection.names)
                     st.markdown(f"<div style='font-size:0.78em'>top-1 on x<br>{tops}</div>", unsafe_allow_html=True)
     st.plotly_chart(lab_fig, key=f"{key}_lab", config={"displayModeBar": False})
     row = downloads.button_row()
-    downloads.png_button(insp.montage(parts), f"{file_stem}.png", key=f"{key}_montage",
+    downloads.png_button(montage(parts), f"{file_stem}.png", key=f"{key}_montage",
                          label="PNG of all images (image / zoom / difference)", where=row)
     downloads.figure_buttons(lab_fig, f"{file_stem}_lab_histograms", key=f"{key}_lab_dl", where=row)
 
     st.markdown("**Every classifier on every input** (top-1 with its softmax probability; "
                 "the highlighted cell is each classifier on its own AE, i∘A_i)")
     frame = inspection.prediction_frame()
-    own = {(n, f"A_{n}") for n in inspection.names}
+    own = {(n, ae_key(n)) for n in inspection.names}
     styled = frame.style.apply(
         lambda col: [f"background-color: {colours[r]}33; font-weight: 600" if (r, col.name) in own else ""
                      for r in col.index], axis=0)

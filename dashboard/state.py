@@ -23,10 +23,14 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from s2s_core import inspect as insp
 from s2s_core import results, settings
+from s2s_core.analysis.figures import lab_grid_figure
+from s2s_core.data.gallery import GalleryItem, class_names, count_images, find_test_split
+from s2s_core.data.gallery import gallery as test_gallery
 from s2s_core.data.images import load_image, resize_center_crop
 from s2s_core.errors import S2SError
+from s2s_core.imaging import prepare_image
+from s2s_core.inspection import Inspection, inspect_image, noisy_input
 from s2s_core.provenance import PROVENANCE_FILE, read_provenance
 from s2s_core.runtime import configure_threads
 from s2s_core.zoo import ZOO_FILE, Zoo, ZooInfo, list_zoos
@@ -203,7 +207,7 @@ def provenance(ref: ZooRef) -> dict | None:
 
 def missing_results_note(ref: ZooRef, what: str) -> None:
     """The message for a zoo without result tables."""
-    data = insp.find_test_split(ref.info.data_dir) or "DIR"
+    data = find_test_split(ref.info.data_dir) or "DIR"
     st.info(f"This zoo has no {what} yet: run `s2s evaluate {zoo_label(ref.path)} --data {zoo_label(str(data))}`")
 
 
@@ -217,15 +221,15 @@ def source_key(source: bytes | str | Path) -> str:
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
-def _inspect(zoo_path: str, stamp: float, key: str, noise: float, _source) -> insp.Inspection:
+def _inspect(zoo_path: str, stamp: float, key: str, noise: float, _source) -> Inspection:
     zoo = _load_zoo(zoo_path, stamp)
-    x = insp.prepare_image(_source, zoo.input_size)
+    x = prepare_image(_source, zoo.input_size)
     if noise > 0:
-        x = insp.noisy_input(x, noise)
-    return insp.inspect_image(zoo, x, classes=insp.class_names(zoo))
+        x = noisy_input(x, noise)
+    return inspect_image(zoo, x, classes=class_names(zoo))
 
 
-def inspect(ref: ZooRef, source: bytes | str | Path, noise: float = 0.0, name: str | None = None) -> insp.Inspection:
+def inspect(ref: ZooRef, source: bytes | str | Path, noise: float = 0.0, name: str | None = None) -> Inspection:
     """Every reconstruction and prediction of one image (cached); ``noise = s`` adds U(-s, s) with a fixed
     seed first; ``name`` names uploaded bytes in error messages. Raises
     :class:`~s2s_core.errors.ImageLoadError` for a bad image (the page shows it)."""
@@ -239,10 +243,10 @@ def inspect(ref: ZooRef, source: bytes | str | Path, noise: float = 0.0, name: s
 
 @st.cache_data(show_spinner=False, max_entries=64)
 def _lab_figure(zoo_path: str, stamp: float, key: str, noise: float, _inspection) -> go.Figure:
-    return insp.lab_grid_figure(_inspection)
+    return lab_grid_figure(_inspection.histograms)
 
 
-def lab_figure(ref: ZooRef, source, noise: float, inspection: insp.Inspection) -> go.Figure:
+def lab_figure(ref: ZooRef, source, noise: float, inspection: Inspection) -> go.Figure:
     """Fig. 3's per-view L*a*b* histograms of an inspection (cached: zoom changes do not rebuild it)."""
     return _lab_figure(ref.path, ref.stamp, source_key(source), float(noise), inspection)
 
@@ -257,16 +261,16 @@ def thumbnail(path: str, mtime: float, size: int = 96) -> np.ndarray | None:
 
 
 @st.cache_data(ttl=30, show_spinner=False)
-def gallery(data_dir: str, per_class: int = 4, limit: int = 48) -> list[insp.GalleryItem]:
-    """The zoo's test images for the gallery (see :func:`s2s_core.inspect.gallery`)."""
-    return insp.gallery(insp.find_test_split(data_dir), per_class=per_class, limit=limit)
+def gallery(data_dir: str, per_class: int = 4, limit: int = 48) -> list[GalleryItem]:
+    """The zoo's test images for the gallery (see :func:`s2s_core.data.gallery.gallery`)."""
+    return test_gallery(find_test_split(data_dir), per_class=per_class, limit=limit)
 
 
 @st.cache_data(ttl=300, show_spinner=False)
 def count_test_images(data_dir: str) -> int | None:
     """How many images the zoo's test split holds (``None`` without one)."""
-    root = insp.find_test_split(data_dir)
-    return None if root is None else insp.count_images(root)
+    root = find_test_split(data_dir)
+    return None if root is None else count_images(root)
 
 
 APP_RAN = "_s2s_app_ran"

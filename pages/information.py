@@ -6,7 +6,7 @@ from dashboard import downloads, state
 from s2s_core.analysis.figures import nmi_bars_figure
 from s2s_core.analysis.tables import nmi_summary
 from s2s_core.errors import S2SError
-from s2s_core.zoo import BASE_KEY
+from s2s_core.views import BASE_KEY
 
 state.require_app(__file__)
 

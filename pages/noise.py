@@ -3,8 +3,7 @@
 import streamlit as st
 
 from dashboard import downloads, panels, state
-from s2s_core import inspect as insp
-from s2s_core.analysis.figures import noise_curves_figure
+from s2s_core.analysis.figures import noise_curves_figure, recolour, view_colours
 from s2s_core.analysis.noise import NOISE_SEED
 from s2s_core.errors import S2SError
 
@@ -41,7 +40,7 @@ if noise is None:
     state.missing_results_note(ref, "noise curves")
 else:
     try:
-        fig = insp.recolour(noise_curves_figure(noise), insp.view_colours(zoo.names))
+        fig = recolour(noise_curves_figure(noise), view_colours(zoo.names))
     except S2SError as exc:
         state.stop_on(exc)
     fig.update_layout(height=460)

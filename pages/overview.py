@@ -4,8 +4,9 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import downloads, quality, state
-from s2s_core import inspect as insp
+from s2s_core.analysis.tables import classifier_frame, parameter_count
 from s2s_core.analysis.tables import table1 as table1_of
+from s2s_core.data.gallery import find_test_split
 from s2s_core.errors import S2SError
 from s2s_core.provenance import provenance_rows
 
@@ -47,7 +48,7 @@ st.caption("Dashed red: the path of the fine-tuning gradient. Only the decoder o
 ref = state.require_zoo()
 info = ref.info
 zoo = state.load_zoo(ref)
-test_dir = insp.find_test_split(info.data_dir)
+test_dir = find_test_split(info.data_dir)
 n_test = state.count_test_images(str(info.data_dir))
 
 st.header(f"Zoo “{info.name}”")
@@ -62,13 +63,13 @@ m[4].metric("test images", n_test if n_test is not None else "none")
 left, right = st.columns([3, 2])
 with left:
     st.subheader("Classifiers")
-    frame = insp.classifier_frame(zoo)
+    frame = classifier_frame(zoo)
     st.dataframe(frame.style.format({"parameters": "{:,}"}), hide_index=True, width="stretch")
     downloads.csv_button(frame, f"{info.name}_classifiers.csv", key="clf_csv", index=False)
     base = zoo.base.config
     st.caption(f"A_S: SegNet with widths {base['widths']} and depths {base['depths']} "
-               f"({insp.parameter_count(zoo.base):,} parameters; each decoder "
-               f"{insp.parameter_count(zoo.base.decoder):,}).")
+               f"({parameter_count(zoo.base):,} parameters; each decoder "
+               f"{parameter_count(zoo.base.decoder):,}).")
 with right:
     st.subheader("Data")
     st.markdown(f"Test images: `{test_dir}`" if test_dir else "No labelled test images in this zoo's data folder.")

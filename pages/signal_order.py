@@ -8,10 +8,16 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import downloads, state
-from s2s_core import inspect as insp
 from s2s_core.analysis.crosstable import read_cross_table
 from s2s_core.analysis.fca import lattice_at
-from s2s_core.analysis.figures import cross_accuracy_heatmap, lattice_dot, rrc_sorted_bar
+from s2s_core.analysis.figures import (
+    cross_accuracy_heatmap,
+    lattice_dot,
+    recolour,
+    rrc_sorted_bar,
+    view_colours,
+)
+from s2s_core.analysis.paper import paper_table2_csv
 from s2s_core.analysis.rrc import rrc_matrix
 from s2s_core.errors import S2SError
 
@@ -47,7 +53,7 @@ upload = st.file_uploader(
 source = st.session_state[SOURCE]
 try:
     if source == "paper":
-        table, title = read_cross_table(insp.PAPER_TABLE2_CSV), "the paper's Table 2"
+        table, title = read_cross_table(paper_table2_csv()), "the paper's Table 2"
     elif source == "upload":
         if upload is None:
             st.info("Choose a CSV file above, or load the paper's Table 2.")
@@ -67,7 +73,7 @@ except S2SError as exc:
     st.error(f"{SOURCES[source].capitalize()}: {exc}")
     st.stop()
 
-colours = insp.view_colours(table.names)
+colours = view_colours(table.names)
 stem = {"paper": "paper_table2", "upload": "uploaded", "zoo": ref.info.name if ref else "zoo"}[source]
 st.caption(f"Showing {title}: {len(table.names)} classifiers ({', '.join(table.names)}).")
 
@@ -91,7 +97,7 @@ t = st.slider("RRC threshold t", 0.0, top, min(0.5, top), 0.01, key="threshold",
 lattice = lattice_at(table.names, rrc, t, ae_names=table.ae_names)
 dot = lattice_dot(lattice)
 
-bars = insp.recolour(rrc_sorted_bar(table.names, rrc, threshold=t), colours)
+bars = recolour(rrc_sorted_bar(table.names, rrc, threshold=t), colours)
 bars.update_layout(height=380, title="Fig. 6: every j∘A_i sorted by RRC (dashed: t)")
 st.plotly_chart(bars, key="rrc_bars")
 downloads.figure_buttons(bars, f"{stem}_rrc_sorted", key="bars_fig")

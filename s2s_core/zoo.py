@@ -23,7 +23,9 @@ from torch import Tensor, nn
 
 from s2s_core.checkpoints import load_ae, load_classifier, read_finetuned, read_format_json, write_json_atomic
 from s2s_core.errors import CheckpointError, ConfigError
+from s2s_core.models import classifiers
 from s2s_core.models.segnet import Code, SegNet, SegNetDecoder
+from s2s_core.views import AE_PREFIX, BASE_KEY, BASE_NAME, ae_key, ae_name
 
 ZOO_FORMAT = "s2s-zoo/1"
 ZOO_FILE = "zoo.json"
@@ -85,18 +87,9 @@ class ZooInfo:
         return list(self.aes)
 
 
-BASE_KEY = "A_S"
-"""View name of the pre-trained AE; the AE fine-tuned on classifier ``name`` is ``ae_key(name)``."""
-
-
-def ae_key(name: str) -> str:
-    """View name of the AE fine-tuned on classifier ``name``: ``"L"`` -> ``"A_L"``."""
-    return f"A_{name}"
-
-
 def check_member_name(name: str) -> str:
     """Refuse classifier names that would collide with A_S or with another AE's view name."""
-    if not name or name == "S" or name.startswith("A_") or "/" in name:
+    if not name or name == BASE_NAME or name.startswith(AE_PREFIX) or "/" in name:
         raise ConfigError(f"classifier name {name!r} is reserved or invalid in a zoo: 'S' and names starting with "
                           "'A_' would collide with the pre-trained AE A_S or an AE's name; choose another short name")
     return name
@@ -137,8 +130,6 @@ def write_zoo_manifest(path: str | Path, *, name: str, input_size: int, num_clas
 
 
 def _build_torchvision_classifier(entry: dict) -> nn.Module:
-    from s2s_core.models import classifiers
-
     name = entry.get("torchvision")
     if not isinstance(name, str):
         raise CheckpointError(f"bad classifier entry {entry!r} in {ZOO_FILE}: expected a unit directory or "
@@ -227,11 +218,11 @@ class Zoo:
 
     def decode_with(self, name: str, code: Code) -> Tensor:
         """Decode ``code`` with A_name's decoder (``"S"``/``"A_S"``: the base); (B, 3, H, W) in [0, 1] space."""
-        key = name.removeprefix("A_")
-        if key == "S":
+        key = ae_name(name)
+        if key == BASE_NAME:
             return self.base.decode(code)
         if key in self.own_encoders:
-            raise ConfigError(f"A_{key} has its own encoder; reconstruct it with reconstruct_all or its SegNet")
+            raise ConfigError(f"{ae_key(key)} has its own encoder; reconstruct it with reconstruct_all or its SegNet")
         if key not in self.decoders:
             raise ConfigError(f"no fine-tuned AE {name!r} in zoo {self.info.name!r}; known: {', '.join(self.names)}")
         return self.base.decode(code, self.decoders[key])
@@ -243,7 +234,7 @@ class Zoo:
         One encoder pass feeds A_S and every selected A_i's decoder (Sec. 3.3). ``names`` selects A_i
         (default: all); ``inference=False`` keeps autograd (e.g. for gradients through the AEs).
         """
-        selected = self.names if names is None else [n.removeprefix("A_") for n in names]
+        selected = self.names if names is None else [ae_name(n) for n in names]
         missing = [n for n in selected if n not in self.names]
         if missing:
             raise ConfigError(f"no fine-tuned AE named {missing} in zoo {self.info.name!r}; known: {', '.join(self.names)}")

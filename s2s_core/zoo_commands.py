@@ -9,7 +9,10 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from s2s_core.checkpoints import read_finetuned, read_manifest
 from s2s_core.errors import ConfigError
+from s2s_core.models.classifiers import get_spec
+from s2s_core.zoo import write_zoo_manifest
 
 
 def _pairs(values: list[str], flag: str) -> dict[str, str]:
@@ -31,7 +34,6 @@ def _classifier_entry(value: str, zoo: Path) -> str | dict:
         return os.path.relpath(path.resolve(), zoo.resolve())
     name = value.removeprefix("torchvision:")
     model, _, weights = name.partition(":")
-    from s2s_core.models.classifiers import get_spec
 
     get_spec(model)  # unknown names are refused here, with close matches
     return {"torchvision": model, "weights": weights or "DEFAULT"}
@@ -40,9 +42,6 @@ def _classifier_entry(value: str, zoo: Path) -> str | dict:
 def create_zoo(out: Path, *, base: Path, aes: dict[str, str], classifiers: dict[str, str], input_size: int,
                name: str | None = None, classes_from: Path | None = None) -> Path:
     """Write ``out/zoo.json`` naming ``base``, the fine-tuned decoder units ``aes`` and their ``classifiers``."""
-    from s2s_core.checkpoints import read_finetuned, read_manifest
-    from s2s_core.models.classifiers import get_spec
-    from s2s_core.zoo import write_zoo_manifest
 
     out.mkdir(parents=True, exist_ok=True)
     if read_manifest(base)["kind"] != "ae":

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from s2s_core.analysis import evaluate
 from s2s_core.analysis.crosstable import CrossTable, read_cross_table
 from s2s_core.analysis.fca import Interval, Lattice, lattice_at, threshold_intervals
 from s2s_core.analysis.rrc import rrc_matrix
@@ -22,8 +23,7 @@ DEFAULT_THRESHOLD = 0.5
 
 
 def register(sub) -> None:
-    """Add the analysis sub-commands: ``signal-order`` here, ``evaluate`` from :mod:`.evaluate` if present."""
-    from s2s_core.analysis import evaluate
+    """Add the analysis sub-commands: ``signal-order`` here, ``evaluate`` from :mod:`.evaluate`."""
 
     _register_signal_order(sub)
     evaluate.register(sub)

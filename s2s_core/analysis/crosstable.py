@@ -29,9 +29,9 @@ import numpy as np
 import pandas as pd
 
 from s2s_core.errors import InputTableError
+from s2s_core.views import AE_PREFIX
 
 #: Optional prefix of row (AE) names: row ``A_L`` is the AE fine-tuned on classifier ``L``.
-AE_PREFIX = "A_"
 
 
 @dataclass(frozen=True, eq=False)  # holds arrays: compare fields explicitly

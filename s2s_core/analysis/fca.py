@@ -21,6 +21,7 @@ import concepts
 import numpy as np
 
 from s2s_core.errors import ConfigError
+from s2s_core.views import ae_key
 
 Interval = tuple[float | None, float | None]
 
@@ -183,7 +184,7 @@ def lattice_at(names: list[str], rrc: np.ndarray, t: float, ae_names: list[str] 
         well under a millisecond.
     """
     rrc = np.asarray(rrc, dtype=np.float64)
-    ae_names = [f"A_{n}" for n in names] if ae_names is None else list(ae_names)
+    ae_names = [ae_key(n) for n in names] if ae_names is None else list(ae_names)
     if rrc.shape != (len(ae_names), len(names)):
         raise ConfigError(
             f"RRC table of shape {rrc.shape} does not match {len(ae_names)} AEs x {len(names)} classifiers"

@@ -25,8 +25,10 @@ from plotly.subplots import make_subplots
 
 from s2s_core.analysis.crosstable import CrossTable
 from s2s_core.analysis.fca import Lattice
+from s2s_core.analysis.lab import CHANNELS
 from s2s_core.analysis.rrc import sorted_pairs
 from s2s_core.errors import InputTableError
+from s2s_core.views import BASE_KEY, ORIGINAL, ae_key, ae_name
 
 #: Fig. 6's colours in the paper's classifier order L, A, V, I, R (purple, blue, orange, red, green),
 #: then plotly's palette for further classifiers.
@@ -43,9 +45,40 @@ OBJECT_COLOUR = "#1f4e9c"  # classifiers, written above the lattice nodes
 ATTRIBUTE_COLOUR = "#a4262c"  # AEs, written below the lattice nodes
 
 
+ORIGINAL_COLOUR = "#3c3c3c"
+BASE_COLOUR = "#8c8c8c"
+
+
 def colour(k: int) -> str:
     """The colour of the ``k``-th classifier (or AE)."""
     return PALETTE[k % len(PALETTE)]
+
+
+def view_colours(names: Sequence[str]) -> dict[str, str]:
+    """One colour per view and per classifier, the same on every page: classifier ``names[k]`` and its AE
+    ``A_<name>`` get :func:`colour` ``(k)`` (Fig. 6's palette), the original
+    dark grey and A_S light grey."""
+    out = {ORIGINAL: ORIGINAL_COLOUR, BASE_KEY: BASE_COLOUR}
+    for k, name in enumerate(names):
+        out[name] = out[ae_key(name)] = colour(k)
+    return out
+
+
+def recolour(fig: go.Figure, colours: Mapping[str, str]) -> go.Figure:
+    """Give every trace whose name starts with a known view/classifier the colour of that name (in place).
+
+    Trace names such as ``"L"``, ``"A_L"``, ``"L (original)"`` or ``"L∘A_S"`` take the colour of their
+    first token, so plots built by :mod:`s2s_core.analysis.figures` match :func:`view_colours`.
+    """
+    for trace in fig.data:
+        name = str(trace.name or "")
+        key = name.split(" ")[0].split("∘")[0]
+        if key in colours:
+            if isinstance(trace, go.Bar):
+                trace.marker.color = colours[key]
+            elif hasattr(trace, "line"):
+                trace.line.color = colours[key]
+    return fig
 
 
 def _require(df: pd.DataFrame, columns: Sequence[str], what: str) -> pd.DataFrame:
@@ -187,9 +220,9 @@ def noise_curves_figure(noise_df: pd.DataFrame) -> go.Figure:
     )
     for k, clf in enumerate(_unique(df["classifier"])):
         mine = df[df["classifier"] == clf]
-        for col, inp in ((1, "A_S"), (2, f"A_{clf}")):
+        for col, inp in ((1, BASE_KEY), (2, ae_key(clf))):
             for source, dash, name in (
-                ("original", "dash", f"{clf} (original)"),
+                (ORIGINAL, "dash", f"{clf} ({ORIGINAL})"),
                 (inp, "solid", f"{clf}∘{inp}"),
             ):
                 rows = mine[mine["input"] == source]
@@ -202,7 +235,7 @@ def noise_curves_figure(noise_df: pd.DataFrame) -> go.Figure:
                         mode="lines+markers",
                         name=name,
                         legendgroup=name,
-                        showlegend=not (source == "original" and col == 2),
+                        showlegend=not (source == ORIGINAL and col == 2),
                         line={"color": colour(k), "dash": dash},
                     ),
                     row=1,
@@ -269,6 +302,11 @@ def _histogram_frame(hists: pd.DataFrame | Mapping[str, Histograms]) -> pd.DataF
     return pd.concat(parts, ignore_index=True)
 
 
+def _histogram_trace(centres, density, name: str, line: dict, **kwargs) -> go.Scatter:
+    """One histogram as a step line over its bin centres (the trace both L*a*b* figures draw)."""
+    return go.Scatter(x=centres, y=density, mode="lines", line_shape="hvh", name=name, line=line, **kwargs)
+
+
 def lab_histograms_figure(
     hists: pd.DataFrame | Mapping[str, Histograms], title: str | None = None
 ) -> go.Figure:
@@ -290,19 +328,48 @@ def lab_histograms_figure(
             if rows.empty:
                 continue
             fig.add_trace(
-                go.Scatter(
-                    x=(rows["bin_lo"] + rows["bin_hi"]) / 2,
-                    y=rows["density"],
-                    mode="lines",
-                    line_shape="hvh",
-                    name=str(ae),
-                    legendgroup=str(ae),
-                    showlegend=col == 1,
-                    line={"color": colour(k)},
-                ),
+                _histogram_trace((rows["bin_lo"] + rows["bin_hi"]) / 2, rows["density"], str(ae),
+                                 {"color": colour(k)}, legendgroup=str(ae), showlegend=col == 1),
                 row=1,
                 col=col,
             )
     fig.update_yaxes(title_text="density", row=1, col=1)
     fig.update_layout(title=title or "L*a*b* histograms")
+    return fig
+
+
+def lab_grid_figure(histograms: Mapping[str, Histograms], colours: Mapping[str, str] | None = None,
+                    height: int = 420) -> go.Figure:
+    """Fig. 3's histograms of one image: one column per view and one row per channel (L*, a*, b*); each view in
+    its colour, with the original's histogram as a dotted grey reference in every other column.
+
+    Args:
+        histograms: view -> ``{channel: (edges, density)}`` in column order (e.g.
+            :attr:`s2s_core.inspection.Inspection.histograms`), the original first.
+        colours: view -> colour (default :func:`view_colours` of the views' classifiers).
+    """
+    views = list(histograms)
+    colours = dict(colours or view_colours([ae_name(v) for v in views if v not in (ORIGINAL, BASE_KEY)]))
+    fig = make_subplots(rows=len(CHANNELS), cols=len(views), shared_xaxes="rows", shared_yaxes="rows",
+                        horizontal_spacing=0.012, vertical_spacing=0.09, column_titles=views)
+    for col, view in enumerate(views, start=1):
+        for row, channel in enumerate(CHANNELS, start=1):
+            if view != ORIGINAL:
+                edges, dens = histograms[ORIGINAL][channel]
+                fig.add_trace(_histogram_trace((edges[:-1] + edges[1:]) / 2, dens, ORIGINAL,
+                                               {"color": "#b0b0b0", "width": 1, "dash": "dot"},
+                                               legendgroup=ORIGINAL, showlegend=False, hoverinfo="skip"),
+                              row=row, col=col)
+            edges, dens = histograms[view][channel]
+            fig.add_trace(_histogram_trace(
+                (edges[:-1] + edges[1:]) / 2, dens, view, {"color": colours.get(view, "#333333"), "width": 1.5},
+                fill="tozeroy", showlegend=False,
+                hovertemplate=f"{view} {LAB_TITLES[channel]} %{{x:.0f}}: %{{y:.3g}}<extra></extra>"), row=row, col=col)
+    fig.update_yaxes(showticklabels=False)
+    for row, channel in enumerate(CHANNELS, start=1):
+        fig.update_yaxes(title_text=LAB_TITLES[channel], title_standoff=2, row=row, col=1)
+    fig.update_xaxes(tickfont={"size": 9})
+    fig.update_layout(height=height, margin={"l": 40, "r": 10, "t": 70, "b": 20},
+                      title={"text": "L*a*b* histograms of every view (dotted grey: the original's)",
+                             "font": {"size": 13}, "y": 0.98, "yanchor": "top"})
     return fig

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from s2s_core.views import ae_key
+
 PAPER_NAMES: tuple[str, ...] = ("L", "A", "V", "I", "R")
 PAPER_TABLE2 = np.array(
     [
@@ -26,5 +28,5 @@ def paper_table2_csv() -> str:
     """Table 2 in the cross-accuracy CSV format of ``s2s signal-order`` (rows ``A_i``, columns classifiers)."""
     lines = ["," + ",".join(PAPER_NAMES)]
     for name, row in zip(PAPER_NAMES, PAPER_TABLE2, strict=True):
-        lines.append(f"A_{name}," + ",".join(f"{v:.4f}" for v in row))
+        lines.append(f"{ae_key(name)}," + ",".join(f"{v:.4f}" for v in row))
     return "\n".join(lines) + "\n"

@@ -2,17 +2,18 @@
 
 * :func:`table1`: Table 1 of the paper from ``accuracy.csv`` (the CLI, the Overview page, the demo report).
 * :func:`nmi_summary`: ``nmi.csv`` as one row per AE (the Information page, the demo report).
+* :func:`classifier_frame`: a zoo's classifiers (the Overview page).
 """
 
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import torch
 
 from s2s_core.errors import InputTableError
-from s2s_core.zoo import BASE_KEY, ae_key
+from s2s_core.views import BASE_KEY, ORIGINAL, ae_key
 
-ORIGINAL = "original"
 TABLE1_COLUMNS = ("network", "top-1", "diff top-1", "top-5", "diff top-5")
 
 
@@ -70,3 +71,24 @@ def nmi_summary(nmi_df: pd.DataFrame) -> pd.DataFrame:
     if {"intra mean", "inter mean"} <= set(table.columns):
         table["intra − inter"] = table["intra mean"] - table["inter mean"]
     return table
+
+
+def parameter_count(module: torch.nn.Module) -> int:
+    """Number of parameters of a module."""
+    return sum(p.numel() for p in module.parameters())
+
+
+def classifier_frame(zoo) -> pd.DataFrame:
+    """The zoo's classifiers: short name, registry name, family, parameters, input size, fine-tuned AE."""
+    rows = []
+    for name, clf in zoo.classifiers.items():
+        spec = getattr(clf, "spec", None)
+        rows.append({
+            "name": name,
+            "network": getattr(spec, "name", type(clf).__name__),
+            "family": getattr(spec, "family", "") or "",
+            "parameters": parameter_count(clf),
+            "input size": f"{spec.input_size}×{spec.input_size}" if spec else "",
+            "fine-tuned AE": ae_key(name) if name in zoo.decoders else "—",
+        })
+    return pd.DataFrame(rows)

@@ -21,7 +21,8 @@ from s2s_core.analysis.paper import PAPER_NAMES, PAPER_TABLE2
 from s2s_core.analysis.rrc import rrc_matrix
 from s2s_core.analysis.tables import nmi_summary, table1
 from s2s_core.errors import ConfigError
-from s2s_core.zoo import BASE_KEY, ZooInfo, ae_key
+from s2s_core.views import BASE_KEY, ae_key
+from s2s_core.zoo import ZooInfo
 
 BEGIN, END = "<!-- s2s-report:begin -->", "<!-- s2s-report:end -->"
 

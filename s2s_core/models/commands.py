@@ -7,8 +7,14 @@ from pathlib import Path
 
 import torch
 
+from s2s_core.checkpoints import load_ae, load_autoencoder, load_finetuned, read_manifest
+from s2s_core.data.images import load_image_tensor, tensor_to_image
 from s2s_core.errors import ConfigError, ImageLoadError
+from s2s_core.models.authors import import_pth
 from s2s_core.models.segnet import SegNet
+from s2s_core.runtime import select_device
+from s2s_core.views import ae_key, ae_name
+from s2s_core.zoo import ZOO_FILE, ZooInfo
 
 
 def resolve_autoencoder(spec: str) -> tuple[SegNet, str]:
@@ -17,8 +23,6 @@ def resolve_autoencoder(spec: str) -> tuple[SegNet, str]:
     ``NAME`` is ``S`` (or ``A_S``) for the zoo's base, or a fine-tuned AE's short name (``L``, ``A_L``).
     Returns (model in eval mode, a label for messages).
     """
-    from s2s_core.checkpoints import load_ae, load_autoencoder, load_finetuned
-    from s2s_core.zoo import ZOO_FILE, ZooInfo
 
     path = Path(spec)
     if path.is_dir() and (path / ZOO_FILE).is_file() and not (path / "manifest.json").exists():
@@ -26,20 +30,17 @@ def resolve_autoencoder(spec: str) -> tuple[SegNet, str]:
     if not path.exists() and ":" in spec:
         zoo_dir, name = spec.rsplit(":", 1)
         info = ZooInfo.read(zoo_dir)
-        key = name.removeprefix("A_")
+        key = ae_name(name)
         if key == "S":
             return load_ae(info.path / info.base), f"A_S of zoo {info.name}"
         if key not in info.aes:
             raise ConfigError(f"zoo {info.name!r} has no AE {name!r}; known: S, {', '.join(info.aes)}")
         ae = load_finetuned(info.path / info.aes[key])
-        return ae, f"A_{key} of zoo {info.name}"
+        return ae, f"{ae_key(key)} of zoo {info.name}"
     return load_autoencoder(path), str(path)
 
 
 def _reconstruct(args: argparse.Namespace) -> int:
-    from s2s_core.data.images import load_image_tensor, tensor_to_image
-    from s2s_core.runtime import select_device
-
     device = select_device(args.device)
     ae, label = resolve_autoencoder(args.ae)
     if args.size is not None and (args.size < ae.multiple or args.size % ae.multiple):
@@ -64,10 +65,7 @@ def _reconstruct(args: argparse.Namespace) -> int:
 
 
 def _import_pth(args: argparse.Namespace) -> int:
-    from s2s_core.models.authors import import_pth
-
     out = import_pth(args.pth, args.out_dir)
-    from s2s_core.checkpoints import read_manifest
 
     config = read_manifest(out)["args"]
     print(f"imported {args.pth} -> {out} (ae unit, widths {config['widths']}, depths {config['depths']})")

@@ -24,10 +24,7 @@ import pandas as pd
 import torch
 
 from s2s_core.analysis.noise import NOISE_GRID, NOISE_SEED, topk_correct
-from s2s_core.zoo import BASE_KEY, ae_key
-
-#: The view name of the input itself; reconstructions are ``BASE_KEY`` (A_S) and ``ae_key(name)`` (A_name).
-ORIGINAL = "original"
+from s2s_core.views import ORIGINAL, view_names
 
 
 @dataclass(frozen=True)
@@ -69,7 +66,7 @@ class BatchViews:
     @property
     def views(self) -> list[str]:
         """``["original", "A_S", "A_<name>", ...]`` in zoo order."""
-        return [ORIGINAL, BASE_KEY, *(ae_key(n) for n in self.names)]
+        return view_names(self.names)
 
     @property
     def size(self) -> int:
@@ -115,7 +112,7 @@ class Analysis(ABC):
 
     @property
     def views(self) -> list[str]:
-        return [ORIGINAL, BASE_KEY, *(ae_key(n) for n in self.names)]
+        return view_names(self.names)
 
     @abstractmethod
     def update(self, views: BatchViews) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import pandas as pd
 
 from s2s_core.analysis.dataset.base import Analysis, BatchViews, Counts
-from s2s_core.zoo import ae_key
+from s2s_core.views import ae_key
 
 
 class CrossAccuracyAnalysis(Analysis):

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import pandas as pd
 
-from s2s_core.analysis.dataset.base import ORIGINAL, Analysis, BatchViews, Counts
+from s2s_core.analysis.dataset.base import Analysis, BatchViews, Counts
 from s2s_core.analysis.noise import add_uniform_noise, noise_generator
 from s2s_core.errors import ConfigError
-from s2s_core.zoo import BASE_KEY, ae_key
+from s2s_core.views import BASE_KEY, ORIGINAL, ae_key
 
 
 class NoiseAnalysis(Analysis):

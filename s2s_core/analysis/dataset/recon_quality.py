@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import pandas as pd
 
-from s2s_core.analysis.dataset.base import ORIGINAL, Analysis, BatchViews
+from s2s_core.analysis.dataset.base import Analysis, BatchViews
 from s2s_core.analysis.recon_quality import ReconQualityAccumulator
-from s2s_core.zoo import BASE_KEY
+from s2s_core.views import BASE_KEY, ORIGINAL
 
 
 class ReconQualityAnalysis(Analysis):
