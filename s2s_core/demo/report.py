@@ -21,7 +21,7 @@ from s2s_core.analysis.paper import PAPER_NAMES, PAPER_TABLE2
 from s2s_core.analysis.rrc import rrc_matrix
 from s2s_core.analysis.tables import nmi_summary, table1
 from s2s_core.errors import ConfigError
-from s2s_core.views import BASE_KEY, ae_key
+from s2s_core.views import BASE_KEY, ORIGINAL, ae_key
 from s2s_core.zoo import ZooInfo
 
 BEGIN, END = "<!-- s2s-report:begin -->", "<!-- s2s-report:end -->"
@@ -128,7 +128,7 @@ def report(zoo_dir: str | Path) -> str:
     wide = acc.pivot_table(index="classifier", columns="input", values="top1") * 100
     rows = []
     for n in names:
-        orig, base, own = wide.loc[n, "original"], wide.loc[n, "A_S"], wide.loc[n, f"A_{n}"]
+        orig, base, own = wide.loc[n, ORIGINAL], wide.loc[n, BASE_KEY], wide.loc[n, ae_key(n)]
         rows.append({"classifier": n, "i": orig, "i∘A_S": base, "loss through A_S": orig - base,
                      "i∘A_i": own, "i∘A_i − i": own - orig,
                      f"loss ≤ {MAX_LOSS_THROUGH_A_S:g}": "yes" if orig - base <= MAX_LOSS_THROUGH_A_S else "no",
@@ -168,8 +168,8 @@ def report(zoo_dir: str | Path) -> str:
                    "spectral columns):")
         out.append(_markdown(table, index=True, digits={"SSIM vs x": 3, "SSIM vs A_S(x)": 3,
                                                          "mean abs. diff. to A_S(x)": 4, "top-octave energy": 4}))
-        aes = [f"A_{n}" for n in names if f"A_{n}" in q.index]
-        if aes and "A_S" in q.index:
+        aes = [ae_key(n) for n in names if ae_key(n) in q.index]
+        if aes and BASE_KEY in q.index:
             far = max(aes, key=lambda a: q.loc[a, "mad_base"])
             near = min(aes, key=lambda a: q.loc[a, "mad_base"])
             board = max(aes, key=lambda a: q.loc[a, "checkerboard"])
@@ -184,8 +184,8 @@ def report(zoo_dir: str | Path) -> str:
     out.append("**Table 2** (top-1 of classifier j, columns, on reconstructions of A_i, rows):")
     out.append(_markdown(cross, index=True, digits={c: 4 for c in cross.columns}))
     best_reader = {ae: str(cross.loc[ae].idxmax()) for ae in cross.index}
-    own_best = [ae for ae, j in best_reader.items() if ae == f"A_{j}"]
-    others = [f"{ae} by {j}" for ae, j in best_reader.items() if ae != f"A_{j}"]
+    own_best = [ae for ae, j in best_reader.items() if ae == ae_key(j)]
+    others = [f"{ae} by {j}" for ae, j in best_reader.items() if ae != ae_key(j)]
     text = (f"Each A_i is read best by its own classifier for {', '.join(own_best) or 'none'}"
             + (f"; otherwise best by another: {', '.join(others)}." if others else "."))
     demo_chain, demo_branch = chain_ranges(names, cross.to_numpy())
@@ -210,13 +210,13 @@ def report(zoo_dir: str | Path) -> str:
     wins = []
     for n in names:
         sub = piv.loc[n] if n in piv.index.get_level_values(0) else None
-        if sub is None or f"A_{n}" not in sub.columns:
+        if sub is None or ae_key(n) not in sub.columns:
             continue
-        better = [float(s) for s, row in sub.iterrows() if row[f"A_{n}"] > row["original"]]
+        better = [float(s) for s, row in sub.iterrows() if row[ae_key(n)] > row[ORIGINAL]]
         if better:
-            gap = (sub[f"A_{n}"] - sub["original"]).idxmax()
+            gap = (sub[ae_key(n)] - sub[ORIGINAL]).idxmax()
             wins.append(f"{n} (s = {', '.join(f'{s:g}' for s in better)}; largest at s = {gap:g}: "
-                        f"{100 * sub.loc[gap, f'A_{n}']:.1f} % against {100 * sub.loc[gap, 'original']:.1f} %)")
+                        f"{100 * sub.loc[gap, ae_key(n)]:.1f} % against {100 * sub.loc[gap, ORIGINAL]:.1f} %)")
     out.append("**Noise (Fig. 4).** On inputs with uniform noise U(−s, s), acc(i∘A_i) > acc(i) holds for "
                + ("; ".join(wins) if wins else "no classifier at any s > 0")
                + f" (`noise.csv`; chance is {chance1:.0f} % top-1).")
