@@ -22,13 +22,15 @@ import json
 from pathlib import Path
 from typing import Any
 
+from s2s_core import settings
 from s2s_core.data.images import is_image_name
 from s2s_core.reproduce.plan import Plan, Stage
 
 #: The stated GPU target (not a measurement): H100 SXM bf16 dense peak, and the share of it a convnet reaches.
 GPU_TARGET = {"name": "H100-class GPU", "peak_tflops": 989.0, "utilisation": 0.35}
 NOISE_LEVELS = 10  #: the noise grid's levels s > 0 (0.1 ... 1.0)
-_BENCH = Path(__file__).resolve().parents[2] / "benchmarks" / "results.json"
+#: Measured rates of this checkout (absent when s2s is installed as a package: then nothing is measured).
+_BENCH = settings.package_root() / "benchmarks" / "results.json"
 _SLOTS = {"sgd": 1, "adam": 2, "adamw": 2}
 #: Image counts assumed when a data folder is not there yet (a dry run before the data arrived): ImageNet-1k.
 ASSUMED_IMAGES = {"train": 1_281_167, "val": 50_000}

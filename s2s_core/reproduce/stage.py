@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from s2s_core import __version__
+from s2s_core import __version__, settings
 from s2s_core.checkpoints import read_format_json, write_json_atomic
 from s2s_core.errors import ConfigError
 from s2s_core.provenance import fingerprint_path, write_provenance
@@ -32,7 +32,7 @@ ATTEMPT = "stage-attempt.json"
 #: Exit code of a stage whose command was stopped (SIGTERM/SIGINT) after a checkpoint: not a success, so the
 #: stages after it do not start; running ``s2s reproduce`` again resumes it.
 STOPPED_EXIT = 3
-_PROJECT = Path(__file__).resolve().parents[2]
+_PROJECT = settings.package_root()  # the checkout the running code comes from, if it is one
 
 
 def read_stage(path: str | Path) -> dict[str, Any]:
