@@ -103,7 +103,17 @@ def test_s2s_environment_variables_are_read_only_in_settings() -> None:
     assert not offenders, offenders
 
 
+def _edits_sys_path(tree: ast.AST) -> bool:
+    """A call ``sys.path.insert(...)`` / ``sys.path.append(...)`` in the module's own code (not in a string)."""
+    return any(isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute) and n.func.attr in ("insert", "append")
+               and isinstance(n.func.value, ast.Attribute) and n.func.value.attr == "path"
+               and isinstance(n.func.value.value, ast.Name) and n.func.value.value.id == "sys" for n in ast.walk(tree))
+
+
 def test_no_module_finds_the_repository_from_its_own_file() -> None:
-    pattern = re.compile(r"__file__\)\.resolve\(\)\.parents\[\d\]|sys\.path\.(insert|append)")
-    found = [f"{p.relative_to(ROOT)}" for p in SOURCES if pattern.search(p.read_text())]
+    pattern = re.compile(r"__file__\)\.resolve\(\)\.parents\[\d\]")
+    found = [f"{p.relative_to(ROOT)}" for p in SOURCES
+             if pattern.search(p.read_text()) or _edits_sys_path(ast.parse(p.read_text()))]
     assert not found, found
+    assert _edits_sys_path(ast.parse("import sys\nsys.path.insert(0, 'x')"))
+    assert not _edits_sys_path(ast.parse("s = 'sys.path.insert(0, x)'"))
