@@ -5,7 +5,8 @@ A *unit* is a directory holding ``manifest.json`` and ``*.safetensors`` files (d
 - ``kind="ae"``: ``encoder.safetensors`` + ``decoder.safetensors``; ``args`` = ``SegNet.config`` (A_S, Sec. 3.2).
 - ``kind="decoder"``: a fine-tuned AE A_i (Sec. 3.3): ``decoder.safetensors`` (+ ``encoder.safetensors`` if
   the encoder was trained too) and ``"base"``: the base ``ae`` unit, relative to this unit's directory.
-- ``kind="classifier"``: ``model.safetensors``; ``arch`` = classifier registry name; ``args`` = ``{"num_classes": N}``.
+- ``kind="classifier"``: ``model.safetensors``; ``arch`` = classifier registry name; ``args`` = ``{"num_classes": N}``;
+  ``classes`` = the N class names in label order (+ ``class_ids``, e.g. WordNet ids, where known).
 
 ``tensors`` passed to :func:`save_unit` and returned by :func:`read_unit` are keyed by file stem
 (``"encoder"`` -> ``encoder.safetensors``); each holds module-local keys (``conv11.weight``, ...).
@@ -23,7 +24,7 @@ import os
 import shutil
 import sys
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -33,6 +34,7 @@ from torch import Tensor, nn
 from s2s_core import __version__
 from s2s_core.errors import CheckpointError, ConfigError
 from s2s_core.models import classifiers
+from s2s_core.models.class_names import ClassNames, class_meta
 from s2s_core.models.segnet import SegNet, SegNetDecoder, SegNetEncoder
 from s2s_core.weights import load_into, read_safetensors
 
@@ -319,17 +321,48 @@ def load_autoencoder(path: str | Path) -> SegNet:
     return load_ae(path) if kind == "ae" else load_finetuned(path)
 
 
-def save_classifier(path: str | Path, clf: nn.Module, meta: dict | None = None) -> Path:
-    """Save a :class:`s2s_core.models.classifiers.Classifier` as a ``classifier`` unit."""
+def save_classifier(path: str | Path, clf: nn.Module, meta: dict | None = None, *,
+                    classes: ClassNames | Sequence[str] | None = None) -> Path:
+    """Save a :class:`s2s_core.models.classifiers.Classifier` as a ``classifier`` unit.
+
+    The unit records the classifier's class names in label order (``classes``, default ``clf.classes``;
+    see :func:`s2s_core.models.class_names.class_meta`): a classifier whose labels have no names is refused,
+    because nothing could later tell which data folder is which logit.
+    """
     spec = clf.spec
-    extra = {**(meta or {}), "input_size": int(spec.input_size),
+    names = classes if classes is not None else getattr(clf, "classes", None)
+    if names is None:
+        raise ConfigError(f"{path}: a classifier unit must record its class names in label order; pass "
+                          "classes=[...] (e.g. the training data's class names in the order of its labels)")
+    extra = {**(meta or {}), **class_meta(names, spec.num_classes, str(path)), "input_size": int(spec.input_size),
              "mean": [float(m) for m in spec.mean], "std": [float(s) for s in spec.std]}
     return save_unit(path, "classifier", spec.name, {"num_classes": int(spec.num_classes)},
                      {"model": clf.net.state_dict()}, extra)
 
 
+def set_unit_classes(path: str | Path, classes: ClassNames | Sequence[str]) -> Path:
+    """Record class names (label order) in an existing classifier unit written without them (older s2s).
+
+    Only ``manifest.json`` is rewritten (atomically); the weights and their sha256 entries stay as they are.
+    A unit that already records different names is refused.
+    """
+    path = Path(path)
+    manifest = read_manifest(path)
+    if manifest["kind"] != "classifier":
+        raise CheckpointError(f"{path} is a {manifest['kind']!r} unit, not a 'classifier' unit")
+    new = class_meta(classes, int(manifest.get("args", {}).get("num_classes", len(classes))), str(path))
+    old = ClassNames.from_meta(manifest)
+    if old is not None:
+        diff = old.first_difference(ClassNames.from_meta(new))
+        if diff:
+            raise CheckpointError(f"{path} already records other class names ({diff})")
+    write_json_atomic(path / MANIFEST, {**manifest, **new})
+    return path
+
+
 def load_classifier(path: str | Path) -> nn.Module:
-    """Load a ``classifier`` unit as a ``Classifier`` (registry build + stored input size/normalisation); eval mode."""
+    """Load a ``classifier`` unit as a ``Classifier`` (registry build + stored input size/normalisation and class
+    names); eval mode. A unit written before class names were recorded loads with ``classes=None``."""
     path = Path(path)
     manifest, tensors = read_unit(path)
     if manifest["kind"] != "classifier":
@@ -345,5 +378,11 @@ def load_classifier(path: str | Path) -> nn.Module:
     overrides.update({k: tuple(manifest[k]) for k in ("mean", "std") if k in manifest})
     if num_classes is not None:
         overrides["num_classes"] = int(num_classes)
+    try:
+        overrides["classes"] = ClassNames.from_meta(manifest)
+    except ConfigError as exc:
+        raise CheckpointError(f"{path}: {exc}") from exc
+    if overrides["classes"] is not None and num_classes is not None and len(overrides["classes"]) != int(num_classes):
+        raise CheckpointError(f"{path}: {len(overrides['classes'])} class names for {num_classes} outputs")
     spec = dataclasses.replace(spec, **overrides)
     return classifiers.Classifier(spec, net).eval()

@@ -13,9 +13,9 @@ reconstruct the same code (the decoders of A_i were fine-tuned on the frozen enc
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from contextlib import nullcontext
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import torch
@@ -24,6 +24,7 @@ from torch import Tensor, nn
 from s2s_core.checkpoints import load_ae, load_classifier, read_finetuned, read_format_json, write_json_atomic
 from s2s_core.errors import CheckpointError, ConfigError
 from s2s_core.models import classifiers
+from s2s_core.models.class_names import ClassNames
 from s2s_core.models.segnet import Code, SegNet, SegNetDecoder
 from s2s_core.views import AE_PREFIX, BASE_KEY, BASE_NAME, ae_key, ae_name
 
@@ -47,6 +48,12 @@ class ZooInfo:
     recipe: dict = field(default_factory=dict)
     results: str = "results"
     classes: list[str] | None = None
+    class_ids: list[str] | None = None
+
+    @property
+    def class_names(self) -> ClassNames | None:
+        """``classes`` (+ ``class_ids``) as :class:`ClassNames`, or None when ``zoo.json`` records none."""
+        return ClassNames(tuple(self.classes), tuple(self.class_ids) if self.class_ids else None) if self.classes else None
 
     @classmethod
     def read(cls, path: str | Path) -> ZooInfo:
@@ -63,7 +70,8 @@ class ZooInfo:
                        classifiers=dict(raw.get("classifiers", {})), aes=dict(raw.get("aes", {})),
                        data=dict(raw.get("data") or {}), recipe=dict(raw.get("recipe") or {}),
                        results=str(raw.get("results", "results")),
-                       classes=[str(c) for c in raw["classes"]] if raw.get("classes") else None)
+                       classes=[str(c) for c in raw["classes"]] if raw.get("classes") else None,
+                       class_ids=[str(c) for c in raw["class_ids"]] if raw.get("class_ids") else None)
         except (KeyError, TypeError, ValueError) as exc:
             raise CheckpointError(f"{zfile}: missing or invalid field ({exc}); needs input_size, num_classes, "
                                   "base") from exc
@@ -113,10 +121,10 @@ def list_zoos(root: str | Path) -> list[Path]:
 def write_zoo_manifest(path: str | Path, *, name: str, input_size: int, num_classes: int, base: str,
                        classifiers: dict[str, str | dict], aes: dict[str, str], seed: int | None = None,
                        data: dict | None = None, recipe: dict | None = None, results: str = "results",
-                       classes: list[str] | None = None) -> Path:
+                       classes: ClassNames | Sequence[str] | None = None) -> Path:
     """Write ``zoo.json`` atomically into directory ``path``; every A_i name must be a classifier name.
 
-    ``classes``: optional class names in the classifiers' label order (index i = logit i).
+    ``classes``: class names in the classifiers' label order (index i = logit i), with their ids if known.
     """
     for member in [*classifiers, *aes]:
         check_member_name(member)
@@ -126,15 +134,55 @@ def write_zoo_manifest(path: str | Path, *, name: str, input_size: int, num_clas
     return write_json_atomic(Path(path) / ZOO_FILE, {
         "format": ZOO_FORMAT, "name": name, "input_size": int(input_size), "num_classes": int(num_classes),
         "seed": seed, "base": base, "classifiers": classifiers, "aes": aes, "data": data or {},
-        "recipe": recipe or {}, "results": results, **({"classes": list(classes)} if classes else {})})
+        "recipe": recipe or {}, "results": results, **(ClassNames.of(classes).to_meta() if classes else {})})
 
 
-def _build_torchvision_classifier(entry: dict) -> nn.Module:
-    name = entry.get("torchvision")
+def torchvision_entry_weights(entry: dict) -> tuple[str, str]:
+    """(model name, weights tag) of a ``{"torchvision": NAME, "weights": TAG}`` classifier entry.
+
+    A missing tag means ``DEFAULT`` (the published weights). Random weights are refused: they would differ at
+    every load, so a randomly initialised classifier belongs in a unit (``s2s finetune`` saves one).
+    """
+    name, weights = entry.get("torchvision"), entry.get("weights", "DEFAULT")
     if not isinstance(name, str):
         raise CheckpointError(f"bad classifier entry {entry!r} in {ZOO_FILE}: expected a unit directory or "
                               '{"torchvision": NAME, "weights": TAG}')
-    return classifiers.Classifier.from_name(name, weights=entry.get("weights")).eval()
+    if weights is None or str(weights).lower() == "none":
+        raise CheckpointError(f"classifier entry {entry!r} in {ZOO_FILE} asks for random weights, which would differ "
+                              "at every load; save the classifier as a unit and refer to its directory")
+    return name, str(weights)
+
+
+def _build_torchvision_classifier(entry: dict) -> nn.Module:
+    name, weights = torchvision_entry_weights(entry)
+    return classifiers.Classifier.from_name(name, weights=weights).eval()
+
+
+def _reconcile_classes(info: ZooInfo, clfs: dict[str, nn.Module]) -> None:
+    """Every classifier of a zoo must name the same classes in the same order (and agree with ``zoo.json``).
+
+    A classifier unit written before units recorded class names takes ``zoo.json``'s (the documented fallback
+    for legacy units); when ``zoo.json`` has none, the classifiers' names become the zoo's.
+    """
+    reference, source = info.class_names, f"{ZOO_FILE}"
+    for name, clf in clfs.items():
+        mine = getattr(clf, "classes", None)
+        if mine is None:
+            continue
+        if reference is None:
+            reference, source = mine, f"classifier {name}"
+            continue
+        diff = reference.first_difference(mine)
+        if diff:
+            raise CheckpointError(f"zoo {info.path}: classifier {name} and {source} order their classes differently "
+                                  f"({diff}); a zoo's classifiers must share one label order")
+    if reference is None:
+        return
+    for clf in clfs.values():
+        if getattr(clf, "classes", None) is None and hasattr(clf, "spec"):
+            clf.spec = replace(clf.spec, classes=reference)
+    if info.classes is None:
+        info.classes, info.class_ids = list(reference.names), list(reference.ids) if reference.ids else None
 
 
 class Zoo:
@@ -175,6 +223,7 @@ class Zoo:
             for name, entry in info.classifiers.items():
                 clfs[name] = (_build_torchvision_classifier(entry) if isinstance(entry, dict)
                               else load_classifier(info.path / entry))
+            _reconcile_classes(info, clfs)
         return cls(info, base, decoders, clfs, own).to(device)
 
     def to(self, device: str | torch.device) -> Zoo:
@@ -202,7 +251,13 @@ class Zoo:
 
     @property
     def classes(self) -> list[str] | None:
+        """Class names in the classifiers' label order (None when neither zoo.json nor a classifier names them)."""
         return self.info.classes
+
+    @property
+    def class_names(self) -> ClassNames | None:
+        """:attr:`classes` with their ids (e.g. WordNet ids), for mapping data folders to labels."""
+        return self.info.class_names
 
     @property
     def results_dir(self) -> Path:

@@ -98,12 +98,14 @@ def test_finetuned_needs_matching_base(tmp_path: Path) -> None:
 def test_classifier_round_trip(tmp_path: Path) -> None:
     assert "lenet5_demo" in classifiers.available()
     clf = classifiers.Classifier.from_name("lenet5_demo", num_classes=7).eval()
-    unit = ck.save_classifier(tmp_path / "L", clf, {"accuracy": 0.5})
+    unit = ck.save_classifier(tmp_path / "L", clf, {"accuracy": 0.5}, classes=list("abcdefg"))
     manifest = ck.read_manifest(unit)
     assert manifest["arch"] == "lenet5_demo" and manifest["args"] == {"num_classes": 7}
     assert manifest["input_size"] == clf.spec.input_size and manifest["accuracy"] == 0.5
+    assert manifest["classes"] == list("abcdefg") and "class_ids" not in manifest
     loaded = ck.load_classifier(unit)
     assert isinstance(loaded, classifiers.Classifier) and loaded.spec.num_classes == 7
+    assert loaded.classes.names == tuple("abcdefg")
     x = torch.rand(2, 3, 64, 64)
     with torch.no_grad():
         torch.testing.assert_close(loaded(x), clf(x))
@@ -111,6 +113,41 @@ def test_classifier_round_trip(tmp_path: Path) -> None:
     (unit / "manifest.json").write_text(json.dumps(manifest))
     with pytest.raises(CheckpointError, match="unknown classifier architecture 'no_such_net'"):
         ck.load_classifier(unit)
+
+
+def test_classifier_units_record_class_names(tmp_path: Path) -> None:
+    from s2s_core.models.classifiers import Classifier
+
+    clf = Classifier.from_name("lenet5_demo", num_classes=3)
+    with pytest.raises(ConfigError, match="must record its class names"):
+        ck.save_classifier(tmp_path / "none", clf)
+    with pytest.raises(ConfigError, match="2 class names for a classifier with 3 outputs"):
+        ck.save_classifier(tmp_path / "short", clf, classes=["a", "b"])
+    with pytest.raises(ConfigError, match="'a' appears twice"):
+        ck.save_classifier(tmp_path / "dup", clf, classes=["a", "b", "a"])
+    assert not any((tmp_path / n).exists() for n in ("none", "short", "dup"))
+    # a legacy unit (no names) gains them by a manifest update that keeps every sha256 check valid
+    unit = ck.save_classifier(tmp_path / "u", clf, classes=["x", "y", "z"])
+    edit_manifest_drop(unit, "classes")
+    assert ck.load_classifier(unit).classes is None
+    ck.set_unit_classes(unit, ["x", "y", "z"])
+    assert ck.load_classifier(unit).classes.names == ("x", "y", "z")
+    with pytest.raises(CheckpointError, match="label 0 is 'x' in one and 'z'"):
+        ck.set_unit_classes(unit, ["z", "y", "x"])
+
+
+def edit_manifest_drop(unit: Path, key: str) -> None:
+    manifest = json.loads((unit / "manifest.json").read_text())
+    manifest.pop(key)
+    (unit / "manifest.json").write_text(json.dumps(manifest))
+
+
+def test_demo_classifier_units_record_the_zoo_class_order() -> None:
+    """The shipped demo units carry zoo.json's order (added by a manifest update; their weights' hashes hold)."""
+    demo = Path(__file__).resolve().parents[1] / "checkpoints" / "demo"
+    order = json.loads((demo / "zoo.json").read_text())["classes"]
+    for short in ("L", "A", "V", "R", "I"):
+        assert list(ck.load_classifier(demo / "classifiers" / short).classes.names) == order
 
 
 # ------------------------------------------------------------------------------------------- refusals

@@ -126,6 +126,9 @@ def test_resume_is_exact_for_a_reiterable_source(classifier, tmp_path):
         assert torch.allclose(value.float(), c.state_dict()[key].float(), atol=1e-6), key
 
 
+CLASSES = [f"class{i}" for i in range(10)]  # the test classifier's label order
+
+
 def _image_folder(root: Path) -> Path:
     x, y = _images(32, seed=3)
     for i, (img, label) in enumerate(zip(x, y, strict=True)):
@@ -138,7 +141,7 @@ def test_finetune_command_writes_a_decoder_unit(classifier, tmp_path, capsys):
     torch.manual_seed(0)
     base = SegNet(WIDTHS, DEPTHS)
     save_ae(tmp_path / "zoo" / "base", base, {"note": "test"})
-    save_classifier(tmp_path / "zoo" / "classifiers" / "L", classifier, {})
+    save_classifier(tmp_path / "zoo" / "classifiers" / "L", classifier, {}, classes=CLASSES)
     data = _image_folder(tmp_path / "labelled")
     out = tmp_path / "zoo" / "runs" / "L"
     code = cli.main(["finetune", "--base", str(tmp_path / "zoo" / "base"), "--classifier",
@@ -149,7 +152,8 @@ def test_finetune_command_writes_a_decoder_unit(classifier, tmp_path, capsys):
     assert json.loads(capsys.readouterr().out)["steps"] == 6
     manifest = read_manifest(out / "model")
     assert manifest["kind"] == "decoder" and manifest["trained"] == "decoder" and manifest["classifier"] == "L"
-    assert manifest["recipe"]["recon_weight"] == 0.5 and manifest["classes"] == ["class0", "class1"]
+    assert manifest["recipe"]["recon_weight"] == 0.5 and manifest["classes"] == CLASSES
+    assert manifest["data_classes"] == ["class0", "class1"] and manifest["classifier_weights"] == "unit"
     assert (out / "model" / manifest["base"]).resolve() == (tmp_path / "zoo" / "base").resolve()
     tuned = load_finetuned(out / "model")
     base_again = load_ae(tmp_path / "zoo" / "base")
@@ -163,10 +167,11 @@ def test_finetune_command_writes_a_decoder_unit(classifier, tmp_path, capsys):
     assert out.resolve() in [p.resolve() for p in list_zoos(tmp_path / "zoo" / "runs")]
     run_zoo = Zoo.load(out)
     assert sorted(run_zoo.decoders) == ["L"] and sorted(run_zoo.classifiers) == ["L"]
-    assert run_zoo.classes == ["class0", "class1"]
+    assert run_zoo.classes == CLASSES
     # a second run into the same dir without --resume is refused
-    assert cli.main(["finetune", "--base", str(tmp_path / "zoo" / "base"), "--classifier", "lenet5_demo",
-                     "--data", str(data), "--out", str(out), "--size", "32"]) == 1
+    assert cli.main(["finetune", "--base", str(tmp_path / "zoo" / "base"), "--classifier",
+                     str(tmp_path / "zoo" / "classifiers" / "L"), "--data", str(data), "--out", str(out),
+                     "--size", "32"]) == 1
     assert "--resume" in capsys.readouterr().err
 
 
@@ -176,7 +181,7 @@ def test_command_resume_is_exact_with_augmentation_across_epochs(classifier, tmp
     a worker's RNG stream, which a resumed run enters at another place."""
     torch.manual_seed(0)
     save_ae(tmp_path / "base", SegNet(WIDTHS, DEPTHS), {})
-    save_classifier(tmp_path / "clf", classifier, {})
+    save_classifier(tmp_path / "clf", classifier, {}, classes=CLASSES)
     data = _image_folder(tmp_path / "labelled")
     common = ["finetune", "--base", str(tmp_path / "base"), "--classifier", str(tmp_path / "clf"), "--data",
               str(data), "--size", "32", "--batch-size", "8", "--threads", "1", "--device", "cpu",
@@ -187,3 +192,40 @@ def test_command_resume_is_exact_with_augmentation_across_epochs(classifier, tmp
     a, b = load_finetuned(tmp_path / "straight" / "model"), load_finetuned(tmp_path / "split" / "model")
     for key, value in a.decoder.state_dict().items():
         assert torch.allclose(value.float(), b.decoder.state_dict()[key].float(), atol=1e-6), key
+
+
+def test_registry_name_means_published_weights(tmp_path, capsys):
+    """A registry name without cached weights is refused; random weights only on request, then recorded."""
+    torch.manual_seed(0)
+    save_ae(tmp_path / "base", SegNet(WIDTHS, DEPTHS), {"size": 32})
+    data = _image_folder(tmp_path / "labelled")
+    common = ["finetune", "--base", str(tmp_path / "base"), "--data", str(data), "--batch-size", "8",
+              "--steps", "2", "--threads", "1", "--device", "cpu"]
+    assert cli.main([*common, "--classifier", "resnet18", "--out", str(tmp_path / "r")]) == 1
+    err = capsys.readouterr().err
+    assert "not in the local cache" in err and len(err.strip().splitlines()) == 1
+    assert cli.main([*common, "--classifier", "lenet5_demo", "--out", str(tmp_path / "l")]) == 1
+    assert "no pre-trained weights exist for lenet5_demo" in capsys.readouterr().err
+    out = tmp_path / "random"
+    assert cli.main([*common, "--classifier", "lenet5_demo", "--classifier-weights", "none", "--classifier-name", "L",
+                     "--out", str(out)]) == 0, capsys.readouterr().err
+    manifest = read_manifest(out / "model")
+    assert manifest["classifier_weights"] == "none" and manifest["size"] == 32  # size from the base AE
+    assert manifest["classes"] == ["class0", "class1"]  # one output per class folder, in folder order
+    clf_manifest = read_manifest(out / "classifier")
+    assert clf_manifest["random_init"] is True and clf_manifest["args"] == {"num_classes": 2}
+    from s2s_core.zoo import Zoo
+
+    zoo = Zoo.load(out)  # the zoo evaluates the very random network the decoder was tuned through
+    assert zoo.classes == ["class0", "class1"] and zoo.input_size == 32
+
+
+def test_finetune_refuses_a_data_class_the_classifier_does_not_know(classifier, tmp_path, capsys):
+    save_ae(tmp_path / "base", SegNet(WIDTHS, DEPTHS), {"size": 32})
+    save_classifier(tmp_path / "clf", classifier, {}, classes=[f"k{i}" for i in range(10)])
+    data = _image_folder(tmp_path / "labelled")
+    assert cli.main(["finetune", "--base", str(tmp_path / "base"), "--classifier", str(tmp_path / "clf"), "--data",
+                     str(data), "--out", str(tmp_path / "o"), "--steps", "1", "--device", "cpu"]) == 1
+    err = capsys.readouterr().err
+    assert "data class 'class0' is not a class of classifier" in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "o").exists()

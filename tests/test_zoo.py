@@ -41,7 +41,8 @@ def zoo_dir(tmp_path: Path) -> tuple[Path, dict[str, SegNet]]:
     for i, name in enumerate(NAMES):
         models[name] = tuned_copy(base, 0.05 * (i + 1))
         ck.save_finetuned(root / "aes" / name, models[name], root / "base", name)
-        ck.save_classifier(root / "classifiers" / name, Classifier.from_name("lenet5_demo"))
+        ck.save_classifier(root / "classifiers" / name, Classifier.from_name("lenet5_demo"),
+                           classes=[f"c{i}" for i in range(10)])
         classifiers[name] = f"classifiers/{name}"
     write_zoo_manifest(root, name="demo", input_size=64, num_classes=10, seed=0, base="base",
                        classifiers=classifiers, aes={n: f"aes/{n}" for n in NAMES},

@@ -1,4 +1,5 @@
-"""`s2s zoo create`: a zoo assembled from trained units loads; mismatched units are refused."""
+"""`s2s zoo create`: a zoo assembled from trained units loads; mismatched units are refused before anything
+is written (class order, class count, sizes, unavailable weights)."""
 
 from __future__ import annotations
 
@@ -11,31 +12,36 @@ from s2s_core.models.segnet import SegNet
 from s2s_core.zoo import Zoo
 
 WIDTHS, DEPTHS = (4, 8, 8, 8, 8), (1, 1, 1, 1, 1)
+CLASSES = ["b", "a", *(f"c{i}" for i in range(8))]
 
 
-def _units(tmp_path):
+def _units(tmp_path, size=32):
     torch.manual_seed(0)
     base = SegNet(WIDTHS, DEPTHS)
-    save_ae(tmp_path / "runs" / "pre" / "model", base)
+    save_ae(tmp_path / "runs" / "pre" / "model", base, {"size": size})
     tuned = SegNet(WIDTHS, DEPTHS)
     tuned.load_state_dict(base.state_dict())
     with torch.no_grad():
         tuned.decoder.conv_final.bias.add_(0.1)
-    save_finetuned(tmp_path / "runs" / "ft" / "model", tuned, tmp_path / "runs" / "pre" / "model", "L")
-    save_classifier(tmp_path / "runs" / "clf", Classifier.from_name("lenet5_demo", num_classes=10))
+    save_finetuned(tmp_path / "runs" / "ft" / "model", tuned, tmp_path / "runs" / "pre" / "model", "L",
+                   meta={"size": size})
+    save_classifier(tmp_path / "runs" / "clf", Classifier.from_name("lenet5_demo", num_classes=10), classes=CLASSES)
     return tmp_path / "runs"
+
+
+def _create(runs, out, *extra):
+    return main(["zoo", "create", str(out), "--base", str(runs / "pre" / "model"),
+                 "--ae", f"L={runs / 'ft' / 'model'}", "--classifier", f"L={runs / 'clf'}", *extra])
 
 
 def test_created_zoo_loads_and_reconstructs(tmp_path) -> None:
     runs = _units(tmp_path)
     for c in ("a", "b"):
         (tmp_path / "data" / c).mkdir(parents=True)
-    code = main(["zoo", "create", str(tmp_path / "zoo"), "--base", str(runs / "pre" / "model"),
-                 "--ae", f"L={runs / 'ft' / 'model'}", "--classifier", f"L={runs / 'clf'}", "--input-size", "32",
-                 "--classes-from", str(tmp_path / "data")])
-    assert code == 0
+    assert _create(runs, tmp_path / "zoo", "--classes-from", str(tmp_path / "data")) == 0
     zoo = Zoo.load(tmp_path / "zoo")
-    assert list(zoo.decoders) == ["L"] and zoo.classes == ["a", "b"] and zoo.input_size == 32
+    # names and order come from the classifier unit, not from the sorted folders; the size from the units
+    assert list(zoo.decoders) == ["L"] and zoo.classes == CLASSES and zoo.input_size == 32
     recon = zoo.reconstruct_all(torch.rand(1, 3, 32, 32))
     assert not torch.equal(recon["A_S"], recon["A_L"])
 
@@ -52,3 +58,32 @@ def test_mismatched_units_are_refused(tmp_path, capsys) -> None:
     assert main(["zoo", "create", str(tmp_path / "zoo"), "--base", str(runs / "pre" / "model"),
                  "--ae", "L", "--classifier", "L=nosuchnet"]) == 1
     assert "NAME=VALUE" in capsys.readouterr().err
+    assert not (tmp_path / "zoo").exists()  # a refused zoo leaves nothing behind
+
+
+def test_refusals_leave_nothing_behind(tmp_path, capsys) -> None:
+    runs = _units(tmp_path)
+    out = tmp_path / "new" / "zoo"
+    # a data class unknown to the classifiers
+    (tmp_path / "data" / "zebra").mkdir(parents=True)
+    assert _create(runs, out, "--classes-from", str(tmp_path / "data")) == 1
+    assert "data class 'zebra' is not a class of classifier L" in capsys.readouterr().err
+    # two classifiers with different label orders
+    save_classifier(runs / "clf2", Classifier.from_name("lenet5_demo", num_classes=10), classes=sorted(CLASSES))
+    assert _create(runs, out, "--classifier", f"V={runs / 'clf2'}") == 1
+    assert "order their classes differently (label 0 is 'b' in one and 'a' in the other)" in capsys.readouterr().err
+    # a torchvision classifier whose weights are not in the cache is refused now, not at evaluate
+    assert _create(runs, out, "--classifier", "R=torchvision:resnet18") == 1
+    err = capsys.readouterr().err
+    assert "not in the local cache" in err and len(err.strip().splitlines()) == 1
+    # an input size that contradicts the units'
+    assert _create(runs, out, "--input-size", "64") == 1
+    assert "differs from the 32 px" in capsys.readouterr().err
+    assert not out.parent.exists()
+
+
+def test_units_of_different_sizes_are_refused(tmp_path, capsys) -> None:
+    runs = _units(tmp_path)
+    save_ae(runs / "pre" / "model", SegNet(WIDTHS, DEPTHS), {"size": 64})
+    assert _create(runs, tmp_path / "zoo") == 1
+    assert "--base was trained at 64 px, --ae L at 32 px" in capsys.readouterr().err

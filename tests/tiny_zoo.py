@@ -75,7 +75,8 @@ def build_tiny_zoo(path: str | Path, *, images_per_class: int = 3, evaluate: boo
     base = SegNet(widths=widths, depths=depths).eval()
     ck.save_ae(path / "base", base, {"data": "random weights (tests)"})
     for k, (short, arch) in enumerate(classifiers.items()):
-        ck.save_classifier(path / "classifiers" / short, Classifier.from_name(arch).eval(), {"seed": k})
+        ck.save_classifier(path / "classifiers" / short, Classifier.from_name(arch).eval(), {"seed": k},
+                          classes=CLASSES)
         ck.save_finetuned(path / "aes" / short, _perturbed(base, k), path / "base", short)
     for label in TEST_CLASSES:
         folder = path / "data" / "test" / label

@@ -121,11 +121,16 @@ def evaluate_zoo(
 
 
 def _data_batches(data_dir: Path, zoo, batch_size: int, workers: int):
-    """Batches of the labelled ImageFolder at ``data_dir`` at the zoo's input size, with labels mapped to the
-    zoo's class list when it has one (``zoo.json`` key ``classes``), else sorted folder names."""
-    classes = getattr(zoo, "classes", None)
-    class_to_idx = {name: i for i, name in enumerate(classes)} if classes else None
-    dataset = LabelledImageFolder(data_dir, size=zoo.input_size, class_to_idx=class_to_idx, on_error="none")
+    """Batches of the labelled ImageFolder at ``data_dir`` at the zoo's input size, each folder labelled with the
+    class of the zoo's classifiers it names (by WordNet id or name); a folder they do not know, or a zoo whose
+    classifiers record no class names, is a ConfigError."""
+    classes = getattr(zoo, "class_names", None)
+    if classes is None:
+        raise ConfigError(f"zoo {zoo.path} and its classifiers record no class names, so the folders of {data_dir} "
+                          "cannot be matched to the classifiers' outputs; re-create the zoo with s2s zoo create "
+                          "from units that record them")
+    dataset = LabelledImageFolder(data_dir, size=zoo.input_size, classes=classes, on_error="none",
+                                  where=f"zoo {zoo.name!r}")
     loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=workers, collate_fn=collate_skip_none)
     return dataset, loader
 

@@ -67,6 +67,7 @@ from s2s_core.data.images import (
     resize_center_crop,
 )
 from s2s_core.errors import ConfigError, ImageLoadError
+from s2s_core.models.class_names import ClassNames
 
 log = logging.getLogger(__name__)
 
@@ -131,8 +132,12 @@ def _item_generator(*identity: object) -> torch.Generator:
 class LabelledImageFolder(Dataset):
     """Map-style ``(image (3, S, S) in [0, 1], label)`` pairs from a torchvision-ImageFolder layout.
 
-    ``root/<class>/**/<image>``; labels from the sorted class folder names, or from ``class_to_idx``
-    (then only those folders are used). ``crop="center"`` (default) is the evaluation crop of Table 1
+    ``root/<class>/**/<image>``. Labels: with ``classes`` (a classifier's class names in label order, see
+    :class:`~s2s_core.models.class_names.ClassNames`) each folder gets the label of the class it names (by
+    WordNet id or name), and a folder the classifier does not know is a ConfigError naming it (``where`` says
+    whose classes they are); with ``class_to_idx`` only those folders are used; with neither, the sorted
+    folder names are the labels (only right for data whose classifier was trained in that order).
+    ``crop="center"`` (default) is the evaluation crop of Table 1
     (shorter side to ``resize``, default ``size``, then the centre ``size × size``),
     ``crop="random"`` a :func:`random_resized_crop`. Random crops and augmentations draw from a generator seeded
     by ``(seed, epoch, index)`` (``set_epoch`` like a ``DistributedSampler``), so an item is the same whichever
@@ -145,7 +150,8 @@ class LabelledImageFolder(Dataset):
     def __init__(self, root: str | Path, size: int, transform: Transform | None = None, *,
                  class_to_idx: dict[str, int] | None = None, crop: str = "center",
                  scale: tuple[float, float] = (0.25, 1.0), max_pixels: int = DEFAULT_MAX_PIXELS,
-                 on_error: str = "next", seed: int = 0, resize: int | None = None) -> None:
+                 on_error: str = "next", seed: int = 0, resize: int | None = None,
+                 classes: ClassNames | Sequence[str] | None = None, where: str = "the classifier") -> None:
         self.root = Path(root)
         self.seed, self.epoch = int(seed), 0
         if not self.root.is_dir():
@@ -153,9 +159,13 @@ class LabelledImageFolder(Dataset):
         if on_error not in ("next", "none"):
             raise ConfigError(f"on_error must be 'next' or 'none', got {on_error!r}")
         self.on_error = on_error
-        if class_to_idx is None:
-            names = sorted(p.name for p in self.root.iterdir() if p.is_dir() and not p.name.startswith("."))
-            class_to_idx = {name: i for i, name in enumerate(names)}
+        if classes is not None and class_to_idx is not None:
+            raise ConfigError("give classes or class_to_idx, not both")
+        folders = sorted(p.name for p in self.root.iterdir() if p.is_dir() and not p.name.startswith("."))
+        if classes is not None:
+            class_to_idx = ClassNames.of(classes).label_map(folders, where)
+        elif class_to_idx is None:
+            class_to_idx = {name: i for i, name in enumerate(folders)}
         self.class_to_idx = dict(class_to_idx)
         self.classes = sorted(self.class_to_idx, key=self.class_to_idx.__getitem__)
         self.samples: list[tuple[str, int]] = []

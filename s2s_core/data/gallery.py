@@ -57,13 +57,8 @@ def count_images(root: str | Path) -> int:
 
 
 def class_names(zoo) -> list[str]:
-    """Class names in label order: ``zoo.json``'s ``classes``, else the sorted class folders of its test data
-    when their number matches ``num_classes``, else ``"class 0"``, ``"class 1"``, ..."""
+    """Class names in label order: those the zoo's classifiers (or ``zoo.json``) record, else ``"class 0"``,
+    ``"class 1"``, ... (never guessed from folder order, which need not be the classifiers' label order)."""
     if zoo.classes:
         return list(zoo.classes)
-    root = find_test_split(zoo.data_dir)
-    if root is not None:
-        folders = sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
-        if len(folders) == zoo.num_classes:
-            return folders
     return [f"class {i}" for i in range(zoo.num_classes)]

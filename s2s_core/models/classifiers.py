@@ -32,12 +32,14 @@ from torch import nn
 
 from s2s_core import settings
 from s2s_core.errors import CheckpointError, ConfigError, WeightsUnavailableError
+from s2s_core.models.class_names import ClassNames, from_categories
 from s2s_core.models.demo_nets import DEMO_ENTRIES, DEMO_INPUT_SIZE, DEMO_NUM_CLASSES
 from s2s_core.models.lenet import LeNet5
 from s2s_core.models.segnet import IMAGENET_MEAN, IMAGENET_STD
 from s2s_core.weights import WRAPPER_PREFIXES, load_into, read_state_dict
 
-__all__ = ["IMAGENET_MEAN", "IMAGENET_STD", "Classifier", "ClassifierSpec", "available", "build", "from_checkpoint",
+__all__ = ["IMAGENET_MEAN", "IMAGENET_STD", "Classifier", "ClassifierSpec", "available", "build",
+           "check_weights_available", "from_checkpoint",
            "get_spec", "hub_weights_path", "load_weights_into", "register", "register_checkpoint", "spec_for_weights"]
 # Auxiliary heads that torchvision's GoogLeNet / Inception v3 carry; s2s always uses the main logits only.
 _AUX_PREFIXES = ("AuxLogits.", "aux1.", "aux2.")
@@ -47,7 +49,8 @@ _LOAD_LOCK = threading.Lock()
 @dataclass(frozen=True)
 class ClassifierSpec:
     """A registry entry. ``builder(num_classes=N, weights=None | "DEFAULT" | tag) -> nn.Module`` returns the raw
-    network, which takes images normalised with ``mean``/``std`` at ``input_size`` x ``input_size``."""
+    network, which takes images normalised with ``mean``/``std`` at ``input_size`` x ``input_size``.
+    ``classes``: the class names of its logits in label order, when known (pre-trained weights, saved units)."""
 
     name: str
     builder: Callable[..., nn.Module]
@@ -58,6 +61,7 @@ class ClassifierSpec:
     default_weights: str | None = None
     family: str = ""
     description: str = ""
+    classes: ClassNames | None = None
 
 
 _REGISTRY: dict[str, ClassifierSpec] = {}
@@ -96,14 +100,41 @@ def get_spec(name: str) -> ClassifierSpec:
 
 def spec_for_weights(name: str, weights: str | None) -> ClassifierSpec:
     """The spec of ``name`` with input size / mean / std taken from the torchvision weights ``weights`` (their
-    eval transforms), e.g. ``vit_b_16`` with ``IMAGENET1K_SWAG_E2E_V1`` takes 384 px inputs."""
+    eval transforms), e.g. ``vit_b_16`` with ``IMAGENET1K_SWAG_E2E_V1`` takes 384 px inputs, and the class
+    names from ``weights.meta["categories"]`` (ImageNet-1k ones with their WordNet ids)."""
     spec = get_spec(name)
     b = spec.builder
     if weights is None or not (isinstance(b, functools.partial) and b.func is _build_torchvision):
         return spec
     w = _resolve_weights(spec.builder.args[0], weights)
     size, mean, std = _transform_params(w)
-    return replace(spec, input_size=size, mean=mean, std=std)
+    categories = w.meta.get("categories")
+    return replace(spec, input_size=size, mean=mean, std=std,
+                   classes=from_categories(categories) if categories else None)
+
+
+def check_weights_available(name: str, weights: str) -> ClassifierSpec:
+    """The spec (with class names) of registry entry ``name`` with ``weights``, after checking that those weights
+    can be loaded here: torchvision weights must be in the torch hub cache (or downloads allowed with
+    ``S2S_ALLOW_DOWNLOAD=1``), else :class:`WeightsUnavailableError` with today's message; entries without
+    published weights raise ConfigError. Nothing is loaded (for refusing a zoo entry before it is written)."""
+    spec = get_spec(name)
+    b = spec.builder
+    if not (isinstance(b, functools.partial) and b.func is _build_torchvision):
+        if spec.default_weights is None:
+            raise ConfigError(f"no pre-trained weights exist for {name}: save a trained {name} as a classifier unit "
+                              "and give its directory")
+        return spec
+    w = _resolve_weights(b.args[0], weights)
+    path = hub_weights_path(w)
+    if not path.is_file() and not settings.allow_download():
+        raise WeightsUnavailableError(_missing_weights_message(b.args[0], w, path))
+    return spec_for_weights(name, weights)
+
+
+def _missing_weights_message(tv_name: str, w, path: Path) -> str:
+    return (f"pre-trained weights {type(w).__name__}.{w.name} for {tv_name} are not in the local cache: put the file "
+            f"{path.name} (from {w.url}) at {path}, or set {settings.ALLOW_DOWNLOAD_ENV}=1 to let s2s download it")
 
 
 def build(name: str, *, weights: str | None = None, num_classes: int | None = None) -> nn.Module:
@@ -140,6 +171,11 @@ class Classifier(nn.Module):
     def input_size(self) -> int:
         return self.spec.input_size
 
+    @property
+    def classes(self) -> ClassNames | None:
+        """Class names of the logits in label order (None when unknown, e.g. randomly initialised)."""
+        return self.spec.classes
+
     @classmethod
     def from_name(cls, name: str, weights: str | None = None, num_classes: int | None = None) -> Classifier:
         """Build registry entry ``name`` (see :func:`build`) with the preprocessing its weights expect."""
@@ -147,6 +183,8 @@ class Classifier(nn.Module):
         net = build(name, weights=weights, num_classes=num_classes)
         if num_classes is not None:
             spec = replace(spec, num_classes=int(num_classes))
+        if weights is None and spec.classes is not None:
+            spec = replace(spec, classes=None)  # random weights: the labels mean nothing yet
         return cls(spec, net)
 
     def preprocess(self, x01: torch.Tensor) -> torch.Tensor:
@@ -243,9 +281,7 @@ def _build_torchvision(tv_name: str, *, num_classes: int, weights: str | None, i
                           f"weights=None to train from scratch, or num_classes={n_pretrained}")
     path = hub_weights_path(w)
     if not path.is_file() and not settings.allow_download():
-        raise WeightsUnavailableError(
-            f"pre-trained weights {type(w).__name__}.{w.name} for {tv_name} are not in the local cache: put the file "
-            f"{path.name} (from {w.url}) at {path}, or set {settings.ALLOW_DOWNLOAD_ENV}=1 to let s2s download it")
+        raise WeightsUnavailableError(_missing_weights_message(tv_name, w, path))
     try:
         with _weights_only_loads():
             net = torchvision.models.get_model(tv_name, weights=w, **kwargs)
@@ -280,8 +316,8 @@ def _torchvision_spec(tv_name: str, family: str = "", description: str = "") -> 
 def _no_pretrained(name: str, make: Callable[[int], nn.Module]) -> Callable[..., nn.Module]:
     def builder(*, num_classes: int, weights: str | None = None) -> nn.Module:
         if weights is not None:
-            raise ConfigError(f"no pre-trained weights exist for {name}: use weights=None (train it) or load "
-                              f"your own checkpoint with from_checkpoint(...)")
+            raise ConfigError(f"no pre-trained weights exist for {name}: give a trained classifier unit instead, "
+                              "or ask for random weights explicitly (--classifier-weights none, weights=None)")
         return make(num_classes)
     return builder
 
@@ -298,22 +334,35 @@ def load_weights_into(net: nn.Module, state_dict: Mapping[str, torch.Tensor], so
 
 def from_checkpoint(path: str | Path, arch: str, num_classes: int, *, input_size: int | None = None,
                     mean: Sequence[float] | None = None, std: Sequence[float] | None = None,
-                    name: str | None = None) -> Classifier:
+                    name: str | None = None, classes: ClassNames | Sequence[str] | None = None) -> Classifier:
     """A Classifier of architecture ``arch`` (a registry name) with ``num_classes`` outputs, its parameters read
-    from a ``.safetensors`` (or weights-only ``.pth``) state-dict file. Preprocessing defaults to ``arch``'s."""
+    from a ``.safetensors`` (or weights-only ``.pth``) state-dict file. Preprocessing defaults to ``arch``'s.
+    ``classes``: its class names in label order (needed to fine-tune or evaluate it on an ImageFolder)."""
     base = get_spec(arch)
     net = load_weights_into(build(arch, num_classes=num_classes), read_state_dict(path), f"checkpoint {path}")
     spec = replace(base, name=name or arch, num_classes=int(num_classes),
                    input_size=int(input_size or base.input_size), mean=tuple(mean or base.mean),
-                   std=tuple(std or base.std), default_weights=None)
+                   std=tuple(std or base.std), default_weights=None,
+                   classes=_checked_classes(classes, num_classes, f"checkpoint {path}"))
     return Classifier(spec, net)
+
+
+def _checked_classes(classes: ClassNames | Sequence[str] | None, num_classes: int, where: str) -> ClassNames | None:
+    if classes is None:
+        return None
+    names = ClassNames.of(classes)
+    if len(names) != int(num_classes):
+        raise ConfigError(f"{where}: {len(names)} class names for {num_classes} outputs")
+    return names
 
 
 def register_checkpoint(name: str, path: str | Path, arch: str, num_classes: int, input_size: int,
                         mean: Sequence[float] = IMAGENET_MEAN, std: Sequence[float] = IMAGENET_STD,
-                        family: str = "", description: str = "") -> ClassifierSpec:
+                        family: str = "", description: str = "",
+                        classes: ClassNames | Sequence[str] | None = None) -> ClassifierSpec:
     """Register a user's classifier: architecture ``arch`` with parameters from the state-dict file ``path``.
-    ``build(name)`` initialises randomly; ``build(name, weights="DEFAULT")`` loads the file."""
+    ``build(name)`` initialises randomly; ``build(name, weights="DEFAULT")`` loads the file. ``classes``: its
+    class names in label order (``Classifier.from_name(name, weights="DEFAULT")`` carries them)."""
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"checkpoint file {path} does not exist: give the path of a .safetensors state dict")
@@ -330,7 +379,8 @@ def register_checkpoint(name: str, path: str | Path, arch: str, num_classes: int
     return register(ClassifierSpec(
         name=name, builder=builder, input_size=int(input_size), mean=tuple(mean), std=tuple(std),
         num_classes=int(num_classes), default_weights="DEFAULT", family=family or arch_spec.family,
-        description=description or f"{arch} from {path}"))
+        description=description or f"{arch} from {path}",
+        classes=_checked_classes(classes, num_classes, f"classifier {name}")))
 
 
 # ---------------------------------------------------------------------------------------------- entries

@@ -41,6 +41,9 @@ def resolve_autoencoder(spec: str) -> tuple[SegNet, str]:
 
 
 def _reconstruct(args: argparse.Namespace) -> int:
+    out = Path(args.out)
+    if not out.parent.is_dir():  # never create directories the user did not ask for
+        raise ConfigError(f"--out: the directory {out.parent} does not exist; create it first or choose another path")
     device = select_device(args.device)
     ae, label = resolve_autoencoder(args.ae)
     if args.size is not None and (args.size < ae.multiple or args.size % ae.multiple):
@@ -52,9 +55,7 @@ def _reconstruct(args: argparse.Namespace) -> int:
     ae.to(device)
     with torch.inference_mode():
         y = ae(x.unsqueeze(0).to(device))[0].cpu()
-    out = Path(args.out)
     try:
-        out.parent.mkdir(parents=True, exist_ok=True)
         tensor_to_image(y).save(out)
     except (ValueError, KeyError) as exc:
         raise ConfigError(f"cannot write {out}: unknown image type {out.suffix!r}; use .png") from exc

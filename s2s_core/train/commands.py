@@ -64,8 +64,8 @@ def _common(p: argparse.ArgumentParser) -> None:
 
 _FLAG_KEYS = ("out", "data", "steps", "batch_size", "size", "lr", "seed", "ckpt_every", "log_every", "num_workers",
               "device", "threads", "compile", "amp", "widths", "depths", "init_encoder", "heldout", "heldout_images",
-              "eval_every_images", "base", "classifier", "train", "optimizer", "recon_weight", "arch", "name", "val",
-              "epochs", "num_classes", "schedule")
+              "eval_every_images", "base", "classifier", "classifier_weights", "classifier_name", "train", "optimizer",
+              "recon_weight", "arch", "name", "val", "epochs", "num_classes", "schedule")
 
 
 def config_from_args(cls: type, args: argparse.Namespace) -> Any:
@@ -151,6 +151,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     _common(f)
     f.add_argument("--base", help="the pre-trained 'ae' unit (e.g. RUN/model of s2s pretrain)")
     f.add_argument("--classifier", help="a classifier unit dir, or a registry / torchvision name")
+    f.add_argument("--classifier-weights", dest="classifier_weights", metavar="TAG",
+                   help="for a registry name: DEFAULT (its published weights, from the torch cache; the default), "
+                        "a torchvision weights tag, or none (randomly initialised; recorded in the manifest)")
+    f.add_argument("--classifier-name", dest="classifier_name", metavar="NAME",
+                   help="the classifier's short name in the run's zoo (default: the unit's directory name or the "
+                        "registry name)")
     f.add_argument("--train", choices=("decoder", "encoder", "both"), help="which half of the AE trains (default decoder)")
     f.add_argument("--recon-weight", dest="recon_weight", type=float, help="weight of an extra MSE term (default 0)")
     f.set_defaults(func=_finetune)

@@ -22,6 +22,7 @@ import yaml
 from s2s_core.errors import ConfigError
 
 C = TypeVar("C", bound="_Run")
+DEFAULT_WEIGHTS = "DEFAULT"
 
 
 @dataclass
@@ -65,9 +66,9 @@ class _Base(_Run):
 
     def validate(self) -> None:
         super().validate()
-        _positive(self, "steps", "size")
-        if self.size % 32:
-            raise ConfigError(f"size: {self.size} is not a multiple of 32 (SegNet pools five times); try {max(32, round(self.size / 32) * 32)}")
+        _positive(self, "steps")
+        if self.size is not None:  # finetune: None means the base AE's training size
+            _check_size(self.size)
         if not isinstance(self.augment, bool | dict):
             raise ConfigError(f"augment: expected true, false or a mapping of augmentation settings, got {self.augment!r}")
         if isinstance(self.augment, dict):
@@ -132,10 +133,14 @@ class FinetuneConfig(_Base):
 
     base: str = ""  #: the pre-trained ``ae`` unit (A_S)
     classifier: str = ""  #: a classifier unit dir, or a registry / torchvision name
-    classifier_weights: str | None = None  #: weights tag when ``classifier`` is a registry name
+    #: for a registry name: DEFAULT or a torchvision tag (published weights, from the torch cache), or
+    #: ``none`` for a randomly initialised classifier (only on request; recorded in the manifest)
+    classifier_weights: str = DEFAULT_WEIGHTS
     classifier_name: str | None = None  #: name recorded in the manifest (default: derived from ``classifier``)
+    #: class names in the classifier's label order, only for a classifier unit that records none (older units)
+    classes: list[str] | None = None
     data: list[str] = field(default_factory=list)  #: labelled ImageFolder tree(s)
-    size: int = 224
+    size: int | None = None  #: AE input size; None: the base AE's training size (its manifest's ``size``)
     train: str = "decoder"  #: decoder | encoder | both (the paper found decoder-only best)
     optimizer: str = "adam"  #: adam | sgd
     lr: float = 1e-4
@@ -231,6 +236,12 @@ class ClassifierConfig(_Run):
         get_spec(self.arch)  # unknown names are refused with the closest known ones
 
 
+def _check_size(size: int) -> None:
+    if size < 32 or size % 32:
+        raise ConfigError(f"size: {size} is not a positive multiple of 32 (SegNet pools five times); "
+                          f"try {max(32, round(size / 32) * 32)}")
+
+
 def _positive(cfg: _Run, *names: str) -> None:
     for name in names:
         value = getattr(cfg, name)
@@ -257,6 +268,14 @@ def _coerce(cls: type[_Run], key: str, value: Any) -> Any:
         with contextlib.suppress(yaml.YAMLError):
             value = yaml.safe_load(value) if value.strip() else value
     proto = default.default if default.default is not dataclasses.MISSING else default.default_factory()
+    if key == "classes":
+        if isinstance(value, str):
+            value = [v.strip() for v in value.split(",") if v.strip()]
+        if value is None or (isinstance(value, list) and all(isinstance(v, str) and v for v in value)):
+            return value or None
+        raise ConfigError(f"classes: expected a list of class names, got {value!r}")
+    if key == "classifier_weights" and isinstance(value, str) and value.lower() == "none":
+        return "none"
     if key in ("data", "heldout"):
         if isinstance(value, str | Path):
             return [str(value)]
@@ -264,8 +283,11 @@ def _coerce(cls: type[_Run], key: str, value: Any) -> Any:
             return [str(v) for v in value]
         raise ConfigError(f"{key}: expected a path or a list of paths, got {value!r}")
     if value is None:
-        if proto is None or key in ("threads", "init_encoder", "classifier_weights", "classifier_name"):
+        if proto is None or key in ("threads", "init_encoder", "classifier_name"):
             return None
+        if key == "classifier_weights":
+            raise ConfigError("classifier_weights: give DEFAULT, a torchvision weights tag, or none (a randomly "
+                              "initialised classifier)")
         raise ConfigError(f"{key}: a value is required")
     try:
         if isinstance(proto, bool) and key != "augment":

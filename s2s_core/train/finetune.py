@@ -15,6 +15,7 @@ from __future__ import annotations
 import tempfile
 import time
 from collections.abc import Iterable, Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +29,7 @@ from s2s_core.errors import ConfigError
 from s2s_core.models.segnet import SegNet
 from s2s_core.runtime import RuntimeFlags
 from s2s_core.train import distributed
-from s2s_core.train.config import FinetuneConfig
+from s2s_core.train.config import DEFAULT_WEIGHTS, FinetuneConfig
 from s2s_core.train.loop import (
     IterableBatches,
     LoopResult,
@@ -163,36 +164,83 @@ def finetune_ae(ae: SegNet, classifier: nn.Module, batches: Iterable[tuple[torch
                           resume=resume, bar=bar, desc=f"finetune[{train}]")
 
 
-def load_frozen_classifier(cfg: FinetuneConfig, num_classes: int) -> tuple[nn.Module, str]:
-    """The classifier of ``cfg.classifier`` (a unit dir, or a registry / torchvision name) and its zoo name."""
+DEFAULT_SIZE = 224
+"""Fine-tuning size for a base AE unit that records no training ``size`` (e.g. imported authors' weights)."""
+RANDOM_WEIGHTS = "none"
+"""``classifier_weights`` value that asks for a randomly initialised classifier (never the default)."""
+
+
+def load_frozen_classifier(cfg: FinetuneConfig, data_root: str | Path) -> tuple[nn.Module, str, str]:
+    """The frozen classifier of ``cfg.classifier`` with its class names, its zoo name and where its weights come
+    from (``"unit"``, a torchvision weights tag, or ``"none"``: random, only when asked for explicitly).
+
+    A unit dir loads with its recorded class names. A registry / torchvision name loads its published weights
+    (``classifier_weights``, default ``DEFAULT``), whose class names it carries, or is refused when they are
+    not available. ``classifier_weights: none`` builds it randomly initialised with one output per class
+    folder of ``data_root``, labelled in sorted folder order.
+    """
+    from s2s_core.models.class_names import ClassNames
+    from s2s_core.models.classifiers import Classifier
+
     path = Path(cfg.classifier)
+    weights = cfg.classifier_weights
     if (path / "manifest.json").is_file():
-        clf, name = load_classifier(path), cfg.classifier_name or path.name
+        if weights != DEFAULT_WEIGHTS:
+            raise ConfigError(f"classifier_weights: {weights!r} applies to registry names; the classifier unit "
+                              f"{cfg.classifier} carries its own weights (leave classifier_weights at {DEFAULT_WEIGHTS})")
+        clf, name, source = load_classifier(path), cfg.classifier_name or path.name, "unit"
+    elif weights == RANDOM_WEIGHTS:
+        folders = sorted(p.name for p in Path(data_root).iterdir() if p.is_dir() and not p.name.startswith("."))
+        if not folders:
+            raise ConfigError(f"data: no class folders in {data_root} (expected root/<class>/<image>)")
+        clf = Classifier.from_name(cfg.classifier, weights=None, num_classes=len(folders))
+        clf.spec = replace(clf.spec, classes=ClassNames(tuple(folders)))
+        name, source = cfg.classifier_name or cfg.classifier, RANDOM_WEIGHTS
     else:
-        from s2s_core.models.classifiers import Classifier
+        clf = Classifier.from_name(cfg.classifier, weights=weights)
+        name, source = cfg.classifier_name or cfg.classifier, weights
+    if cfg.classes:
+        given = ClassNames(tuple(cfg.classes))
+        if len(given) != int(clf.spec.num_classes):
+            raise ConfigError(f"classes: {len(given)} names for classifier {cfg.classifier!r} with "
+                              f"{clf.spec.num_classes} outputs")
+        diff = clf.classes.first_difference(given) if clf.classes is not None else None
+        if diff:
+            raise ConfigError(f"classes: classifier {cfg.classifier!r} records other class names ({diff})")
+        clf.spec = replace(clf.spec, classes=given)
+    if clf.classes is None:
+        raise ConfigError(f"classifier: {cfg.classifier} records no class names (written by an older s2s), so its "
+                          "outputs cannot be matched to data folders; give them in label order with --set "
+                          "classes=[name0,name1,...]")
+    return clf.eval(), name, source
 
-        clf, name = Classifier.from_name(cfg.classifier, weights=cfg.classifier_weights), cfg.classifier_name or cfg.classifier
-    k = int(clf.spec.num_classes)
-    if num_classes > k:
-        raise ConfigError(f"data: {num_classes} class folders but classifier {cfg.classifier!r} has {k} outputs")
-    return clf.eval(), name
 
-
-def _write_run_zoo(cfg: FinetuneConfig, root: Path, clf: nn.Module, clf_name: str, classes: list[str]) -> None:
+def _write_run_zoo(cfg: FinetuneConfig, root: Path, clf: nn.Module, clf_name: str, clf_entry: str | dict) -> None:
     """Make the run dir a one-classifier zoo (A_S, A_<name>, the classifier) so the dashboard lists it."""
     import os
 
     from s2s_core.zoo import write_zoo_manifest
 
-    source = Path(cfg.classifier)
-    if (source / "manifest.json").is_file():
-        entry: str | dict = os.path.relpath(source.resolve(), root.resolve())
-    else:
-        entry = {"torchvision": cfg.classifier, "weights": cfg.classifier_weights}
     write_zoo_manifest(root, name=f"finetune {clf_name}", input_size=cfg.size, num_classes=int(clf.spec.num_classes),
-                       base=os.path.relpath(Path(cfg.base).resolve(), root.resolve()), classifiers={clf_name: entry},
+                       base=os.path.relpath(Path(cfg.base).resolve(), root.resolve()), classifiers={clf_name: clf_entry},
                        aes={clf_name: "model"}, seed=cfg.seed, data={"train": cfg.data},
-                       recipe={"command": "s2s finetune", **cfg.to_dict()}, classes=list(classes))
+                       recipe={"command": "s2s finetune", **cfg.to_dict()}, classes=clf.classes)
+
+
+def _classifier_entry(cfg: FinetuneConfig, run: RunDir, clf: nn.Module, source: str) -> str | dict:
+    """The run zoo's entry for the classifier: its unit, its torchvision weights, or (random weights) a unit
+    saved into ``RUN/classifier`` so that the zoo evaluates the very network the decoder was tuned through."""
+    import os
+
+    from s2s_core.checkpoints import save_classifier
+
+    if source == "unit":
+        return os.path.relpath(Path(cfg.classifier).resolve(), run.root.resolve())
+    if source == RANDOM_WEIGHTS:
+        save_classifier(run.root / "classifier", clf.cpu(), {"weights": RANDOM_WEIGHTS, "random_init": True,
+                                                             "source": cfg.classifier})
+        return "classifier"
+    return {"torchvision": cfg.classifier, "weights": source}
 
 
 def finetune(cfg: FinetuneConfig, *, resume: bool = False, bar: bool | None = None) -> dict[str, Any]:
@@ -206,18 +254,22 @@ def _finetune(cfg: FinetuneConfig, info: distributed.DistInfo, *, resume: bool, 
 
     if len(cfg.data) != 1:
         raise ConfigError(f"data: give one labelled ImageFolder tree (root/<class>/<image>), got {cfg.data}")
-    if read_manifest(cfg.base)["kind"] != "ae":
+    base_manifest = read_manifest(cfg.base)
+    if base_manifest["kind"] != "ae":
         raise ConfigError(f"base: {cfg.base} is not an 'ae' unit (fine-tune from the pre-trained A_S)")
-    run = open_run(cfg, info, resume=resume)
-    flags = RuntimeFlags.for_device(info.device, amp=cfg.amp, channels_last=cfg.channels_last)
-    flags.apply_global()
-    torch.manual_seed(cfg.seed + info.rank)
-    dataset = LabelledImageFolder(cfg.data[0], cfg.size, transform=make_augment(cfg.augment), seed=cfg.seed)
-    clf, clf_name = load_frozen_classifier(cfg, len(dataset.classes))
+    if cfg.size is None:  # the base AE's training size, recorded in config.json as the resolved value
+        cfg = replace(cfg, size=int(base_manifest.get("size") or DEFAULT_SIZE))
+    clf, clf_name, source = load_frozen_classifier(cfg, cfg.data[0])
+    dataset = LabelledImageFolder(cfg.data[0], cfg.size, transform=make_augment(cfg.augment), seed=cfg.seed,
+                                  classes=clf.classes, where=f"classifier {cfg.classifier}")
     try:
         check_member_name(clf_name)
     except ConfigError as exc:
         raise ConfigError(f"classifier_name: {exc}") from exc
+    run = open_run(cfg, info, resume=resume)  # only once the settings, classifier and data are known to fit
+    flags = RuntimeFlags.for_device(info.device, amp=cfg.amp, channels_last=cfg.channels_last)
+    flags.apply_global()
+    torch.manual_seed(cfg.seed + info.rank)
     ae = load_ae(cfg.base)
     batches = EpochBatches(dataset, cfg.batch_size, seed=cfg.seed, info=info, num_workers=cfg.num_workers,
                            pin_memory=flags.pin_memory)
@@ -226,7 +278,8 @@ def _finetune(cfg: FinetuneConfig, info: distributed.DistInfo, *, resume: bool, 
                          momentum=cfg.momentum, weight_decay=cfg.weight_decay, recon_weight=cfg.recon_weight,
                          run_dir=run.root, ckpt_every=cfg.ckpt_every, log_every=cfg.log_every, resume=resume,
                          info=info, flags=flags, compile=cfg.compile, bar=bar)
-    meta = {"data": cfg.data, "classes": dataset.classes, "steps": result.step, "images_seen": result.images,
+    meta = {"data": cfg.data, "classes": list(clf.classes.names), "data_classes": dataset.classes,
+            "classifier_weights": source, "steps": result.step, "images_seen": result.images,
             "seed": cfg.seed, "size": cfg.size, "batch_size": cfg.batch_size, "world_size": info.world_size,
             "final_train_loss": result.loss, "skipped_images": dataset.skipped, "runtime": flags.as_dict(),
             "seconds": time.monotonic() - t0, "classifier_source": cfg.classifier,
@@ -237,7 +290,7 @@ def _finetune(cfg: FinetuneConfig, info: distributed.DistInfo, *, resume: bool, 
         return {"stopped": True, **meta}
     if info.is_main:
         save_finetuned(run.model, ae.cpu(), cfg.base, clf_name, trained=cfg.train, meta=meta)
-        _write_run_zoo(cfg, run.root, clf, clf_name, dataset.classes)
+        _write_run_zoo(cfg, run.root, clf, clf_name, _classifier_entry(cfg, run, clf, source))
         done_event(run, info, result, model=str(run.model))
     distributed.barrier(info)
     return {"stopped": False, **meta}
