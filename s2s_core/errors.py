@@ -6,6 +6,12 @@ errors as one line and exits non-zero; the dashboard shows them on the page. Any
 """
 
 
+#: Exit code of ``s2s pretrain``/``s2s finetune`` when SIGTERM/SIGINT stopped the run after it saved a checkpoint
+#: (EX_TEMPFAIL of sysexits.h: try again). The run continues with ``--resume``; the job queue records it as
+#: ``lost`` (resumable), with the error "stopped ... resumable".
+EXIT_STOPPED = 75
+
+
 class S2SError(Exception):
     """Base class of all user-facing errors."""
 

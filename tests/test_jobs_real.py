@@ -71,7 +71,7 @@ def test_cancelled_pretrain_leaves_a_resumable_checkpoint(runner: JobRunner) -> 
     job = runner.submit("pretrain", {"data": "imgs", **TINY, "steps": 100000, "ckpt_every": 100000})
     _wait_for(lambda: any(e["event"] == "step" for e in runner.progress(job.id)))
     job = runner.cancel(job.id, wait=60)
-    assert (job.state, job.exit_code) == ("cancelled", 0), runner.log_tail(job.id, 20)
+    assert (job.state, job.exit_code) == ("cancelled", 75), runner.log_tail(job.id, 20)  # EXIT_STOPPED
     last = runner.progress(job.id)[-1]
     assert last["event"] == "done" and last["status"] == "stopped"
     assert (Path(job.run_dir) / "ckpt" / "latest.json").is_file()  # written on SIGTERM

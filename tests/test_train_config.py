@@ -158,3 +158,14 @@ def test_example_configs_use_only_known_keys(name, cls):
     cfg = resolve_config(cls, raw, validate=False)
     assert cfg.to_dict()["steps" if "steps" in raw else "epochs"] > 0
     assert set(raw) == set(cls.keys())  # every setting is shown in the example
+
+
+def test_resume_mismatch_names_the_first_differing_setting(tmp_path):
+    from s2s_core.train.config import PretrainConfig, resolve_config, resume_mismatch
+
+    (tmp_path / "d").mkdir()
+    saved = resolve_config(PretrainConfig, {"data": [str(tmp_path / "d")]}).to_dict()
+    same = resolve_config(PretrainConfig, saved, {"steps": 5, "device": "cpu", "threads": 1, "log_every": 2})
+    assert resume_mismatch(saved, same) is None  # steps/device/threads/logging may change
+    other = resolve_config(PretrainConfig, saved, {"lr": 0.5, "widths": [8, 8, 8, 8, 8]})
+    assert "setting 'lr' was 0.01 when the run started but is 0.5 now" in resume_mismatch(saved, other)

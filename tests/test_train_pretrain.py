@@ -129,7 +129,7 @@ def test_sigterm_saves_and_resume_finishes(photos, tmp_path):
     finally:
         if proc.poll() is None:
             proc.kill()
-    assert proc.returncode == 0, err
+    assert proc.returncode == 75, err  # EXIT_STOPPED: stopped after a checkpoint, resumable
     last = read_events(out / "progress.jsonl")[-1]
     assert last["event"] == "done" and last["status"] == "stopped" and "resume with --resume" in last["message"]
     stopped_at = last["step"]
@@ -140,6 +140,22 @@ def test_sigterm_saves_and_resume_finishes(photos, tmp_path):
     steps = [e["step"] for e in _steps(out)]
     assert steps == list(range(1, stopped_at + 4))  # no step lost or repeated
     assert read_manifest(out / "model")["steps"] == stopped_at + 3
+
+
+def test_resume_with_another_architecture_is_one_line_and_keeps_config(photos, tmp_path, capsys):
+    from s2s_core import cli
+
+    out = tmp_path / "run"
+    assert cli.main(["pretrain", *_cli_args(photos, out, 2), "--no-progress-bar"]) == 0
+    saved = (out / "config.json").read_text()
+    capsys.readouterr()
+    code = cli.main(["pretrain", "--resume", "--out", str(out), "--steps", "4", "--widths", "8,16,16,32,64"])
+    err = capsys.readouterr().err
+    assert code == 1 and len(err.strip().splitlines()) == 1 and len(err) < 300, err
+    assert "setting 'widths' was [8, 16, 16, 32, 32] when the run started but is [8, 16, 16, 32, 64] now" in err
+    assert (out / "config.json").read_text() == saved  # not overwritten: a plain --resume still works
+    assert cli.main(["pretrain", "--resume", "--out", str(out), "--steps", "3", "--no-progress-bar"]) == 0
+    assert json.loads((out / "config.json").read_text())["steps"] == 3  # steps may change on resume
 
 
 def test_torchrun_two_processes_on_cpu(photos, tmp_path):

@@ -218,9 +218,10 @@ def map_state(slurm_state: str, job: Job) -> tuple[str, str | None]:
     run = Path(job.run_dir)
     last = next((e for e in reversed(read_progress(run / "progress.jsonl")) if e.get("event") in ("done", "error")),
                 None)
+    stopped = bool(last and last.get("event") == "done" and last.get("status") == "stopped")
+    if state in ("COMPLETED", "FAILED") and stopped:  # a stopped run exits 75 (EXIT_STOPPED): resumable
+        return "cancelled", f"stopped by a signal from outside the queue at step {last.get('step')} (scancel?)"
     if state == "COMPLETED":
-        if last and last.get("event") == "done" and last.get("status") == "stopped":
-            return "cancelled", f"stopped by a signal from outside the queue at step {last.get('step')} (scancel?)"
         return "succeeded", None
     if state == "CANCELLED":
         return "cancelled", "cancelled outside the queue (scancel)"

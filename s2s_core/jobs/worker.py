@@ -5,7 +5,8 @@ starts for each job, in a session of its own. It runs the job's stored argv (a l
 shell) with stdout and stderr going to ``log.txt``, records the child's pid and start time, waits, and
 writes the outcome: ``succeeded`` (exit 0), ``failed`` (non-zero exit; error from the last ``error`` event
 of ``progress.jsonl`` or the log's last line), ``cancelled`` (a cancel was requested) or ``lost`` (the
-command was killed by a signal nobody asked for). Then it starts the next queued jobs, so the queue moves on
+command was killed by a signal nobody asked for, or stopped by one after saving a checkpoint: exit code 75,
+``EXIT_STOPPED``; resume it). Then it starts the next queued jobs, so the queue moves on
 without any long-running daemon.
 
 On SIGTERM (``s2s jobs cancel``) it passes SIGTERM to the command only (not to its DataLoader workers),
@@ -26,6 +27,7 @@ import sys
 import time
 from pathlib import Path
 
+from s2s_core.errors import EXIT_STOPPED
 from s2s_core.jobs.jobfiles import error_of
 from s2s_core.jobs.store import DB_NAME, JobStore
 
@@ -77,11 +79,13 @@ class _Supervisor:
             state = "cancelled"
         elif rc == 0:
             state = "succeeded"
-        elif rc is not None and rc < 0:
+        elif rc is not None and (rc < 0 or rc == EXIT_STOPPED):
             state = "lost"
         else:
             state = "failed"
         error = None if state == "succeeded" else ("cancelled" if cancelled else error_of(run_dir, rc))
+        if rc == EXIT_STOPPED and not cancelled:
+            error = "stopped by a signal after saving a checkpoint (exit 75): resumable"
         output = job.target if state == "succeeded" and job.target and Path(job.target).exists() else None
         print(f"=== {time.strftime('%Y-%m-%d %H:%M:%S')} job {job.id} {state} (exit code {rc})", flush=True)
         self.store.update(job.id, expect_state="running", state=state, exit_code=rc, error=error,

@@ -1,9 +1,11 @@
 """``s2s pretrain``, ``s2s finetune`` (Sec. 3.2 and 3.3) and ``s2s train-classifier``.
 
 Settings: defaults < ``--config FILE.yaml`` < ``--set key=value`` (repeatable) < explicit flags. With
-``--resume`` the run dir's saved ``config.json`` is the starting point instead of the defaults. Exit codes:
-0 when finished or when stopped by SIGTERM/SIGINT after saving a checkpoint (the last progress event is then
-``{"event": "done", "status": "stopped", ...}``; continue with ``--resume``), 1 on an error (bad
+``--resume`` the run dir's saved ``config.json`` is the starting point instead of the defaults, and a setting
+that would change what the checkpoint means (anything but steps, device, threads, workers, logging and
+checkpoint intervals, compile/amp/channels_last) is refused with one line naming it. Exit codes: 0 when
+finished; 75 (``EXIT_STOPPED``) when stopped by SIGTERM/SIGINT after saving a checkpoint (the last progress
+event is then ``{"event": "done", "status": "stopped", ...}``; continue with ``--resume``); 1 on an error (bad
 configuration, NaN/inf loss: the last good checkpoint stays in ``RUN/ckpt``).
 """
 
@@ -16,7 +18,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from s2s_core.errors import ConfigError
+from s2s_core.errors import EXIT_STOPPED, ConfigError
 from s2s_core.train.config import (
     CLASSIFIER_OPTIMIZERS,
     SCHEDULES,
@@ -80,6 +82,8 @@ def config_from_args(cls: type, args: argparse.Namespace) -> Any:
         if not cfg_path.is_file():
             raise ConfigError(f"--resume: {out} has no config.json; is it a run dir?")
         saved = read_saved_config(cfg_path)
+        if saved.get("classifier_weights", "") is None:  # written before random weights needed asking for
+            saved.pop("classifier_weights")
     file_layer = read_config_file(args.config) if args.config else None
     return resolve_config(cls, saved, file_layer, parse_set(args.overrides), flags)
 
@@ -89,7 +93,7 @@ def _report(result: dict[str, Any], out: str) -> int:
         return 0
     if result.get("stopped"):
         print(f"stopped at step {result['steps']}; resume with --resume --out {out}", file=sys.stderr)
-        return 0
+        return EXIT_STOPPED
     keys = ("steps", "images_seen", "final_train_loss", "final_heldout_loss", "final_psnr", "seconds")
     print(json.dumps({"model": str(Path(out) / "model"), **{k: result[k] for k in keys if k in result}}))
     return 0

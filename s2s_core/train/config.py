@@ -359,6 +359,24 @@ def read_config_file(path: str | Path) -> dict[str, Any]:
     return data
 
 
+#: Settings a resumed run may change: they do not alter what the saved training state means.
+RESUME_MAY_CHANGE = frozenset({"out", "steps", "device", "threads", "num_workers", "ckpt_every", "log_every",
+                               "compile", "amp", "channels_last", "epochs"})
+
+
+def resume_mismatch(saved: dict[str, Any], cfg: _Run) -> str | None:
+    """None when ``cfg`` may resume a run saved with ``saved`` settings, else a sentence naming the first
+    setting (in field order) that differs and is not in :data:`RESUME_MAY_CHANGE`."""
+    now = cfg.to_dict()
+    for key, value in now.items():
+        if key in RESUME_MAY_CHANGE or key not in saved:
+            continue
+        if saved[key] != value:
+            return (f"--resume: setting {key!r} was {saved[key]!r} when the run started but is {value!r} now; "
+                    f"resume without changing it, or start a new run with another --out")
+    return None
+
+
 def write_config(cfg: _Run, path: Path) -> None:
     """Save the resolved configuration (``RUN/config.json``)."""
     path.write_text(json.dumps({"kind": type(cfg).__name__, **cfg.to_dict()}, indent=2) + "\n")

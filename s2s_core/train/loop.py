@@ -281,13 +281,12 @@ def _checkpoint(task: LoopTask, run: RunDir, info: DistInfo, step: int, images: 
 
 def _restore(task: LoopTask, run: RunDir, info: DistInfo) -> tuple[int, int]:
     tensors, meta = load_state(run.ckpt)
+    from s2s_core.checkpoints import load_into
+
     for name, module in task.modules.items():
         prefix = f"model/{name}/"
         sd = {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}
-        try:
-            module.load_state_dict(sd)
-        except RuntimeError as exc:
-            raise CheckpointError(f"the checkpoint in {run.ckpt} does not fit this model ({name}): {exc}") from exc
+        load_into(module, sd, f"the checkpoint in {run.ckpt} ({name})")
     task.optimizer.load_state_dict(unflatten_optimizer(tensors, meta["optimizer"]))
     if task.scheduler is not None and meta.get("scheduler") is not None:
         task.scheduler.load_state_dict(meta["scheduler"])
@@ -395,13 +394,18 @@ def run_command(body: Callable[..., Any], cfg: Any, *, resume: bool, bar: bool |
 
 
 def open_run(cfg: Any, info: DistInfo, *, resume: bool) -> RunDir:
-    """The run dir of ``cfg.out``: refuses to overwrite a training state without ``--resume``; rank 0 creates it
-    and saves the resolved configuration."""
-    from s2s_core.train.config import write_config
+    """The run dir of ``cfg.out``: refuses to overwrite a training state without ``--resume``, and to resume with
+    settings that contradict the saved ones (:func:`~s2s_core.train.config.resume_mismatch`); rank 0 creates it
+    and saves the resolved configuration only after those checks, so a refused resume leaves it untouched."""
+    from s2s_core.train.config import read_saved_config, resume_mismatch, write_config
 
     run = RunDir(Path(cfg.out))
     if run.has_checkpoint() and not resume:
         raise ConfigError(f"out: {run.root} already holds a training state; pass --resume or choose another --out")
+    if resume and run.config.is_file():
+        mismatch = resume_mismatch(read_saved_config(run.config), cfg)
+        if mismatch:
+            raise ConfigError(mismatch)
     if info.is_main:
         run.root.mkdir(parents=True, exist_ok=True)
         write_config(cfg, run.config)
