@@ -68,6 +68,8 @@ BAD = {
     "nan": (TABLE2.replace("0.0097", "nan"), "row 'A_A', column 'V') = 'nan'"),
     "negative": (TABLE2.replace("0.0163", "-0.0163"), "row 'A_R', column 'L') = '-0.0163'"),
     "zero diagonal": (TABLE2.replace("0.7163", "0"), "row 'A_V', column 'V') = '0'"),
+    "above one": (TABLE2.replace("0.4555", "1.7"), "row 'A_I', column 'V') = '1.7' is outside [0, 1]"),
+    "percentages": (TABLE2.replace("0.4555", "45.55"), "divide them by 100"),
     "empty": ("", "empty"),
     "duplicate header": (TABLE2.replace(",I,R", ",V,R"), "'V' appears twice"),
     "duplicate rows": (",L,A_L\nA_L,1,1\nA_L,1,1\n", "AE name 'A_L' appears twice"),

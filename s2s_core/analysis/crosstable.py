@@ -11,8 +11,8 @@ names the fine-tuned AEs ``A_i`` (rows), in the same order, so that the diagonal
 
 Row names may carry an ``A_`` prefix or not: row ``i`` matches column ``i`` when the row name equals
 the column name, either as written or after removing one leading ``A_`` (``A_L`` and ``L`` both match
-column ``L``). The top-left cell is ignored. Values are accuracies, non-negative and finite; fractions
-and percentages both work (RRC is a ratio), but do not mix them. Blank lines are skipped and cells are
+column ``L``). The top-left cell is ignored. Values are accuracies as fractions in [0, 1] (what ``s2s evaluate``
+writes); anything else, percentages included, is refused (divide percentages by 100). Blank lines are skipped and cells are
 stripped of surrounding spaces. Anything else is refused with an :class:`InputTableError` naming the
 offending cell. The CLI (``s2s signal-order``) and the dashboard's CSV upload share this reader.
 """
@@ -79,7 +79,7 @@ def read_cross_table(source: str | Path | bytes) -> CrossTable:
 
     Raises:
         InputTableError: unreadable or empty input, a table that is not square, duplicate names, a row
-            name that does not match its column, or a cell that is not a finite non-negative number, or
+            name that does not match its column, or a cell that is not a number in [0, 1], or
             a zero diagonal cell; the message names the cell (row name, column name, value).
     """
     return _parse(_text_of(source))
@@ -174,6 +174,7 @@ def _value(cell: str, row_name: str, column_name: str) -> float:
         raise InputTableError(f"{where} is not a number") from None
     if not math.isfinite(value):
         raise InputTableError(f"{where} is not a finite number: accuracies must be finite")
-    if value < 0:
-        raise InputTableError(f"{where} is negative: accuracies must be >= 0")
+    if not 0.0 <= value <= 1.0:
+        hint = " (percentages? divide them by 100)" if 1.0 < value <= 100.0 else ""
+        raise InputTableError(f"{where} is outside [0, 1]: accuracies are fractions{hint}")
     return value
