@@ -169,3 +169,26 @@ def test_resume_mismatch_names_the_first_differing_setting(tmp_path):
     assert resume_mismatch(saved, same) is None  # steps/device/threads/logging may change
     other = resolve_config(PretrainConfig, saved, {"lr": 0.5, "widths": [8, 8, 8, 8, 8]})
     assert "setting 'lr' was 0.01 when the run started but is 0.5 now" in resume_mismatch(saved, other)
+
+
+def test_example_configs_are_the_defaults():
+    """configs/<command>.yaml is dumped from the dataclass: with or without --config the settings are equal."""
+    from s2s_core.train.config import FinetuneConfig, PretrainConfig, read_config_file
+    from s2s_core.train.config_files import CONFIGS_DIR, render
+
+    for command, cls in (("pretrain", PretrainConfig), ("finetune", FinetuneConfig)):
+        path = CONFIGS_DIR / f"{command}.yaml"
+        assert path.read_text() == render(command), f"regenerate: python -m s2s_core.train.config_files ({path})"
+        assert read_config_file(path) == cls().to_dict()
+
+
+def test_paper_configs_only_override_and_resolve(tmp_path):
+    """configs/paper/*.yaml list only settings that differ from the defaults, and every key is valid."""
+    from s2s_core.train.config import FinetuneConfig, PretrainConfig, read_config_file, resolve_config
+    from s2s_core.train.config_files import CONFIGS_DIR
+
+    for command, cls in (("pretrain", PretrainConfig), ("finetune", FinetuneConfig)):
+        layer = read_config_file(CONFIGS_DIR / "paper" / f"{command}.yaml")
+        defaults = cls().to_dict()
+        assert layer and all(defaults[k] != v for k, v in layer.items()), layer
+        resolve_config(cls, layer, validate=False)
