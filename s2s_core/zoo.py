@@ -200,6 +200,14 @@ class Zoo:
 
     @classmethod
     def load(cls, path: str | Path, *, load_classifiers: bool = True, device: str | torch.device = "cpu") -> Zoo:
+        """Load the zoo in directory ``path`` (the one holding ``zoo.json``): A_S, every A_i's decoder and every
+        classifier, all in eval mode on ``device``.
+
+        Every weights file is checked against its sha256 and read without pickle. The classifiers must share
+        one class order (:attr:`classes`); a torchvision entry loads its published weights from the torch
+        cache or raises :class:`~s2s_core.errors.WeightsUnavailableError`. ``load_classifiers=False`` skips
+        the classifiers (reconstruction only). Any problem is a :class:`~s2s_core.errors.CheckpointError`.
+        """
         info = ZooInfo.read(path)
         base_path = (info.path / info.base).resolve()
         base = load_ae(base_path)
