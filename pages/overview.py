@@ -63,6 +63,9 @@ m[4].metric("test images", n_test if n_test is not None else "none")
 left, right = st.columns([3, 2])
 with left:
     st.subheader("Classifiers")
+    for name in info.random_weight_classifiers():
+        st.warning(f"Classifier {name} has randomly initialised weights (fine-tuned with classifier_weights: none): "
+                   f"its accuracies and A_{name} describe a network that was never trained.")
     frame = classifier_frame(zoo)
     st.dataframe(frame.style.format({"parameters": "{:,}"}), hide_index=True, width="stretch")
     downloads.csv_button(frame, f"{info.name}_classifiers.csv", key="clf_csv", index=False)

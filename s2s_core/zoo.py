@@ -94,6 +94,22 @@ class ZooInfo:
     def ae_names(self) -> list[str]:
         return list(self.aes)
 
+    def random_weight_classifiers(self) -> list[str]:
+        """Classifiers whose weights were randomly initialised on request (``classifier_weights: none``), as
+        their unit manifests record (``random_init``); the dashboard warns about them. Reads JSON only."""
+        import json
+
+        out = []
+        for name, entry in self.classifiers.items():
+            if isinstance(entry, str):
+                try:
+                    manifest = json.loads((self.path / entry / "manifest.json").read_text(encoding="utf-8"))
+                except (OSError, ValueError):
+                    continue
+                if isinstance(manifest, dict) and manifest.get("random_init"):
+                    out.append(name)
+        return out
+
 
 def check_member_name(name: str) -> str:
     """Refuse classifier names that would collide with A_S or with another AE's view name."""

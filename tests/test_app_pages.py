@@ -49,6 +49,23 @@ def texts(at: AppTest) -> str:
                                               *at.subheader])
 
 
+def test_overview_warns_about_random_classifier_weights(tiny_zoo: Path, tmp_path: Path, monkeypatch) -> None:
+    import json
+    import shutil
+
+    zoo = tmp_path / "tiny"
+    shutil.copytree(tiny_zoo, zoo)
+    manifest = json.loads((zoo / "classifiers" / "L" / "manifest.json").read_text())
+    (zoo / "classifiers" / "L" / "manifest.json").write_text(json.dumps({**manifest, "random_init": True}))
+    monkeypatch.setenv("S2S_ZOO", str(zoo))
+    monkeypatch.setenv("S2S_RUNS_DIR", str(tmp_path / "runs"))
+    monkeypatch.setenv("S2S_THREADS", "1")
+    at = run_page()
+    assert [w.value for w in at.warning if "randomly initialised" in w.value] == [
+        "Classifier L has randomly initialised weights (fine-tuned with classifier_weights: none): its accuracies "
+        "and A_L describe a network that was never trained."]
+
+
 def test_overview(app_env: Path) -> None:
     at = run_page()
     assert at.sidebar.selectbox(key="zoo").value == str(app_env.resolve())

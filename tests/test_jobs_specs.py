@@ -152,9 +152,34 @@ def test_classifier_must_be_registered(roots: Roots) -> None:
     (unit / "manifest.json").write_text(json.dumps({"kind": "ae"}))
     params = {"base": str(unit), "data": str(roots.data[0] / "shapes")}
     msg = _error(validate_params, "finetune", {**params, "classifier": "no_such_net"}, roots)
-    assert msg.startswith("classifier:") and "not one of" in msg
+    assert msg.startswith("classifier:") and "neither a registered classifier nor a classifier unit" in msg
     name = describe_kind("finetune", roots)[0]["options"][0]
     assert validate_params("finetune", {**params, "classifier": name}, roots)["classifier"] == name
+    assert validate_params("finetune", {**params, "classifier": name}, roots)["classifier_weights"] == "DEFAULT"
+
+
+def test_classifier_units_inside_the_roots_are_accepted(roots: Roots) -> None:
+    """The queue takes classifier units (not only registry names), but only inside the roots; weights too."""
+    base = roots.checkpoints / "base"
+    base.mkdir()
+    (base / "manifest.json").write_text(json.dumps({"kind": "ae"}))
+    clf = roots.runs / "clf"
+    clf.mkdir()
+    (clf / "manifest.json").write_text(json.dumps({"kind": "classifier"}))
+    params = {"base": str(base), "data": str(roots.data[0] / "shapes")}
+    assert str(clf) in describe_kind("finetune", roots)[0]["options"]
+    assert validate_params("finetune", {**params, "classifier": str(clf)}, roots)["classifier"] == str(clf)
+    msg = _error(validate_params, "finetune", {**params, "classifier": str(base)}, roots)
+    assert "not a classifier unit" in msg
+    outside = roots.runs.parent / "outside" / "clf"
+    outside.mkdir()
+    (outside / "manifest.json").write_text(json.dumps({"kind": "classifier"}))
+    assert "outside the allowed roots" in _error(validate_params, "finetune", {**params, "classifier": str(outside)},
+                                                 roots)
+    got = validate_params("finetune", {**params, "classifier": "resnet18", "classifier_weights": "none"}, roots)
+    assert got["classifier_weights"] == "none"
+    assert "not allowed" in _error(validate_params, "finetune", {**params, "classifier": "resnet18",
+                                                                 "classifier_weights": "x;y"}, roots)
 
 
 # ----------------------------------------------------------------------------------------- introspection

@@ -202,7 +202,7 @@ def register(sub) -> None:
     p.add_argument("zoo", type=Path, help="zoo directory (with zoo.json)")
     p.add_argument("--data", type=Path, required=True, help="labelled images: one sub-folder per class")
     p.add_argument("--limit", type=int, default=None, help="evaluate at most N images")
-    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--batch-size", type=int, default=32, help="images per batch (default 32)")
     p.add_argument("--noise-grid", type=_parse_grid, default=list(NOISE_GRID), help="e.g. 0,0.1,0.2,...,1")
     p.add_argument("--seed", type=int, default=NOISE_SEED, help=f"seed of the noise (default {NOISE_SEED})")
     p.add_argument("--only", type=_parse_names, default=None, metavar="NAMES",

@@ -22,7 +22,7 @@ def register(sub) -> None:
     )
     p.add_argument("--out", type=Path, default=None,
                    help="zoo directory (default: checkpoints/demo in the project folder, see s2s_core.settings)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="seed of the whole build (default 0)")
     p.add_argument("--quick", action="store_true", help="tiny step counts: a valid zoo in about a minute, for tests")
     p.add_argument("--recipe", type=Path, default=None, help="JSON file with DemoRecipe fields to override")
     p.add_argument("--workers", type=int, default=None, help="parallel training processes (default: the recipe's)")

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from datetime import datetime
@@ -162,11 +163,23 @@ def _cmd_worker(args: argparse.Namespace) -> int:
     return serve(args.runs, interval=args.interval)
 
 
+_JSON_HELP = "print JSON instead of a table"
+
+
+def _plain_help() -> str:
+    """The module docstring as plain text for ``--help`` (no reST markup), plus where jobs may read and write."""
+    text = __doc__.replace("::\n", "\n").replace("``", "")
+    return text.strip() + (
+        "\n\nWhere jobs may read and write: S2S_RUNS_DIR (default ./runs: job dirs, outputs), S2S_CHECKPOINTS_DIR "
+        "(default the project's checkpoints/),\nand S2S_DATA_ROOTS (data folders jobs may read, separated by "
+        f"'{os.pathsep}'; default ./data). Paths outside them are refused.\nClassifier units inside these roots "
+        "may be given as a finetune job's classifier.")
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add ``s2s jobs`` and its sub-commands."""
     p = subparsers.add_parser("jobs", help="submit, list, cancel and resume background jobs",
-                              description=__doc__.split("::")[0].strip(),
-                              formatter_class=argparse.RawDescriptionHelpFormatter)
+                              description=_plain_help(), formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="jobs_command", metavar="ACTION", required=True)
 
     def add(name: str, func: Any, help_text: str) -> argparse.ArgumentParser:
@@ -178,25 +191,26 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         return sp
 
     s = add("submit", _cmd_submit, "queue a job (it starts when its device is free)")
-    s.add_argument("kind", choices=KINDS)
+    s.add_argument("kind", choices=KINDS, help="what to run: " + ", ".join(KINDS))
     s.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="a parameter (see `s2s jobs kinds KIND`); repeatable")
     s.add_argument("--wait", type=float, default=None, metavar="SECONDS", help="wait for the job to end")
-    s.add_argument("--json", action="store_true")
+    s.add_argument("--json", action="store_true", help=_JSON_HELP)
     s = add("list", _cmd_list, "all jobs, newest first (marks vanished jobs lost, starts queued ones)")
-    s.add_argument("--json", action="store_true")
+    s.add_argument("--json", action="store_true", help=_JSON_HELP)
     s = add("show", _cmd_show, "one job: state, parameters, last progress event, log tail")
-    s.add_argument("id", type=int)
-    s.add_argument("--json", action="store_true")
+    s.add_argument("id", type=int, help="the job's number (see s2s jobs list)")
+    s.add_argument("--json", action="store_true", help=_JSON_HELP)
     s.add_argument("--log", type=int, default=20, metavar="N", help="log lines to show (default 20)")
     s = add("cancel", _cmd_cancel, "cancel a queued job or stop a running one (SIGTERM, then SIGKILL)")
-    s.add_argument("id", type=int)
+    s.add_argument("id", type=int, help="the job's number (see s2s jobs list)")
     s.add_argument("--wait", type=float, default=None, metavar="SECONDS", help="wait for it to stop")
     s = add("resume", _cmd_resume, "queue a cancelled, lost or failed job again (training: from its checkpoint)")
-    s.add_argument("id", type=int)
+    s.add_argument("id", type=int, help="the job's number (see s2s jobs list)")
     s = add("kinds", _cmd_kinds, "the parameters each job kind accepts")
-    s.add_argument("kind", nargs="?", choices=KINDS)
-    s.add_argument("--json", action="store_true")
+    s.add_argument("kind", nargs="?", choices=KINDS, help="one kind (default: all)")
+    s.add_argument("--json", action="store_true", help=_JSON_HELP)
     add("run-queue", _cmd_run_queue, "refresh once: mark vanished jobs lost and start queued jobs")
     s = add("worker", _cmd_worker, "keep refreshing the queue until stopped (SIGTERM/Ctrl-C)")
-    s.add_argument("--interval", type=float, default=5.0, metavar="SECONDS")
+    s.add_argument("--interval", type=float, default=5.0, metavar="SECONDS",
+                   help="seconds between refreshes (default 5)")

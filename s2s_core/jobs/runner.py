@@ -59,6 +59,7 @@ def _train_argv(job: Job, resume: bool) -> list[str]:
     argv = [job.kind, "--out", job.run_dir, "--data", p["data"], "--no-progress-bar"]
     if job.kind == "finetune":
         argv += ["--base", p["base"], "--classifier", p["classifier"]]
+        _opt(argv, "--classifier-weights", p.get("classifier_weights"))
     for key in ("steps", "batch_size", "lr", "size", "seed", "ckpt_every", "log_every", "device", "threads",
                 "widths", "depths"):
         _opt(argv, "--" + key.replace("_", "-"), p.get(key))

@@ -24,6 +24,7 @@ from typing import Any, Literal
 
 from s2s_core import settings
 from s2s_core.errors import ConfigError
+from s2s_core.train.config import FinetuneConfig, PretrainConfig
 
 #: Environment: browser launching on (``1``/``true``/``yes``), the token for non-loopback servers, and the
 #: backend that runs the jobs (``local`` subprocesses, or ``slurm``: each job goes to ``sbatch``); read in
@@ -37,7 +38,7 @@ BACKENDS = ("local", "slurm")
 FORBIDDEN_CHARS = frozenset(";|&$`<>\\\"'*?!(){}[]#~\n\r\t\x00")
 
 FieldType = Literal["int", "float", "str", "bool", "choice", "path"]
-PathRole = Literal["data", "unit", "zoo", "output", "file"]
+PathRole = Literal["data", "unit", "zoo", "output", "file", "classifier"]
 
 
 @dataclass(frozen=True)
@@ -75,7 +76,8 @@ class FieldSpec:
     ``choices`` is the fixed list (or a function of the roots giving it) for ``choice`` fields; for
     ``str`` and ``path`` fields it only suggests values. ``path_role`` says what a path must be: ``data`` (a readable
     directory), ``unit`` (a directory with ``manifest.json``), ``zoo`` (a directory with ``zoo.json``),
-    ``file`` (a readable file), or ``output`` (inside the runs root or ``checkpoints/``; need not exist).
+    ``file`` (a readable file), ``classifier`` (a registry name, or a classifier unit directory inside the
+    roots), or ``output`` (inside the runs root or ``checkpoints/``; need not exist).
     ``check`` is a last check of the typed value that returns it (possibly normalised) or raises
     :class:`ConfigError` naming the field.
     """
@@ -163,6 +165,11 @@ def _find_dirs(roots: Sequence[Path], marker: str, kind: str | None = None, dept
     return list(dict.fromkeys(found))
 
 
+def classifier_choices(roots: Roots) -> list[str]:
+    """Registry names, then the classifier units (``kind: classifier``) under the readable roots."""
+    return [*classifier_names(roots), *_find_dirs(roots.readable, "manifest.json", kind="classifier")]
+
+
 def base_ae_choices(roots: Roots) -> list[str]:
     """Pre-trained AE units (``kind: ae``) found under ``checkpoints/`` and the runs root."""
     return _find_dirs((roots.checkpoints, roots.runs), "manifest.json", kind="ae")
@@ -208,28 +215,39 @@ _CKPT = FieldSpec("ckpt_every", "int", None, "write a checkpoint every K steps (
                   min=1, max=10_000_000)
 
 
-def _train_fields(steps: int, batch: int, lr: float, size: int) -> tuple[FieldSpec, ...]:
+_PT, _FT = PretrainConfig(), FinetuneConfig()  # the one set of defaults (configs/*.yaml are dumped from them)
+
+
+def _train_fields(cfg: PretrainConfig | FinetuneConfig) -> tuple[FieldSpec, ...]:
+    size_help = ("input size in pixels (a multiple of 32)" if cfg.size is not None else
+                 "input size in pixels (a multiple of 32; empty: the size the base AE was trained at)")
     return (
-        FieldSpec("steps", "int", steps, "optimiser steps in total", min=1, max=10_000_000),
-        FieldSpec("batch_size", "int", batch, "images per step", label="batch size", min=1, max=4096),
-        FieldSpec("lr", "float", lr, "learning rate", label="learning rate", min=1e-8, max=10.0),
-        FieldSpec("size", "int", size, "input size in pixels (a multiple of 32)", min=32, max=1024, multiple_of=32),
+        FieldSpec("steps", "int", cfg.steps, "optimiser steps in total", min=1, max=10_000_000),
+        FieldSpec("batch_size", "int", cfg.batch_size, "images per step", label="batch size", min=1, max=4096),
+        FieldSpec("lr", "float", cfg.lr, "learning rate", label="learning rate", min=1e-8, max=10.0),
+        FieldSpec("size", "int", cfg.size, size_help, min=32, max=1024, multiple_of=32),
     )
 
 
 SPECS: dict[str, KindSpec] = {
     "pretrain": KindSpec(
         "pretrain", "Pre-train the SegNet autoencoder A_S with MSE (Sec. 3.2)",
-        (_DATA, *_train_fields(1000, 16, 0.01, 256), _DEVICE, _SEED, _CKPT, _LOG, _THREADS, _NAME, _WIDTHS, _DEPTHS),
+        (_DATA, *_train_fields(_PT), _DEVICE, _SEED, _CKPT, _LOG, _THREADS, _NAME, _WIDTHS, _DEPTHS),
         resumable=True,
     ),
     "finetune": KindSpec(
         "finetune", "Fine-tune a copy of A_S's decoder through a frozen classifier: A_i (Sec. 3.3)",
         (
-            FieldSpec("classifier", "choice", None, "the frozen classifier", required=True, choices=classifier_names),
+            FieldSpec("classifier", "path", None, "the frozen classifier: a registry name or a classifier unit "
+                      "directory inside the roots", required=True, choices=classifier_choices,
+                      path_role="classifier"),
+            FieldSpec("classifier_weights", "str", _FT.classifier_weights,
+                      "for a registry name: DEFAULT (its published weights, from the torch cache), a torchvision "
+                      "weights tag, or none (random weights, recorded in the manifest)", label="classifier weights",
+                      pattern=r"DEFAULT|none|[A-Za-z0-9_]{1,64}"),
             FieldSpec("base", "path", None, "the pre-trained autoencoder unit (A_S)", label="base AE", required=True,
                       choices=base_ae_choices, path_role="unit"),
-            _DATA, *_train_fields(1000, 16, 1e-4, 224), _DEVICE, _SEED, _CKPT, _LOG, _THREADS, _NAME,
+            _DATA, *_train_fields(_FT), _DEVICE, _SEED, _CKPT, _LOG, _THREADS, _NAME,
         ),
         resumable=True,
     ),
@@ -420,7 +438,7 @@ def check_value(f: FieldSpec, value: Any, roots: Roots) -> Any:
             if v not in allowed:
                 raise ConfigError(f"{f.name}: {v!r} is not one of {', '.join(allowed) or '(none available)'}")
         elif f.type == "path":
-            v = check_path(f, v, roots)
+            v = _check_classifier(f, v, roots) if f.path_role == "classifier" else check_path(f, v, roots)
     if f.type in ("int", "float"):
         if f.min is not None and v < f.min:
             raise ConfigError(f"{f.name}: {v} is below the minimum {f.min}")
@@ -482,10 +500,32 @@ def check_path(f: FieldSpec, value: str, roots: Roots) -> str:
         return str(resolved)
     if not resolved.is_dir():
         raise ConfigError(f"{f.name}: {value!r} is not a directory")
-    marker = {"unit": "manifest.json", "zoo": "zoo.json"}.get(f.path_role or "")
+    marker = {"unit": "manifest.json", "zoo": "zoo.json", "classifier": "manifest.json"}.get(f.path_role or "")
     if marker and not (resolved / marker).is_file():
-        raise ConfigError(f"{f.name}: {value!r} has no {marker} (not a {f.path_role})")
+        what = "a registry name nor a classifier unit" if f.path_role == "classifier" else f"a {f.path_role}"
+        raise ConfigError(f"{f.name}: {value!r} has no {marker} (not {what})")
+    if f.path_role == "classifier":
+        import json
+
+        try:
+            kind = json.loads((resolved / marker).read_text()).get("kind")
+        except (OSError, ValueError, AttributeError):
+            kind = None
+        if kind != "classifier":
+            raise ConfigError(f"{f.name}: {value!r} is not a classifier unit (its manifest says kind {kind!r})")
     return str(resolved)
+
+
+def _check_classifier(f: FieldSpec, value: str, roots: Roots) -> str:
+    """A registry (or torchvision) name as it is, else a classifier unit directory inside the readable roots."""
+    from s2s_core.models.classifiers import available
+
+    if value in available(include_torchvision=True):
+        return value
+    if "/" not in value and not Path(value).exists():
+        raise ConfigError(f"{f.name}: {value!r} is neither a registered classifier nor a classifier unit directory "
+                          "(see s2s jobs kinds finetune for the options)")
+    return check_path(f, value, roots)
 
 
 def _inside(p: Path, roots: Sequence[Path]) -> bool:

@@ -88,6 +88,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     q = subparsers.add_parser("import-pth", help="import the authors' SegNet .pth checkpoint as an 'ae' unit",
                               description="Convert an authors' SegNet state dict (read without pickle) to an s2s unit.")
-    q.add_argument("pth", metavar="IN.pth")
-    q.add_argument("out_dir", metavar="OUT_DIR")
+    q.add_argument("pth", metavar="IN.pth", help="the authors' SegNet checkpoint (read with weights_only=True)")
+    q.add_argument("out_dir", metavar="OUT_DIR", help="where to write the 'ae' unit")
     q.set_defaults(func=_import_pth)

@@ -42,7 +42,7 @@ def _run_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", help="run dir (config.json, progress.jsonl, ckpt/, model/)")
     p.add_argument("--batch-size", dest="batch_size", type=int, help="images per step and per process")
     p.add_argument("--lr", type=float, help="initial (peak) learning rate")
-    p.add_argument("--seed", type=int)
+    p.add_argument("--seed", type=int, help="random seed (data order, crops, initialisation)")
     p.add_argument("--ckpt-every", dest="ckpt_every", type=int, help="checkpoint every K steps")
     p.add_argument("--log-every", dest="log_every", type=int, help="a progress event every N steps")
     p.add_argument("--num-workers", dest="num_workers", type=int, help="DataLoader worker processes")
@@ -60,7 +60,8 @@ def _common(p: argparse.ArgumentParser) -> None:
     _run_flags(p)
     p.add_argument("--data", nargs="+", help="image folder, ImageFolder tree, or .tar shards")
     p.add_argument("--steps", type=int, help="optimiser steps in total")
-    p.add_argument("--size", type=int, help="input size in pixels (a multiple of 32)")
+    p.add_argument("--size", type=int, help="input size in pixels (a multiple of 32; finetune default: the size "
+                                            "the base AE was trained at)")
     p.add_argument("--optimizer", choices=("sgd", "adam"), help="pretrain default sgd (paper), finetune default adam")
 
 
@@ -144,7 +145,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--depths", type=_int_list, help="five stage depths, e.g. 2,2,3,3,3")
     p.add_argument("--init-encoder", dest="init_encoder", help="vgg16_bn, or a .safetensors/.pth weights file")
     p.add_argument("--heldout", nargs="+", help="held-out images (default: the first images of --data)")
-    p.add_argument("--heldout-images", dest="heldout_images", type=int)
+    p.add_argument("--heldout-images", dest="heldout_images", type=int, help="images in each held-out check")
     p.add_argument("--eval-every-images", dest="eval_every_images", type=int,
                    help="held-out check every N images (paper: 1000000)")
     p.set_defaults(func=_pretrain)
