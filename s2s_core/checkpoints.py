@@ -325,12 +325,16 @@ def save_classifier(path: str | Path, clf: nn.Module, meta: dict | None = None, 
                     classes: ClassNames | Sequence[str] | None = None) -> Path:
     """Save a :class:`s2s_core.models.classifiers.Classifier` as a ``classifier`` unit.
 
-    The unit records the classifier's class names in label order (``classes``, default ``clf.classes``;
-    see :func:`s2s_core.models.class_names.class_meta`): a classifier whose labels have no names is refused,
+    The unit records the classifier's class names in label order (``classes``, default ``clf.classes``, else
+    ``meta["classes"]``; see :func:`s2s_core.models.class_names.class_meta`); every command that writes
+    classifier units (``s2s train-classifier``, the demo builder, ``s2s finetune`` with random weights) goes
+    through here. A classifier whose labels have no names is refused,
     because nothing could later tell which data folder is which logit.
     """
     spec = clf.spec
     names = classes if classes is not None else getattr(clf, "classes", None)
+    if names is None and isinstance((meta or {}).get("classes"), list):
+        names = meta["classes"]
     if names is None:
         raise ConfigError(f"{path}: a classifier unit must record its class names in label order; pass "
                           "classes=[...] (e.g. the training data's class names in the order of its labels)")

@@ -184,7 +184,7 @@ def train_demo_classifier(name: str, shapes, *, steps: int, batch_size: int, lr:
 def stage_classifier(out: str, recipe_dict: dict, short: str) -> dict[str, Any]:
     """Train one classifier from scratch on fresh shape images; writes ``OUT/classifiers/<short>``."""
     from s2s_core.checkpoints import save_classifier
-    from s2s_core.data.demo_data import ShapeGenerator, fixed_split
+    from s2s_core.data.demo_data import CLASS_NAMES, ShapeGenerator, fixed_split
 
     _worker_setup()
     recipe = DemoRecipe.from_dict(recipe_dict)

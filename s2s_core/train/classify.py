@@ -237,7 +237,9 @@ def _train_classifier(cfg: ClassifierConfig, info: distributed.DistInfo, *, resu
     if result.stopped:
         return {"stopped": True, **meta}
     if info.is_main:
-        save_classifier(run.model, clf.cpu().eval(), meta)
+        # the unit records one name per output, in label order (outputs beyond the class folders stay unused)
+        names = [*classes, *(f"(unused {k})" for k in range(len(classes), num_classes))]
+        save_classifier(run.model, clf.cpu().eval(), meta, classes=names)
         done_event(run, info, result, model=str(run.model), val_top1=meta["val_top1"], val_top5=meta["val_top5"])
     distributed.barrier(info)
     return {"stopped": False, **meta}
