@@ -116,5 +116,5 @@ def register(sub) -> None:
     p.set_defaults(func=_reproduce)
     r = sub.add_parser("run-stage", help="run one stage of a plan (what s2s reproduce's jobs run)",
                        description="Run STAGE.json's command (resuming when its inputs are unchanged) and record it.")
-    r.add_argument("spec", type=Path, metavar="STAGE.json")
+    r.add_argument("spec", type=Path, metavar="STAGE.json", help="the stage file s2s reproduce wrote")
     r.set_defaults(func=_run_stage)
