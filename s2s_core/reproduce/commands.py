@@ -105,10 +105,18 @@ def _run_stage(args: argparse.Namespace) -> int:
     return run_stage(args.spec)
 
 
+def _plain(text: str) -> str:
+    """A docstring paragraph as plain --help text (no reST roles, literals or bold)."""
+    import re
+
+    text = re.sub(r":\w+:`\.?([^`]+)`", r"\1", text.replace("\n", " "))
+    return text.replace("``", "").replace("**", "")
+
+
 def register(sub) -> None:
     p = sub.add_parser(
         "reproduce", help="run the paper (or any plan) stage by stage through the job queue",
-        description=__doc__.split("\n\n")[1].replace("\n", " ") + " Example: s2s reproduce configs/paper.yaml --dry-run")
+        description=_plain(__doc__.split("\n\n")[1]) + " Example: s2s reproduce configs/paper.yaml --dry-run")
     p.add_argument("plan", type=Path, metavar="PLAN.yaml", help="the plan (see configs/paper.yaml)")
     p.add_argument("--runs", default=None, help="runs root and job queue (default: S2S_RUNS_DIR or ./runs)")
     p.add_argument("--dry-run", action="store_true", help="print decisions, commands, disk and GPU-hours; submit nothing")
