@@ -103,7 +103,13 @@ def _shot(page, name: str) -> None:
 
 
 def _open(page, title: str) -> None:
-    page.locator('[data-testid="stSidebarNav"] a').filter(has_text=title).first.click()
+    link = page.locator('[data-testid="stSidebarNav"] a').filter(has_text=title).first
+    href = link.get_attribute("href") or ""
+    link.click()
+    # wait until the browser is on the new page before waiting for idle: the old page is idle too, and a
+    # file given to it (the signal-order page has an uploader as well) would be lost
+    if href:
+        page.wait_for_url(lambda url: url.rstrip("/").endswith(href.rstrip("/").rsplit("/", 1)[-1]), timeout=60_000)
     _idle(page)
 
 
