@@ -34,6 +34,7 @@ from torch import nn
 from s2s_core.errors import CheckpointError, ConfigError, S2SError
 from s2s_core.train.distributed import DistInfo, all_reduce_, barrier, gather_objects
 from s2s_core.train.progress import Progress
+from s2s_core.weights import load_into
 
 
 class TrainingDivergedError(S2SError):
@@ -281,8 +282,6 @@ def _checkpoint(task: LoopTask, run: RunDir, info: DistInfo, step: int, images: 
 
 def _restore(task: LoopTask, run: RunDir, info: DistInfo) -> tuple[int, int]:
     tensors, meta = load_state(run.ckpt)
-    from s2s_core.checkpoints import load_into
-
     for name, module in task.modules.items():
         prefix = f"model/{name}/"
         sd = {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}
