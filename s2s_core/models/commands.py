@@ -43,7 +43,8 @@ def resolve_autoencoder(spec: str) -> tuple[SegNet, str]:
 def _reconstruct(args: argparse.Namespace) -> int:
     out = Path(args.out)
     if not out.parent.is_dir():  # never create directories the user did not ask for
-        raise ConfigError(f"--out: the directory {out.parent} does not exist; create it first or choose another path")
+        raise ConfigError(f"cannot write {out}: the directory {out.parent} does not exist (s2s does not create it); "
+                          "create it first or choose another path")
     device = select_device(args.device)
     ae, label = resolve_autoencoder(args.ae)
     if args.size is not None and (args.size < ae.multiple or args.size % ae.multiple):

@@ -18,9 +18,10 @@ from pathlib import Path
 
 import yaml
 
+from s2s_core.settings import package_root
 from s2s_core.train.config import FinetuneConfig, PretrainConfig, _Base
 
-CONFIGS_DIR = Path(__file__).resolve().parents[2] / "configs"
+CONFIGS_DIR = package_root() / "configs"
 COMMANDS: dict[str, type[_Base]] = {"pretrain": PretrainConfig, "finetune": FinetuneConfig}
 _FIELD = re.compile(r"^\s+(\w+):[^=]+(?:=.*?)?(?:#:\s*(.*))?$")
 _COMMENT = re.compile(r"^\s+#:\s*(.*)$")
