@@ -22,6 +22,7 @@ import torch
 from torch import Tensor, nn
 
 from s2s_core.checkpoints import load_ae, load_classifier, read_finetuned, read_format_json, write_json_atomic
+from s2s_core.data.preprocess import zoo_preprocessing
 from s2s_core.errors import CheckpointError, ConfigError
 from s2s_core.models import classifiers
 from s2s_core.models.segnet import Code, SegNet, SegNetDecoder
@@ -47,6 +48,7 @@ class ZooInfo:
     recipe: dict = field(default_factory=dict)
     results: str = "results"
     classes: list[str] | None = None
+    preprocessing: dict = field(default_factory=dict)  #: the AE's evaluation crop (s2s_core.data.preprocess)
 
     @classmethod
     def read(cls, path: str | Path) -> ZooInfo:
@@ -63,7 +65,8 @@ class ZooInfo:
                        classifiers=dict(raw.get("classifiers", {})), aes=dict(raw.get("aes", {})),
                        data=dict(raw.get("data") or {}), recipe=dict(raw.get("recipe") or {}),
                        results=str(raw.get("results", "results")),
-                       classes=[str(c) for c in raw["classes"]] if raw.get("classes") else None)
+                       classes=[str(c) for c in raw["classes"]] if raw.get("classes") else None,
+                       preprocessing=dict(raw.get("preprocessing") or {}))
         except (KeyError, TypeError, ValueError) as exc:
             raise CheckpointError(f"{zfile}: missing or invalid field ({exc}); needs input_size, num_classes, "
                                   "base") from exc
@@ -72,6 +75,10 @@ class ZooInfo:
                 check_member_name(name)
             except ConfigError as exc:
                 raise CheckpointError(f"{zfile}: {exc}") from exc
+        try:
+            zoo_preprocessing(info.input_size, info.preprocessing)
+        except (ConfigError, TypeError, ValueError) as exc:
+            raise CheckpointError(f"{zfile}: bad preprocessing ({exc})") from exc
         return info
 
     @property
@@ -113,10 +120,12 @@ def list_zoos(root: str | Path) -> list[Path]:
 def write_zoo_manifest(path: str | Path, *, name: str, input_size: int, num_classes: int, base: str,
                        classifiers: dict[str, str | dict], aes: dict[str, str], seed: int | None = None,
                        data: dict | None = None, recipe: dict | None = None, results: str = "results",
-                       classes: list[str] | None = None) -> Path:
+                       classes: list[str] | None = None, preprocessing: dict | None = None) -> Path:
     """Write ``zoo.json`` atomically into directory ``path``; every A_i name must be a classifier name.
 
     ``classes``: optional class names in the classifiers' label order (index i = logit i).
+    ``preprocessing``: the AE's evaluation crop, e.g. ``{"resize_size": 256, "interpolation": "bilinear"}``
+    (default: the shorter side resized to ``input_size``, bicubic; :mod:`s2s_core.data.preprocess`).
     """
     for member in [*classifiers, *aes]:
         check_member_name(member)
@@ -126,7 +135,8 @@ def write_zoo_manifest(path: str | Path, *, name: str, input_size: int, num_clas
     return write_json_atomic(Path(path) / ZOO_FILE, {
         "format": ZOO_FORMAT, "name": name, "input_size": int(input_size), "num_classes": int(num_classes),
         "seed": seed, "base": base, "classifiers": classifiers, "aes": aes, "data": data or {},
-        "recipe": recipe or {}, "results": results, **({"classes": list(classes)} if classes else {})})
+        "recipe": recipe or {}, "results": results, **({"classes": list(classes)} if classes else {}),
+        **({"preprocessing": dict(preprocessing)} if preprocessing else {})})
 
 
 def _build_torchvision_classifier(entry: dict) -> nn.Module:
