@@ -30,7 +30,7 @@ from s2s_core.data.gallery import gallery as test_gallery
 from s2s_core.data.images import load_image, resize_center_crop
 from s2s_core.errors import S2SError
 from s2s_core.imaging import prepare_image
-from s2s_core.inspection import Inspection, inspect_image, noisy_input
+from s2s_core.inspection import Inspection, inspect_image, native_inputs, noisy_input
 from s2s_core.provenance import PROVENANCE_FILE, read_provenance
 from s2s_core.runtime import configure_threads
 from s2s_core.zoo import ZOO_FILE, Zoo, ZooInfo, list_zoos
@@ -178,14 +178,7 @@ def result_table(ref: ZooRef, key: str) -> pd.DataFrame | None:
     """A result table of the zoo (``accuracy``, ``cross_accuracy``, ``noise``, ``nmi``, ``lab_histograms``)
     read through :mod:`s2s_core.results`, or ``None`` when the zoo has not been evaluated. A file of the wrong
     version or shape shows its one-line error and stops the page."""
-    path = result_path(ref, key)
-    if not path.is_file():
-        return None
-    try:
-        return _read_result(str(ref.info.results_dir), key, path.stat().st_mtime)
-    except S2SError as exc:
-        stop_on(exc)
-        raise
+    return _cached_result(ref, key, _read_result)
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
@@ -203,6 +196,28 @@ def provenance(ref: ZooRef) -> dict | None:
     except (S2SError, OSError) as exc:
         st.warning(f"{path} cannot be read ({exc})")
         return None
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def _read_arrays(results_dir: str, key: str, stamp: float) -> dict:
+    return results.read_arrays(results_dir, key)
+
+
+def result_arrays(ref: ZooRef, key: str) -> dict | None:
+    """The named tensors of an arrays results file (``ae_pattern_images``), or ``None`` before ``s2s evaluate``;
+    a broken file shows its one-line error and stops the page."""
+    return _cached_result(ref, key, _read_arrays)
+
+
+def _cached_result(ref: ZooRef, key: str, reader):
+    path = result_path(ref, key)
+    if not path.is_file():
+        return None
+    try:
+        return reader(str(ref.info.results_dir), key, path.stat().st_mtime)
+    except S2SError as exc:
+        stop_on(exc)
+        raise
 
 
 def missing_results_note(ref: ZooRef, what: str) -> None:
@@ -226,7 +241,7 @@ def _inspect(zoo_path: str, stamp: float, key: str, noise: float, _source) -> In
     x = prepare_image(_source, zoo.input_size)
     if noise > 0:
         x = noisy_input(x, noise)
-    return inspect_image(zoo, x, classes=class_names(zoo))
+    return inspect_image(zoo, x, classes=class_names(zoo), natives=native_inputs(zoo, _source, noise))
 
 
 def inspect(ref: ZooRef, source: bytes | str | Path, noise: float = 0.0, name: str | None = None) -> Inspection:

@@ -3,6 +3,7 @@
 import streamlit as st
 
 from dashboard import downloads, panels, state
+from s2s_core.analysis.accounts import noise_account, noise_claims
 from s2s_core.analysis.figures import noise_curves_figure, recolour, view_colours
 from s2s_core.analysis.noise import NOISE_SEED
 from s2s_core.errors import S2SError
@@ -46,6 +47,16 @@ else:
     fig.update_layout(height=460)
     st.plotly_chart(fig, key="noise_curves")
     st.caption("Dashed: classifier i on the noisy original; solid: on A_S(x + n) (left) and on A_i(x + n) (right).")
+    chance = 1.0 / info.num_classes if info.num_classes else None
+    try:
+        claims = noise_claims(noise, chance)
+        account = noise_account(noise, chance)
+    except S2SError as exc:
+        state.stop_on(exc)
+    st.markdown(f"**Fig. 4 stated.** {account}")
+    shown = claims.rename(columns={"original": "i (%)", "A_S": "i∘A_S (%)", "A_i": "i∘A_i (%)",
+                                   "gain": "i∘A_i − i (points)", "holds": "acc(i∘A_i) > acc(i)"})
+    st.dataframe(shown.style.format(precision=1), hide_index=True, width="stretch")
     row = downloads.button_row()
     downloads.figure_buttons(fig, f"{info.name}_noise_curves", key="noise_fig", where=row)
     downloads.csv_button(noise, f"{info.name}_noise.csv", key="noise_csv", index=False, where=row)

@@ -4,7 +4,7 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import downloads, quality, state
-from s2s_core.analysis.tables import classifier_frame, parameter_count
+from s2s_core.analysis.tables import class_highlights, class_shifts, classifier_frame, parameter_count
 from s2s_core.analysis.tables import table1 as table1_of
 from s2s_core.data.gallery import find_test_split
 from s2s_core.errors import S2SError
@@ -113,6 +113,32 @@ else:
     st.caption("Top-1/top-5 in percent on the zoo's test data; diff = change in points against the classifier "
                "on the original images (the paper: A_S loses 1.2–3.7 points, A_i wins them back).")
     downloads.csv_button(table1, f"{info.name}_table1.csv", key="table1_csv", index=False)
+    protocol = state.result_table(ref, "preprocessing")
+    if protocol is not None:
+        with st.expander("Preprocessing of each model (centre crop, single scale) and published accuracies"):
+            st.dataframe(protocol, hide_index=True, width="stretch")
+            st.caption("What each model read of the original images (`results/preprocessing.csv`): classifiers "
+                       "with torchvision weights read their weights' own transforms; the others the AE input. "
+                       "published_top1/5: torchvision's ImageNet-1K accuracies of those weights, for comparison "
+                       "with Table 1's originals on ImageNet's validation set.")
+
+per_class = state.result_table(ref, "per_class")
+if per_class is not None:
+    st.subheader("Classes where an A_i loses or gains most")
+    try:
+        highlights = class_highlights(per_class, top=2)
+    except S2SError as exc:
+        state.stop_on(exc)
+    if highlights.empty:
+        st.info("No class changes its top-1 between i and i∘A_i.")
+    else:
+        st.dataframe(highlights.style.format(precision=1).map(
+            lambda v: "color: #1a7f37" if v == "gains" else "color: #c0392b" if v == "loses" else "",
+            subset=["direction"]), hide_index=True, width="stretch")
+    st.caption("Per class: top-1 (%) of classifier i on the originals and through its own A_i, and the change in "
+               "points (`results/per_class.csv`; A_S for reference). Few images per class make single classes "
+               "noisy: n is the number of test images of the class.")
+    downloads.csv_button(class_shifts(per_class), f"{info.name}_class_shifts.csv", key="class_csv", index=False)
 
 st.subheader("How the reconstructions differ")
 quality.quality_table(ref, key="quality_csv_overview")

@@ -19,6 +19,7 @@ from s2s_core.analysis.figures import (
 )
 from s2s_core.analysis.paper import paper_table2_csv
 from s2s_core.analysis.rrc import rrc_matrix
+from s2s_core.analysis.tables import cross_accuracy_of_classes
 from s2s_core.errors import S2SError
 
 state.require_app(__file__)
@@ -68,6 +69,18 @@ try:
             st.stop()
         table = read_cross_table(state.result_path(ref, "cross_accuracy"))
         title = f"zoo “{ref.info.name}”"
+        per_class = state.result_table(ref, "per_class")
+        if per_class is not None:
+            classes = list(dict.fromkeys(per_class["class"].astype(str)))
+            chosen = st.multiselect("Restrict Table 2, RRC and the lattice to these classes (empty: all classes)",
+                                    classes, key="so_classes",
+                                    help="Pooled exactly from the per-class counts of results/per_class.csv.")
+            if chosen:
+                pooled = cross_accuracy_of_classes(per_class, chosen)
+                table = read_cross_table(pooled.to_csv().encode())
+                n = int(per_class[(per_class["class"].astype(str).isin(chosen))
+                                  & (per_class["input"] == "original")].groupby("class")["n"].first().sum())
+                title += f", {len(chosen)} of {len(classes)} classes ({n} images: {', '.join(chosen)})"
     rrc = rrc_matrix(table.acc)
 except S2SError as exc:
     st.error(f"{SOURCES[source].capitalize()}: {exc}")

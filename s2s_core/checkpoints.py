@@ -340,6 +340,10 @@ def save_classifier(path: str | Path, clf: nn.Module, meta: dict | None = None, 
                           "classes=[...] (e.g. the training data's class names in the order of its labels)")
     extra = {**(meta or {}), **class_meta(names, spec.num_classes, str(path)), "input_size": int(spec.input_size),
              "mean": [float(m) for m in spec.mean], "std": [float(s) for s in spec.std]}
+    if spec.resize_size is not None:  # the weights' native centre-crop protocol (Table 1)
+        extra.update(resize_size=int(spec.resize_size), interpolation=spec.interpolation)
+    if spec.weights is not None:
+        extra["weights"] = spec.weights
     return save_unit(path, "classifier", spec.name, {"num_classes": int(spec.num_classes)},
                      {"model": clf.net.state_dict()}, extra)
 
@@ -378,7 +382,9 @@ def load_classifier(path: str | Path) -> nn.Module:
     except (ConfigError, KeyError, ValueError) as exc:
         raise CheckpointError(f"{path}: unknown classifier architecture {arch!r} ({exc})") from exc
     load_into(net, _need(tensors, "model", path), f"{path} ({arch})")
-    overrides = {k: manifest[k] for k in ("input_size",) if k in manifest}
+    overrides = {k: manifest[k] for k in ("input_size", "resize_size", "interpolation", "weights") if k in manifest}
+    if "resize_size" not in manifest:  # a unit saved without a native protocol reads the zoo's AE input
+        overrides.update(resize_size=None, weights=manifest.get("weights"))
     overrides.update({k: tuple(manifest[k]) for k in ("mean", "std") if k in manifest})
     if num_classes is not None:
         overrides["num_classes"] = int(num_classes)

@@ -13,7 +13,7 @@ the reconstruction clamped to [0, 1] (what a saved image would hold).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -22,9 +22,13 @@ import torch
 
 from s2s_core.analysis.lab import DEFAULT_BINS, lab_histograms
 from s2s_core.analysis.noise import NOISE_SEED, add_uniform_noise, noise_generator
+from s2s_core.data.evaluation import native_protocols
 from s2s_core.data.gallery import class_names
+from s2s_core.data.images import load_image
+from s2s_core.data.preprocess import zoo_preprocessing
 from s2s_core.errors import ConfigError
 from s2s_core.imaging import to_uint8
+from s2s_core.models import classifiers
 from s2s_core.views import ORIGINAL, ae_key
 
 
@@ -109,8 +113,25 @@ class Inspection:
         }, index=pd.RangeIndex(1, len(orig.labels) + 1, name="rank"))
 
 
+def native_inputs(zoo, source, noise: float = 0.0) -> dict[str, torch.Tensor]:
+    """Each classifier's own centre crop of the image ``source`` (its weights' protocol, as in ``s2s evaluate``):
+    classifier name -> ``(1, 3, s, s)`` in [0, 1], only for classifiers whose protocol differs from the AE's
+    (none for the demo zoo: the image is then not read again). ``noise`` adds U(-s, s) with the fixed seed."""
+    ae = zoo_preprocessing(zoo.input_size, zoo.info.preprocessing)
+    own = {name: classifiers.native_preprocessing(clf.spec) for name, clf in zoo.classifiers.items()
+           if hasattr(clf, "spec")}
+    keys = native_protocols(ae, own)
+    if not keys:
+        return {}
+    image = load_image(source)
+    crops = {key: own[name](image).unsqueeze(0) for name, key in keys.items()}
+    if noise > 0:
+        crops = {key: noisy_input(t, noise) for key, t in crops.items()}
+    return {name: crops[key] for name, key in keys.items()}
+
+
 def inspect_image(zoo, x01: torch.Tensor, *, classes: Sequence[str] | None = None, k: int = 5,
-                  bins: int = DEFAULT_BINS) -> Inspection:
+                  bins: int = DEFAULT_BINS, natives: Mapping[str, torch.Tensor] | None = None) -> Inspection:
     """Reconstructions, difference maps, L*a*b* histograms and top-k predictions for one image.
 
     Args:
@@ -119,6 +140,8 @@ def inspect_image(zoo, x01: torch.Tensor, *, classes: Sequence[str] | None = Non
         classes: class names (default :func:`class_names` of the zoo).
         k: how many classes each :class:`Prediction` keeps.
         bins: L*a*b* histogram bins per channel.
+        natives: classifier name -> ``(1, 3, s, s)``: its own crop of the original (:func:`native_inputs`), which
+            it reads for the ``original`` view instead of ``x01``.
 
     The encoder runs once; each decoder once; each classifier once on the batch of all views.
     """
@@ -138,7 +161,10 @@ def inspect_image(zoo, x01: torch.Tensor, *, classes: Sequence[str] | None = Non
         diff = (shown[1:] - shown[:1]).abs().mean(dim=1).float().cpu().numpy()  # (V-1, S, S)
         predictions: dict[str, dict[str, Prediction]] = {}
         for name in names:
-            probs = torch.softmax(zoo.classifiers[name](raw).float(), dim=1)
+            logits = zoo.classifiers[name](raw)
+            if natives and name in natives:  # the original as the classifier's weights crop it
+                logits = torch.cat([zoo.classifiers[name](natives[name].to(device)), logits[1:]])
+            probs = torch.softmax(logits.float(), dim=1)
             top = probs.topk(min(k, probs.shape[1]), dim=1)
             predictions[name] = {
                 view: Prediction(tuple(int(i) for i in top.indices[v]), tuple(float(p) for p in top.values[v]),

@@ -8,9 +8,15 @@ tests read, only through here. Values are fractions in [0, 1] unless a column sa
 | ``accuracy`` | ``accuracy.csv`` | ``classifier,input,top1,top5``; ``input`` in ``original``, ``A_S``, ``A_<name>`` (Table 1) |
 | ``cross_accuracy`` | ``cross_accuracy.csv`` | index ``ae`` (``A_<name>``), one column per classifier j: ``acc(j∘A_i)`` (Table 2) |
 | ``noise`` | ``noise.csv`` | ``classifier,input,s,top1`` (Fig. 4) |
-| ``nmi`` | ``nmi.csv`` | ``ae,kind,mean,std,n``; ``kind`` in ``intra``, ``inter`` (Fig. 8-9) |
+| ``nmi`` | ``nmi.csv`` | ``ae,kind,estimator,levels,mean,std,se,ci_low,ci_high,n,chance_*,above_chance*``; ``kind`` in ``intra``, ``inter``; the primary estimator's rows first; chance = inter of ``original`` (Fig. 8-9) |
 | ``lab_histograms`` | ``lab_histograms.csv`` | ``ae,channel,bin_lo,bin_hi,density``; ``channel`` in ``L``, ``a``, ``b`` (Fig. 3) |
 | ``recon_quality`` | ``recon_quality.csv`` | ``ae,psnr_input,...,checkerboard,n``: one row per AE and the input (issue 11) |
+| ``nmi_pairs`` | ``nmi_pairs.csv`` | ``pair,first,second,first_id,second_id,first_label,second_label[,first_file,second_file]`` then the inter nMI of every view (Sec. 3.5) |
+| ``nmi_differences`` | ``nmi_differences.csv`` | ``kind,first,second,estimator,mean,std,se,ci_low,ci_high,n``: paired differences first − second (Sec. 3.5) |
+| ``per_class`` | ``per_class.csv`` | ``classifier,input,label,class,n,top1_correct,top5_correct,top1,top5`` (Tables 1-2 per class) |
+| ``preprocessing`` | ``preprocessing.csv`` | ``model,role,resize_size,crop_size,interpolation,source,weights,published_top1,published_top5`` (Table 1's protocol) |
+| ``ae_patterns`` | ``ae_patterns.csv`` | ``ae,n,cast_r,cast_g,cast_b,mean_abs,std_mean,peak_period,peak_ratio,peak_share,peak4_ratio`` (Sec. 3.3.1) |
+| ``ae_pattern_images`` | ``ae_patterns.safetensors`` | arrays ``<ae>/mean``, ``<ae>/std`` (3, S, S) and ``<ae>/spectrum`` (S, S) (Sec. 3.3.1) |
 
 Beside the tables, ``schema.json`` records the schema version that wrote them
 (``{"format": "s2s-results", "version": 1, "files": {...}}``). A results folder without it predates the
@@ -18,7 +24,9 @@ versioning and is read as version 1. Every file is written atomically (a tempora
 Reading a file of another version, without its columns, with non-numeric values or without rows raises
 :class:`~s2s_core.errors.InputTableError` with one line that says to re-run ``s2s evaluate``.
 
-A new analysis adds its file with :func:`register` (a :class:`ResultFile`) in its own module.
+A new analysis adds its file with :func:`register` (a :class:`ResultFile`) in its own module, or here when the
+dashboard reads it (a reader must find the file's record without importing the analysis). Files of
+``kind="arrays"`` hold named float tensors as safetensors (:func:`read_arrays`), never pickles.
 """
 
 from __future__ import annotations
@@ -29,7 +37,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
+import torch
 from pandas.api.types import is_numeric_dtype
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save
 
 from s2s_core.errors import ConfigError, InputTableError
 
@@ -54,9 +65,19 @@ class ResultFile:
     numeric: tuple[str, ...]
     description: str
     index: str | None = None
+    kind: str = "table"  #: "table" (CSV, a DataFrame) or "arrays" (safetensors, a mapping name -> tensor)
 
 
 RESULT_FILES: dict[str, ResultFile] = {}
+
+SUMMARY_COLUMNS = ("mean", "std", "se", "ci_low", "ci_high", "n")
+NMI_PAIR_COLUMNS = ("pair", "first", "second", "first_id", "second_id", "first_label", "second_label")
+NMI_DIFF_COLUMNS = ("kind", "first", "second", "estimator", *SUMMARY_COLUMNS)
+PER_CLASS_COLUMNS = ("classifier", "input", "label", "class", "n", "top1_correct", "top5_correct", "top1", "top5")
+PROTOCOL_COLUMNS = ("model", "role", "resize_size", "crop_size", "interpolation", "source", "weights",
+                    "published_top1", "published_top5")
+PATTERN_COLUMNS = ("ae", "n", "cast_r", "cast_g", "cast_b", "mean_abs", "std_mean", "peak_period", "peak_ratio",
+                   "peak_share", "peak4_ratio")
 
 
 def register(spec: ResultFile) -> ResultFile:
@@ -77,8 +98,11 @@ for _spec in (
                index="ae"),
     ResultFile("noise", "noise.csv", ("classifier", "input", "s", "top1"), ("s", "top1"),
                "top-1 under additive uniform noise U(-s, s) (Fig. 4)"),
-    ResultFile("nmi", "nmi.csv", ("ae", "kind", "mean", "std", "n"), ("mean", "std", "n"),
-               "intra- and inter-class nMI per AE (Fig. 8-9)"),
+    ResultFile("nmi", "nmi.csv", ("ae", "kind", "estimator", "levels", "mean", "std", "se", "ci_low", "ci_high", "n",
+                                  "chance_mean", "chance_std", "chance_se", "chance_n", "above_chance",
+                                  "above_chance_low", "above_chance_high"),
+               ("levels", "mean", "n", "chance_mean", "chance_n"),
+               "intra- and inter-class nMI per AE beside the chance level of unrelated originals (Fig. 8-9)"),
     ResultFile("lab_histograms", "lab_histograms.csv", ("ae", "channel", "bin_lo", "bin_hi", "density"),
                ("bin_lo", "bin_hi", "density"), "global L*a*b* histograms per view (Fig. 3)"),
     ResultFile("recon_quality", "recon_quality.csv",
@@ -87,6 +111,19 @@ for _spec in (
                ("psnr_input", "psnr_input_std", "ssim_input", "ssim_input_std", "psnr_base", "ssim_base",
                 "mad_base", "hf_energy", "checkerboard", "n"),
                "reconstruction quality per AE: PSNR/SSIM vs. x and A_S(x), |A_i - A_S|, high frequencies"),
+    ResultFile("nmi_pairs", "nmi_pairs.csv", NMI_PAIR_COLUMNS, NMI_PAIR_COLUMNS,
+               "the random inter-class pairs and the inter nMI of every view on them (Sec. 3.5)"),
+    ResultFile("nmi_differences", "nmi_differences.csv", NMI_DIFF_COLUMNS, SUMMARY_COLUMNS,
+               "paired nMI differences between AEs with 95 % intervals (Sec. 3.5)"),
+    ResultFile("per_class", "per_class.csv", PER_CLASS_COLUMNS,
+               ("label", "n", "top1_correct", "top5_correct", "top1", "top5"),
+               "top-1/top-5 of every classifier on every input, per class, with counts (Tables 1-2 per class)"),
+    ResultFile("preprocessing", "preprocessing.csv", PROTOCOL_COLUMNS, ("resize_size", "crop_size"),
+               "the centre-crop protocol each model read the originals with, and published accuracies (Table 1)"),
+    ResultFile("ae_patterns", "ae_patterns.csv", PATTERN_COLUMNS, PATTERN_COLUMNS[1:],
+               "the image-independent part of each AE: colour cast, un-pooling peak, spread (Sec. 3.3.1)"),
+    ResultFile("ae_pattern_images", "ae_patterns.safetensors", (), (),
+               "mean and std of A(x) - x and the mean's power spectrum per AE (Sec. 3.3.1)", kind="arrays"),
 ):
     register(_spec)
 
@@ -134,10 +171,14 @@ def write(results_dir: str | Path, tables: Mapping[str, pd.DataFrame]) -> dict[s
     paths = {}
     for key, frame in tables.items():
         s = spec(key)
-        _check(frame, s, f"the {key} table")
         target = results_dir / s.filename
-        _atomic_write(target, lambda tmp, f=frame, s=s: f.to_csv(tmp, index=s.index is not None,
-                                                                 float_format=FLOAT_FORMAT))
+        if s.kind == "arrays":
+            arrays = _check_arrays(frame, key)
+            _atomic_write(target, lambda tmp, a=arrays: tmp.write_bytes(save(a)))  # bytes: the usual file mode
+        else:
+            _check(frame, s, f"the {key} table")
+            _atomic_write(target, lambda tmp, f=frame, s=s: f.to_csv(tmp, index=s.index is not None,
+                                                                     float_format=FLOAT_FORMAT))
         schema["files"][s.filename] = key
         paths[key] = target
     _atomic_write(results_dir / SCHEMA_FILE,
@@ -150,6 +191,49 @@ def exists(results_dir: str | Path, key: str) -> bool:
     return path(results_dir, key).is_file()
 
 
+def _check_arrays(arrays, key: str) -> dict[str, torch.Tensor]:
+    if not isinstance(arrays, Mapping) or not arrays:
+        raise ConfigError(f"the {key} arrays must be a non-empty mapping of names to tensors")
+    out = {}
+    for name, t in arrays.items():
+        if not isinstance(t, torch.Tensor) or not t.is_floating_point():
+            raise ConfigError(f"the {key} array {name!r} is not a floating-point tensor")
+        out[str(name)] = t.detach().to("cpu", torch.float32).contiguous()
+    return out
+
+
+def _readable(results_dir: str | Path, key: str, kind: str) -> tuple[Path, ResultFile]:
+    """The file of ``key`` when it is of ``kind``, exists and was written with this schema version."""
+    results_dir = Path(results_dir)
+    s = spec(key)
+    file = results_dir / s.filename
+    if s.kind != kind:
+        raise ConfigError(f"{key!r} holds {s.kind}: read it with results.{'read' if s.kind == 'table' else 'read_arrays'}")
+    if not file.is_file():
+        raise InputTableError(f"{file} does not exist: run `s2s evaluate` on the zoo first")
+    version = _schema(results_dir).get("version")
+    if version != SCHEMA_VERSION:
+        raise InputTableError(f"{file} was written with results schema version {version}, but this s2s reads "
+                              f"version {SCHEMA_VERSION}: re-run `s2s evaluate` on the zoo")
+    return file, s
+
+
+def read_arrays(results_dir: str | Path, key: str) -> dict[str, torch.Tensor]:
+    """Read the arrays file ``key`` (safetensors; nothing is unpickled) as ``{name: float32 tensor}``.
+
+    Raises:
+        InputTableError: missing, of another schema version, or not a readable safetensors file.
+    """
+    file, _ = _readable(results_dir, key, "arrays")
+    try:
+        arrays = load_file(str(file))
+    except (OSError, ValueError, RuntimeError, SafetensorError) as exc:
+        raise InputTableError(f"{file} is not a readable safetensors file ({exc}); re-run `s2s evaluate`") from exc
+    if not arrays:
+        raise InputTableError(f"{file} holds no arrays; re-run `s2s evaluate`")
+    return arrays
+
+
 def read(results_dir: str | Path, key: str) -> pd.DataFrame:
     """Read table ``key`` from ``results_dir``, checked against its schema.
 
@@ -157,15 +241,7 @@ def read(results_dir: str | Path, key: str) -> pd.DataFrame:
         InputTableError: the file is missing, of another schema version, unreadable, lacks columns or rows,
             or holds non-numbers where numbers belong (one line, with what to do).
     """
-    results_dir = Path(results_dir)
-    s = spec(key)
-    file = results_dir / s.filename
-    if not file.is_file():
-        raise InputTableError(f"{file} does not exist: run `s2s evaluate` on the zoo first")
-    version = _schema(results_dir).get("version")
-    if version != SCHEMA_VERSION:
-        raise InputTableError(f"{file} was written with results schema version {version}, but this s2s reads "
-                              f"version {SCHEMA_VERSION}: re-run `s2s evaluate` on the zoo")
+    file, s = _readable(results_dir, key, "table")
     try:
         frame = pd.read_csv(file, index_col=0 if s.index else None)
     except (ValueError, OSError, pd.errors.ParserError) as exc:
@@ -195,4 +271,4 @@ def _check(frame: pd.DataFrame, s: ResultFile, what: str) -> pd.DataFrame:
 
 def read_all(results_dir: str | Path) -> dict[str, pd.DataFrame]:
     """Every registered table that exists in ``results_dir``, read and checked."""
-    return {key: read(results_dir, key) for key in RESULT_FILES if exists(results_dir, key)}
+    return {key: read(results_dir, key) for key, s in RESULT_FILES.items() if s.kind == "table" and exists(results_dir, key)}

@@ -22,6 +22,7 @@ import torch
 from torch import Tensor, nn
 
 from s2s_core.checkpoints import load_ae, load_classifier, read_finetuned, read_format_json, write_json_atomic
+from s2s_core.data.preprocess import zoo_preprocessing
 from s2s_core.errors import CheckpointError, ConfigError
 from s2s_core.models import classifiers
 from s2s_core.models.class_names import ClassNames
@@ -49,6 +50,7 @@ class ZooInfo:
     results: str = "results"
     classes: list[str] | None = None
     class_ids: list[str] | None = None
+    preprocessing: dict = field(default_factory=dict)  #: the AE's evaluation crop (s2s_core.data.preprocess)
 
     @property
     def class_names(self) -> ClassNames | None:
@@ -71,7 +73,8 @@ class ZooInfo:
                        data=dict(raw.get("data") or {}), recipe=dict(raw.get("recipe") or {}),
                        results=str(raw.get("results", "results")),
                        classes=[str(c) for c in raw["classes"]] if raw.get("classes") else None,
-                       class_ids=[str(c) for c in raw["class_ids"]] if raw.get("class_ids") else None)
+                       class_ids=[str(c) for c in raw["class_ids"]] if raw.get("class_ids") else None,
+                       preprocessing=dict(raw.get("preprocessing") or {}))
         except (KeyError, TypeError, ValueError) as exc:
             raise CheckpointError(f"{zfile}: missing or invalid field ({exc}); needs input_size, num_classes, "
                                   "base") from exc
@@ -80,6 +83,10 @@ class ZooInfo:
                 check_member_name(name)
             except ConfigError as exc:
                 raise CheckpointError(f"{zfile}: {exc}") from exc
+        try:
+            zoo_preprocessing(info.input_size, info.preprocessing)
+        except (ConfigError, TypeError, ValueError) as exc:
+            raise CheckpointError(f"{zfile}: bad preprocessing ({exc})") from exc
         return info
 
     @property
@@ -137,10 +144,13 @@ def list_zoos(root: str | Path) -> list[Path]:
 def write_zoo_manifest(path: str | Path, *, name: str, input_size: int, num_classes: int, base: str,
                        classifiers: dict[str, str | dict], aes: dict[str, str], seed: int | None = None,
                        data: dict | None = None, recipe: dict | None = None, results: str = "results",
-                       classes: ClassNames | Sequence[str] | None = None) -> Path:
+                       classes: ClassNames | Sequence[str] | None = None,
+                       preprocessing: dict | None = None) -> Path:
     """Write ``zoo.json`` atomically into directory ``path``; every A_i name must be a classifier name.
 
     ``classes``: class names in the classifiers' label order (index i = logit i), with their ids if known.
+    ``preprocessing``: the AE's evaluation crop, e.g. ``{"resize_size": 256, "interpolation": "bilinear"}``
+    (default: the shorter side resized to ``input_size``, bicubic; :mod:`s2s_core.data.preprocess`).
     """
     for member in [*classifiers, *aes]:
         check_member_name(member)
@@ -150,7 +160,8 @@ def write_zoo_manifest(path: str | Path, *, name: str, input_size: int, num_clas
     return write_json_atomic(Path(path) / ZOO_FILE, {
         "format": ZOO_FORMAT, "name": name, "input_size": int(input_size), "num_classes": int(num_classes),
         "seed": seed, "base": base, "classifiers": classifiers, "aes": aes, "data": data or {},
-        "recipe": recipe or {}, "results": results, **(ClassNames.of(classes).to_meta() if classes else {})})
+        "recipe": recipe or {}, "results": results, **(ClassNames.of(classes).to_meta() if classes else {}),
+        **({"preprocessing": dict(preprocessing)} if preprocessing else {})})
 
 
 def torchvision_entry_weights(entry: dict) -> tuple[str, str]:

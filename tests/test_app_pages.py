@@ -85,7 +85,7 @@ def test_missing_results_and_bad_zoo(app_env: Path, tmp_path: Path, monkeypatch)
     monkeypatch.setenv("S2S_ZOO", str(bare))
     at = run_page()
     assert "s2s evaluate" in texts(at)
-    for page in ("noise", "information", "signal_order"):
+    for page in ("noise", "information", "signal_order", "patterns"):
         at.switch_page(f"pages/{page}.py").run()
         assert not at.exception
     monkeypatch.setenv("S2S_ZOO", str(tmp_path / "nowhere"))
@@ -149,6 +149,9 @@ def test_upload_panel_and_bad_files(app_env: Path) -> None:
 
 def test_noise(app_env: Path) -> None:
     at = run_page("noise")
+    assert "Fig. 4 stated." in texts(at) and "chance is 10 %" in texts(at)
+    claims = next(df.value for df in at.dataframe if "acc(i∘A_i) > acc(i)" in df.value.columns)
+    assert set(claims["classifier"]) == {"L", "A", "V"} and set(claims["s"]) == {0.5, 1.0}
     first = next(df.value for df in at.dataframe if "A_S" in df.value.columns)
     lab_before = at.get("plotly_chart")[0].proto.spec
     assert "x + U(−0.2, 0.2)" in texts(at)
@@ -188,8 +191,12 @@ def test_signal_order(app_env: Path) -> None:
 def test_information_and_jobs(app_env: Path) -> None:
     at = run_page("information")
     assert len(at.get("plotly_chart")) == 1
+    assert "chance" in at.get("plotly_chart")[0].proto.spec
     table = next(df.value for df in at.dataframe)
-    assert {"intra mean", "inter std"} <= set(table.columns) and "A_S" in table.index
+    assert {"intra mean", "inter std", "intra − chance", "chance mean"} <= set(table.columns) and "A_S" in table.index
+    shown = texts(at)
+    assert "Chance level (32 grey levels (bins of 8), Miller-Madow bias-corrected)" in shown
+    assert "random pairs of unrelated original test images score" in shown and "Intra nMI(x, A(x))" in shown
     at.switch_page("pages/jobs.py").run()
     assert not at.exception
     assert any("No jobs yet" in i.value or "job list" in i.value for i in at.info)
@@ -243,3 +250,44 @@ def test_overview_shows_the_provenance_of_a_reproduced_zoo(app_env: Path, tmp_pa
     prov = next(df.value for df in at.dataframe if "stage" in df.value.columns and "command" in df.value.columns)
     assert prov["stage"].tolist() == ["pretrain"] and prov["command"][0] == "s2s pretrain --steps 2"
     assert prov["code"][0] == "0.1.0 (0123456789)" and prov["seconds"][0] == 300.0
+
+
+def test_patterns_page_shows_three_images_per_ae(app_env: Path) -> None:
+    at = run_page("patterns")
+    assert len(at.get("image")) == 3 * 4  # mean, spectrum, std for A_S, A_L, A_A, A_V
+    assert "of that part's power at the un-pooling period 2" in texts(at)
+    table = next(df.value for df in at.dataframe)
+    assert {"cast_r", "peak_ratio"} <= set(table.columns) and list(table.index) == ["A_S", "A_L", "A_A", "A_V"]
+    assert len(at.get("download_button")) == 2 + 3 * 4
+
+
+def test_signal_order_restricted_to_classes(app_env: Path, tmp_path: Path, monkeypatch) -> None:
+    """A per-class table with known counts: Table 2 of the chosen classes is pooled from them."""
+    import shutil
+
+    import pandas as pd
+
+    from s2s_core import results
+
+    zoo = tmp_path / "zoo"
+    shutil.copytree(app_env, zoo)
+    rows = []
+    hits = {"circle": {"A_L": (4, 2), "A_A": (3, 3)}, "square": {"A_L": (1, 1), "A_A": (2, 4)}}  # (L, A) hits of 5
+    for cls, label in (("circle", 0), ("square", 1)):
+        for j, k in (("L", 0), ("A", 1)):
+            rows.append((j, "original", label, cls, 5, 5, 5, 1.0, 1.0))
+            for ae in ("A_L", "A_A"):
+                h = hits[cls][ae][k]
+                rows.append((j, ae, label, cls, 5, h, 5, h / 5, 1.0))
+    results.write(zoo / "results", {"per_class": pd.DataFrame(rows, columns=results.PER_CLASS_COLUMNS),
+                                    "cross_accuracy": pd.DataFrame([[0.5, 0.3], [0.5, 0.7]], columns=["L", "A"],
+                                                                   index=pd.Index(["A_L", "A_A"], name="ae"))})
+    monkeypatch.setenv("S2S_ZOO", str(zoo))
+    at = run_page("signal_order")
+    assert not at.error
+    at.multiselect(key="so_classes").set_value(["square"]).run()
+    assert not at.exception and not at.error
+    rrc = next(df.value for df in at.dataframe if list(df.value.columns) == ["L", "A"])
+    # square only: acc(L∘A_L) = 1/5, acc(A∘A_A) = 4/5, acc(A∘A_L) = 1/5, acc(L∘A_A) = 2/5
+    assert rrc.loc["A_L", "A"] == pytest.approx(0.2 / 0.2) and rrc.loc["A_A", "L"] == pytest.approx(0.4 / 0.2)
+    assert "1 of 2 classes (5 images: square)" in texts(at)

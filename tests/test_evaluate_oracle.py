@@ -208,23 +208,62 @@ def test_noise_curves_use_the_noisy_answers_above_zero(result) -> None:
 
 
 def test_nmi_matches_scikit_learn_on_the_same_images(result) -> None:
-    nmi = result.nmi.set_index(["ae", "kind"])
-    for ae in VIEWS[1:]:
-        views = [clean_image(k, ae) for k in range(N)]
-        originals = [clean_image(k, "original") for k in range(N)]
-        intra = [_sk_nmi(a, b) for a, b in zip(originals, views, strict=True)]
-        inter = [_sk_nmi(views[p], views[p + 1]) for p in range(0, N - 1, 2)]  # pairs (0,1), (2,3), (4,5)
-        for kind, values in (("intra", intra), ("inter", inter)):
-            row = nmi.loc[(ae, kind)]
-            assert row["n"] == len(values)
-            assert row["mean"] == pytest.approx(np.mean(values), abs=1e-9), (ae, kind)
-            assert row["std"] == pytest.approx(np.std(values), abs=1e-7), (ae, kind)
+    """The raw rows are scikit-learn's nMI; the primary rows an independent Miller-Madow count at the binning
+    rule's 32 levels (64 px RGB: 12,288 samples); both beside the same pairs of originals as chance level."""
+    nmi = result.nmi.set_index(["estimator", "ae", "kind"])
+    assert list(dict.fromkeys(result.nmi["estimator"])) == ["mm-32", "raw-256"]  # the primary estimator first
+    originals = [clean_image(k, "original") for k in range(N)]
+    for estimator, score in (("raw-256", _sk_nmi), ("mm-32", _mm_nmi)):
+        chance = [score(originals[p], originals[p + 1]) for p in range(0, N - 1, 2)]
+        for ae in VIEWS:
+            views = [clean_image(k, ae) for k in range(N)]
+            intra = [score(a, b) for a, b in zip(originals, views, strict=True)]
+            inter = [score(views[p], views[p + 1]) for p in range(0, N - 1, 2)]  # pairs (0,1), (2,3), (4,5)
+            for kind, values in (("intra", intra), ("inter", inter)):
+                if ae == "original" and kind == "intra":
+                    continue
+                row = nmi.loc[(estimator, ae, kind)]
+                assert row["n"] == len(values) and row["chance_n"] == 3
+                assert row["mean"] == pytest.approx(np.mean(values), abs=1e-9), (ae, kind)
+                assert row["std"] == pytest.approx(np.std(values, ddof=1), abs=1e-7), (ae, kind)
+                assert row["se"] == pytest.approx(np.std(values, ddof=1) / np.sqrt(len(values)), abs=1e-7)
+                assert row["chance_mean"] == pytest.approx(np.mean(chance), abs=1e-9)
+                assert row["above_chance"] == pytest.approx(np.mean(values) - np.mean(chance), abs=1e-9)
+
+
+def test_nmi_pairs_file_lists_the_pairs_and_their_scores(result) -> None:
+    pairs = result.nmi_pairs
+    assert pairs[["first", "second"]].values.tolist() == [[0, 1], [2, 3], [4, 5]]
+    assert (pairs["first_label"] != pairs["second_label"]).all()
+    for _, row in pairs.iterrows():
+        a, b = int(row["first"]), int(row["second"])
+        assert row["A_V"] == pytest.approx(_mm_nmi(clean_image(a, "A_V"), clean_image(b, "A_V")), abs=1e-9)
+    diffs = result.nmi_differences.set_index(["kind", "first", "second"])
+    d = diffs.loc[("inter", "A_S", "original")]
+    assert d["mean"] == pytest.approx((pairs["A_S"] - pairs["original"]).mean(), abs=1e-9) and d["n"] == 3
 
 
 def _sk_nmi(a: torch.Tensor, b: torch.Tensor) -> float:
     qa = (a.numpy() * 255).round().astype(int).ravel()
     qb = (b.numpy() * 255).round().astype(int).ravel()
     return normalized_mutual_info_score(qa, qb, average_method="geometric")
+
+
+def _mm_nmi(a: torch.Tensor, b: torch.Tensor, levels: int = 32) -> float:
+    """Miller-Madow corrected nMI written out with numpy (the oracle of the primary estimator)."""
+    qa = (a.numpy() * 255).round().astype(int).ravel() // (256 // levels)
+    qb = (b.numpy() * 255).round().astype(int).ravel() // (256 // levels)
+    n = qa.size
+
+    def h(values: np.ndarray) -> float:
+        _, counts = np.unique(values, return_counts=True)
+        p = counts / n
+        return float(-(p * np.log(p)).sum() + (len(counts) - 1) / (2 * n))
+
+    ha, hb, hab = h(qa), h(qb), h(qa * levels + qb)
+    if ha == 0 and hb == 0:
+        return 1.0
+    return (ha + hb - hab) / np.sqrt(ha * hb) if ha * hb > 0 else 0.0
 
 
 def test_lab_histograms_put_black_and_white_in_the_end_bins(result) -> None:
@@ -240,3 +279,25 @@ def test_lab_histograms_put_black_and_white_in_the_end_bins(result) -> None:
 def test_images_counted_once(result) -> None:
     assert result.images == N
     assert isinstance(result.accuracy, pd.DataFrame)
+
+
+def test_per_class_counts_are_the_counted_hits(result) -> None:
+    """per_class.csv: each (j, view, class) row counts the images of that class that j got right; pooled over
+    all classes it is Table 1, pooled over A_i it is Table 2."""
+    from s2s_core.analysis.tables import cross_accuracy_of_classes
+
+    per = result.per_class.set_index(["classifier", "input", "label"])
+    for j in NAMES:
+        for view in VIEWS:
+            pred = PRED[(j, view, False)]
+            for label in set(LABELS):
+                ks = [k for k in range(N) if LABELS[k] == label]
+                row = per.loc[(j, view, label)]
+                assert row["n"] == len(ks)
+                assert row["top1_correct"] == sum(pred[k] == label for k in ks), (j, view, label)
+                assert row["top5_correct"] == sum((label - pred[k]) % CLASSES < 5 for k in ks)
+    assert per.loc[("L", "original", 1), "class"] == "1"  # no class names given: the label
+    pooled = cross_accuracy_of_classes(result.per_class)
+    pd.testing.assert_frame_equal(pooled, result.cross_accuracy, check_names=False, atol=1e-12)
+    only_1 = cross_accuracy_of_classes(result.per_class, ["1"])  # images 1 and 3
+    assert only_1.loc["A_L", "V"] == pytest.approx(sum(PRED[("V", "A_L", False)][k] == 1 for k in (1, 3)) / 2)

@@ -19,7 +19,8 @@ from s2s_core.errors import ConfigError
 
 
 def test_the_analyses_are_registered_in_order() -> None:
-    assert registry.names() == ["accuracy", "cross_accuracy", "noise", "nmi", "lab_histograms", "recon_quality"]
+    assert registry.names() == ["accuracy", "cross_accuracy", "per_class", "noise", "nmi", "lab_histograms",
+                                "recon_quality", "ae_patterns"]
     for cls in registry.ANALYSES.values():
         assert set(cls.tables_written) <= set(results.RESULT_FILES) and cls.describe()
 
@@ -27,7 +28,7 @@ def test_the_analyses_are_registered_in_order() -> None:
 def test_select_only_and_skip() -> None:
     assert [c.name for c in registry.select(["nmi", "noise"])] == ["noise", "nmi"]  # registry order
     assert [c.name for c in registry.select(skip=["noise", "lab_histograms"])] == [
-        "accuracy", "cross_accuracy", "nmi", "recon_quality"]
+        "accuracy", "cross_accuracy", "per_class", "nmi", "recon_quality", "ae_patterns"]
     with pytest.raises(ConfigError, match="unknown analysis 'nim'; known: accuracy"):
         registry.select(["nim"])
     with pytest.raises(ConfigError, match="nothing to run"):
@@ -36,7 +37,7 @@ def test_select_only_and_skip() -> None:
 
 def test_only_computes_and_returns_the_selected_tables() -> None:
     result = evaluate_zoo(StubZoo(), _batches(3), noise_grid=(0.0, 0.5), only=["nmi", "noise"])
-    assert set(result.tables) == {"nmi", "noise"} and result.images == N
+    assert set(result.tables) == {"nmi", "nmi_pairs", "nmi_differences", "noise"} and result.images == N
     with pytest.raises(AttributeError, match="no 'accuracy' table"):
         _ = result.accuracy
 
@@ -104,11 +105,13 @@ def test_cli_only_writes_just_those_files_and_skip_leaves_them_out(tiny: Path, c
                  "--threads", "1"]) == 0
     out = capsys.readouterr().out
     assert "Table 1" not in out and "noise.csv" in out and "nmi.csv" in out
-    assert sorted(p.name for p in (tiny / "results").glob("*.csv")) == ["nmi.csv", "noise.csv"]
+    nmi_files = ["nmi.csv", "nmi_differences.csv", "nmi_pairs.csv"]
+    assert sorted(p.name for p in (tiny / "results").glob("*.csv")) == [*nmi_files, "noise.csv", "preprocessing.csv"]
     shutil.rmtree(tiny / "results")
     assert main(["evaluate", str(tiny), "--data", str(data), "--skip", "noise,lab_histograms", "--threads", "1"]) == 0
     assert sorted(p.name for p in (tiny / "results").glob("*.csv")) == [
-        "accuracy.csv", "cross_accuracy.csv", "nmi.csv", "recon_quality.csv"]
+        "accuracy.csv", "ae_patterns.csv", "cross_accuracy.csv", *nmi_files, "per_class.csv", "preprocessing.csv",
+        "recon_quality.csv"]
     assert "Table 1" in capsys.readouterr().out
 
 

@@ -153,11 +153,30 @@ def test_table1_of_the_paper():
     assert np.isnan(row.loc["V", "diff top-1"])
 
 
-def test_nmi_summary_one_row_per_ae():
-    nmi = pd.DataFrame([("A_S", "intra", 0.8, 0.1, 10), ("A_S", "inter", 0.2, 0.05, 5),
-                        ("A_L", "intra", 0.5, 0.2, 10), ("A_L", "inter", 0.3, 0.1, 5)],
-                       columns=["ae", "kind", "mean", "std", "n"])
-    table = nmi_summary(nmi)
-    assert list(table.index) == ["A_S", "A_L"] and table.index.name == "AE"
-    assert table.loc["A_L", "intra − inter"] == pytest.approx(0.2)
-    assert table.loc["A_S", "inter n"] == 5 and table.loc["A_S", "intra std"] == pytest.approx(0.1)
+def _nmi_frame() -> pd.DataFrame:
+    rows = []
+    for est, shift in (("mm-32", 0.0), ("raw-256", 0.2)):
+        for ae, kind, mean in (("A_S", "intra", 0.8), ("A_S", "inter", 0.2), ("A_L", "intra", 0.5),
+                               ("A_L", "inter", 0.3), ("original", "inter", 0.25)):
+            rows.append({"ae": ae, "kind": kind, "estimator": est, "levels": 32, "mean": mean + shift,
+                         "std": 0.1, "se": 0.01, "ci_low": mean - 0.02, "ci_high": mean + 0.02, "n": 10,
+                         "chance_mean": 0.25 + shift, "chance_std": 0.05, "chance_se": 0.005, "chance_n": 5,
+                         "above_chance": mean - 0.25, "above_chance_low": mean - 0.27,
+                         "above_chance_high": mean - 0.23})
+    return pd.DataFrame(rows)
+
+
+def test_nmi_summary_one_row_per_ae_beside_chance():
+    table = nmi_summary(_nmi_frame())
+    assert list(table.index) == ["A_S", "A_L"] and table.index.name == "AE"  # the originals are the chance level
+    assert table.loc["A_L", "intra mean"] == pytest.approx(0.5)  # the primary (first) estimator only
+    assert table.loc["A_S", "inter n"] == 10 and table.loc["A_S", "intra std"] == pytest.approx(0.1)
+    assert table.loc["A_L", "inter − chance"] == pytest.approx(0.05)
+    assert table.loc["A_S", "chance mean"] == pytest.approx(0.25) and table.loc["A_S", "chance n"] == 5
+
+
+def test_nmi_bars_figure_draws_the_chance_level():
+    fig = nmi_bars_figure(_nmi_frame())
+    assert [list(t.x) for t in fig.data] == [["A_S", "A_L"], ["A_S", "A_L"]]
+    assert [s["y0"] for s in fig.layout.shapes if s["type"] == "line"] == [pytest.approx(0.25)]
+    assert "chance 0.250" in fig.layout.annotations[0].text

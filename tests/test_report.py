@@ -32,6 +32,9 @@ def test_report_of_the_shipped_zoo_quotes_its_files():
     assert "**Table 1**" in text and "**Table 2**" in text and "Noise (Fig. 4)" in text
     assert "chance: 10 % top-1" in text
     assert "How the AEs differ" in text
+    assert "Chance level (32 grey levels (bins of 8), Miller-Madow bias-corrected)" in text
+    assert "not yet reported" not in text and "the paper's claim acc(i∘A_i) > acc(i) holds for" in text
+    assert "chance is 10 %" in text and "**Image-independent patterns**" in text and "**Per class**" in text
 
 
 def test_readme_block_round_trip(tmp_path):

@@ -17,6 +17,7 @@ import torch.nn.functional as F
 from PIL import Image
 
 from s2s_core.checkpoints import load_ae, read_manifest
+from s2s_core.errors import ConfigError
 from s2s_core.models.segnet import SegNet
 from s2s_core.train.config import PretrainConfig, resolve_config
 from s2s_core.train.loop import TrainingDivergedError, load_state
@@ -238,3 +239,49 @@ def test_pretrain_mix_has_the_share_of_shapes_and_is_deterministic():
     assert mix.shape_images.split == "train"
     with pytest.raises(ValueError):
         PretrainMix(shapes=1.5)
+
+
+# ------------------------------------------------------------------ the loss space is a choice (issue 14, item 7)
+def test_reconstruction_loss_in_both_spaces_known_answers():
+    from s2s_core.models.segnet import IMAGENET_STD
+    from s2s_core.train.pretrain import reconstruction_loss
+
+    std = torch.tensor(IMAGENET_STD).view(1, 3, 1, 1)
+    x = torch.rand(2, 3, 8, 8)
+    c = torch.tensor([0.1, 0.2, 0.3]).view(1, 3, 1, 1)
+    y = x + c
+    assert reconstruction_loss(y, x, "pixel").item() == pytest.approx((0.01 + 0.04 + 0.09) / 3, rel=1e-5)
+    expected = sum(ci**2 / si**2 for ci, si in zip((0.1, 0.2, 0.3), IMAGENET_STD, strict=True)) / 3
+    assert reconstruction_loss(y, x, "normalized", std).item() == pytest.approx(expected, rel=1e-5)
+    # about 20x: 1 / std² for std ≈ 0.225
+    assert 17 < reconstruction_loss(y, x, "normalized", std).item() / reconstruction_loss(y, x, "pixel").item() < 22
+    with pytest.raises(ConfigError, match="loss space"):
+        reconstruction_loss(y, x, "lab", std)
+
+
+def test_normalized_space_scales_each_channels_gradient_by_one_over_std_squared():
+    from s2s_core.train.pretrain import reconstruction_loss
+
+    torch.manual_seed(0)
+    ae = SegNet([4, 4, 4, 4, 4], [1, 1, 1, 1, 1]).train()
+    x = torch.rand(2, 3, 32, 32)
+    grads = {}
+    for space in ("pixel", "normalized"):
+        ae.zero_grad()
+        reconstruction_loss(ae(x), x, space, ae.std).backward()
+        grads[space] = ae.decoder.conv_final.bias.grad.clone()  # one bias per output channel (normalised space)
+    ratio = grads["normalized"] / grads["pixel"]
+    assert torch.allclose(ratio, 1 / ae.std.view(3) ** 2, rtol=1e-4)
+
+
+def test_pretrain_in_normalized_space_trains_and_records_it(photos, tmp_path):
+    cfg = _cfg(photos, tmp_path / "norm", steps=40, optimizer="adam", lr=0.005, augment=False, log_every=1,
+               eval_every_images=1000, ckpt_every=40, loss_space="normalized")
+    pretrain(cfg, bar=False)
+    losses = [e["loss"] for e in _steps(tmp_path / "norm")]
+    assert sum(losses[-5:]) / 5 < 0.8 * losses[0]
+    manifest = read_manifest(tmp_path / "norm" / "model")
+    assert manifest["recipe"]["loss_space"] == "normalized"
+    assert manifest["final_heldout_loss"] * 10 < losses[-1]  # held-out loss in pixel space: ~20x smaller
+    with pytest.raises(ConfigError, match="loss_space"):
+        _cfg(photos, tmp_path / "bad", loss_space="lab")

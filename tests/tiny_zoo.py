@@ -21,6 +21,7 @@ from PIL import Image
 
 from s2s_core import checkpoints as ck
 from s2s_core.analysis.evaluate import evaluate_zoo
+from s2s_core.analysis.pairs import pair_order
 from s2s_core.data.datasets import LabelledImageFolder
 from s2s_core.models.classifiers import Classifier
 from s2s_core.models.segnet import SegNet
@@ -92,7 +93,8 @@ def build_tiny_zoo(path: str | Path, *, images_per_class: int = 3, evaluate: boo
         zoo = Zoo.load(path)
         dataset = LabelledImageFolder(path / "data" / "test", size=SIZE,
                                       class_to_idx={c: i for i, c in enumerate(CLASSES)})
-        batches = [(torch.stack([dataset[i][0] for i in range(len(dataset))]), torch.tensor(dataset.targets))]
+        order = pair_order(dataset.targets)  # random pairs of different classes side by side, as s2s evaluate
+        batches = [(torch.stack([dataset[i][0] for i in order]), torch.tensor([dataset.targets[i] for i in order]))]
         evaluate_zoo(zoo, batches, noise_grid=noise_grid).write(zoo.results_dir)
     return path
 

@@ -17,6 +17,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import torch
 from torch.utils.data import DataLoader
@@ -25,11 +26,17 @@ from tqdm.auto import tqdm
 from s2s_core import results
 from s2s_core.analysis.dataset import registry
 from s2s_core.analysis.dataset.base import BatchViews, Options
+from s2s_core.analysis.nmi import Estimator
 from s2s_core.analysis.noise import NOISE_GRID, NOISE_SEED
+from s2s_core.analysis.pairs import PAIR_SEED, pair_order
 from s2s_core.analysis.tables import table1
-from s2s_core.data.datasets import LabelledImageFolder, collate_skip_none
+from s2s_core.data.datasets import collate_skip_none
+from s2s_core.data.evaluation import EvaluationImages, native_protocols
+from s2s_core.data.preprocess import Preprocessing, zoo_preprocessing
 from s2s_core.errors import ConfigError
+from s2s_core.models import classifiers
 from s2s_core.runtime import configure_threads, select_device
+from s2s_core.views import BASE_KEY
 from s2s_core.zoo import Zoo
 
 
@@ -53,18 +60,43 @@ class EvaluationResult:
         return results.write(results_dir, self.tables)
 
 
-def _limited(batches: Iterable[tuple[torch.Tensor, torch.Tensor]], limit: int | None) -> Iterator:
-    seen = 0
-    for batch in batches:
-        if batch is None:  # every image of this batch was unreadable (and counted as skipped)
-            continue
+@dataclass
+class Batch:
+    """One batch of the data: ``x`` (B, 3, S, S) AE input in [0, 1], ``y`` (B,) labels, optionally ``ids`` (B,)
+    data indices and ``natives`` (protocol key -> (B, 3, s, s) classifiers' own crops, :mod:`s2s_core.data.evaluation`)."""
+
+    x: torch.Tensor
+    y: torch.Tensor
+    ids: torch.Tensor | None = None
+    natives: dict[str, torch.Tensor] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, batch) -> Batch:
+        """From an ``(x, y)`` pair or an :class:`~s2s_core.data.evaluation.EvaluationImages` dict batch."""
+        if isinstance(batch, Batch):
+            return batch
+        if isinstance(batch, dict):
+            return cls(batch["x"], batch["y"], batch.get("id"), dict(batch.get("natives") or {}))
         x, y = batch
+        return cls(x, y)
+
+    def head(self, n: int) -> Batch:
+        return Batch(self.x[:n], self.y[:n], None if self.ids is None else self.ids[:n],
+                     {k: t[:n] for k, t in self.natives.items()})
+
+
+def _limited(batches: Iterable, limit: int | None) -> Iterator[Batch]:
+    seen = 0
+    for raw in batches:
+        if raw is None:  # every image of this batch was unreadable (and counted as skipped)
+            continue
+        batch = Batch.of(raw)
         if limit is not None:
             if seen >= limit:
                 return
-            x, y = x[: limit - seen], y[: limit - seen]
-        seen += int(y.numel())
-        yield x, y
+            batch = batch.head(limit - seen)
+        seen += int(batch.y.numel())
+        yield batch
 
 
 def evaluate_zoo(
@@ -78,6 +110,10 @@ def evaluate_zoo(
     progress=None,
     only: Iterable[str] | None = None,
     skip: Iterable[str] = (),
+    nmi_estimator: str | None = None,
+    item_names: Sequence[str] | None = None,
+    class_names: Sequence[str] | None = None,
+    native_keys: dict[str, str] | None = None,
 ) -> EvaluationResult:
     """Run the selected analyses over ``batches`` in one pass.
 
@@ -85,13 +121,19 @@ def evaluate_zoo(
         zoo: a loaded :class:`s2s_core.zoo.Zoo` (base AE, decoders ``zoo.decoders`` keyed by classifier
             name, classifiers ``zoo.classifiers``).
         batches: iterable of ``(x, y)`` with x (B, 3, S, S) in [0, 1] (S a multiple of 32) and y (B,) int64
-            class indices in the classifiers' label space.
+            class indices in the classifiers' label space, or of :class:`Batch`-shaped dicts (``x``, ``y``,
+            ``id``, ``natives``) from :class:`~s2s_core.data.evaluation.EvaluationImages`. Inter-class nMI pairs
+            stream items 2k and 2k + 1 (:mod:`s2s_core.analysis.pairs` orders the data so).
         noise_grid: strengths s of the additive uniform noise U(-s, s) (Sec. 3.3.2); must include only values in [0, 1].
         seed: seed of the noise generator (the same noise for every classifier and AE).
         limit: stop after this many images.
         lab_bins: number of bins per L*a*b* channel.
         progress: optional callable ``progress(images_done)`` (e.g. a tqdm ``update`` wrapper).
         only, skip: names of analyses (:func:`s2s_core.analysis.dataset.registry.names`) to run / leave out.
+        nmi_estimator: force an nMI estimator (``"raw-256"``); default: the binning rule + bias correction.
+        item_names: the file of every data index (listed beside the nMI pairs).
+        class_names: the name of every label (per-class tables); default the zoo's ``classes``.
+        native_keys: classifier name -> key of its own crop in the batches' ``natives``.
 
     Returns:
         :class:`EvaluationResult` with fractions in [0, 1].
@@ -100,13 +142,19 @@ def evaluate_zoo(
     names = [n for n in zoo.classifiers if n in zoo.decoders]
     if not names:
         raise ConfigError("the zoo has no fine-tuned AE with a matching classifier: nothing to evaluate")
-    options = Options(noise_grid=tuple(float(s) for s in noise_grid), seed=seed, lab_bins=lab_bins)
+    classes = class_names if class_names is not None else getattr(zoo, "classes", None)
+    options = Options(noise_grid=tuple(float(s) for s in noise_grid), seed=seed, lab_bins=lab_bins,
+                      nmi_estimator=nmi_estimator, item_names=tuple(item_names) if item_names else None,
+                      class_names=tuple(classes) if classes else None)
     analyses = [cls(options, zoo, names) for cls in chosen]
     device = next(zoo.base.parameters()).device
     images = 0
     with torch.inference_mode():
-        for x, y in _limited(batches, limit):
-            views = BatchViews.of(zoo, x.to(device), y.to(device), names, start=images)
+        for batch in _limited(batches, limit):
+            moved = {key: t.to(device) for key, t in batch.natives.items()}  # one tensor per protocol
+            natives = {clf: moved[key] for clf, key in (native_keys or {}).items() if key in moved}
+            views = BatchViews.of(zoo, batch.x.to(device), batch.y.to(device), names, start=images,
+                                  ids=batch.ids, natives=natives)
             for analysis in analyses:
                 analysis.update(views)
             images += views.size
@@ -120,19 +168,51 @@ def evaluate_zoo(
     return EvaluationResult(tables, images=images)
 
 
-def _data_batches(data_dir: Path, zoo, batch_size: int, workers: int):
-    """Batches of the labelled ImageFolder at ``data_dir`` at the zoo's input size, each folder labelled with the
-    class of the zoo's classifiers it names (by WordNet id or name); a folder they do not know, or a zoo whose
-    classifiers record no class names, is a ConfigError."""
+def protocol_table(zoo, ae: Preprocessing, natives: dict[str, Preprocessing | None]) -> pd.DataFrame:
+    """The preprocessing in effect, one row for the AE and one per classifier (``preprocessing.csv``): what each
+    model read of the original images, and torchvision's published ImageNet-1K top-1/top-5 (%) for its weights,
+    so that Table 1's originals can be compared with them."""
+    rows = [{"model": BASE_KEY, "role": "AE input", "resize_size": ae.resize, "crop_size": ae.crop_size,
+             "interpolation": ae.interpolation, "source": "zoo.json preprocessing" if zoo.info.preprocessing
+             else "zoo input size (default)", "weights": "", "published_top1": np.nan, "published_top5": np.nan}]
+    for name, clf in zoo.classifiers.items():
+        spec = getattr(clf, "spec", None)
+        own = natives.get(name)
+        published = classifiers.published_accuracy(spec) if spec is not None else None
+        rows.append({
+            "model": name, "role": "classifier", "resize_size": own.resize if own else ae.resize,
+            "crop_size": own.crop_size if own else ae.crop_size,
+            "interpolation": own.interpolation if own else ae.interpolation,
+            "source": ("weights.transforms()" if own else "the AE input")
+            + ("" if spec is None or spec.input_size == (own or ae).crop_size
+               else f", resized to {spec.input_size} px"),
+            "weights": (spec.weights or "") if spec is not None else "",
+            "published_top1": published[0] if published else np.nan,
+            "published_top5": published[1] if published else np.nan})
+    return pd.DataFrame(rows)
+
+
+def _data_batches(data_dir: Path, zoo, batch_size: int, workers: int, pair_seed: int):
+    """The labelled ImageFolder at ``data_dir`` as :class:`~s2s_core.data.evaluation.EvaluationImages` (the AE's
+    crop plus each classifier's own crop of one loaded image), each folder labelled with the class of the zoo's
+    classifiers it names (by WordNet id or name); a folder they do not know, or a zoo whose classifiers record no
+    class names, is a ConfigError. Streamed in the order of :func:`~s2s_core.analysis.pairs.pair_order` (random
+    pairs of different classes side by side)."""
     classes = getattr(zoo, "class_names", None)
     if classes is None:
         raise ConfigError(f"zoo {zoo.path} and its classifiers record no class names, so the folders of {data_dir} "
                           "cannot be matched to the classifiers' outputs; re-create the zoo with s2s zoo create "
                           "from units that record them")
-    dataset = LabelledImageFolder(data_dir, size=zoo.input_size, classes=classes, on_error="none",
-                                  where=f"zoo {zoo.name!r}")
-    loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=workers, collate_fn=collate_skip_none)
-    return dataset, loader
+    ae = zoo_preprocessing(zoo.input_size, zoo.info.preprocessing)
+    own = {name: classifiers.native_preprocessing(clf.spec) if hasattr(clf, "spec") else None
+           for name, clf in zoo.classifiers.items()}
+    keys = native_protocols(ae, own)
+    dataset = EvaluationImages(data_dir, ae, {n: own[n] for n in keys}, classes=classes,
+                               where=f"zoo {zoo.name!r}")
+    order = pair_order(dataset.targets, pair_seed)
+    loader = DataLoader(dataset, batch_size=batch_size, sampler=order, num_workers=workers,
+                        collate_fn=collate_skip_none)
+    return dataset, loader, keys, protocol_table(zoo, ae, {n: own[n] for n in keys})
 
 
 def run_evaluation(
@@ -143,28 +223,38 @@ def run_evaluation(
     batch_size: int = 32,
     noise_grid: Sequence[float] = NOISE_GRID,
     seed: int = NOISE_SEED,
+    pair_seed: int = PAIR_SEED,
     device: str = "auto",
     workers: int = 0,
     show_progress: bool = True,
     only: Iterable[str] | None = None,
     skip: Iterable[str] = (),
+    nmi_estimator: str | None = None,
 ) -> tuple[EvaluationResult, dict[str, Path]]:
-    """Load the zoo, evaluate it on ``data_dir`` and write ``ZOO/results/*.csv``; used by the CLI and jobs."""
+    """Load the zoo, evaluate it on ``data_dir`` and write ``ZOO/results/*.csv``; used by the CLI and jobs.
+
+    The data are streamed in a seeded random order (``pair_seed``) that puts random pairs of images of
+    different classes side by side (inter-class nMI), so ``limit`` evaluates a random subset of the data.
+    """
     registry.select(only, skip)  # a wrong name is reported before the zoo is loaded
     if limit is not None and limit < 1:
         raise ConfigError(f"--limit must be a positive number of images, got {limit}")
     if batch_size < 1:
         raise ConfigError(f"--batch-size must be positive, got {batch_size}")
+    if nmi_estimator is not None:
+        Estimator.parse(nmi_estimator)
     data_dir = Path(data_dir)
     if not data_dir.is_dir():
         raise ConfigError(f"data directory {data_dir} does not exist (expected class sub-folders of images)")
     zoo = Zoo.load(zoo_dir, device=select_device(device))
-    dataset, loader = _data_batches(data_dir, zoo, batch_size, workers)
+    dataset, loader, keys, protocol = _data_batches(data_dir, zoo, batch_size, workers, pair_seed)
     total = min(len(dataset), limit) if limit else len(dataset)
     with tqdm(total=total, unit="img", desc="evaluate", disable=not show_progress) as bar:
         result = evaluate_zoo(zoo, loader, noise_grid=noise_grid, seed=seed, limit=limit, progress=bar.update,
-                              only=only, skip=skip)
+                              only=only, skip=skip, nmi_estimator=nmi_estimator,
+                              item_names=dataset.relative_names(), class_names=dataset.classes, native_keys=keys)
     result.extras["skipped_images"] = int(getattr(dataset, "skipped", 0))
+    result.tables["preprocessing"] = protocol
     paths = result.write(zoo.results_dir)
     return result, paths
 
@@ -195,8 +285,10 @@ def register(sub) -> None:
         "evaluate",
         help="Tables 1-2, noise curves, nMI and L*a*b* histograms of a zoo (one pass over the data)",
         description="Evaluate every classifier and AE of a zoo on labelled images (ImageFolder layout) and write "
-        "results/accuracy.csv, cross_accuracy.csv, noise.csv, nmi.csv, lab_histograms.csv and recon_quality.csv "
-        "(PSNR/SSIM against the input and A_S, |A_i - A_S|, high-frequency energy) into the zoo. "
+        "the result tables (results/*.csv, one per analysis, and preprocessing.csv: what each model read) into the "
+        "zoo. Each image is loaded once: the AE input and every classifier's own centre crop (torchvision weights: "
+        "their transforms) are cut from it. The data are streamed in a seeded order that puts random pairs of "
+        "different classes side by side (inter-class nMI). "
         f"Analyses ({analyses}) run together in one pass; --only/--skip choose among them.",
     )
     p.add_argument("zoo", type=Path, help="zoo directory (with zoo.json)")
@@ -205,6 +297,11 @@ def register(sub) -> None:
     p.add_argument("--batch-size", type=int, default=32, help="images per batch (default 32)")
     p.add_argument("--noise-grid", type=_parse_grid, default=list(NOISE_GRID), help="e.g. 0,0.1,0.2,...,1")
     p.add_argument("--seed", type=int, default=NOISE_SEED, help=f"seed of the noise (default {NOISE_SEED})")
+    p.add_argument("--pair-seed", type=int, default=PAIR_SEED,
+                   help=f"seed of the random inter-class nMI pairs and of the data order (default {PAIR_SEED})")
+    p.add_argument("--nmi-estimator", default=None, metavar="NAME",
+                   help="force the nMI estimator, e.g. raw-256 (scikit-learn's) or mm-64; default: levels by the "
+                        "binning rule for the image size, Miller-Madow corrected")
     p.add_argument("--only", type=_parse_names, default=None, metavar="NAMES",
                    help=f"run only these analyses (comma-separated: {','.join(registry.names())})")
     p.add_argument("--skip", type=_parse_names, default=[], metavar="NAMES", help="leave these analyses out")
@@ -223,6 +320,8 @@ def _main(args) -> int:
         batch_size=args.batch_size,
         noise_grid=args.noise_grid,
         seed=args.seed,
+        pair_seed=args.pair_seed,
+        nmi_estimator=args.nmi_estimator,
         device=args.device,
         workers=args.workers,
         only=args.only,

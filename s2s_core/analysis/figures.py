@@ -4,7 +4,8 @@ Input formats (the CSV files written by the evaluate pass into a zoo's ``results
 
 * ``accuracy.csv``: ``classifier,input,top1,top5`` with ``input`` in ``original``, ``A_S``, ``A_<name>``.
 * ``noise.csv``: ``classifier,input,s,top1`` (same ``input`` values).
-* ``nmi.csv``: ``ae,kind,mean,std,n`` with ``kind`` in ``intra``, ``inter``.
+* ``nmi.csv``: ``ae,kind,mean,std,n`` with ``kind`` in ``intra``, ``inter`` (and, as ``s2s evaluate`` writes it,
+  ``estimator`` and the chance level ``chance_mean``/``chance_std``).
 * ``lab_histograms.csv``: ``ae,channel,bin_lo,bin_hi,density`` (``ae`` in ``original``, ``A_S``,
   ``A_<name>``; ``channel`` in ``L``, ``a``, ``b``).
 * the cross-accuracy table: :class:`~s2s_core.analysis.crosstable.CrossTable`.
@@ -253,30 +254,48 @@ NMI_COLUMNS = ("ae", "kind", "mean", "std", "n")
 
 
 def nmi_bars_figure(nmi_df: pd.DataFrame) -> go.Figure:
-    """Fig. 9: mean intra- and inter-class nMI per AE with one-standard-deviation error bars.
+    """Fig. 9: mean intra- and inter-class nMI per AE with one-standard-deviation error bars, beside the chance
+    level (a dashed line at the mean nMI of random pairs of unrelated originals, shaded ± one standard deviation).
 
-    One grouped ``Bar`` trace per kind present (``intra``, ``inter``), AEs in order of appearance.
+    One grouped ``Bar`` trace per kind present (``intra``, ``inter``), AEs in order of appearance; with an
+    ``estimator`` column only the primary (first) estimator's rows are drawn, and the originals' row is the
+    chance line rather than a bar.
     """
     df = _require(nmi_df, NMI_COLUMNS, "nMI table")
-    aes = _unique(df["ae"])
+    if "estimator" in df.columns:
+        df = df[df["estimator"] == df["estimator"].iloc[0]]
+    aes = [a for a in _unique(df["ae"]) if a != "original"]
     fig = go.Figure()
+    lows, highs = [0.0], [0.0]
     for kind, c in (("intra", "#1f77b4"), ("inter", "#ff7f0e")):
         rows = df[df["kind"] == kind].drop_duplicates("ae", keep="last").set_index("ae").reindex(aes)
         if rows["mean"].isna().all():
             continue
+        std = rows["std"].fillna(0).to_numpy()
+        lows.append(float(np.nanmin(rows["mean"] - std)))
+        highs.append(float(np.nanmax(rows["mean"] + std)))
         fig.add_trace(
             go.Bar(
                 x=aes,
                 y=rows["mean"],
                 name=f"{kind}-class nMI",
                 marker_color=c,
-                error_y={"type": "data", "array": rows["std"].fillna(0).to_numpy()},
+                error_y={"type": "data", "array": std},
                 customdata=rows["n"],
                 hovertemplate="%{x}: %{y:.4f} (n=%{customdata})<extra></extra>",
             )
         )
+    if "chance_mean" in df.columns and len(df):
+        chance, spread = float(df["chance_mean"].iloc[0]), float(df["chance_std"].iloc[0])
+        if np.isfinite(spread):
+            fig.add_hrect(y0=chance - spread, y1=chance + spread, fillcolor="#888888", opacity=0.15, line_width=0)
+        fig.add_hline(y=chance, line_dash="dash", line_color="#444444",
+                      annotation_text=f"chance {chance:.3f} (unrelated originals)", annotation_position="top left")
+        lows.append(chance - (spread if np.isfinite(spread) else 0))
+        highs.append(chance + (spread if np.isfinite(spread) else 0))
     fig.update_layout(
-        barmode="group", title="Normalised mutual information", yaxis={"title": "nMI", "range": [0, 1]}
+        barmode="group", title="Normalised mutual information",
+        yaxis={"title": "nMI", "range": [min(lows) - 0.02, min(1.0, max(highs) + 0.08)]},
     )
     return fig
 

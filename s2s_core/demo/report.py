@@ -16,10 +16,11 @@ import numpy as np
 import pandas as pd
 
 from s2s_core import results as result_tables
+from s2s_core.analysis.accounts import nmi_account, noise_account, pattern_account
 from s2s_core.analysis.fca import lattice_at, threshold_intervals
 from s2s_core.analysis.paper import PAPER_NAMES, PAPER_TABLE2
 from s2s_core.analysis.rrc import rrc_matrix
-from s2s_core.analysis.tables import nmi_summary, table1
+from s2s_core.analysis.tables import class_highlights, nmi_summary, table1
 from s2s_core.errors import ConfigError
 from s2s_core.views import BASE_KEY, ORIGINAL, ae_key
 from s2s_core.zoo import ZooInfo
@@ -119,6 +120,8 @@ def report(zoo_dir: str | Path) -> str:
     nmi = _read(results, "nmi")
     noise = _read(results, "noise")
     quality = _read(results, "recon_quality") if result_tables.exists(results, "recon_quality") else None
+    optional = {key: _read(results, key) for key in ("nmi_differences", "per_class", "ae_patterns", "preprocessing")
+                if result_tables.exists(results, key)}
     build, info = _build_facts(zoo_dir)
     names = [str(c) for c in cross.columns]
     n_classes = int(info.get("num_classes") or len(info.get("classes") or []) or 0)
@@ -196,31 +199,60 @@ def report(zoo_dir: str | Path) -> str:
              f"(`s2s signal-order`).")
     out.append(text)
 
-    summary = nmi_summary(nmi)
-    order = [BASE_KEY, *(ae_key(c) for c in names)]
-    nmi_table = pd.DataFrame({
-        f"{kind} nMI": [f"{summary[f'{kind} mean'][a]:.3f} ± {summary[f'{kind} std'][a]:.3f}" for a in order]
-        for kind in ("intra", "inter")}, index=pd.Index(order, name="ae"))
-    out.append("**nMI** (mean ± standard deviation over the test images; inter: consecutive pairs). The "
-               "estimator's chance level is not yet reported beside it, so these values are not interpreted here.")
-    out.append(_markdown(nmi_table, index=True))
-
-    noisy = noise[noise["s"] > 0]
-    piv = noisy.pivot_table(index=["classifier", "s"], columns="input", values="top1")
-    wins = []
-    for n in names:
-        sub = piv.loc[n] if n in piv.index.get_level_values(0) else None
-        if sub is None or ae_key(n) not in sub.columns:
-            continue
-        better = [float(s) for s, row in sub.iterrows() if row[ae_key(n)] > row[ORIGINAL]]
-        if better:
-            gap = (sub[ae_key(n)] - sub[ORIGINAL]).idxmax()
-            wins.append(f"{n} (s = {', '.join(f'{s:g}' for s in better)}; largest at s = {gap:g}: "
-                        f"{100 * sub.loc[gap, ae_key(n)]:.1f} % against {100 * sub.loc[gap, ORIGINAL]:.1f} %)")
-    out.append("**Noise (Fig. 4).** On inputs with uniform noise U(−s, s), acc(i∘A_i) > acc(i) holds for "
-               + ("; ".join(wins) if wins else "no classifier at any s > 0")
-               + f" (`noise.csv`; chance is {chance1:.0f} % top-1).")
+    out += _nmi_section(nmi, optional.get("nmi_differences"), [BASE_KEY, *(ae_key(c) for c in names)])
+    noise_text = noise_account(noise, 1.0 / n_classes if n_classes else None)
+    out.append(f"**Noise (Fig. 4)** (`noise.csv`). {noise_text}")
+    if "ae_patterns" in optional:
+        out.append(f"**Image-independent patterns** (`ae_patterns.csv`, AE patterns page). "
+                   f"{pattern_account(optional['ae_patterns'])}")
+    if "per_class" in optional:
+        out.append(_class_sentence(optional["per_class"]))
+    if "preprocessing" in optional:
+        out.append(_protocol_sentence(optional["preprocessing"]))
     return "\n\n".join(out) + "\n"
+
+
+def _nmi_section(nmi: pd.DataFrame, diffs: pd.DataFrame | None, order: list[str]) -> list[str]:
+    """The nMI table (mean ± std, difference to chance with its 95 % interval) and the sentences of
+    :func:`~s2s_core.analysis.accounts.nmi_account`."""
+    summary = nmi_summary(nmi)
+    order = [a for a in order if a in summary.index]
+
+    def cell(kind: str, a: str) -> str:
+        r = summary.loc[a]
+        return (f"{r[f'{kind} mean']:.3f} ± {r[f'{kind} std']:.3f} ({r[f'{kind} − chance']:+.3f} "
+                f"[{r[f'{kind} − chance low']:+.3f}, {r[f'{kind} − chance high']:+.3f}])")
+
+    table = pd.DataFrame({f"{kind} nMI (− chance [95 % CI])": [cell(kind, a) for a in order]
+                          for kind in ("intra", "inter")}, index=pd.Index(order, name="ae"))
+    return ["**nMI** (mean ± standard deviation over the test images; inter: random pairs of images of different "
+            "classes, the same pairs for every AE; in brackets the difference to the chance level with its 95 % "
+            "interval; `nmi.csv`, `nmi_pairs.csv`, `nmi_differences.csv`):",
+            _markdown(table, index=True), " ".join(nmi_account(nmi, diffs))]
+
+
+def _class_sentence(per_class: pd.DataFrame) -> str:
+    """Where an A_i loses and gains most, per class (``per_class.csv``)."""
+    top = class_highlights(per_class, top=1)
+    if top.empty:
+        return "**Per class** (`per_class.csv`): no class changes its top-1 between i and i∘A_i."
+    parts = [f"{r['classifier']} {r['direction']} most on {r['class']} ({r['original']:.0f} % → {r['A_i']:.0f} %, "
+             f"n = {r['n']})" for _, r in top.iterrows()]
+    return ("**Per class** (`per_class.csv`, Overview page; few images per class, so single classes are noisy): "
+            + "; ".join(parts) + ".")
+
+
+def _protocol_sentence(protocol: pd.DataFrame) -> str:
+    """What each model read of the originals (``preprocessing.csv``)."""
+    p = protocol.set_index("model")
+    ae = p.loc[BASE_KEY] if BASE_KEY in p.index else None
+    own = p[(p["role"] == "classifier") & (p["source"].astype(str).str.startswith("weights"))]
+    text = "**Preprocessing** (`preprocessing.csv`): "
+    if ae is not None:
+        text += f"the AE reads resize {ae['resize_size']}, centre crop {ae['crop_size']} ({ae['interpolation']})"
+    text += ("; every classifier reads the AE input." if own.empty else "; " + ", ".join(
+        f"{m} its weights' own {r['resize_size']} → {r['crop_size']}" for m, r in own.iterrows()) + ".")
+    return text
 
 
 def write_into(readme: str | Path, text: str) -> bool:

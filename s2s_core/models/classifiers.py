@@ -31,6 +31,7 @@ import torchvision
 from torch import nn
 
 from s2s_core import settings
+from s2s_core.data.preprocess import Preprocessing
 from s2s_core.errors import CheckpointError, ConfigError, WeightsUnavailableError
 from s2s_core.models.class_names import ClassNames, from_categories
 from s2s_core.models.demo_nets import DEMO_ENTRIES, DEMO_INPUT_SIZE, DEMO_NUM_CLASSES
@@ -39,8 +40,8 @@ from s2s_core.models.segnet import IMAGENET_MEAN, IMAGENET_STD
 from s2s_core.weights import WRAPPER_PREFIXES, load_into, read_state_dict
 
 __all__ = ["IMAGENET_MEAN", "IMAGENET_STD", "Classifier", "ClassifierSpec", "available", "build",
-           "check_weights_available", "from_checkpoint",
-           "get_spec", "hub_weights_path", "load_weights_into", "register", "register_checkpoint", "spec_for_weights"]
+           "check_weights_available", "from_checkpoint", "get_spec", "hub_weights_path", "load_weights_into",
+           "native_preprocessing", "published_accuracy", "register", "register_checkpoint", "spec_for_weights"]
 # Auxiliary heads that torchvision's GoogLeNet / Inception v3 carry; s2s always uses the main logits only.
 _AUX_PREFIXES = ("AuxLogits.", "aux1.", "aux2.")
 _LOAD_LOCK = threading.Lock()
@@ -50,7 +51,12 @@ _LOAD_LOCK = threading.Lock()
 class ClassifierSpec:
     """A registry entry. ``builder(num_classes=N, weights=None | "DEFAULT" | tag) -> nn.Module`` returns the raw
     network, which takes images normalised with ``mean``/``std`` at ``input_size`` x ``input_size``.
-    ``classes``: the class names of its logits in label order, when known (pre-trained weights, saved units)."""
+    ``classes``: the class names of its logits in label order, when known (pre-trained weights, saved units).
+
+    ``resize_size``/``interpolation``: the native evaluation protocol of the weights (resize the shorter side to
+    ``resize_size``, centre-crop ``input_size``; torchvision's ``weights.transforms()``); ``None`` for networks
+    without one, which take the zoo's AE input (:func:`native_preprocessing`). ``weights``: the weights tag the
+    protocol was read from (``"IMAGENET1K_V1"``), for the record of the results."""
 
     name: str
     builder: Callable[..., nn.Module]
@@ -62,6 +68,9 @@ class ClassifierSpec:
     family: str = ""
     description: str = ""
     classes: ClassNames | None = None
+    resize_size: int | None = None
+    interpolation: str = "bilinear"
+    weights: str | None = None
 
 
 _REGISTRY: dict[str, ClassifierSpec] = {}
@@ -107,10 +116,8 @@ def spec_for_weights(name: str, weights: str | None) -> ClassifierSpec:
     if weights is None or not (isinstance(b, functools.partial) and b.func is _build_torchvision):
         return spec
     w = _resolve_weights(spec.builder.args[0], weights)
-    size, mean, std = _transform_params(w)
     categories = w.meta.get("categories")
-    return replace(spec, input_size=size, mean=mean, std=std,
-                   classes=from_categories(categories) if categories else None)
+    return replace(spec, **_transform_params(w), classes=from_categories(categories) if categories else None)
 
 
 def check_weights_available(name: str, weights: str) -> ClassifierSpec:
@@ -135,6 +142,26 @@ def check_weights_available(name: str, weights: str) -> ClassifierSpec:
 def _missing_weights_message(tv_name: str, w, path: Path) -> str:
     return (f"pre-trained weights {type(w).__name__}.{w.name} for {tv_name} are not in the local cache: put the file "
             f"{path.name} (from {w.url}) at {path}, or set {settings.ALLOW_DOWNLOAD_ENV}=1 to let s2s download it")
+
+
+def native_preprocessing(spec: ClassifierSpec) -> Preprocessing | None:
+    """The centre-crop protocol of ``spec``'s weights (Table 1's "center-crop, single-scale"), or ``None`` when
+    the network has none of its own (it then reads the zoo's AE input, resized to ``input_size``)."""
+    if spec.resize_size is None:
+        return None
+    return Preprocessing(crop_size=spec.input_size, resize_size=spec.resize_size, interpolation=spec.interpolation)
+
+
+def published_accuracy(spec: ClassifierSpec) -> tuple[float, float] | None:
+    """torchvision's published ImageNet-1K (top-1, top-5) in % for ``spec``'s weights (their metadata), or
+    ``None`` when there are none (own networks, other data)."""
+    b = spec.builder
+    if spec.weights is None or not (isinstance(b, functools.partial) and b.func is _build_torchvision):
+        return None
+    metrics = _resolve_weights(b.args[0], spec.weights).meta.get("_metrics", {}).get("ImageNet-1K", {})
+    if "acc@1" not in metrics:
+        return None
+    return float(metrics["acc@1"]), float(metrics.get("acc@5", float("nan")))
 
 
 def build(name: str, *, weights: str | None = None, num_classes: int | None = None) -> nn.Module:
@@ -180,6 +207,8 @@ class Classifier(nn.Module):
     def from_name(cls, name: str, weights: str | None = None, num_classes: int | None = None) -> Classifier:
         """Build registry entry ``name`` (see :func:`build`) with the preprocessing its weights expect."""
         spec = spec_for_weights(name, weights)
+        if weights is None and spec.weights is not None:  # randomly initialised: the protocol of the family, but no published accuracy
+            spec = replace(spec, weights=None)
         net = build(name, weights=weights, num_classes=num_classes)
         if num_classes is not None:
             spec = replace(spec, num_classes=int(num_classes))
@@ -223,11 +252,18 @@ def _resolve_weights(tv_name: str, weights: str):
         raise ConfigError(f"{tv_name} has no weights {weights!r}: use one of {', '.join(tags)}") from None
 
 
-def _transform_params(w) -> tuple[int, tuple, tuple]:
-    """(input size, mean, std) of a weights' eval transforms (ImageNet defaults where a field is missing)."""
+def _transform_params(w) -> dict:
+    """Spec fields of a weights' eval transforms: ``input_size`` (crop), ``mean``, ``std``, ``resize_size``,
+    ``interpolation``, ``weights`` (ImageNet defaults where a field is missing). Builds the transforms object
+    from the enum's metadata only: nothing is downloaded."""
     t = w.transforms()
     crop = getattr(t, "crop_size", [224])
-    return int(crop[0]), tuple(getattr(t, "mean", IMAGENET_MEAN)), tuple(getattr(t, "std", IMAGENET_STD))
+    resize = getattr(t, "resize_size", None)
+    interpolation = getattr(t, "interpolation", None)
+    return {"input_size": int(crop[0]), "mean": tuple(getattr(t, "mean", IMAGENET_MEAN)),
+            "std": tuple(getattr(t, "std", IMAGENET_STD)),
+            "resize_size": int(resize[0]) if resize else None,
+            "interpolation": getattr(interpolation, "value", "bilinear"), "weights": w.name}
 
 
 def hub_weights_path(w) -> Path:
@@ -300,14 +336,14 @@ def _torchvision_builder(tv_name: str, input_size: int) -> Callable[..., nn.Modu
 @functools.cache
 def _torchvision_spec(tv_name: str, family: str = "", description: str = "") -> ClassifierSpec:
     """Spec of a torchvision model: preprocessing from its DEFAULT weights' transforms (ImageNet defaults if none)."""
-    size, mean, std = 224, IMAGENET_MEAN, IMAGENET_STD
+    params: dict = {"input_size": 224, "mean": IMAGENET_MEAN, "std": IMAGENET_STD}
     with contextlib.suppress(ValueError, AttributeError):  # a model without a weights enum
-        size, mean, std = _transform_params(torchvision.models.get_model_weights(tv_name).DEFAULT)
+        params = _transform_params(torchvision.models.get_model_weights(tv_name).DEFAULT)
     module = torchvision.models.get_model_builder(tv_name).__module__.rsplit(".", 1)[-1]
+    size = params["input_size"]
     return ClassifierSpec(
-        name=tv_name, builder=_torchvision_builder(tv_name, size), input_size=size, mean=mean, std=std,
-        num_classes=1000, default_weights="DEFAULT", family=family or module,
-        description=description or f"torchvision {tv_name} ({size} px)")
+        name=tv_name, builder=_torchvision_builder(tv_name, size), num_classes=1000, default_weights="DEFAULT",
+        family=family or module, description=description or f"torchvision {tv_name} ({size} px)", **params)
 
 
 # ----------------------------------------------------------------------------------------- own networks
@@ -334,15 +370,18 @@ def load_weights_into(net: nn.Module, state_dict: Mapping[str, torch.Tensor], so
 
 def from_checkpoint(path: str | Path, arch: str, num_classes: int, *, input_size: int | None = None,
                     mean: Sequence[float] | None = None, std: Sequence[float] | None = None,
-                    name: str | None = None, classes: ClassNames | Sequence[str] | None = None) -> Classifier:
+                    name: str | None = None, classes: ClassNames | Sequence[str] | None = None,
+                    resize_size: int | None = None) -> Classifier:
     """A Classifier of architecture ``arch`` (a registry name) with ``num_classes`` outputs, its parameters read
-    from a ``.safetensors`` (or weights-only ``.pth``) state-dict file. Preprocessing defaults to ``arch``'s.
+    from a ``.safetensors`` (or weights-only ``.pth``) state-dict file. Size and normalisation default to
+    ``arch``'s; the native resize (``resize_size``) only when given: a checkpoint's own protocol is not known.
     ``classes``: its class names in label order (needed to fine-tune or evaluate it on an ImageFolder)."""
     base = get_spec(arch)
     net = load_weights_into(build(arch, num_classes=num_classes), read_state_dict(path), f"checkpoint {path}")
     spec = replace(base, name=name or arch, num_classes=int(num_classes),
                    input_size=int(input_size or base.input_size), mean=tuple(mean or base.mean),
-                   std=tuple(std or base.std), default_weights=None,
+                   std=tuple(std or base.std), default_weights=None, weights=None,
+                   resize_size=None if resize_size is None else int(resize_size),
                    classes=_checked_classes(classes, num_classes, f"checkpoint {path}"))
     return Classifier(spec, net)
 

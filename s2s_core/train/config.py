@@ -23,6 +23,8 @@ from s2s_core.errors import ConfigError
 
 C = TypeVar("C", bound="_Run")
 DEFAULT_WEIGHTS = "DEFAULT"
+#: Where pre-training takes its MSE (:class:`PretrainConfig` ``loss_space``, :func:`s2s_core.train.pretrain.reconstruction_loss`).
+LOSS_SPACES = ("pixel", "normalized")
 
 
 @dataclass
@@ -101,10 +103,16 @@ class PretrainConfig(_Base):
     widths: list[int] = field(default_factory=lambda: [64, 128, 256, 512, 512])
     depths: list[int] = field(default_factory=lambda: [2, 2, 3, 3, 3])
     init_encoder: str | None = None  #: None, "vgg16_bn" (torchvision weights) or a .safetensors/.pth file
+    #: where the MSE is taken: "pixel" (A(x) and x in [0, 1]) or "normalized" (both ImageNet-normalised, as the
+    #: authors' network maps normalised input to normalised output: each channel weighted by 1/std², about 20x
+    #: the pixel loss and its gradient at the same lr). Default "pixel": what the shipped demo zoo was trained with.
+    loss_space: str = "pixel"
 
     def validate(self) -> None:
         super().validate()
         _positive(self, "heldout_images", "eval_every_images", "lr", "lr_patience")
+        if self.loss_space not in LOSS_SPACES:
+            raise ConfigError(f"loss_space: must be one of {', '.join(LOSS_SPACES)}, got {self.loss_space!r}")
         if self.optimizer not in ("sgd", "adam"):
             raise ConfigError(f"optimizer: must be sgd or adam, got {self.optimizer!r}")
         if not 0 < self.lr_factor < 1:

@@ -34,6 +34,9 @@ class Options:
     noise_grid: tuple[float, ...] = NOISE_GRID  #: strengths s of U(-s, s) noise (Sec. 3.3.2)
     seed: int = NOISE_SEED  #: seed of the noise generator
     lab_bins: int = 64  #: bins per L*a*b* channel (Sec. 3.3.1)
+    nmi_estimator: str | None = None  #: e.g. "raw-256"; None: the binning rule + bias correction (analysis.nmi)
+    item_names: tuple[str, ...] | None = None  #: file of each data index (``views.ids``), for files that list images
+    class_names: tuple[str, ...] | None = None  #: name of each label, for per-class tables
 
 
 @dataclass
@@ -47,7 +50,12 @@ class BatchViews:
             reconstructions exactly as the AEs output them (not clamped), as the classifiers were fine-tuned on.
         names: short names of the classifiers that have a fine-tuned AE (``"L"``, ...), in zoo order.
         zoo: the loaded zoo (its ``classifiers``, ``reconstruct_all`` for further inputs).
-        start: index of this batch's first image in the data (images are numbered in data order).
+        start: index of this batch's first image in the stream (images are numbered in stream order).
+        ids: ``(B,)`` int64 index of each image in its data set (``None``: the stream position).
+        natives: classifier name -> ``(B, 3, s, s)`` in [0, 1], that classifier's own centre crop of the same
+            loaded images (its weights' protocol, :mod:`s2s_core.data.preprocess`); classifiers not listed read
+            ``x`` (resized to their input size). Used for the ``original`` view only: reconstructions exist
+            at the AE's size.
     """
 
     x: torch.Tensor
@@ -56,12 +64,16 @@ class BatchViews:
     names: list[str]
     zoo: object
     start: int = 0
+    ids: torch.Tensor | None = None
+    natives: dict[str, torch.Tensor] = field(default_factory=dict)
     _logits: dict[tuple[str, str], torch.Tensor] = field(default_factory=dict, repr=False)
 
     @classmethod
-    def of(cls, zoo, x: torch.Tensor, y: torch.Tensor, names: Sequence[str], start: int = 0) -> BatchViews:
+    def of(cls, zoo, x: torch.Tensor, y: torch.Tensor, names: Sequence[str], start: int = 0,
+           ids: torch.Tensor | None = None, natives: dict[str, torch.Tensor] | None = None) -> BatchViews:
         """Reconstruct ``x`` with one encoder pass (every decoder once) and wrap it."""
-        return cls(x=x, y=y, images={ORIGINAL: x, **zoo.reconstruct_all(x)}, names=list(names), zoo=zoo, start=start)
+        return cls(x=x, y=y, images={ORIGINAL: x, **zoo.reconstruct_all(x)}, names=list(names), zoo=zoo, start=start,
+                   ids=ids, natives=dict(natives or {}))
 
     @property
     def views(self) -> list[str]:
@@ -76,7 +88,8 @@ class BatchViews:
         """``(B, C)`` logits of ``classifier`` on ``view`` (computed once per batch, then cached)."""
         key = (classifier, view)
         if key not in self._logits:
-            self._logits[key] = self.zoo.classifiers[classifier](self.images[view])
+            image = self.natives.get(classifier) if view == ORIGINAL else None
+            self._logits[key] = self.zoo.classifiers[classifier](self.images[view] if image is None else image)
         return self._logits[key]
 
 

@@ -3,12 +3,14 @@
 For every strength s > 0 of the grid the noisy batch is encoded once and decoded by every AE
 (:meth:`~s2s_core.zoo.Zoo.reconstruct_all`); s = 0 reuses the clean views and their cached logits. The noise
 comes from one generator seeded with ``options.seed`` and drawn batch by batch, s by s, so every classifier
-and AE sees the same noise. Writes ``noise.csv``: ``classifier,input,s,top1``.
+and AE sees the same noise. A classifier with its own centre crop of the original (``views.natives``) reads
+that crop plus noise of the same strength on the original curve. Writes ``noise.csv``: ``classifier,input,s,top1``.
 """
 
 from __future__ import annotations
 
 import pandas as pd
+import torch
 
 from s2s_core.analysis.dataset.base import Analysis, BatchViews, Counts
 from s2s_core.analysis.noise import add_uniform_noise, noise_generator
@@ -35,10 +37,20 @@ class NoiseAnalysis(Analysis):
                 logits = views.logits
             else:
                 noisy = add_uniform_noise(views.x.cpu(), s, self.generator).to(views.x.device)
-                logits = BatchViews.of(views.zoo, noisy, views.y, views.names, views.start).logits
+                natives = self._noisy_natives(views.natives, s)
+                logits = BatchViews.of(views.zoo, noisy, views.y, views.names, views.start, views.ids, natives).logits
             for clf in self.names:
                 for view in (ORIGINAL, BASE_KEY, ae_key(clf)):
                     self.counts[(clf, view, s)].add(logits(clf, view), views.y)
+
+    def _noisy_natives(self, natives: dict[str, torch.Tensor], s: float) -> dict[str, torch.Tensor]:
+        """Each classifier's own crop plus noise of the same strength (drawn after the AE input's; classifiers
+        that share a crop share its noise)."""
+        noisy: dict[int, torch.Tensor] = {}
+        for t in natives.values():
+            if id(t) not in noisy:
+                noisy[id(t)] = add_uniform_noise(t.cpu(), s, self.generator).to(t.device)
+        return {clf: noisy[id(t)] for clf, t in natives.items()}
 
     def tables(self) -> dict[str, pd.DataFrame]:
         rows = [{"classifier": clf, "input": view, "s": s, "top1": c.rate(1)}

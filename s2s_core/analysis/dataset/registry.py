@@ -10,18 +10,20 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from s2s_core.analysis.dataset.accuracy import AccuracyAnalysis
+from s2s_core.analysis.dataset.ae_patterns import AePatternsAnalysis
 from s2s_core.analysis.dataset.base import Analysis
 from s2s_core.analysis.dataset.cross_accuracy import CrossAccuracyAnalysis
 from s2s_core.analysis.dataset.lab import LabAnalysis
 from s2s_core.analysis.dataset.nmi import NmiAnalysis
 from s2s_core.analysis.dataset.noise import NoiseAnalysis
+from s2s_core.analysis.dataset.per_class import PerClassAnalysis
 from s2s_core.analysis.dataset.recon_quality import ReconQualityAnalysis
 from s2s_core.errors import ConfigError
 
 ANALYSES: dict[str, type[Analysis]] = {
     cls.name: cls
-    for cls in (AccuracyAnalysis, CrossAccuracyAnalysis, NoiseAnalysis, NmiAnalysis, LabAnalysis,
-                ReconQualityAnalysis)
+    for cls in (AccuracyAnalysis, CrossAccuracyAnalysis, PerClassAnalysis, NoiseAnalysis, NmiAnalysis, LabAnalysis,
+                ReconQualityAnalysis, AePatternsAnalysis)
 }
 
 

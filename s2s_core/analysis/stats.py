@@ -1,0 +1,70 @@
+"""Summaries of samples of per-image scores: mean, standard deviation, standard error and a 95 % confidence
+interval, for one sample and for paired differences (Sec. 3.5 reports mean and standard deviation; the
+standard error and the interval say how far a mean can be trusted).
+
+The interval is Student's t: ``mean ± t(0.975, n - 1) · s / √n`` with the sample standard deviation ``s``
+(``ddof = 1``). With one value the spread and the interval are NaN.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+
+import numpy as np
+from scipy import stats
+
+#: Coverage of the confidence intervals.
+CONFIDENCE = 0.95
+
+
+@dataclass(frozen=True)
+class Summary:
+    """Mean, sample standard deviation, standard error, t-interval (``ci_low``, ``ci_high``) and count."""
+
+    mean: float
+    std: float
+    se: float
+    ci_low: float
+    ci_high: float
+    n: int
+
+    def as_dict(self, prefix: str = "") -> dict[str, float | int]:
+        return {f"{prefix}{k}": v for k, v in asdict(self).items()}
+
+
+def summarize(values: Sequence[float] | np.ndarray) -> Summary:
+    """:class:`Summary` of the finite values (NaN are left out); no values -> all NaN with ``n = 0``."""
+    v = np.asarray(values, dtype=np.float64).ravel()
+    v = v[np.isfinite(v)]
+    n = int(v.size)
+    if n == 0:
+        return Summary(*(math.nan,) * 5, 0)
+    mean = float(v.mean())
+    if n == 1:
+        return Summary(mean, math.nan, math.nan, math.nan, math.nan, 1)
+    std = float(v.std(ddof=1))
+    se = std / math.sqrt(n)
+    half = float(stats.t.ppf(0.5 + CONFIDENCE / 2, n - 1)) * se
+    return Summary(mean, std, se, mean - half, mean + half, n)
+
+
+def paired_difference(first: Sequence[float] | np.ndarray, second: Sequence[float] | np.ndarray) -> Summary:
+    """:func:`summarize` of ``first - second`` over the items both scored (the same images or pairs)."""
+    a, b = np.asarray(first, dtype=np.float64), np.asarray(second, dtype=np.float64)
+    if a.shape != b.shape:
+        raise ValueError(f"paired samples must have the same length, got {a.shape} and {b.shape}")
+    return summarize(a - b)
+
+
+def difference_of_means(first: Summary, second: Summary) -> tuple[float, float, float, float]:
+    """``(difference, se, ci_low, ci_high)`` of two independent means (Welch's interval, normal quantile
+    when both samples are large): how far a score lies above its chance level."""
+    diff = first.mean - second.mean
+    se = math.sqrt(first.se**2 + second.se**2) if first.n > 1 and second.n > 1 else math.nan
+    if not math.isfinite(se):
+        return diff, math.nan, math.nan, math.nan
+    dof = se**4 / ((first.se**4 / (first.n - 1)) + (second.se**4 / (second.n - 1))) if se > 0 else math.inf
+    half = float(stats.t.ppf(0.5 + CONFIDENCE / 2, dof)) * se if math.isfinite(dof) else 1.959963984540054 * se
+    return diff, se, diff - half, diff + half
