@@ -41,7 +41,7 @@ from browser_harness import (  # noqa: E402
     serve,
 )
 
-DEMO_ZOO = ROOT / "checkpoints" / "demo"
+DEMO_ZOO = Path(os.environ.get("S2S_BENCH_ZOO", ROOT / "checkpoints" / "demo"))  # another zoo: side by side
 #: The app to time (another checkout's app.py measures "before" side by side with "after").
 APP = Path(os.environ.get("S2S_BENCH_APP", ROOT / "app.py"))
 PANEL = {"plotly": True}
