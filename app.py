@@ -11,13 +11,15 @@ from pathlib import Path
 
 import streamlit as st
 
-from dashboard import state
+from dashboard import jobs_view, state
 
 ROOT = Path(__file__).resolve().parent
 
 st.set_page_config(page_title="s2s — what do deep networks like to see?", page_icon=":material/visibility:",
                    layout="wide")
 state.configure_server()
+jobs_view.server_gate()  # once per process: makes the launch token (if none is set) and prints its URL
+jobs_view.unlock_from_url()  # ?token=... unlocks launching in this session, then leaves the URL
 
 PAGES = [
     st.Page(ROOT / "pages" / "overview.py", title="Overview", icon=":material/home:", default=True),
@@ -25,6 +27,7 @@ PAGES = [
     st.Page(ROOT / "pages" / "upload.py", title="Upload", icon=":material/upload:"),
     st.Page(ROOT / "pages" / "noise.py", title="Noise", icon=":material/grain:"),
     st.Page(ROOT / "pages" / "signal_order.py", title="Signal order", icon=":material/account_tree:"),
+    st.Page(ROOT / "pages" / "compare.py", title="Compare two", icon=":material/compare:"),
     st.Page(ROOT / "pages" / "information.py", title="Information", icon=":material/insights:"),
     st.Page(ROOT / "pages" / "patterns.py", title="AE patterns", icon=":material/grid_on:"),
     st.Page(ROOT / "pages" / "jobs.py", title="Training jobs", icon=":material/model_training:"),
@@ -33,7 +36,7 @@ page = st.navigation(PAGES)
 state.mark_app_ran()
 pending = state.pop_pending_page()
 if pending:  # a deep link that arrived before st.navigation was set up
-    st.switch_page(pending)
+    st.switch_page(pending[0], query_params=pending[1])
 
 with st.sidebar:
     state.zoo_picker()

@@ -1,9 +1,9 @@
-"""Download buttons: tables as CSV, plotly figures as SVG/PNG, the lattice as SVG/DOT, images as PNG.
+"""Download buttons: tables as CSV, plotly figures as SVG/PNG (the lattice too, plus its DOT text), images as PNG.
 
 Figure files are built only when the user clicks (Streamlit's deferred ``data=callable``), because one
 kaleido export starts a headless Chromium and takes seconds; the bytes are cached on the figure's JSON.
 Without kaleido or a Chromium (or after an export failed), figures are offered as interactive HTML with a
-note saying so; without Graphviz's ``dot``, the lattice is offered as DOT text.
+note saying so.
 """
 
 from __future__ import annotations
@@ -51,10 +51,10 @@ def _figure_bytes(fig_json: str, fmt: str) -> bytes:
     return pio.from_json(fig_json).to_image(format=fmt, width=1100, height=None, scale=2 if fmt == "png" else 1)
 
 
-def _exporter(fig_json: str, fmt: str):
-    def build() -> bytes:
+def _exporter(fig: go.Figure, fmt: str):
+    def build() -> bytes:  # serialised on click only: to_json of a big figure costs tens of ms per page run
         try:
-            return _figure_bytes(fig_json, fmt)
+            return _figure_bytes(fig.to_json(), fmt)
         except Exception as exc:  # kaleido/Chromium failures of any kind: remember and fall back next run
             with _lock():
                 _export_failures()["reason"] = f"{type(exc).__name__}: {exc}"[:300]
@@ -81,11 +81,10 @@ def figure_buttons(fig: go.Figure, stem: str, key: str, where=None) -> None:
     failed = _export_failures().get("reason")
     row = where or button_row()
     if ok and not failed:
-        fig_json = fig.to_json()
-        row.download_button(":material/download: SVG", _exporter(fig_json, "svg"), file_name=f"{stem}.svg",
+        row.download_button(":material/download: SVG", _exporter(fig, "svg"), file_name=f"{stem}.svg",
                             mime="image/svg+xml", key=f"{key}_svg", on_click="ignore",
                             help="Built on click with kaleido (a few seconds the first time).")
-        row.download_button(":material/download: PNG", _exporter(fig_json, "png"), file_name=f"{stem}.png",
+        row.download_button(":material/download: PNG", _exporter(fig, "png"), file_name=f"{stem}.png",
                             mime="image/png", key=f"{key}_png", on_click="ignore",
                             help="Built on click with kaleido (a few seconds the first time).")
         return
@@ -94,24 +93,11 @@ def figure_buttons(fig: go.Figure, stem: str, key: str, where=None) -> None:
     row.caption(f"PNG/SVG export is unavailable ({failed or reason}); the figure is offered as interactive HTML.")
 
 
-@st.cache_data(show_spinner=False, max_entries=64)
-def _dot_svg(dot: str) -> bytes:
-    import graphviz
-
-    return graphviz.Source(dot).pipe(format="svg")
-
-
-def dot_buttons(dot: str, stem: str, key: str) -> None:
-    """The lattice as SVG (Graphviz ``dot``, built on click) and as DOT text."""
-    row = button_row()
-    if shutil.which("dot"):
-        row.download_button(":material/download: SVG", lambda: _dot_svg(dot), file_name=f"{stem}.svg",
-                            mime="image/svg+xml", key=f"{key}_svg", on_click="ignore")
-    row.download_button(":material/download: DOT", dot.encode("utf-8"), file_name=f"{stem}.dot",
-                        mime="text/vnd.graphviz", key=f"{key}_dot", on_click="ignore")
-    if not shutil.which("dot"):
-        row.caption("Graphviz `dot` is not installed, so the lattice is offered as DOT text only "
-                    "(render it with `dot -Tsvg`).")
+def dot_button(dot: str, stem: str, key: str, where=None) -> None:
+    """The lattice as DOT text (Graphviz), beside its SVG/PNG buttons (``where``: a :func:`button_row`)."""
+    (where or st).download_button(":material/download: DOT", dot.encode("utf-8"), file_name=f"{stem}.dot",
+                                  mime="text/vnd.graphviz", key=f"{key}_dot", on_click="ignore",
+                                  help="Graphviz source of the same lattice (render with `dot -Tsvg`).")
 
 
 def _png(image: np.ndarray) -> bytes:

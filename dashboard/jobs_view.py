@@ -1,7 +1,8 @@
 """What the Training jobs page shows and does, kept out of the page script (project issue 7).
 
-* The launch gate: :func:`gate` asks :func:`s2s_core.jobs.specs.launch_allowed` with the address the server
-  listens on (``server.address``) and the token typed on the page.
+* The launch gate, as Jupyter's: :func:`server_gate` makes a token at start when the operator set none and
+  prints the URL carrying it; :func:`unlock_from_url` (app.py, every run) unlocks the session that opens that
+  URL; :func:`gate` also accepts the token typed on the page.
 * The board: :class:`Board` lists jobs. Without launch rights it reads the job table only (``JobStore``), because
   :meth:`JobRunner.list` refreshes the queue and may START queued jobs; with launch rights it uses the runner.
 * Progress: :func:`job_progress` turns a job's ``progress.jsonl`` events into a fraction, an ETA and the loss
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import math
 import sqlite3
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,8 +35,9 @@ from s2s_core.jobs.specs import (
     GateSettings,
     Roots,
     describe_kind,
-    is_loopback,
     launch_allowed,
+    new_token,
+    token_matches,
     validate_params,
 )
 from s2s_core.jobs.store import DB_NAME, Job, JobStore
@@ -43,6 +46,10 @@ from s2s_core.jobs.store import DB_NAME, Job, JobStore
 REFRESH_S = 2.0
 #: Session-state keys of the page.
 TOKEN_KEY = "jobs_token"
+UNLOCKED_KEY = "_jobs_unlocked"
+#: The query parameter that carries the launch token (as Jupyter's ``?token=``).
+URL_TOKEN = "token"
+WRONG_LINK = "the token in the link was wrong"
 FLASH_KEY = "jobs_flash"
 ACTIVE_KEY = "jobs_active"
 ACTIVE_STATES = ("queued", "running")
@@ -65,33 +72,64 @@ class Gate:
 
     allowed: bool
     reason: str
-    enabled: bool          # the operator set S2S_JOBS_ENABLED
-    needs_token: bool      # the server listens beyond loopback and the operator set a token: it must be typed
+    enabled: bool          # launching is not switched off (S2S_JOBS_ENABLED=0)
+    from_url: bool         # this session was unlocked by the token in the URL
 
 
-def server_address() -> str | None:
-    """The address the Streamlit server listens on (``None``/empty: all interfaces)."""
-    return st.get_option("server.address")
-
-
-def gate(token: str | None, address: str | None = None) -> Gate:
-    """The launch gate for this run (environment settings, ``server.address``, the typed ``token``)."""
-    address = server_address() if address is None else address
+@st.cache_resource(show_spinner=False)
+def server_gate() -> GateSettings:
+    """The gate of this server process, made once at start: the operator's settings, with a random token
+    when ``S2S_JOBS_TOKEN`` is not set. A made token is printed once, inside the URL that unlocks launching
+    (the only place it is ever written: not in logs, session state or job records)."""
     settings = GateSettings.from_env()
-    allowed, reason = launch_allowed(address, token or None, settings=settings)
-    needs_token = settings.enabled and bool(settings.token) and not is_loopback(address)
-    return Gate(allowed, reason, settings.enabled, needs_token)
+    if not settings.enabled or settings.configured:
+        return settings
+    settings = settings.with_token(new_token())
+    print(f"\n  Training jobs: open {launch_url(settings.token)}\n  to launch jobs from that browser "
+          f"(token made at start; set {TOKEN_ENV} to choose one, {ENABLED_ENV}=0 to turn launching off).\n",
+          file=sys.stdout, flush=True)
+    return settings
+
+
+def launch_url(token: str) -> str:
+    """The dashboard's URL carrying ``token`` (host and port from the server's options)."""
+    address = st.get_option("browser.serverAddress") or "localhost"
+    port = st.get_option("browser.serverPort") or st.get_option("server.port")
+    base = (st.get_option("server.baseUrlPath") or "").strip("/")
+    return f"http://{address}:{port}/{base + '/' if base else ''}?{URL_TOKEN}={token}"
+
+
+def unlock_from_url() -> None:
+    """Called by app.py on every run: a ``?token=...`` in the URL unlocks launching for this session when it
+    matches; the parameter is removed at once so a copied link never carries it. The session keeps only
+    the result (``True``/``False``), never the token."""
+    given = st.query_params.get(URL_TOKEN)
+    if given is None:
+        return
+    del st.query_params[URL_TOKEN]
+    st.session_state[UNLOCKED_KEY] = token_matches(given, server_gate())
+
+
+def gate(typed: str | None = None) -> Gate:
+    """The launch gate for this run: unlocked by the URL's token, or by the ``typed`` one."""
+    settings = server_gate()
+    from_url = bool(st.session_state.get(UNLOCKED_KEY))
+    if settings.enabled and from_url:
+        return Gate(True, "unlocked by the link's token", True, True)
+    allowed, reason = launch_allowed(typed or None, settings=settings)
+    if st.session_state.get(UNLOCKED_KEY) is False and not allowed and not typed:
+        reason = WRONG_LINK
+    return Gate(allowed, reason, settings.enabled, False)
 
 
 def how_to_enable(g: Gate) -> str:
-    """The explanation shown when launching is off."""
+    """The explanation shown when launching is locked."""
     if not g.enabled:
-        return (f"Launching jobs from the browser is off. The operator can enable it by starting the dashboard "
-                f"with `{ENABLED_ENV}=1`; when the server listens beyond this machine (`--server.address` other "
-                f"than 127.0.0.1/localhost) they must also set `{TOKEN_ENV}` and give you the token. "
-                f"Jobs can always be started from a shell with `s2s jobs submit KIND --set key=value`. "
-                f"The list below is read-only.")
-    return f"Launching is not allowed yet: {g.reason}. The list below is read-only until then."
+        return (f"Launching jobs from the browser is off on this server ({ENABLED_ENV}=0). Jobs can always be "
+                f"started from a shell with `s2s jobs submit KIND --set key=value`. The list below is read-only.")
+    return (f"Launching is locked in this browser ({g.reason}). Open the link with `?{URL_TOKEN}=…` that the "
+            f"server printed when it started (or the token the operator set in `{TOKEN_ENV}`), or type the token "
+            f"below. The list is read-only until then; `s2s jobs submit` works from a shell.")
 
 
 # ------------------------------------------------------------------------------------------------ board

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import html
 
+import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
 
-from dashboard import downloads
+from dashboard import downloads, url_state
 from s2s_core.analysis.figures import view_colours
 from s2s_core.imaging import colour_bar, montage, panel_images
 from s2s_core.inspection import Inspection
@@ -49,18 +50,52 @@ def _topk_html(inspection: Inspection, name: str) -> str:
             f"<table style='border-collapse:collapse;width:100%'><tr>{head}</tr>{body}</table></div>")
 
 
+def column_image(part: dict[str, np.ndarray], vmax: float, gap: int = 4) -> np.ndarray:
+    """One view's image, zoom and difference map (or, for the original, the difference colour bar) stacked
+    into one ``(rows, D, 3)`` uint8 picture: one element and one download per view instead of three."""
+    d = part["image"].shape[1]
+    last = part["diff"] if "diff" in part else colour_bar(vmax, width=d, height=max(8, d // 16))
+    white = np.full((gap, d, 3), 255, dtype=np.uint8)
+    return np.concatenate([part["image"], white, part["zoom"], white, last], axis=0)
+
+
+def zoom_controls(key: str) -> None:
+    """Before the zoom widgets ``{key}_zx/_zy/_zf/_scale`` are made: their values from the URL or defaults."""
+    url_state.restore("zx", f"{key}_zx", url_state.integer(0, 100), 50, what="a zoom centre in 0…100")
+    url_state.restore("zy", f"{key}_zy", url_state.integer(0, 100), 50, what="a zoom centre in 0…100")
+    url_state.restore("zf", f"{key}_zf", url_state.choice(ZOOM_FACTORS), 4,
+                      what=f"a zoom factor ({', '.join(map(str, ZOOM_FACTORS))})")
+    url_state.restore("ds", f"{key}_scale", url_state.choice(SCALES), "auto",
+                      what=f"a difference scale ({', '.join(map(str, SCALES))})")
+
+
+def publish_zoom(key: str) -> None:
+    """After the zoom widgets: their values into the URL."""
+    for param, suffix in (("zx", "zx"), ("zy", "zy"), ("zf", "zf"), ("ds", "scale")):
+        url_state.publish(param, st.session_state[f"{key}_{suffix}"])
+
+
+def zoom_widgets(key: str) -> tuple[float, float, int, str | float]:
+    """The four zoom widgets in one row (values from the URL on a session's first run, written back after):
+    centre ``(cx, cy)`` as fractions, the zoom factor and the difference scale (``"auto"`` or a number)."""
+    zoom_controls(key)
+    c = st.columns(4)
+    cx = c[0].slider("zoom centre x (%)", 0, 100, key=f"{key}_zx") / 100
+    cy = c[1].slider("zoom centre y (%)", 0, 100, key=f"{key}_zy") / 100
+    factor = c[2].select_slider("zoom factor", ZOOM_FACTORS, key=f"{key}_zf",
+                                help="Crops the same region of every image and enlarges it (nearest neighbour).")
+    scale = c[3].select_slider("difference scale (full colour at)", SCALES, key=f"{key}_scale",
+                               help="|A(x) − x| averaged over R, G, B (values in [0, 1]); 'auto' uses the 99th "
+                                    "percentile over all AEs, so every map shares one scale.")
+    publish_zoom(key)
+    return cx, cy, factor, scale
+
+
 def reconstruction_panel(inspection: Inspection, lab_fig: go.Figure, *, key: str,
                          original_label: str = "input x", file_stem: str = "reconstructions") -> None:
     """Draw the whole panel; widget keys start with ``key`` (one panel per page)."""
     colours = view_colours(inspection.names)
-    c = st.columns(4)
-    cx = c[0].slider("zoom centre x (%)", 0, 100, 50, key=f"{key}_zx") / 100
-    cy = c[1].slider("zoom centre y (%)", 0, 100, 50, key=f"{key}_zy") / 100
-    factor = c[2].select_slider("zoom factor", ZOOM_FACTORS, value=4, key=f"{key}_zf",
-                                help="Crops the same region of every image and enlarges it (nearest neighbour).")
-    scale = c[3].select_slider("difference scale (full colour at)", SCALES, value="auto", key=f"{key}_scale",
-                               help="|A(x) − x| averaged over R, G, B (values in [0, 1]); 'auto' uses the 99th "
-                                    "percentile over all AEs, so every map shares one scale.")
+    cx, cy, factor, scale = zoom_widgets(key)
     vmax = inspection.diff_scale() if scale == "auto" else float(scale)
     parts = panel_images(inspection, cx, cy, factor, vmax)
 
@@ -71,14 +106,11 @@ def reconstruction_panel(inspection: Inspection, lab_fig: go.Figure, *, key: str
         for col, view in zip(cols, chunk, strict=False):
             with col:
                 _header(view, colours[view], _note(view, original_label))
-                st.image(parts[view]["image"], width="stretch")
-                st.image(parts[view]["zoom"], caption=f"zoom ×{factor}", width="stretch")
                 if view in inspection.diffs:
-                    st.image(parts[view]["diff"], width="stretch",
-                             caption=f"|{view}(x) − x|, mean {inspection.diffs[view].mean():.3f}")
+                    caption = f"zoom ×{factor} · |{view}(x) − x|, mean {inspection.diffs[view].mean():.3f}"
                 else:
-                    st.image(colour_bar(vmax), width="stretch",
-                             caption=f"difference scale: 0 … {vmax:.3f} (brighter = larger change)")
+                    caption = f"zoom ×{factor} · difference scale 0 … {vmax:.3f} (brighter = larger change)"
+                st.image(column_image(parts[view], vmax), caption=caption, width="stretch")
                 name = ae_name(view)
                 if name in inspection.names:
                     st.markdown(_topk_html(inspection, name), unsafe_allow_html=True)

@@ -23,8 +23,11 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
+from dashboard import url_state
 from s2s_core import results, settings
-from s2s_core.analysis.figures import lab_grid_figure
+from s2s_core.analysis.fca import context_interval, lattice_at
+from s2s_core.analysis.figures import lab_lines_figure, view_colours
+from s2s_core.analysis.lattice_figure import lattice_figure
 from s2s_core.data.gallery import GalleryItem, class_names, count_images, find_test_split
 from s2s_core.data.gallery import gallery as test_gallery
 from s2s_core.data.images import load_image, resize_center_crop
@@ -104,11 +107,16 @@ def zoo_picker() -> str | None:
     if not options:
         st.sidebar.info(NO_ZOO_MESSAGE)
         return None
-    if st.session_state.get(ZOO_KEY) not in options:
-        st.session_state.pop(ZOO_KEY, None)
-    return st.sidebar.selectbox("Zoo", options, key=ZOO_KEY, format_func=zoo_label,
+    if ZOO_KEY in st.session_state and st.session_state[ZOO_KEY] not in options:
+        st.session_state.pop(ZOO_KEY)  # gone since the last run: back to the default
+    with st.sidebar:
+        url_state.restore("zoo", ZOO_KEY, url_state.choice(options, zoo_label), options[0],
+                          what="a zoo this server knows")
+    path = st.sidebar.selectbox("Zoo", options, key=ZOO_KEY, format_func=zoo_label,
                                 help="A zoo: A_S, the fine-tuned AEs A_i and their classifiers i. Found under "
                                      "checkpoints/, the runs dir ($S2S_RUNS_DIR) and $S2S_ZOO.")
+    url_state.publish("zoo", path, zoo_label)
+    return path
 
 
 def selected_zoo() -> ZooRef | None:
@@ -256,14 +264,27 @@ def inspect(ref: ZooRef, source: bytes | str | Path, noise: float = 0.0, name: s
     return _inspect(ref.path, ref.stamp, source_key(source), float(noise), data)
 
 
-@st.cache_data(show_spinner=False, max_entries=64)
+@st.cache_resource(show_spinner=False, max_entries=64)
 def _lab_figure(zoo_path: str, stamp: float, key: str, noise: float, _inspection) -> go.Figure:
-    return lab_grid_figure(_inspection.histograms)
+    return lab_lines_figure(_inspection.histograms, view_colours(_inspection.names))
 
 
 def lab_figure(ref: ZooRef, source, noise: float, inspection: Inspection) -> go.Figure:
-    """Fig. 3's per-view L*a*b* histograms of an inspection (cached: zoom changes do not rebuild it)."""
+    """Fig. 3's L*a*b* histograms of every view of an inspection (one shared, read-only figure per image and
+    noise: zoom changes neither rebuild nor copy it)."""
     return _lab_figure(ref.path, ref.stamp, source_key(source), float(noise), inspection)
+
+
+@st.cache_resource(show_spinner=False, max_entries=64)
+def _lattice_figure(names: tuple[str, ...], ae_names: tuple[str, ...], rrc_bytes: bytes, interval, _rrc, _t) -> go.Figure:
+    return lattice_figure(lattice_at(list(names), _rrc, _t, ae_names=list(ae_names)))
+
+
+def lattice_figure_at(names, rrc: np.ndarray, t: float, ae_names) -> go.Figure:
+    """Fig. 7 at threshold ``t`` (shared and read-only: one figure per threshold interval, since every t of an
+    interval gives the same lattice)."""
+    rrc = np.ascontiguousarray(rrc, dtype=np.float64)
+    return _lattice_figure(tuple(names), tuple(ae_names), rrc.tobytes(), context_interval(rrc, t), rrc, float(t))
 
 
 @st.cache_data(show_spinner=False, max_entries=512)
@@ -279,6 +300,25 @@ def thumbnail(path: str, mtime: float, size: int = 96) -> np.ndarray | None:
 def gallery(data_dir: str, per_class: int = 4, limit: int = 48) -> list[GalleryItem]:
     """The zoo's test images for the gallery (see :func:`s2s_core.data.gallery.gallery`)."""
     return test_gallery(find_test_split(data_dir), per_class=per_class, limit=limit)
+
+
+def image_ref(item: GalleryItem) -> str:
+    """How a test image is named in the URL: ``class/file``."""
+    return f"{item.label}/{item.path.name}"
+
+
+def pick_image(items: list[GalleryItem], key: str, label: str = "Image", where=None) -> GalleryItem:
+    """A selectbox over the zoo's test images whose choice lives in the URL (``?img=class/file``); a stale
+    choice (an image gone since) falls back to the first image."""
+    titles = [item.title for item in items]
+    if key in st.session_state and st.session_state[key] not in titles:
+        st.session_state.pop(key)
+    url_state.restore("img", key, {image_ref(it): it.title for it in items}.get, titles[0],
+                      what="a test image of this zoo")
+    title = (where or st).selectbox(label, titles, key=key)
+    item = items[titles.index(title)]
+    url_state.publish("img", image_ref(item))
+    return item
 
 
 @st.cache_data(ttl=300, show_spinner=False)
@@ -299,15 +339,16 @@ def mark_app_ran() -> None:
 def require_app(page_file: str) -> None:
     """Pages run inside app.py (``st.navigation``, sidebar, zoo picker). A deep link that reaches a page of
     ``pages/`` before any session ran app.py makes Streamlit serve that file on its own: send it through
-    app.py, which then opens the page that was asked for (``pop_pending_page``)."""
+    app.py, which then opens the page that was asked for (``pop_pending_page``), with the link's query
+    string (the view's state, see ``dashboard.url_state``)."""
     if not st.session_state.get(APP_RAN):
-        st.session_state[PENDING_PAGE] = f"pages/{Path(page_file).name}"
-        st.switch_page("app.py")
+        st.session_state[PENDING_PAGE] = (f"pages/{Path(page_file).name}", st.query_params.to_dict())
+        st.switch_page("app.py", query_params=st.query_params.to_dict())
 
 
 PENDING_PAGE = "_s2s_pending_page"
 
 
-def pop_pending_page() -> str | None:
-    """The page a deep link asked for before app.py had run (see ``require_app``), once."""
+def pop_pending_page() -> tuple[str, dict[str, str]] | None:
+    """The page (and query string) a deep link asked for before app.py had run (see ``require_app``), once."""
     return st.session_state.pop(PENDING_PAGE, None)

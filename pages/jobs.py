@@ -1,7 +1,7 @@
 """Training jobs (project issue 7): launch pre-training, fine-tuning, evaluation and demo builds as background
-jobs, watch their progress, loss and log live, cancel and resume them. Launching is off unless the operator
-enables it (``S2S_JOBS_ENABLED=1``, plus a token when the server listens beyond loopback); without it the page
-lists the jobs read-only and starts nothing. The logic lives in ``dashboard.jobs_view`` and ``s2s_core.jobs``."""
+jobs, watch their progress, loss and log live, cancel and resume them. Launching needs the server's token (as
+in Jupyter: the URL printed at start carries it, or type it); without it the page lists the jobs read-only and
+starts nothing. ``S2S_JOBS_ENABLED=0`` turns launching off. The logic lives in ``dashboard.jobs_view`` and ``s2s_core.jobs``."""
 
 import sqlite3
 
@@ -18,10 +18,10 @@ runs = state.runs_dir()
 jv.show_flash()
 
 gate = jv.gate(st.session_state.get(jv.TOKEN_KEY))
-if gate.needs_token:
+if gate.enabled and not gate.from_url:
     st.text_input("Launch token", type="password", key=jv.TOKEN_KEY, max_chars=512,
-                  help="This server is reachable from other machines, so launching needs the operator's token.")
-if gate.needs_token and st.session_state.get(jv.TOKEN_KEY) and not gate.allowed:
+                  help="The token in the URL the server printed at start (or the operator's S2S_JOBS_TOKEN).")
+if not gate.allowed and (st.session_state.get(jv.TOKEN_KEY) or gate.reason == jv.WRONG_LINK):
     st.error(f"Launching refused: {gate.reason}. The list below is read-only.")
 elif not gate.allowed:
     st.info(jv.how_to_enable(gate))

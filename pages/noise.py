@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from dashboard import downloads, panels, state
+from dashboard import downloads, panels, state, url_state
 from s2s_core.analysis.accounts import noise_account, noise_claims
 from s2s_core.analysis.figures import noise_curves_figure, recolour, view_colours
 from s2s_core.analysis.noise import NOISE_SEED
@@ -19,12 +19,20 @@ st.markdown("Additive uniform noise U(−s, s) per pixel and channel, clipped to
             "keep more of what their classifier needs under noise than the original input does.")
 
 items = state.gallery(str(info.data_dir))
-c = st.columns([2, 3])
-s = c[0].slider("noise strength s", 0.0, 1.0, 0.2, 0.05, key="noise_s")
-if items:
-    titles = [item.title for item in items]
-    title = c[1].selectbox("Image", titles, key="noise_pick")
-    item = items[titles.index(title)]
+
+
+@st.fragment
+def noisy_panel() -> None:
+    """Slider, image and panel: moving s reruns only this part, not the noise curves below."""
+    c = st.columns([2, 3])
+    url_state.restore("s", "noise_s", url_state.number(0.0, 1.0, 0.05), 0.2,
+                      what="a noise strength in 0, 0.05, …, 1")
+    s = c[0].slider("noise strength s", 0.0, 1.0, step=0.05, key="noise_s")
+    url_state.publish("s", s, url_state.fmt_number)
+    if not items:
+        st.info("This zoo has no test images to add noise to; the curves below come from its results.")
+        return
+    item = state.pick_image(items, "noise_pick", where=c[1])
     try:
         inspection = state.inspect(ref, str(item.path), noise=s)
     except S2SError as exc:
@@ -32,8 +40,9 @@ if items:
     panels.reconstruction_panel(inspection, state.lab_figure(ref, str(item.path), s, inspection), key="noise",
                                 original_label=f"x + U(−{s:g}, {s:g}) ({item.label})",
                                 file_stem=f"{item.path.stem}_noise_{s:g}")
-else:
-    st.info("This zoo has no test images to add noise to; the curves below come from its results.")
+
+
+noisy_panel()
 
 st.header("Top-1 accuracy under noise (Fig. 4)")
 noise = state.result_table(ref, "noise")

@@ -21,26 +21,21 @@ if not items:
             "use the Upload page to inspect your own image.")
     st.stop()
 
-titles = [item.title for item in items]
-if st.session_state.get(PICK) not in titles:
-    st.session_state[PICK] = titles[0]
-
 
 def _choose(title: str) -> None:
     st.session_state[PICK] = title
 
 
-with st.expander(f"Test images ({len(items)} shown, from {items[0].path.parent.parent})", expanded=True):
+gallery_box, pick_box = st.container(), st.container()  # the picker is made first (it reads the URL)
+item = state.pick_image(items, PICK, where=pick_box)
+with gallery_box, st.expander(f"Test images ({len(items)} shown, from {items[0].path.parent.parent})", expanded=True):
     for start in range(0, len(items), COLUMNS):
-        for col, item in zip(st.columns(COLUMNS), items[start: start + COLUMNS], strict=False):
-            thumb = state.thumbnail(str(item.path), item.path.stat().st_mtime)
+        for col, it in zip(st.columns(COLUMNS), items[start: start + COLUMNS], strict=False):
+            thumb = state.thumbnail(str(it.path), it.path.stat().st_mtime)
             if thumb is not None:
                 col.image(thumb, width="stretch")
-            chosen = item.title == st.session_state[PICK]
-            col.button(item.label, key=f"thumb_{start}_{item.path.name}", on_click=_choose, args=(item.title,),
-                       type="primary" if chosen else "secondary", width="stretch", help=item.title)
-st.selectbox("Image", titles, key=PICK)
-item = items[titles.index(st.session_state[PICK])]
+            col.button(it.label, key=f"thumb_{start}_{it.path.name}", on_click=_choose, args=(it.title,),
+                       type="primary" if it == item else "secondary", width="stretch", help=it.title)
 st.caption(f"True class: **{item.label}** · `{item.path.name}` · shown at the zoo's input size "
            f"{info.input_size}×{info.input_size} (shorter side resized, centre crop)")
 

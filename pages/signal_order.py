@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from dashboard import downloads, state
+from dashboard import downloads, state, url_state
 from s2s_core.analysis.crosstable import read_cross_table
 from s2s_core.analysis.fca import lattice_at
 from s2s_core.analysis.figures import (
@@ -35,8 +35,8 @@ st.markdown(
 
 ref = state.selected_zoo()
 has_zoo_table = ref is not None and ref.stamp > 0 and state.result_path(ref, "cross_accuracy").is_file()
-if st.session_state.get(SOURCE) not in SOURCES:
-    st.session_state[SOURCE] = "zoo" if has_zoo_table else "paper"
+linkable = ["zoo", "paper"] if has_zoo_table else ["paper"]  # an uploaded CSV cannot come back from a link
+url_state.restore("src", SOURCE, url_state.choice(linkable), linkable[0], what="a table this page can show here")
 
 
 def _use(source: str) -> None:
@@ -52,6 +52,10 @@ upload = st.file_uploader(
     "the format of `s2s signal-order`)", key="cross_csv", on_change=_use, args=("upload",))
 
 source = st.session_state[SOURCE]
+if source in linkable:
+    url_state.publish("src", source)
+elif "src" in st.query_params:
+    del st.query_params["src"]
 try:
     if source == "paper":
         table, title = read_cross_table(paper_table2_csv()), "the paper's Table 2"
@@ -104,37 +108,51 @@ with right:
     st.dataframe(rrc_frame.style.format("{:.3f}"), width="stretch")
     downloads.csv_button(rrc_frame, f"{stem}_rrc.csv", key="rrc_csv")
 
-top = max(1.0, math.ceil(float(np.max(rrc)) * 100) / 100)
-t = st.slider("RRC threshold t", 0.0, top, min(0.5, top), 0.01, key="threshold",
-              help="Classifier j has attribute A_i iff RRC(j∘A_i) ≥ t.")
-lattice = lattice_at(table.names, rrc, t, ae_names=table.ae_names)
-dot = lattice_dot(lattice)
+@st.fragment
+def threshold_part() -> None:
+    """The threshold slider and everything it changes (Fig. 6's line and band, Fig. 7, the concepts and the
+    context): moving t reruns only this part, not Table 2's heatmap and the RRC table above."""
+    top = max(1.0, math.ceil(float(np.max(rrc)) * 100) / 100)
+    if st.session_state.get("threshold", 0.0) > top:  # a table with a smaller range than the previous one
+        st.session_state["threshold"] = top
+    url_state.restore("t", "threshold", url_state.number(0.0, top, 0.01), min(0.5, top),
+                      what=f"a threshold in 0, 0.01, …, {top:g} for this table")
+    t = st.slider("RRC threshold t", 0.0, top, step=0.01, key="threshold",
+                  help="Classifier j has attribute A_i iff RRC(j∘A_i) ≥ t.")
+    url_state.publish("t", t, lambda v: f"{v:.2f}")
+    lattice = lattice_at(table.names, rrc, t, ae_names=table.ae_names)
 
-bars = recolour(rrc_sorted_bar(table.names, rrc, threshold=t), colours)
-bars.update_layout(height=380, title="Fig. 6: every j∘A_i sorted by RRC (dashed: t)")
-st.plotly_chart(bars, key="rrc_bars")
-downloads.figure_buttons(bars, f"{stem}_rrc_sorted", key="bars_fig")
+    bars = recolour(rrc_sorted_bar(table.names, rrc, threshold=t, interval=lattice.interval), colours)
+    bars.update_layout(height=380, title="Fig. 6: every j∘A_i sorted by RRC (dashed: t; band: the same lattice)")
+    st.plotly_chart(bars, key="rrc_bars")
+    downloads.figure_buttons(bars, f"{stem}_rrc_sorted", key="bars_fig")
 
-lo, hi = lattice.interval
-interval = f"({'−∞' if lo is None else f'{lo:.4f}'}, {'+∞)' if hi is None else f'{hi:.4f}]'}"
-st.subheader(f"Fig. 7: concept lattice at t = {t:.2f}")
-st.markdown(f"Every threshold t in **{interval}** gives this same context, hence this same lattice "
-            f"({len(lattice.concepts)} concepts{', a chain' if lattice.is_chain() else ''}). "
-            "Classifiers (blue) are written above the node that introduces them, AEs (red) below.")
-g, info_col = st.columns([3, 2])
-with g:
-    st.graphviz_chart(dot)
-    downloads.dot_buttons(dot, f"{stem}_lattice_t{t:.2f}", key="lattice_dl")
-with info_col:
+    lo, hi = lattice.interval
+    interval = f"({'−∞' if lo is None else f'{lo:.4f}'}, {'+∞)' if hi is None else f'{hi:.4f}]'}"
+    st.subheader(f"Fig. 7: concept lattice at t = {t:.2f}")
+    st.markdown(f"Every threshold t in **{interval}** gives this same context, hence this same lattice "
+                f"({len(lattice.concepts)} concepts{', a chain' if lattice.is_chain() else ''}). "
+                "Classifiers (blue) are written above the node that introduces them, AEs (red) below; "
+                "bigger, darker nodes hold more classifiers.")
+    lattice_fig = state.lattice_figure_at(table.names, rrc, t, table.ae_names)
+    st.plotly_chart(lattice_fig, key="lattice", config={"displayModeBar": False})
+    row = downloads.button_row()
+    downloads.figure_buttons(lattice_fig, f"{stem}_lattice_t{t:.2f}", key="lattice_dl", where=row)
+    downloads.dot_button(lattice_dot(lattice), f"{stem}_lattice_t{t:.2f}", key="lattice_dl", where=row)
+
     concepts = pd.DataFrame({"classifiers (extent)": [", ".join(cn.extent) or "∅" for cn in lattice.concepts],
                              "AEs (intent)": [", ".join(cn.intent) or "∅" for cn in lattice.concepts]})
-    st.markdown("**Formal concepts** (bottom first)")
-    st.dataframe(concepts, width="stretch")
     context = pd.DataFrame(np.where(lattice.incidence, "✕", ""), index=table.names, columns=table.ae_names)
-    st.markdown("**Formal context** (✕: RRC(j∘A_i) ≥ t)")
-    st.dataframe(context, width="stretch")
+    left, right = st.columns(2)
+    left.markdown("**Formal concepts** (bottom first)")
+    left.dataframe(concepts, width="stretch")
+    right.markdown("**Formal context** (✕: RRC(j∘A_i) ≥ t)")
+    right.dataframe(context, width="stretch")
     row = downloads.button_row()
     downloads.csv_button(concepts, f"{stem}_concepts_t{t:.2f}.csv", key="concepts_csv", index=False, where=row,
                          label="CSV (concepts)")
     downloads.csv_button(context, f"{stem}_context_t{t:.2f}.csv", key="context_csv", where=row,
                          label="CSV (context)")
+
+
+threshold_part()

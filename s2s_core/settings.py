@@ -13,8 +13,8 @@ installed package (``pip install .``, not editable) behaves like a checkout.
 | ``S2S_DATA_ROOTS`` | folders jobs may read data from (``os.pathsep``-separated) | ``<home>/data`` |
 | ``S2S_ZOO`` | the zoo the dashboard opens first | the demo zoo |
 | ``S2S_THREADS`` | torch threads | torch's default (CLI), 1 (dashboard) |
-| ``S2S_JOBS_ENABLED`` | the dashboard may launch jobs (``1``/``true``/``yes``/``on``) | off |
-| ``S2S_JOBS_TOKEN`` | token that launching beyond loopback needs | none |
+| ``S2S_JOBS_ENABLED`` | ``0``/``false``/``no``/``off``: the dashboard never launches jobs | on (with the token) |
+| ``S2S_JOBS_TOKEN`` | the launch token a browser must show (as Jupyter's) | made by the server at start |
 | ``S2S_JOBS_PER_DEVICE`` | jobs run at once per device | 1 |
 | ``S2S_JOBS_GRACE_S`` | seconds a cancelled job has to save a checkpoint | 30 |
 | ``S2S_JOBS_BACKEND`` | what runs jobs: ``local`` subprocesses or ``slurm`` (``sbatch``) | local |
@@ -48,6 +48,7 @@ ALLOW_DOWNLOAD_ENV = "S2S_ALLOW_DOWNLOAD"
 #: Name of the demo zoo's folder inside the checkpoints folder.
 DEMO_ZOO_NAME = "demo"
 _TRUE = ("1", "true", "yes", "on")
+_FALSE = ("0", "false", "no", "off")
 
 
 def _env(env: Mapping[str, str] | None) -> Mapping[str, str]:
@@ -109,12 +110,13 @@ def threads(env: Mapping[str, str] | None = None) -> int | None:
 
 
 def jobs_enabled(env: Mapping[str, str] | None = None) -> bool:
-    """Whether the dashboard may launch jobs (``$S2S_JOBS_ENABLED``)."""
-    return (_env(env).get(JOBS_ENABLED_ENV) or "").strip().lower() in _TRUE
+    """Whether the dashboard may launch jobs at all: yes unless ``$S2S_JOBS_ENABLED`` is ``0``/``false``/``no``/
+    ``off`` (a browser session still needs the launch token)."""
+    return (_env(env).get(JOBS_ENABLED_ENV) or "").strip().lower() not in _FALSE
 
 
 def jobs_token(env: Mapping[str, str] | None = None) -> str | None:
-    """The launch token for servers beyond loopback (``$S2S_JOBS_TOKEN``), or ``None``."""
+    """The operator's launch token (``$S2S_JOBS_TOKEN``), or ``None`` (the dashboard then makes one)."""
     return _env(env).get(JOBS_TOKEN_ENV) or None
 
 

@@ -24,3 +24,20 @@ torch.set_num_threads(1)
 @pytest.fixture(autouse=True)
 def _seed() -> None:
     torch.manual_seed(0)
+
+
+@pytest.fixture(scope="module")
+def tiny_zoo(tmp_path_factory):
+    """A tiny zoo with result tables (tests/tiny_zoo.py), one per test module."""
+    from tiny_zoo import build_tiny_zoo
+
+    return build_tiny_zoo(tmp_path_factory.mktemp("zoo") / "tiny")
+
+
+@pytest.fixture
+def app_env(tiny_zoo, tmp_path, monkeypatch):
+    """The dashboard's environment for AppTest: the tiny zoo via S2S_ZOO, runs in tmp_path, one thread."""
+    monkeypatch.setenv("S2S_ZOO", str(tiny_zoo))
+    monkeypatch.setenv("S2S_RUNS_DIR", str(tmp_path / "runs"))
+    monkeypatch.setenv("S2S_THREADS", "1")
+    return tiny_zoo

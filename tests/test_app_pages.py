@@ -6,26 +6,12 @@ import io
 from pathlib import Path
 
 import numpy as np
-import pytest
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 from tiny_zoo import build_tiny_zoo
 
 APP = str(Path(__file__).resolve().parents[1] / "app.py")
 TIMEOUT = 60
-
-
-@pytest.fixture(scope="module")
-def tiny_zoo(tmp_path_factory) -> Path:
-    return build_tiny_zoo(tmp_path_factory.mktemp("zoo") / "tiny")
-
-
-@pytest.fixture
-def app_env(tiny_zoo: Path, tmp_path: Path, monkeypatch) -> Path:
-    monkeypatch.setenv("S2S_ZOO", str(tiny_zoo))
-    monkeypatch.setenv("S2S_RUNS_DIR", str(tmp_path / "runs"))
-    monkeypatch.setenv("S2S_THREADS", "1")
-    return tiny_zoo
 
 
 def run_page(page: str | None = None) -> AppTest:
@@ -66,6 +52,11 @@ def test_overview_warns_about_random_classifier_weights(tiny_zoo: Path, tmp_path
         "and A_L describe a network that was never trained."]
 
 
+def lattice_spec(at: AppTest) -> str:
+    """The JSON of the Signal order page's lattice figure (Fig. 7)."""
+    return next(c.proto.spec for c in at.get("plotly_chart") if "in extent" in c.proto.spec)
+
+
 def test_overview(app_env: Path) -> None:
     at = run_page()
     assert at.sidebar.selectbox(key="zoo").value == str(app_env.resolve())
@@ -104,7 +95,7 @@ def test_no_zoo_message(app_env: Path, tmp_path: Path, monkeypatch) -> None:
         at = run_page()
         assert any("no zoo found: build one with `s2s demo`" in i.value for i in at.info)
         at.switch_page("pages/signal_order.py").run()  # works without a zoo, on the paper's table
-        assert not at.exception and at.get("graphviz_chart")
+        assert not at.exception and lattice_spec(at)
     finally:
         st.cache_data.clear()
 
@@ -113,7 +104,7 @@ def test_reconstructions(app_env: Path) -> None:
     at = run_page("reconstructions")
     pick = at.selectbox(key="recon_pick")
     assert pick.value.startswith("circle")
-    assert len(at.get("image")) > 10  # thumbnails + images, zooms and difference maps of every view
+    assert len(at.get("image")) > 10  # thumbnails + one stacked image / zoom / difference picture per view
     table = next(df.value for df in at.dataframe if "A_S" in df.value.columns)
     assert list(table.columns) == ["original", "A_S", "A_L", "A_A", "A_V"] and list(table.index) == ["L", "A", "V"]
     assert len(at.get("plotly_chart")) == 1  # the L*a*b* histograms
@@ -173,19 +164,21 @@ def test_signal_order(app_env: Path) -> None:
     assert any("diagonal" in e.value for e in at.error)
     next(b for b in at.button if b.key == "load_paper").click().run()
     assert not at.exception and at.radio(key="so_source").value == "paper"
-    dot_05 = at.get("graphviz_chart")[0].proto.spec
-    assert "A_V" in dot_05 and "Every threshold t in" in texts(at)
-    at.slider(key="threshold").set_value(0.9).run()
-    dot_09 = at.get("graphviz_chart")[0].proto.spec
-    assert dot_09 != dot_05 and "0.90" in texts(at)
-    assert len(at.get("plotly_chart")) == 2
+    fig_05 = lattice_spec(at)
+    assert "A_V" in fig_05 and "Every threshold t in" in texts(at)
+    bars = next(c.proto.spec for c in at.get("plotly_chart") if "sorted by RRC" in c.proto.spec)
+    assert '"same lattice"' in bars  # the threshold interval as a band
+    at.slider(key="threshold").set_value(0.97).run()
+    fig_097 = lattice_spec(at)
+    assert fig_097 != fig_05 and "0.97" in texts(at)
+    assert len(at.get("plotly_chart")) == 3  # Table 2, Fig. 6, Fig. 7
     bad = b",L,A\nA_L,0.5,x\nA_A,0.2,0.6\n"
     at.file_uploader(key="cross_csv").set_value(("bad.csv", bad, "text/csv")).run()
     assert not at.exception
     assert any("row 'A_L', column 'A'" in e.value and "not a number" in e.value for e in at.error)
     good = b",L,A\nA_L,0.5,0.4\nA_A,0.2,0.6\n"
     at.file_uploader(key="cross_csv").set_value(("good.csv", good, "text/csv")).run()
-    assert not at.exception and not at.error and "A_A" in at.get("graphviz_chart")[0].proto.spec
+    assert not at.exception and not at.error and "A_A" in lattice_spec(at)
 
 
 def test_information_and_jobs(app_env: Path) -> None:
@@ -216,7 +209,6 @@ def test_downloads_fall_back_without_kaleido_browser_or_dot(app_env: Path, monke
         assert {"heat_fig_html", "bars_fig_html", "lattice_dl_dot"} <= keys
         assert not {"heat_fig_svg", "lattice_dl_svg"} & keys
         assert any("offered as interactive HTML" in c.value for c in at.caption)
-        assert any("DOT text only" in c.value for c in at.caption)
     finally:
         st.cache_data.clear()
 

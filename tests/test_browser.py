@@ -4,28 +4,25 @@ Playwright with Debian's chromium (see /work/shared/TESTING.md). Screenshots go 
 from __future__ import annotations
 
 import io
-import os
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
+import re
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pytest
+from browser_harness import CHROMIUM, CHROMIUM_ARGS, IDLE, on_page_js, photo_jpeg, run_sessions, serve
 from needs import system_dependency
 from PIL import Image
 from tiny_zoo import build_tiny_zoo
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = Path("/usr/bin/chromium")
-ROOT = Path(__file__).resolve().parents[1]
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
-IDLE = '[data-testid="stApp"][data-test-script-state="notRunning"]'
+LATTICE = ".st-key-lattice"  # the Signal order page's Fig. 7 (a plotly chart)
+T = 180_000  # ms: an upper bound for any one wait (the machine is shared and can be very busy), not a speed check
 PAGES = {"overview": "Overview", "reconstructions": "Reconstructions", "upload": "Upload", "noise": "Noise",
-         "signal_order": "Signal order", "information": "Information", "patterns": "AE patterns",
+         "signal_order": "Signal order", "compare": "Compare two", "information": "Information",
+         "patterns": "AE patterns",
          "jobs": "Training jobs"}
 
 system_dependency(CHROMIUM.exists(), "Debian's chromium is not installed at /usr/bin/chromium "
@@ -36,59 +33,30 @@ except ImportError:
     system_dependency(False, "playwright (python) is not installed: pip install -e '.[test]'", module_level=True)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+@dataclass(frozen=True)
+class Server:
+    url: str
+    log: Path
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("browser")
     zoo = build_tiny_zoo(tmp / "tiny")
-    port = _free_port()
-    env = {**os.environ, "S2S_ZOO": str(zoo), "S2S_RUNS_DIR": str(tmp / "runs"), "S2S_THREADS": "1",
-           "STREAMLIT_BROWSER_GATHER_USAGE_STATS": "false"}
-    log = open(tmp / "streamlit.log", "wb")  # noqa: SIM115 - closed below
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.headless", "true",
-         "--server.port", str(port), "--server.address", "127.0.0.1", "--server.fileWatcherType", "none"],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
-                    if r.status == 200:
-                        break
-            except OSError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"streamlit did not start: {(tmp / 'streamlit.log').read_text()[-2000:]}")
-            time.sleep(0.3)
-        yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        log.close()
+    env = {"S2S_ZOO": str(zoo), "S2S_RUNS_DIR": str(tmp / "runs"), "S2S_THREADS": "1"}
+    with serve(env, tmp / "streamlit.log") as (url, _proc):
+        yield Server(url, tmp / "streamlit.log")
 
 
 @pytest.fixture(scope="module")
 def browser():
     with playwright_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=str(CHROMIUM), args=[
-            "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
-            "--disable-component-update", "--disable-sync", "--no-first-run"])
+        b = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         yield b
         b.close()
 
 
-def _idle(page, timeout: float = 60_000) -> None:
+def _idle(page, timeout: float = T) -> None:
     page.wait_for_selector(IDLE, timeout=timeout)
     page.wait_for_timeout(300)  # let the last deltas render
     page.wait_for_selector(IDLE, timeout=timeout)
@@ -104,13 +72,9 @@ def _shot(page, name: str) -> None:
 
 
 def _open(page, title: str) -> None:
-    link = page.locator('[data-testid="stSidebarNav"] a').filter(has_text=title).first
-    href = link.get_attribute("href") or ""
-    link.click()
-    # wait until the browser is on the new page before waiting for idle: the old page is idle too, and a
-    # file given to it (the signal-order page has an uploader as well) would be lost
-    if href:
-        page.wait_for_url(lambda url: url.rstrip("/").endswith(href.rstrip("/").rsplit("/", 1)[-1]), timeout=60_000)
+    page.locator('[data-testid="stSidebarNav"] a').filter(has_text=title).first.click()
+    path = "" if title == PAGES["overview"] else next(n for n, t in PAGES.items() if t == title)
+    page.wait_for_function(on_page_js(path), timeout=T)
     _idle(page)
 
 
@@ -127,24 +91,25 @@ def _png_file(path: Path) -> Path:
     return path
 
 
-def test_every_page_lattice_slider_and_upload(server: str, browser, tmp_path: Path) -> None:
+def test_every_page_lattice_slider_and_upload(server: Server, browser, tmp_path: Path) -> None:
     ARTIFACTS.mkdir(exist_ok=True)
     page = browser.new_page(viewport={"width": 1600, "height": 1000})
     console: list[str] = []
     page.on("console", lambda m: console.append(f"{m.text} {m.location.get('url', '')}") if m.type == "error" else None)
     page.on("pageerror", lambda e: console.append(f"pageerror: {e}"))
 
-    page.goto(server)
-    _idle(page)
+    page.goto(server.url)
+    _idle(page, timeout=240_000)  # the first run of a fresh server imports torch and loads the zoo (slow when busy)
     for name, title in PAGES.items():  # through the sidebar's navigation, in one session, as a user would
         _open(page, title)
-        page.wait_for_selector("h1", timeout=30_000)
+        page.wait_for_selector("h1", timeout=T)
         assert page.locator('[data-testid="stException"]').count() == 0, name
+        if name in ("reconstructions", "noise", "compare"):
+            page.wait_for_selector('[data-testid="stImage"] img', timeout=T)
         if name in ("reconstructions", "noise"):
-            page.wait_for_selector('[data-testid="stImage"] img', timeout=30_000)
-            page.wait_for_selector(".js-plotly-plot", timeout=30_000)
+            page.wait_for_selector(".js-plotly-plot", timeout=T)
         if name == "overview":
-            page.wait_for_selector('[data-testid="stGraphVizChart"] svg', timeout=30_000)
+            page.wait_for_selector('[data-testid="stGraphVizChart"] svg', timeout=T)  # the pipeline
             assert page.get_by_text("Table 1").count() >= 1
         _shot(page, name)
 
@@ -152,25 +117,25 @@ def test_every_page_lattice_slider_and_upload(server: str, browser, tmp_path: Pa
     _open(page, PAGES["signal_order"])
     page.get_by_role("button", name="Load the paper's Table 2 as an example").click()
     _idle(page)
-    svg = page.locator('[data-testid="stGraphVizChart"] svg').first
-    svg.wait_for(timeout=30_000)
+    svg = page.locator(f"{LATTICE} .js-plotly-plot").first
+    svg.wait_for(timeout=T)
     before = svg.inner_html()
     slider = page.get_by_role("slider", name="RRC threshold t")
     slider.focus()
     for _ in range(5):  # 0.50 -> 0.55 crosses RRC(I∘A_L) ≈ 0.525 and RRC ≈ 0.539
         page.keyboard.press("ArrowRight")
     page.wait_for_function(
-        "(before) => { const s = document.querySelector('[data-testid=\"stGraphVizChart\"] svg');"
-        " return s && s.innerHTML !== before; }", arg=before, timeout=30_000)
+        f"(before) => {{ const s = document.querySelector('{LATTICE} .js-plotly-plot');"
+        " return s && s.innerHTML !== before; }", arg=before, timeout=T)
     _idle(page)
-    after = page.locator('[data-testid="stGraphVizChart"] svg').first.inner_html()
+    after = page.locator(f"{LATTICE} .js-plotly-plot").first.inner_html()
     assert after != before
     assert page.get_by_text("concept lattice at t = 0.55").count() == 1
     _shot(page, "signal_order_paper")
 
     # Downloads are built on click: the lattice through Graphviz, a plotly figure through kaleido.
     for button, magic in (("lattice_dl_svg", b"<svg"), ("bars_fig_svg", b"<svg"), ("rrc_csv", b",L,A,V,I,R")):
-        with page.expect_download(timeout=60_000) as info:
+        with page.expect_download(timeout=T) as info:
             page.locator(f".st-key-{button} button").first.click()
         body = Path(info.value.path()).read_bytes()
         assert magic in body[:2000], (button, body[:200])
@@ -179,9 +144,10 @@ def test_every_page_lattice_slider_and_upload(server: str, browser, tmp_path: Pa
     _open(page, PAGES["upload"])
     page.locator('[data-testid="stFileUploader"] input[type="file"]').set_input_files(
         str(_png_file(tmp_path / "astronaut.png")))
-    page.wait_for_selector('[data-testid="stDataFrame"]', timeout=60_000)
+    page.wait_for_selector('[data-testid="stDataFrame"]', timeout=T)
     _idle(page)
-    assert page.locator('[data-testid="stImage"]').count() >= 5 * 3
+    _shot(page, "upload")
+    assert page.locator('[data-testid="stImage"]').count() >= 5, page.locator('[data-testid="stMain"]').inner_text()[:3000]
     assert page.locator('[data-testid="stException"]').count() == 0
     assert page.get_by_text("fine-tuned through V").count() == 1
     _shot(page, "upload")
@@ -190,7 +156,7 @@ def test_every_page_lattice_slider_and_upload(server: str, browser, tmp_path: Pa
     bad = tmp_path / "notes.txt"
     bad.write_text("not an image")
     page.locator('[data-testid="stFileUploader"] input[type="file"]').set_input_files(str(bad))
-    page.wait_for_selector('[data-testid="stAlertContentError"]', timeout=30_000)
+    page.wait_for_selector('[data-testid="stAlertContentError"]', timeout=T)
     _idle(page)
     assert "not an image file" in page.locator('[data-testid="stAlertContentError"]').first.inner_text()
     assert page.locator('[data-testid="stException"]').count() == 0
@@ -199,3 +165,88 @@ def test_every_page_lattice_slider_and_upload(server: str, browser, tmp_path: Pa
     errors = [m for m in console if "material" not in m.lower() and "font" not in m.lower()]  # icon font fetch
     assert not errors, "\n".join(errors)
     page.close()
+
+
+def _press(page, label: str, times: int, key: str = "ArrowRight") -> None:
+    slider = page.get_by_role("slider", name=label)
+    slider.focus()
+    for _ in range(times):
+        page.keyboard.press(key)
+    _idle(page)
+
+
+def test_a_copied_link_restores_the_view_in_a_fresh_browser(server: Server, browser) -> None:
+    """Signal order (paper's table, t) and Noise (s, image, zoom): the address bar of one browser, opened in
+    another browser context (no shared cookies or storage), shows the same view."""
+    first = browser.new_context(viewport={"width": 1600, "height": 1000})
+    page = first.new_page()
+    page.goto(server.url)
+    _idle(page)
+    _open(page, PAGES["signal_order"])
+    page.get_by_role("button", name="Load the paper's Table 2 as an example").click()
+    _idle(page)
+    _press(page, "RRC threshold t", 7)  # 0.50 -> 0.57
+    page.wait_for_function("() => location.search.includes('t=0.57')", timeout=T)
+    so_link = page.url
+    assert "/signal_order?" in so_link and "src=paper" in so_link
+
+    _open(page, PAGES["noise"])
+    page.wait_for_selector('[data-testid="stImage"] img', timeout=T)
+    _press(page, "noise strength s", 3)  # 0.2 -> 0.35
+    _press(page, "zoom centre x (%)", 10, "ArrowLeft")  # 50 -> 40
+    page.wait_for_function("() => location.search.includes('s=0.35') && location.search.includes('zx=40')",
+                           timeout=T)
+    noise_link = page.url
+    first.close()
+
+    fresh = browser.new_context(viewport={"width": 1600, "height": 1000})
+    page = fresh.new_page()
+    page.goto(so_link)
+    page.wait_for_selector(f"{LATTICE} .main-svg", timeout=T)
+    _idle(page)
+    assert page.get_by_role("slider", name="RRC threshold t").input_value() == "0.57"
+    assert page.get_by_text("concept lattice at t = 0.57").count() == 1
+    assert page.get_by_text("Showing the paper's Table 2").count() == 1
+    page.goto(noise_link)
+    page.wait_for_selector('[data-testid="stImage"] img', timeout=T)
+    _idle(page)
+    assert page.get_by_role("slider", name="noise strength s").input_value() == "0.35"
+    assert page.get_by_role("slider", name="zoom centre x (%)").input_value() == "40"
+    assert page.get_by_text("x + U(−0.35, 0.35)").count() >= 1
+    assert page.locator('[data-testid="stException"]').count() == 0
+    _shot(page, "restored_from_link")
+    fresh.close()
+
+
+def test_the_printed_token_url_unlocks_jobs_and_leaves_the_address_bar(server: Server, browser) -> None:
+    found = re.search(r"Training jobs: open (http://\S+\?token=(\S+))", server.log.read_text())
+    assert found, "the server printed no launch URL"
+    url, token = found.groups()
+    ctx = browser.new_context(viewport={"width": 1600, "height": 1000})
+    page = ctx.new_page()
+    page.goto(server.url.rstrip("/") + "/jobs?token=" + token)  # the printed URL, on the jobs page
+    _idle(page)
+    page.get_by_role("button", name="Submit job").wait_for(timeout=T)
+    assert "token" not in page.url
+    ctx.close()
+    ctx = browser.new_context()  # without the token: locked
+    page = ctx.new_page()
+    page.goto(server.url.rstrip("/") + "/jobs?token=wrong")
+    _idle(page)
+    page.get_by_text("the token in the link was wrong").first.wait_for(timeout=T)
+    assert page.get_by_role("button", name="Submit job").count() == 0 and "token" not in page.url
+    ctx.close()
+    assert server.log.read_text().count(token) == 1  # written once: the start-up line
+
+
+def test_three_sessions_at_once_see_only_their_own_image_and_threshold(server: Server, tmp_path: Path) -> None:
+    """The load benchmark's scenario (benchmarks/bench_load.py) with 3 sessions: no exception, no leak."""
+    import asyncio
+    from concurrent.futures import ThreadPoolExecutor
+
+    photos = [[photo_jpeg(tmp_path / f"s{k}.jpg", variant=k)] for k in range(3)]
+    with ThreadPoolExecutor(1) as pool:  # the sync Playwright of the other tests holds this thread's event loop
+        result = pool.submit(asyncio.run, run_sessions(server.url, photos, timeout_ms=T * 2)).result()
+    assert result["exceptions"] == 0 and not result["page_errors"], result["page_errors"]
+    assert result["leaks"] == [], result["leaks"]
+    assert len(result["upload_ms"]) == 3 and len(result["slider_ms"]) == 3

@@ -1,4 +1,5 @@
-"""The Training jobs page under AppTest: the launch gate (off, token beyond loopback), the form built from the
+"""The Training jobs page under AppTest: the launch gate (Jupyter-style token: by URL, typed, wrong, switched off),
+the form built from the
 specs (a refused field is named), a real tiny ``pretrain`` submitted through the form and watched to the end
 (progress bar, loss curve, the zoo picker rescanned), and the cancel button on a running job."""
 
@@ -17,6 +18,7 @@ from streamlit import config
 from streamlit.testing.v1 import AppTest
 from tiny_zoo import build_tiny_zoo
 
+from dashboard import jobs_view as jv
 from dashboard import state
 from s2s_core.jobs.runner import JobRunner, is_alive
 from s2s_core.jobs.store import DB_NAME, JobStore
@@ -32,8 +34,9 @@ def tiny_zoo(tmp_path_factory) -> Path:
 
 @pytest.fixture
 def env(tiny_zoo: Path, tmp_path: Path, monkeypatch):
-    """Runs, data and checkpoints roots in tmp_path (a folder of six PNGs under the data root), launching off,
-    the server on loopback; afterwards no job is left running and server.address is restored."""
+    """Runs, data and checkpoints roots in tmp_path (a folder of six PNGs under the data root), no token
+    configured (the server makes one), the server on loopback; afterwards no job is left running and
+    server.address is restored."""
     imgs = tmp_path / "data" / "imgs"
     imgs.mkdir(parents=True)
     rng = np.random.default_rng(0)
@@ -49,7 +52,9 @@ def env(tiny_zoo: Path, tmp_path: Path, monkeypatch):
     monkeypatch.delenv("S2S_JOBS_TOKEN", raising=False)
     address = config.get_option("server.address")
     config.set_option("server.address", "127.0.0.1")
+    jv.server_gate.clear()  # the gate is made once per server process: once per test here
     yield tmp_path
+    jv.server_gate.clear()
     config.set_option("server.address", address)
     db = tmp_path / "runs" / DB_NAME
     for job in JobStore(db).list(("running",)) if db.is_file() else []:  # never leave a job behind
@@ -58,8 +63,15 @@ def env(tiny_zoo: Path, tmp_path: Path, monkeypatch):
                 os.killpg(os.getpgid(pid), signal.SIGKILL)
 
 
-def jobs_page() -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=60).run()
+def jobs_page(token: str | None = None, *, unlocked: bool = False) -> AppTest:
+    """The jobs page in a new session; opened through a URL with ``?token=token`` (``unlocked``: the
+    server's own token)."""
+    at = AppTest.from_file(APP, default_timeout=60)
+    if unlocked:
+        token = jv.server_gate().token
+    if token is not None:
+        at.query_params["token"] = token
+    at.run()
     at.switch_page("pages/jobs.py").run()
     assert not at.exception, at.exception
     return at
@@ -80,27 +92,49 @@ def wait_for(cond, timeout: float = 60.0) -> None:
         time.sleep(0.1)
 
 
-def test_launching_off_lists_read_only_and_starts_nothing(env: Path) -> None:
+def test_locked_without_the_token_lists_read_only_and_starts_nothing(env: Path, capsys) -> None:
     db = JobStore(env / "runs" / DB_NAME)
     job_id = db.insert("evaluate", {"zoo": "z", "data": str(env / "data")}, "cpu")
     at = jobs_page()
     assert not has_form(at) and not [s for s in at.selectbox if s.key == "job_kind"]
-    assert any("S2S_JOBS_ENABLED=1" in i.value and "read-only" in i.value for i in at.info)
+    assert any("locked" in i.value and "?token=" in i.value and "read-only" in i.value for i in at.info)
     frame = at.dataframe[0].value
     assert list(frame["id"]) == [job_id] and list(frame["state"]) == ["queued"]
     cancel = at.button(key=f"job_cancel_{job_id}")
     assert cancel.disabled  # cancel and resume are launch actions too
     assert db.get(job_id).state == "queued"  # listed, not started
     assert not (env / "runs" / "jobs").exists()  # nothing created either
+    # the server made a token at start and printed the URL that carries it, once
+    token = jv.server_gate().token
+    printed = capsys.readouterr().out
+    assert printed.count(f"?token={token}") == 1 and "Training jobs: open http://" in printed
+    jobs_page()
+    assert token not in capsys.readouterr().out  # not printed again
 
 
-def test_token_required_beyond_loopback(env: Path, monkeypatch) -> None:
-    monkeypatch.setenv("S2S_JOBS_ENABLED", "1")
+def test_the_url_with_the_token_unlocks_launching(env: Path) -> None:
+    at = jobs_page(unlocked=True)
+    assert has_form(at) and not at.error and [i.value for i in at.info] == ["No jobs yet."]
+    assert "token" not in at.query_params  # removed from the URL at once: a copied link never carries it
+    assert not [t for t in at.text_input if t.key == "jobs_token"]  # nothing to type
+    assert at.session_state[jv.UNLOCKED_KEY] is True and jv.server_gate().token not in repr(at.session_state)
+    at.run()  # the session stays unlocked after the parameter is gone
+    assert has_form(at)
+    assert not has_form(jobs_page())  # another browser without the URL stays locked
+
+
+def test_a_wrong_token_in_the_url_is_refused(env: Path) -> None:
+    at = jobs_page("guess")
+    assert not at.exception and not has_form(at)
+    assert any("the token in the link was wrong" in e.value for e in at.error)
+    assert "token" not in at.query_params
+
+
+def test_typed_token_and_the_operators_token(env: Path, monkeypatch) -> None:
     monkeypatch.setenv("S2S_JOBS_TOKEN", "open-sesame")
     config.set_option("server.address", "0.0.0.0")
     at = jobs_page()
     assert not has_form(at)
-    assert any("token" in i.value for i in at.info)
     token = at.text_input(key="jobs_token")
     assert token.proto.type == token.proto.PASSWORD
     token.set_value("guess").run()
@@ -110,11 +144,20 @@ def test_token_required_beyond_loopback(env: Path, monkeypatch) -> None:
     assert not at.exception and has_form(at) and not at.error
     assert [o.split(":")[0] for o in at.selectbox(key="job_kind").options] == ["pretrain", "finetune", "evaluate",
                                                                                 "demo"]
+    assert has_form(jobs_page("open-sesame"))  # the operator's token works in the URL too
+
+
+def test_switched_off_even_with_the_token(env: Path, monkeypatch) -> None:
+    monkeypatch.setenv("S2S_JOBS_ENABLED", "0")
+    monkeypatch.setenv("S2S_JOBS_TOKEN", "open-sesame")
+    at = jobs_page("open-sesame")
+    assert not at.exception and not has_form(at)
+    assert not [t for t in at.text_input if t.key == "jobs_token"]
+    assert any("S2S_JOBS_ENABLED=0" in i.value and "read-only" in i.value for i in at.info)
 
 
 def test_refused_fields_are_named_and_nothing_is_queued(env: Path, monkeypatch) -> None:
-    monkeypatch.setenv("S2S_JOBS_ENABLED", "1")
-    at = jobs_page()
+    at = jobs_page(unlocked=True)
     steps = at.number_input(key="job_pretrain_steps")
     assert (steps.min, steps.max) == (1, 10_000_000)  # bounds from the specs
     assert at.number_input(key="job_pretrain_batch_size").max == 4096
@@ -132,8 +175,7 @@ def test_refused_fields_are_named_and_nothing_is_queued(env: Path, monkeypatch) 
 
 
 def test_submit_a_real_pretrain_and_watch_it_finish(env: Path, tiny_zoo: Path, monkeypatch) -> None:
-    monkeypatch.setenv("S2S_JOBS_ENABLED", "1")
-    at = jobs_page()
+    at = jobs_page(unlocked=True)
     at.selectbox(key="job_pretrain_data").set_value(str(env / "data" / "imgs"))
     for key, value in {"steps": 8, "batch_size": 2, "size": 32, "threads": 1, "log_every": 1}.items():
         at.number_input(key=f"job_pretrain_{key}").set_value(value)
@@ -162,12 +204,11 @@ def test_submit_a_real_pretrain_and_watch_it_finish(env: Path, tiny_zoo: Path, m
 
 
 def test_cancel_button_stops_a_running_job(env: Path, monkeypatch) -> None:
-    monkeypatch.setenv("S2S_JOBS_ENABLED", "1")
     runner = JobRunner(env / "runs", grace_s=20)
     job = runner.submit("pretrain", {"data": "imgs", "steps": 100_000, "batch_size": 2, "size": 32, "threads": 1,
                                      "log_every": 1, "ckpt_every": 100_000, **TINY})
     wait_for(lambda: any(e["event"] == "step" for e in runner.progress(job.id)))
-    at = jobs_page()
+    at = jobs_page(unlocked=True)
     bar = at.get("progress")[0].proto
     assert bar.text.startswith("running · step") and "/100000" in bar.text and "ETA" in bar.text
     at.button(key=f"job_cancel_{job.id}").click().run()
@@ -183,8 +224,7 @@ def test_cancel_button_stops_a_running_job(env: Path, monkeypatch) -> None:
 
 
 def test_every_kind_has_a_form_and_missing_choices_block_submitting(env: Path, monkeypatch) -> None:
-    monkeypatch.setenv("S2S_JOBS_ENABLED", "1")
-    at = jobs_page()
+    at = jobs_page(unlocked=True)
     at.selectbox(key="job_kind").select_index(1).run()  # finetune: no pre-trained AE under the roots yet
     assert not at.exception
     assert "lenet5_demo" in at.selectbox(key="job_finetune_classifier").options  # from the classifier registry

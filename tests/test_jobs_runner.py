@@ -213,15 +213,21 @@ def test_pid_reuse_is_not_mistaken_for_the_job() -> None:
     assert not is_alive(None, None)
 
 
-def test_cli_submit_list_show_cancel(env: Path, capsys) -> None:
+def test_cli_submit_list_show_cancel(env: Path, capsys, monkeypatch) -> None:
+    """The CLI does not go through the browser's launch gate: it works with launching switched off."""
     from s2s_core.cli import main
 
+    monkeypatch.setenv("S2S_JOBS_ENABLED", "0")
+    monkeypatch.setenv("S2S_JOBS_TOKEN", "not-needed-here")
     runs = str(env / "runs")
     assert main(["jobs", "submit", "evaluate", "--runs", runs, "--set", "zoo=/etc"]) == 1
     assert "zoo:" in capsys.readouterr().err
     assert main(["jobs", "submit", "demo", "--runs", runs, "--set", "color=red"]) == 1
     assert "color: unknown parameter" in capsys.readouterr().err
-    job = _runner(env).submit("pretrain", _params(env, steps=400))
+    sets = [a for k, v in _params(env, steps=400).items() if v is not None for a in ("--set", f"{k}={v}")]
+    assert main(["jobs", "submit", "pretrain", "--runs", runs, *sets]) == 0
+    job = _runner(env).list()[0]
+    assert f"job {job.id} (pretrain)" in capsys.readouterr().out
     assert main(["jobs", "list", "--runs", runs, "--json"]) == 0
     listed = json.loads(capsys.readouterr().out)
     assert [(j["id"], j["state"]) for j in listed] == [(job.id, "running")]

@@ -134,11 +134,16 @@ def test_dashboard_submits_cancels_and_resumes_a_slurm_job(runner: JobRunner, tm
     monkeypatch.setenv("S2S_ZOO", str(build_tiny_zoo(tmp_path / "zoo", images_per_class=1)))
     monkeypatch.setenv("S2S_JOBS_ENABLED", "1")
     monkeypatch.setenv("S2S_JOBS_GRACE_S", "20")
-    monkeypatch.delenv("S2S_JOBS_TOKEN", raising=False)
+    monkeypatch.setenv("S2S_JOBS_TOKEN", "slurm-test-token")
+    from dashboard import jobs_view
+
+    jobs_view.server_gate.clear()  # the launch gate is made once per server process: here, with this token
     address = config.get_option("server.address")
     config.set_option("server.address", "127.0.0.1")
     try:
-        at = AppTest.from_file(APP, default_timeout=120).run()
+        at = AppTest.from_file(APP, default_timeout=120)
+        at.query_params["token"] = "slurm-test-token"  # opened through the URL that unlocks launching
+        at.run()
         at.switch_page("pages/jobs.py").run()
         assert not at.exception, at.exception
         assert at.selectbox(key="job_pretrain_device").options == ["auto", "cpu", "cuda"]
@@ -184,6 +189,7 @@ def test_dashboard_submits_cancels_and_resumes_a_slurm_job(runner: JobRunner, tm
         assert runner.cancel(job.id, wait=120).state == "cancelled"
     finally:
         config.set_option("server.address", address)
+        jobs_view.server_gate.clear()
 
 
 def test_time_limit_stops_the_job_and_resume_continues(runner: JobRunner) -> None:

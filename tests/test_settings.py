@@ -33,7 +33,8 @@ def test_folders_default_to_the_current_directory(clean_env: Path) -> None:
     assert settings.demo_zoo_dir() == clean_env.resolve() / "checkpoints" / "demo"
     assert settings.data_roots() == (clean_env.resolve() / "data",)
     assert settings.zoo() is None and settings.threads() is None
-    assert not settings.jobs_enabled() and settings.jobs_token() is None and not settings.allow_download()
+    assert settings.jobs_enabled() and settings.jobs_token() is None and not settings.allow_download()
+    assert not settings.jobs_enabled({settings.JOBS_ENABLED_ENV: " Off "})
     assert settings.jobs_per_device() == 1 and settings.jobs_grace_s() == 30.0
 
 
@@ -53,7 +54,7 @@ def test_home_moves_every_default_and_variables_override(clean_env: Path, tmp_pa
     roots = Roots.from_env(env=env)
     assert (roots.runs, roots.checkpoints, roots.data) == (settings.runs_dir(env), settings.checkpoints_dir(env),
                                                            settings.data_roots(env))
-    assert GateSettings.from_env(env) == GateSettings(enabled=True, token="t0k")
+    assert GateSettings.from_env(env) == GateSettings(enabled=True, token="t0k", configured=True)
 
 
 @pytest.mark.parametrize(("name", "value", "message"), [

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -104,3 +105,22 @@ def test_reader_accepts_bytes_text_and_bom(tmp_path):
     assert read_cross_table(from_text.to_csv()).ae_names == from_text.ae_names
     with pytest.raises(InputTableError, match="UTF-8"):
         read_cross_table(b"\xff\xfe\x00")
+
+
+def test_figure_option_refuses_other_formats_and_reports_export_failures(tmp_path: Path, capsys, monkeypatch) -> None:
+    import plotly.graph_objects as go
+
+    csv = tmp_path / "t2.csv"
+    csv.write_text(TABLE2)
+    assert main(["signal-order", str(csv), "--figure", str(tmp_path / "x.jpg")]) == 1
+    assert "must end in .svg, .png, .pdf" in capsys.readouterr().err
+
+    def broken(self, path, **kw):
+        Path(path).write_text("half")
+        raise RuntimeError("no browser for kaleido")
+
+    monkeypatch.setattr(go.Figure, "write_image", broken)
+    assert main(["signal-order", str(csv), "-t", "0.8", "--figure", str(tmp_path / "l.svg")]) == 1
+    err = capsys.readouterr().err
+    assert "could not write the figure" in err and "no browser for kaleido" in err and err.count("\n") == 1
+    assert list(tmp_path.iterdir()) == [csv]  # nothing half-written left behind

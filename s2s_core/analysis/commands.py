@@ -1,6 +1,6 @@
 """CLI of the analyses: ``s2s signal-order`` (Sec. 3.4) and ``s2s evaluate`` (in :mod:`.evaluate`).
 
-``s2s signal-order CROSS.csv [--threshold T] [--json]`` reads a cross-accuracy table (see
+``s2s signal-order CROSS.csv [--threshold T] [--json] [--figure FILE]`` reads a cross-accuracy table (see
 :mod:`s2s_core.analysis.crosstable`), computes RRC, the formal context at ``T`` (default 0.5), its
 concepts and cover edges, and the threshold intervals over which the context does not change.
 """
@@ -8,6 +8,7 @@ concepts and cover edges, and the threshold intervals over which the context doe
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -17,7 +18,9 @@ import pandas as pd
 from s2s_core.analysis import evaluate
 from s2s_core.analysis.crosstable import CrossTable, read_cross_table
 from s2s_core.analysis.fca import Interval, Lattice, lattice_at, threshold_intervals
+from s2s_core.analysis.lattice_figure import lattice_figure
 from s2s_core.analysis.rrc import rrc_matrix
+from s2s_core.errors import ConfigError
 
 DEFAULT_THRESHOLD = 0.5
 
@@ -48,6 +51,9 @@ def _register_signal_order(sub) -> None:
         "--threshold", "-t", type=float, default=DEFAULT_THRESHOLD, help="RRC threshold T (default 0.5)"
     )
     p.add_argument("--json", action="store_true", help="print one JSON object instead of tables")
+    p.add_argument("--figure", type=Path, metavar="FILE",
+                   help="also write the lattice at T as a figure (Fig. 7): .svg, .png or .pdf (needs kaleido and "
+                        "a Chromium, as the dashboard's downloads; the same drawing as on its Signal order page)")
     p.set_defaults(func=_signal_order)
 
 
@@ -105,8 +111,31 @@ def format_report(table: CrossTable, threshold: float = DEFAULT_THRESHOLD) -> st
     return "\n".join(lines)
 
 
+FIGURE_FORMATS = (".svg", ".png", ".pdf")
+
+
+def write_lattice_figure(table: CrossTable, threshold: float, path: Path) -> Path:
+    """Write Fig. 7 at ``threshold`` (:func:`~s2s_core.analysis.lattice_figure.lattice_figure`) to ``path``
+    (.svg/.png/.pdf) through a temporary file, so a failed export leaves nothing half-written."""
+    path = Path(path)
+    if path.suffix.lower() not in FIGURE_FORMATS:
+        raise ConfigError(f"--figure {path}: the file name must end in {', '.join(FIGURE_FORMATS)}")
+    _, lattice, _ = signal_order(table, threshold)
+    fig = lattice_figure(lattice, title=f"concept lattice at t = {threshold:g}")
+    tmp = path.with_name(f".{path.name}.tmp{path.suffix}")
+    try:
+        fig.write_image(str(tmp), format=path.suffix.lower().lstrip("."), scale=2 if path.suffix.lower() == ".png" else 1)
+        os.replace(tmp, path)
+    except (OSError, ValueError, RuntimeError) as exc:
+        tmp.unlink(missing_ok=True)
+        raise ConfigError(f"--figure {path}: could not write the figure ({type(exc).__name__}: {exc})"[:400]) from None
+    return path
+
+
 def _signal_order(args) -> int:
     table = read_cross_table(args.table)
+    if args.figure is not None:
+        write_lattice_figure(table, args.threshold, args.figure)
     if args.json:
         print(json.dumps(signal_order_dict(table, args.threshold), ensure_ascii=False))
     else:

@@ -169,12 +169,15 @@ def cross_accuracy_heatmap(table: CrossTable) -> go.Figure:
     return fig
 
 
-def rrc_sorted_bar(names: Sequence[str], rrc: np.ndarray, threshold: float | None = None) -> go.Figure:
+def rrc_sorted_bar(names: Sequence[str], rrc: np.ndarray, threshold: float | None = None,
+                   interval: tuple[float | None, float | None] | None = None) -> go.Figure:
     """Fig. 6: every ``j∘A_i`` sorted by RRC, one bar trace per classifier ``j`` (its colour).
 
     Args:
         names: ``n`` classifier names; rrc: ``(n, n)``, ``rrc[i, j] = RRC(j∘A_i)``.
         threshold: if given, a dashed horizontal line at that RRC (a layout shape, not a trace).
+        interval: if given, the threshold interval ``(lo, hi]`` over which the lattice stays the same, as a
+            shaded band (a layout shape; an open end reaches 0 or the tallest bar).
     """
     names = list(names)
     pairs = sorted_pairs(rrc)
@@ -198,6 +201,12 @@ def rrc_sorted_bar(names: Sequence[str], rrc: np.ndarray, threshold: float | Non
         legend={"title": "classifier j"},
         bargap=0.15,
     )
+    if interval is not None:
+        lo, hi = interval
+        top = max(float(np.max(rrc)), float(threshold or 0)) * 1.05
+        fig.add_hrect(y0=0.0 if lo is None else float(lo), y1=top if hi is None else float(hi), line_width=0,
+                      fillcolor="#f2b134", opacity=0.25, layer="below",
+                      label={"text": "same lattice", "textposition": "top right", "font": {"size": 11}})
     if threshold is not None:
         fig.add_hline(y=float(threshold), line_dash="dash", line_color="black")
     return fig
@@ -392,3 +401,38 @@ def lab_grid_figure(histograms: Mapping[str, Histograms], colours: Mapping[str, 
                       title={"text": "L*a*b* histograms of every view (dotted grey: the original's)",
                              "font": {"size": 13}, "y": 0.98, "yanchor": "top"})
     return fig
+
+
+def lab_lines_figure(hists: Mapping[str, Histograms], colours: Mapping[str, str], title: str | None = None,
+                     height: int = 320) -> go.Figure:
+    """Fig. 3 for one image, light enough to redraw on every upload: three panels (L*, a*, b*) side by side,
+    one step line per view in its colour (the original dashed), one legend entry per view.
+
+    Built from plain dicts (no ``make_subplots``, no data frames): this runs on every new image, and plotly's
+    per-call validation would cost more than the models.
+
+    Args:
+        hists: ``{view: {channel: (edges (B+1,), density (B,))}}`` (:class:`~s2s_core.inspection.Inspection`'s
+            ``histograms``); colours: ``{view: colour}``.
+    """
+    gap = 0.04
+    width = (1 - 2 * gap) / 3
+    data, layout = [], {}
+    for col, ch in enumerate(("L", "a", "b")):
+        suffix = "" if col == 0 else str(col + 1)
+        layout[f"xaxis{suffix}"] = {"domain": [col * (width + gap), col * (width + gap) + width],
+                                    "title": {"text": LAB_TITLES[ch]}, "anchor": f"y{suffix}"}
+        layout[f"yaxis{suffix}"] = {"anchor": f"x{suffix}", "showticklabels": col == 0,
+                                    **({"title": {"text": "density"}} if col == 0 else {})}
+        for view, by_channel in hists.items():
+            edges, dens = by_channel[ch]
+            centres = (np.asarray(edges[:-1]) + np.asarray(edges[1:])) / 2
+            data.append({"type": "scatter", "x": np.round(centres, 3).tolist(), "y": np.round(dens, 6).tolist(),
+                         "mode": "lines", "line": {"shape": "hvh", "width": 1.5, "color": colours.get(view, "#333"),
+                                                   **({"dash": "dot"} if view == ORIGINAL else {})},
+                         "name": view, "legendgroup": view, "showlegend": col == 0, "xaxis": f"x{suffix}",
+                         "yaxis": f"y{suffix}", "hovertemplate": f"{view} {LAB_TITLES[ch]} %{{x:.0f}}: %{{y:.3g}}<extra></extra>"})
+    layout.update(height=height, margin={"l": 50, "r": 10, "t": 40, "b": 40},
+                  title={"text": title or "L*a*b* histograms of every view (Fig. 3)", "font": {"size": 13}},
+                  legend={"orientation": "h", "y": -0.25})
+    return go.Figure(data=data, layout=layout)

@@ -36,7 +36,7 @@ from s2s_core.errors import ConfigError
 from s2s_core.jobs.jobfiles import read_progress, tail_lines
 from s2s_core.jobs.slurm import SlurmBackend, SlurmClient
 from s2s_core.jobs.slurm import slot as slurm_slot
-from s2s_core.jobs.specs import Roots, backend_from_env, check_backend, get_kind, validate_params
+from s2s_core.jobs.specs import TOKEN_ENV, Roots, backend_from_env, check_backend, get_kind, validate_params
 from s2s_core.jobs.store import DB_NAME, FINAL_STATES, Job, JobStore, update_row
 
 #: Builds the argv of a job: ``(job, resume) -> [executable, ...]``; ``job.params`` are validated.
@@ -408,7 +408,7 @@ class JobRunner:
     def _spawn(self, job: Job) -> Job:
         """Start the supervisor of a claimed job (its own session; output appended to ``log.txt``)."""
         run = Path(job.run_dir)
-        env = dict(os.environ)
+        env = {k: v for k, v in os.environ.items() if k != TOKEN_ENV}  # jobs never see the launch token
         # the worker imports this same s2s_core (a checkout or an installed copy), whatever its cwd
         env["PYTHONPATH"] = os.pathsep.join([str(settings.package_root()), *filter(None, [env.get("PYTHONPATH")])])
         env["PYTHONUNBUFFERED"] = "1"

@@ -14,9 +14,9 @@ This module does not import torch (the classifier registry is imported lazily, f
 from __future__ import annotations
 
 import hmac
-import ipaddress
 import math
 import re
+import secrets
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,8 +26,8 @@ from s2s_core import settings
 from s2s_core.errors import ConfigError
 from s2s_core.train.config import FinetuneConfig, PretrainConfig
 
-#: Environment: browser launching on (``1``/``true``/``yes``), the token for non-loopback servers, and the
-#: backend that runs the jobs (``local`` subprocesses, or ``slurm``: each job goes to ``sbatch``); read in
+#: Environment: browser launching off with ``0``/``false``/``no``/``off``, the launch token, and the backend
+#: that runs the jobs (``local`` subprocesses, or ``slurm``: each job goes to ``sbatch``); read in
 #: :mod:`s2s_core.settings`.
 ENABLED_ENV = settings.JOBS_ENABLED_ENV
 TOKEN_ENV = settings.JOBS_TOKEN_ENV
@@ -566,50 +566,52 @@ def _to_bool(name: str, value: Any) -> bool:
 
 # ------------------------------------------------------------------------------------------- launch gate
 
-
 @dataclass(frozen=True)
 class GateSettings:
-    """Operator settings of the browser launch gate (environment by default)."""
+    """The browser launch gate, as Jupyter does it: launching is on unless the operator sets
+    ``S2S_JOBS_ENABLED=0``, and every browser session must show the token. The token is
+    ``S2S_JOBS_TOKEN`` when set; otherwise the dashboard makes one at start (:func:`new_token`) and prints
+    a URL carrying it (``configured`` tells which)."""
 
-    enabled: bool = False
+    enabled: bool = True
     token: str | None = field(default=None, repr=False)
+    configured: bool = False
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> GateSettings:
-        return cls(enabled=settings.jobs_enabled(env), token=settings.jobs_token(env))
+        """The operator's settings; ``token`` is ``None`` when ``S2S_JOBS_TOKEN`` is unset or empty."""
+        token = settings.jobs_token(env)
+        return cls(enabled=settings.jobs_enabled(env), token=token, configured=token is not None)
+
+    def with_token(self, token: str) -> GateSettings:
+        """These settings with a server-made token (kept when the operator configured one)."""
+        return self if self.token else GateSettings(self.enabled, token, configured=False)
 
 
-def is_loopback(server_address: str | None) -> bool:
-    """Whether a server bound to ``server_address`` is reachable from this machine only.
+def new_token() -> str:
+    """A fresh launch token: 32 random bytes, URL-safe base64 (43 characters)."""
+    return secrets.token_urlsafe(32)
 
-    An empty address means "all interfaces" (Streamlit's default) and is not loopback."""
-    addr = (server_address or "").strip().strip("[]").lower()
-    if addr == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(addr).is_loopback
-    except ValueError:
+
+def token_matches(given: str | None, gate: GateSettings) -> bool:
+    """Whether ``given`` is the launch token (constant-time comparison; ``False`` without a token)."""
+    if not given or not gate.token:
         return False
+    return hmac.compare_digest(given.encode("utf-8"), gate.token.encode("utf-8"))
 
 
-def launch_allowed(server_address: str | None, token_given: str | None, *,
-                   settings: GateSettings | None = None) -> tuple[bool, str]:
-    """May the dashboard start a job? Returns ``(allowed, reason)``.
+def launch_allowed(token_given: str | None, *, settings: GateSettings) -> tuple[bool, str]:
+    """May this browser session start, cancel or resume jobs? Returns ``(allowed, reason)``.
 
-    Off unless the operator sets ``S2S_JOBS_ENABLED=1``; when the server listens beyond loopback the
-    operator must also set ``S2S_JOBS_TOKEN`` and the user must give that token (compared in constant
-    time). The ``s2s jobs`` CLI does not go through this gate.
+    Off when the operator set ``S2S_JOBS_ENABLED=0``; otherwise the session must give the token (from the
+    start-up URL or typed), compared in constant time. The ``s2s jobs`` CLI does not go through this gate.
     """
-    s = settings or GateSettings.from_env()
-    if not s.enabled:
-        return False, f"launching jobs from the browser is off; the operator can enable it with {ENABLED_ENV}=1"
-    if is_loopback(server_address):
-        return True, "enabled; the server listens on loopback only"
-    if not s.token:
-        return False, (f"the server listens beyond loopback ({server_address or 'all interfaces'}); "
-                       f"the operator must set {TOKEN_ENV} to allow launching")
+    if not settings.enabled:
+        return False, f"launching jobs from the browser is off ({ENABLED_ENV}=0)"
+    if not settings.token:
+        return False, "the server has no launch token"
     if not token_given:
-        return False, "a launch token is required on this server"
-    if not hmac.compare_digest(token_given.encode("utf-8"), s.token.encode("utf-8")):
+        return False, "a launch token is required"
+    if not token_matches(token_given, settings):
         return False, "wrong launch token"
-    return True, "enabled; token accepted"
+    return True, "token accepted"
