@@ -70,9 +70,11 @@ def test_published_accuracy_only_for_loaded_torchvision_weights() -> None:
 def test_classifier_units_keep_their_protocol(tmp_path: Path) -> None:
     spec = replace(C.get_spec("alexnet_demo"), resize_size=80, interpolation="bicubic")
     clf = C.Classifier(spec, C.build("alexnet_demo"))
-    loaded = ck.load_classifier(ck.save_classifier(tmp_path / "unit", clf))
+    classes = [f"c{k}" for k in range(spec.num_classes)]
+    loaded = ck.load_classifier(ck.save_classifier(tmp_path / "unit", clf, classes=classes))
     assert (loaded.spec.resize_size, loaded.spec.interpolation) == (80, "bicubic")
-    plain = ck.load_classifier(ck.save_classifier(tmp_path / "plain", C.Classifier.from_name("alexnet_demo")))
+    plain = ck.load_classifier(ck.save_classifier(tmp_path / "plain", C.Classifier.from_name("alexnet_demo"),
+                                                  classes=classes))
     assert plain.spec.resize_size is None
 
 
