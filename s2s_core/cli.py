@@ -24,6 +24,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "s2s_core.zoo_commands",  # zoo create
     "s2s_core.demo.commands",  # demo
     "s2s_core.demo.report",  # report
+    "s2s_core.demo.masks",  # demo-masks
     "s2s_core.jobs.commands",  # jobs
     "s2s_core.reproduce.commands",  # reproduce, run-stage
 )

@@ -351,7 +351,8 @@ def build_demo(out: str | Path, recipe: DemoRecipe, *, force: bool = False, prog
 
     test_dir = partial / "data" / "test"
     if not (test_dir / ".complete").exists():
-        write_split_to_folder(test_dir, "test", recipe.test_images, seed=recipe.seed, size=recipe.size)
+        write_split_to_folder(test_dir, "test", recipe.test_images, seed=recipe.seed, size=recipe.size,
+                              masks=True)
         (test_dir / ".complete").write_text("")
     reporter.stage_done({"stage": "data"})
 
