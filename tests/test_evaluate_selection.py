@@ -19,7 +19,8 @@ from s2s_core.errors import ConfigError
 
 
 def test_the_analyses_are_registered_in_order() -> None:
-    assert registry.names() == ["accuracy", "cross_accuracy", "noise", "nmi", "lab_histograms", "recon_quality"]
+    assert registry.names() == ["accuracy", "cross_accuracy", "noise", "nmi", "lab_histograms", "recon_quality",
+                                "ground_truth", "channel_zeroing"]
     for cls in registry.ANALYSES.values():
         assert set(cls.tables_written) <= set(results.RESULT_FILES) and cls.describe()
 

@@ -13,6 +13,7 @@ from sklearn.metrics import roc_auc_score
 from s2s_core.analysis.heatmap_scores import best_iou, binary_masks, pixel_auc, random_heatmaps
 from s2s_core.cli import main
 from s2s_core.data import demo_data as dd
+from s2s_core.data.masks import masks_folder
 from s2s_core.demo.masks import write_demo_masks
 from s2s_core.errors import ConfigError
 
@@ -82,13 +83,13 @@ def test_demo_masks_refuse_a_split_the_generator_did_not_draw(tmp_path: Path) ->
 
 def test_write_split_with_masks_then_regenerating_them_agrees(tmp_path: Path) -> None:
     root = dd.write_split_to_folder(tmp_path / "data" / "test", "test", 10, seed=0, size=64, masks=True)
-    before = {p.relative_to(tmp_path): p.read_bytes() for p in dd.masks_folder(root).rglob("*.png")}
+    before = {p.relative_to(tmp_path): p.read_bytes() for p in masks_folder(root).rglob("*.png")}
     assert len(before) == 10
     (tmp_path / "zoo.json").write_text('{"format": "s2s-zoo/1", "name": "z", "input_size": 64, "num_classes": 10, '
                                        '"base": "base", "recipe": {"seed": 0, "size": 64, "test_images": 10}}')
     _, n = write_demo_masks(tmp_path)
     assert n == 10
-    after = {p.relative_to(tmp_path): p.read_bytes() for p in dd.masks_folder(root).rglob("*.png")}
+    after = {p.relative_to(tmp_path): p.read_bytes() for p in masks_folder(root).rglob("*.png")}
     assert after == before
 
 

@@ -28,6 +28,7 @@ from s2s_core.analysis.dataset.base import BatchViews, Options
 from s2s_core.analysis.noise import NOISE_GRID, NOISE_SEED
 from s2s_core.analysis.tables import table1
 from s2s_core.data.datasets import LabelledImageFolder, collate_skip_none
+from s2s_core.data.masks import MaskedImageFolder, has_masks
 from s2s_core.errors import ConfigError
 from s2s_core.runtime import configure_threads, select_device
 from s2s_core.zoo import Zoo
@@ -53,18 +54,21 @@ class EvaluationResult:
         return results.write(results_dir, self.tables)
 
 
-def _limited(batches: Iterable[tuple[torch.Tensor, torch.Tensor]], limit: int | None) -> Iterator:
+def _limited(batches: Iterable[tuple[torch.Tensor, ...]], limit: int | None) -> Iterator:
+    """``(x, y, masks or None)`` from batches of ``(x, y)`` or ``(x, y, masks)``, at most ``limit`` images."""
     seen = 0
     for batch in batches:
         if batch is None:  # every image of this batch was unreadable (and counted as skipped)
             continue
-        x, y = batch
+        x, y, *rest = batch
+        masks = rest[0] if rest else None
         if limit is not None:
             if seen >= limit:
                 return
             x, y = x[: limit - seen], y[: limit - seen]
+            masks = None if masks is None else masks[: limit - seen]
         seen += int(y.numel())
-        yield x, y
+        yield x, y, masks
 
 
 def evaluate_zoo(
@@ -85,7 +89,8 @@ def evaluate_zoo(
         zoo: a loaded :class:`s2s_core.zoo.Zoo` (base AE, decoders ``zoo.decoders`` keyed by classifier
             name, classifiers ``zoo.classifiers``).
         batches: iterable of ``(x, y)`` with x (B, 3, S, S) in [0, 1] (S a multiple of 32) and y (B,) int64
-            class indices in the classifiers' label space.
+            class indices in the classifiers' label space, or ``(x, y, masks)`` with ground-truth masks
+            (B, 1, S, S) in [0, 1] for the analyses that score against them.
         noise_grid: strengths s of the additive uniform noise U(-s, s) (Sec. 3.3.2); must include only values in [0, 1].
         seed: seed of the noise generator (the same noise for every classifier and AE).
         limit: stop after this many images.
@@ -105,8 +110,9 @@ def evaluate_zoo(
     device = next(zoo.base.parameters()).device
     images = 0
     with torch.inference_mode():
-        for x, y in _limited(batches, limit):
-            views = BatchViews.of(zoo, x.to(device), y.to(device), names, start=images)
+        for x, y, masks in _limited(batches, limit):
+            views = BatchViews.of(zoo, x.to(device), y.to(device), names, start=images,
+                                  masks=None if masks is None else masks.to(device))
             for analysis in analyses:
                 analysis.update(views)
             images += views.size
@@ -122,10 +128,13 @@ def evaluate_zoo(
 
 def _data_batches(data_dir: Path, zoo, batch_size: int, workers: int):
     """Batches of the labelled ImageFolder at ``data_dir`` at the zoo's input size, with labels mapped to the
-    zoo's class list when it has one (``zoo.json`` key ``classes``), else sorted folder names."""
+    zoo's class list when it has one (``zoo.json`` key ``classes``), else sorted folder names; with the masks
+    of ``<data_dir>_masks`` when that folder exists (:mod:`s2s_core.data.masks`)."""
     classes = getattr(zoo, "classes", None)
     class_to_idx = {name: i for i, name in enumerate(classes)} if classes else None
     dataset = LabelledImageFolder(data_dir, size=zoo.input_size, class_to_idx=class_to_idx, on_error="none")
+    if has_masks(data_dir):
+        dataset = MaskedImageFolder(dataset, size=zoo.input_size)
     loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=workers, collate_fn=collate_skip_none)
     return dataset, loader
 

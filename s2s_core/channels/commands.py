@@ -119,8 +119,8 @@ def _fit(args) -> int:
                          layers=layers, mu=args.mu, batch_size=args.batch_size, limit=args.limit)
     for name, r in fitted.items():
         sp = r["sparsity"]
-        print(f"{name}: mu = {r['mu']:.4g}; {sp['nonzero']} of {sp['channels']} x classes weights non-zero "
-              f"({sp['fraction_nonzero']:.1%}), {sp['per_class_mean']:.1f} channels per class "
+        print(f"{name}: mu = {r['mu']:.4g}; {sp['nonzero']} non-zero weights "
+              f"({sp['fraction_nonzero']:.1%} of W), {sp['per_class_mean']:.1f} channels per class "
               f"({sp['per_class_min']}-{sp['per_class_max']}), {sp['channels_used']} channels used; wrote {r['path']}")
     print(f"mu rule: {next(iter(fitted.values()))['rule']}")
     return 0

@@ -109,6 +109,10 @@ class ChannelProbe:
     """
 
     def __init__(self, classifier: nn.Module, layers: Sequence[str] | None = None, *, input_size: int = 64) -> None:
+        with torch.inference_mode(False):  # a copy made under inference mode could never be differentiated
+            self._setup(classifier, layers, input_size)
+
+    def _setup(self, classifier: nn.Module, layers: Sequence[str] | None, input_size: int) -> None:
         net = copy.deepcopy(classifier).eval()
         for p in net.parameters():
             p.requires_grad_(False)

@@ -33,6 +33,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from s2s_core.data.masks import masks_folder
+
 CLASS_NAMES: tuple[str, ...] = (
     "circle", "square", "triangle", "star", "cross", "ring", "crescent", "half-disc", "bar", "heart",
 )
@@ -379,12 +381,6 @@ def fixed_split_with_masks(split: str, n: int, *, seed: int = 0,
 def class_folder(index: int) -> str:
     """Folder name of a class in ImageFolder layout: its name (the zoo's ``classes`` list maps names to labels)."""
     return CLASS_NAMES[index]
-
-
-def masks_folder(split_dir: str | Path) -> Path:
-    """Where the shape masks of an ImageFolder split live: beside it, ``<split>_masks`` (same sub-paths, PNG)."""
-    split_dir = Path(split_dir)
-    return split_dir.with_name(split_dir.name + "_masks")
 
 
 def mask_to_uint8(mask: torch.Tensor) -> np.ndarray:

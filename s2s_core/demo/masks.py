@@ -19,7 +19,8 @@ import numpy as np
 import torch
 from PIL import Image
 
-from s2s_core.data.demo_data import class_folder, fixed_split_with_masks, mask_to_uint8, masks_folder
+from s2s_core.data.demo_data import class_folder, fixed_split_with_masks, mask_to_uint8
+from s2s_core.data.masks import masks_folder
 from s2s_core.errors import ConfigError
 from s2s_core.zoo import ZooInfo
 

@@ -48,6 +48,8 @@ class BatchViews:
         names: short names of the classifiers that have a fine-tuned AE (``"L"``, ...), in zoo order.
         zoo: the loaded zoo (its ``classifiers``, ``reconstruct_all`` for further inputs).
         start: index of this batch's first image in the data (images are numbered in data order).
+        masks: ``(B, 1, S, S)`` ground-truth coverage in [0, 1] of where the class is, when the data has masks
+            (:mod:`s2s_core.data.masks`; the demo's test split does), else ``None``.
     """
 
     x: torch.Tensor
@@ -56,12 +58,15 @@ class BatchViews:
     names: list[str]
     zoo: object
     start: int = 0
+    masks: torch.Tensor | None = None
     _logits: dict[tuple[str, str], torch.Tensor] = field(default_factory=dict, repr=False)
 
     @classmethod
-    def of(cls, zoo, x: torch.Tensor, y: torch.Tensor, names: Sequence[str], start: int = 0) -> BatchViews:
+    def of(cls, zoo, x: torch.Tensor, y: torch.Tensor, names: Sequence[str], start: int = 0,
+           masks: torch.Tensor | None = None) -> BatchViews:
         """Reconstruct ``x`` with one encoder pass (every decoder once) and wrap it."""
-        return cls(x=x, y=y, images={ORIGINAL: x, **zoo.reconstruct_all(x)}, names=list(names), zoo=zoo, start=start)
+        return cls(x=x, y=y, images={ORIGINAL: x, **zoo.reconstruct_all(x)}, names=list(names), zoo=zoo, start=start,
+                   masks=masks)
 
     @property
     def views(self) -> list[str]:

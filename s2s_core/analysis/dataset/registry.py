@@ -11,7 +11,9 @@ from collections.abc import Iterable
 
 from s2s_core.analysis.dataset.accuracy import AccuracyAnalysis
 from s2s_core.analysis.dataset.base import Analysis
+from s2s_core.analysis.dataset.channel_zeroing import ChannelZeroingAnalysis
 from s2s_core.analysis.dataset.cross_accuracy import CrossAccuracyAnalysis
+from s2s_core.analysis.dataset.ground_truth import GroundTruthAnalysis
 from s2s_core.analysis.dataset.lab import LabAnalysis
 from s2s_core.analysis.dataset.nmi import NmiAnalysis
 from s2s_core.analysis.dataset.noise import NoiseAnalysis
@@ -21,7 +23,7 @@ from s2s_core.errors import ConfigError
 ANALYSES: dict[str, type[Analysis]] = {
     cls.name: cls
     for cls in (AccuracyAnalysis, CrossAccuracyAnalysis, NoiseAnalysis, NmiAnalysis, LabAnalysis,
-                ReconQualityAnalysis)
+                ReconQualityAnalysis, GroundTruthAnalysis, ChannelZeroingAnalysis)
 }
 
 
