@@ -11,6 +11,8 @@ tests read, only through here. Values are fractions in [0, 1] unless a column sa
 | ``nmi`` | ``nmi.csv`` | ``ae,kind,mean,std,n``; ``kind`` in ``intra``, ``inter`` (Fig. 8-9) |
 | ``lab_histograms`` | ``lab_histograms.csv`` | ``ae,channel,bin_lo,bin_hi,density``; ``channel`` in ``L``, ``a``, ``b`` (Fig. 3) |
 | ``recon_quality`` | ``recon_quality.csv`` | ``ae,psnr_input,...,checkerboard,n``: one row per AE and the input (issue 11) |
+| ``ground_truth`` | ``ground_truth.csv`` | ``lens,label,classifier,auc,auc_std,iou,iou_std,chance_auc,chance_iou,n``: every heatmap lens against the masks (issue 18) |
+| ``channel_zeroing`` | ``channel_zeroing.csv`` | ``classifier,k,top1,top1_relevant_zeroed,top1_random_zeroed,random_std,random_min,random_max,draws,n`` (issue 18) |
 
 Beside the tables, ``schema.json`` records the schema version that wrote them
 (``{"format": "s2s-results", "version": 1, "files": {...}}``). A results folder without it predates the
@@ -87,6 +89,17 @@ for _spec in (
                ("psnr_input", "psnr_input_std", "ssim_input", "ssim_input_std", "psnr_base", "ssim_base",
                 "mad_base", "hf_energy", "checkerboard", "n"),
                "reconstruction quality per AE: PSNR/SSIM vs. x and A_S(x), |A_i - A_S|, high frequencies"),
+    ResultFile("ground_truth", "ground_truth.csv",
+               ("lens", "label", "classifier", "auc", "auc_std", "iou", "iou_std", "chance_auc", "chance_iou", "n"),
+               ("auc", "auc_std", "iou", "iou_std", "chance_auc", "chance_iou", "n"),
+               "pixel AUC and best-threshold IoU of every lens's heatmap against ground-truth masks, beside a random "
+               "heatmap's (issue 18)"),
+    ResultFile("channel_zeroing", "channel_zeroing.csv",
+               ("classifier", "k", "top1", "top1_relevant_zeroed", "top1_random_zeroed", "random_std", "random_min",
+                "random_max", "draws", "n"),
+               ("k", "top1", "top1_relevant_zeroed", "top1_random_zeroed", "random_std", "random_min", "random_max",
+                "draws", "n"),
+               "top-1 with each image's top-k relevant channels zeroed vs k random same-layer channels (issue 18)"),
 ):
     register(_spec)
 

@@ -28,7 +28,7 @@ def test_the_analyses_are_registered_in_order() -> None:
 def test_select_only_and_skip() -> None:
     assert [c.name for c in registry.select(["nmi", "noise"])] == ["noise", "nmi"]  # registry order
     assert [c.name for c in registry.select(skip=["noise", "lab_histograms"])] == [
-        "accuracy", "cross_accuracy", "nmi", "recon_quality"]
+        "accuracy", "cross_accuracy", "nmi", "recon_quality", "ground_truth", "channel_zeroing"]
     with pytest.raises(ConfigError, match="unknown analysis 'nim'; known: accuracy"):
         registry.select(["nim"])
     with pytest.raises(ConfigError, match="nothing to run"):

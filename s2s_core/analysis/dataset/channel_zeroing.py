@@ -16,7 +16,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from s2s_core import results
 from s2s_core.analysis.dataset.base import ORIGINAL, Analysis, BatchViews
 from s2s_core.channels.lens import ChannelLens
 from s2s_core.channels.store import has_channel_weights, load_channel_weights
@@ -25,11 +24,6 @@ from s2s_core.errors import CheckpointError, ConfigError
 KS = (1, 3, 5)
 DRAWS = 10
 ZEROING_SEED = 1_800_001
-COLUMNS = ("classifier", "k", "top1", "top1_relevant_zeroed", "top1_random_zeroed", "random_std", "random_min",
-           "random_max", "draws", "n")
-results.register(results.ResultFile(
-    "channel_zeroing", "channel_zeroing.csv", COLUMNS, COLUMNS[1:],
-    "top-1 with each image's top-k relevant channels zeroed vs k random channels of the same layers (issue 18)"))
 
 
 def random_like(picks: list[tuple[str, int]], widths: dict[str, int], rng: np.random.Generator) -> list[tuple[str, int]]:

@@ -16,16 +16,9 @@ import math
 import pandas as pd
 import torch
 
-from s2s_core import results
 from s2s_core.analysis.dataset.base import Analysis, BatchViews, Moments
 from s2s_core.analysis.heatmap_lenses import HEATMAP_LENSES, LensContext
 from s2s_core.analysis.heatmap_scores import best_iou, binary_masks, pixel_auc, random_heatmaps
-
-COLUMNS = ("lens", "label", "classifier", "auc", "auc_std", "iou", "iou_std", "chance_auc", "chance_iou", "n")
-results.register(results.ResultFile(
-    "ground_truth", "ground_truth.csv", COLUMNS, ("auc", "auc_std", "iou", "iou_std", "chance_auc", "chance_iou", "n"),
-    "pixel AUC and best-threshold IoU of every lens's heatmap against the ground-truth masks, beside a random "
-    "heatmap's (issue 18)"))
 
 #: Seed stream of the chance heatmaps: image i of the data gets generator seed CHANCE_SEED + i.
 CHANCE_SEED = 1_800_000
