@@ -69,3 +69,19 @@ class GroundTruthAnalysis(Analysis):
         frame["_o"] = frame["lens"].map(order).fillna(math.inf)
         return {"ground_truth": frame.sort_values(["_o", "classifier"], kind="stable").drop(columns="_o")
                 .reset_index(drop=True)}
+
+
+def ground_truth_wide(frame: pd.DataFrame, metric: str = "auc") -> pd.DataFrame:
+    """``ground_truth.csv`` as lens (rows, by label, in registry order) x classifier (columns) of ``metric``
+    (``"auc"`` or ``"iou"``) formatted ``mean ± std``, with the random heatmap's score as the last column."""
+    if metric not in ("auc", "iou"):
+        raise ValueError(f"metric must be 'auc' or 'iou', got {metric!r}")
+    cell = frame.assign(cell=[f"{m:.3f} ± {s:.3f}" for m, s in zip(frame[metric], frame[f"{metric}_std"],
+                                                                     strict=True)])
+    labels = list(dict.fromkeys(frame["label"]))
+    wide = cell.pivot(index="label", columns="classifier", values="cell").reindex(labels)
+    wide = wide[list(dict.fromkeys(frame["classifier"]))].fillna("—")
+    chance = frame.groupby("label", sort=False)[f"chance_{metric}"].first().reindex(labels)
+    wide["random heatmap (chance)"] = [f"{v:.3f}" for v in chance]
+    wide.index.name = "lens"
+    return wide
