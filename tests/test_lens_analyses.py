@@ -21,6 +21,7 @@ from s2s_core.channels.lens import fit_channel_weights
 from s2s_core.channels.store import save_channel_weights
 from s2s_core.data.datasets import LabelledImageFolder
 from s2s_core.data.masks import masks_folder
+from s2s_core.demo.report import ground_truth_section, zeroing_section
 from s2s_core.errors import ConfigError
 from s2s_core.zoo import Zoo
 
@@ -105,3 +106,21 @@ def test_a_missing_mask_is_named(zoo_with_masks: Path, tmp_path: Path) -> None:
     next((zoo / "data" / "test_masks").rglob("*.png")).unlink()
     with pytest.raises(ConfigError, match="is missing"):
         _run(zoo, 100)
+
+
+def test_the_report_states_what_the_tables_say() -> None:
+    gt = pd.DataFrame({"lens": ["gradient", "gradient", "channels_guided", "channels_guided"],
+                       "label": ["gradient of the class score"] * 2 + ["relevant channels, guided backprop"] * 2,
+                       "classifier": ["L", "A", "L", "A"], "auc": [0.8, 0.45, 0.9, 0.7],
+                       "auc_std": [0.1] * 4, "iou": [0.3, 0.2, 0.5, 0.4], "iou_std": [0.05] * 4,
+                       "chance_auc": [0.5] * 4, "chance_iou": [0.12] * 4, "n": [500] * 4})
+    text = "\n".join(ground_truth_section(gt))
+    assert "L: relevant channels, guided backprop (0.900); A: relevant channels, guided backprop (0.700)" in text
+    assert "At or below the random heatmap's AUC: gradient of the class score for A (0.450)." in text
+    assert "| gradient of the class score | 0.800 ± 0.100 | 0.450 ± 0.100 | 0.500 |" in text
+    z = pd.DataFrame({"classifier": ["L", "L"], "k": [1, 3], "top1": [0.9, 0.9], "top1_relevant_zeroed": [0.85, 0.5],
+                      "top1_random_zeroed": [0.88, 0.87], "random_std": [0.01, 0.02], "random_min": [0.84, 0.85],
+                      "random_max": [0.9, 0.9], "draws": [10, 10], "n": [500, 500]})
+    text = "\n".join(zeroing_section(z))
+    assert "costs more top-1 than every random draw for L (k = 3); not for L (k = 1)." in text
+    assert "0.870 ± 0.020 (0.850–0.900)" in text

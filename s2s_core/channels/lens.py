@@ -119,12 +119,7 @@ class ChannelLens:
                 relevant: Relevant | None = None) -> Tensor:
         """``(B, H, W)``: the top-k projections, each scaled to a maximum of 1, weighted by positive response."""
         relevant = relevant or self.relevant(x01, k)
-        maps = self.backproject(x01, relevant, rule)
-        maps = maps / maps.flatten(2).amax(dim=2).clamp_min(1e-12)[:, :, None, None]
-        share = relevant.responses.clamp_min(0)
-        share = torch.where(share.sum(1, keepdim=True) > 0, share, torch.ones_like(share))
-        share = share / share.sum(1, keepdim=True)
-        return (maps * share[:, :, None, None].to(maps.device)).sum(dim=1)
+        return combine(self.backproject(x01, relevant, rule), relevant)
 
     def zero_mask(self, picks: list[list[tuple[str, int]]]) -> dict[str, Tensor]:
         """Per layer ``(B, C)`` bool: the channels listed for each image (for :meth:`ChannelProbe.run`'s ``zero``)."""
@@ -151,3 +146,13 @@ def gradient_heatmap(probe: ChannelProbe, x01: Tensor, classes: Tensor | None = 
         cls = logits.argmax(dim=1) if classes is None else classes.to(logits.device)
         (grad,) = torch.autograd.grad(logits.gather(1, cls[:, None]).sum(), x)
     return grad.norm(dim=1).detach(), cls.detach()
+
+
+def combine(maps: Tensor, relevant: Relevant) -> Tensor:
+    """``(B, k, H, W)`` channel heatmaps -> ``(B, H, W)``: each scaled to a maximum of 1, weighted by the channel's
+    share of the positive response (equal shares when no response is positive)."""
+    maps = maps / maps.flatten(2).amax(dim=2).clamp_min(1e-12)[:, :, None, None]
+    share = relevant.responses.clamp_min(0)
+    share = torch.where(share.sum(1, keepdim=True) > 0, share, torch.ones_like(share))
+    share = share / share.sum(1, keepdim=True)
+    return (maps * share[:, :, None, None].to(maps.device)).sum(dim=1)

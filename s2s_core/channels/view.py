@@ -18,7 +18,7 @@ import torch
 
 from s2s_core.analysis.heatmap_lenses import HEATMAP_LENSES
 from s2s_core.analysis.heatmap_scores import best_iou, pixel_auc
-from s2s_core.channels.lens import DEFAULT_K, ChannelLens, gradient_heatmap
+from s2s_core.channels.lens import DEFAULT_K, ChannelLens, combine, gradient_heatmap
 from s2s_core.imaging import to_uint8
 from s2s_core.views import BASE_KEY, ae_key
 
@@ -88,10 +88,9 @@ def channels_view(zoo, lenses: Mapping[str, ChannelLens | str], x01: torch.Tenso
             view.missing[name] = lens
             continue
         rel = lens.relevant(x, k)
-        deconv = lens.backproject(x, rel, "deconvnet")[0]
-        guided = lens.backproject(x, rel, "guided")[0]
-        heat = lens.heatmap(x, k, "deconvnet", relevant=rel)[0]
-        gheat = lens.heatmap(x, k, "guided", relevant=rel)[0]
+        deconv, guided = lens.backproject(x, rel, "deconvnet"), lens.backproject(x, rel, "guided")
+        heat, gheat = combine(deconv, rel)[0], combine(guided, rel)[0]
+        deconv, guided = deconv[0], guided[0]
         grad = gradient_heatmap(lens.probe, x)[0][0]
         table = pd.DataFrame({"rank": range(1, rel.k + 1), "layer": [lay for lay, _ in rel.names[0]],
                               "channel": [c for _, c in rel.names[0]], "weight": rel.weights[0].tolist(),
