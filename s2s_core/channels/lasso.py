@@ -20,9 +20,11 @@ favours the sparser W among those that predict equally well. The fit reports the
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import lars_path
 
 from s2s_core.errors import ConfigError
@@ -60,8 +62,12 @@ class _Path:
         if alpha_max <= 0:
             self.norms, self.coefs = np.zeros(1), np.zeros((X.shape[1], 1))
             return
-        _, _, coefs = lars_path(X, y, Xy=xy, Gram=gram, method="lasso", alpha_min=alpha_max * alpha_min_ratio,
-                                max_iter=max_steps)
+        with warnings.catch_warnings():
+            # With fewer images than channels the path can end early (the residues vanish) or drop degenerate
+            # regressors; LARS warns, and a mu beyond the path's end then takes its last point (see ``at``).
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            _, _, coefs = lars_path(X, y, Xy=xy, Gram=gram, method="lasso", alpha_min=alpha_max * alpha_min_ratio,
+                                    max_iter=max_steps)
         self.coefs = coefs
         self.norms = np.maximum.accumulate(np.abs(coefs).sum(axis=0))  # monotone; guards round-off
 
