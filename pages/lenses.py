@@ -46,7 +46,7 @@ else:
                 "column scores a random heatmap on the same images.")
     for metric, title in (("auc", "pixel AUC"), ("iou", "IoU at the best threshold")):
         st.markdown(f"**{title}**")
-        st.dataframe(ground_truth_wide(gt, metric), width="stretch")
+        st.dataframe(ground_truth_wide(gt, metric, list(ref.info.classifiers)), width="stretch")
     downloads.csv_button(gt, f"{ref.info.name}_ground_truth.csv", key="gt_csv", index=False)
 
 st.header("Zeroing the relevant channels (the paper's first check)")

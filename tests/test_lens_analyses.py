@@ -118,6 +118,9 @@ def test_the_report_states_what_the_tables_say() -> None:
     assert "L: relevant channels, guided backprop (0.900); A: relevant channels, guided backprop (0.700)" in text
     assert "At or below the random heatmap's AUC: gradient of the class score for A (0.450)." in text
     assert "| gradient of the class score | 0.800 ± 0.100 | 0.450 ± 0.100 | 0.500 |" in text
+    assert "\n".join(ground_truth_section(gt, ["A", "L"])).count("| 0.450 ± 0.100 | 0.800 ± 0.100 |") == 1
+    pipes = gt.assign(label=["|x − A_i(x)|"] * 2 + ["relevant channels, guided backprop"] * 2)
+    assert "| \\|x − A_i(x)\\| |" in "\n".join(ground_truth_section(pipes))
     z = pd.DataFrame({"classifier": ["L", "L"], "k": [1, 3], "top1": [0.9, 0.9], "top1_relevant_zeroed": [0.85, 0.5],
                       "top1_random_zeroed": [0.88, 0.87], "random_std": [0.01, 0.02], "random_min": [0.84, 0.85],
                       "random_max": [0.9, 0.9], "draws": [10, 10], "n": [500, 500]})

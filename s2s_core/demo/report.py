@@ -223,17 +223,27 @@ def report(zoo_dir: str | Path) -> str:
                + ("; ".join(wins) if wins else "no classifier at any s > 0")
                + f" (`noise.csv`; chance is {chance1:.0f} % top-1).")
     if result_tables.exists(results, "ground_truth"):
-        out += ground_truth_section(_read(results, "ground_truth"))
+        out += ground_truth_section(_read(results, "ground_truth"), names)
     if result_tables.exists(results, "channel_zeroing"):
         out += zeroing_section(_read(results, "channel_zeroing"))
     return "\n\n".join(out) + "\n"
 
 
-def ground_truth_section(gt: pd.DataFrame) -> list[str]:
-    """Every lens against the shapes' masks (issue 18): AUC and IoU tables, and what they say."""
+def ground_truth_section(gt: pd.DataFrame, names: list[str] | None = None) -> list[str]:
+    """Every lens against the shapes' masks (issue 18): AUC and IoU tables (classifiers in ``names`` order), and
+    what they say."""
     n = int(gt["n"].max())
+
+    def table(metric: str) -> str:
+        wide = ground_truth_wide(gt, metric, names)
+        wide.index = [label.replace("|", "\\|") for label in wide.index]  # a pipe would end the markdown cell
+        wide.index.name = "lens"
+        return _markdown(wide, index=True)
+
     chance_auc, chance_iou = float(gt["chance_auc"].iloc[0]), float(gt["chance_iou"].iloc[0])
     best = gt.loc[gt.groupby("classifier", sort=False)["auc"].idxmax()]
+    if names:
+        best = best.set_index("classifier").reindex([c for c in names if c in set(best["classifier"])]).reset_index()
     below = gt[gt["auc"] <= gt["chance_auc"]]
     text = ("Highest AUC per classifier: " + "; ".join(f"{r.classifier}: {r.label} ({r.auc:.3f})"
                                                     for r in best.itertuples()) + ". ")
@@ -244,9 +254,9 @@ def ground_truth_section(gt: pd.DataFrame) -> list[str]:
             f"shape's mask is where a classifier should look. Pixel AUC (chance {chance_auc:.2f}) of each lens's "
             f"heatmap against the mask, mean ± standard deviation over {n} test images; the last column scores a "
             "random heatmap on the same images:",
-            _markdown(ground_truth_wide(gt, "auc"), index=True),
+            table("auc"),
             f"IoU at the best threshold (a random heatmap: {chance_iou:.3f}, about the shapes' share of the image):",
-            _markdown(ground_truth_wide(gt, "iou"), index=True), text]
+            table("iou"), text]
 
 
 def zeroing_section(z: pd.DataFrame) -> list[str]:

@@ -67,20 +67,20 @@ class GroundTruthAnalysis(Analysis):
         order = {k: i for i, k in enumerate(HEATMAP_LENSES)}
         frame = pd.DataFrame(rows)
         frame["_o"] = frame["lens"].map(order).fillna(math.inf)
-        return {"ground_truth": frame.sort_values(["_o", "classifier"], kind="stable").drop(columns="_o")
-                .reset_index(drop=True)}
+        return {"ground_truth": frame.sort_values("_o", kind="stable").drop(columns="_o").reset_index(drop=True)}
 
 
-def ground_truth_wide(frame: pd.DataFrame, metric: str = "auc") -> pd.DataFrame:
-    """``ground_truth.csv`` as lens (rows, by label, in registry order) x classifier (columns) of ``metric``
-    (``"auc"`` or ``"iou"``) formatted ``mean ± std``, with the random heatmap's score as the last column."""
+def ground_truth_wide(frame: pd.DataFrame, metric: str = "auc", classifiers: list[str] | None = None) -> pd.DataFrame:
+    """``ground_truth.csv`` as lens (rows, by label, in file order) x classifier (columns: ``classifiers``, else
+    file order) of ``metric`` (``"auc"`` or ``"iou"``) as ``mean ± std``, the random heatmap's score last."""
     if metric not in ("auc", "iou"):
         raise ValueError(f"metric must be 'auc' or 'iou', got {metric!r}")
     cell = frame.assign(cell=[f"{m:.3f} ± {s:.3f}" for m, s in zip(frame[metric], frame[f"{metric}_std"],
                                                                      strict=True)])
     labels = list(dict.fromkeys(frame["label"]))
     wide = cell.pivot(index="label", columns="classifier", values="cell").reindex(labels)
-    wide = wide[list(dict.fromkeys(frame["classifier"]))].fillna("—")
+    order = [c for c in (classifiers or []) if c in set(frame["classifier"])] or list(dict.fromkeys(frame["classifier"]))
+    wide = wide[order].fillna("—")
     chance = frame.groupby("label", sort=False)[f"chance_{metric}"].first().reindex(labels)
     wide["random heatmap (chance)"] = [f"{v:.3f}" for v in chance]
     wide.index.name = "lens"
