@@ -24,8 +24,8 @@ CHROMIUM = Path("/usr/bin/chromium")
 ROOT = Path(__file__).resolve().parents[1]
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
 IDLE = '[data-testid="stApp"][data-test-script-state="notRunning"]'
-PAGES = {"overview": "Overview", "reconstructions": "Reconstructions", "upload": "Upload", "noise": "Noise",
-         "signal_order": "Signal order", "information": "Information", "jobs": "Training jobs"}
+PAGES = {"overview": "Overview", "reconstructions": "Reconstructions", "upload": "Upload", "lenses": "Lenses",
+         "noise": "Noise", "signal_order": "Signal order", "information": "Information", "jobs": "Training jobs"}
 
 system_dependency(CHROMIUM.exists(), "Debian's chromium is not installed at /usr/bin/chromium "
                   "(apt-get install -y chromium)", module_level=True)
