@@ -17,9 +17,11 @@ import pandas as pd
 import torch
 
 from s2s_core.errors import ConfigError
-from s2s_core.inspect import Prediction, to_uint8
+from s2s_core.imaging import to_uint8
+from s2s_core.inspection import Prediction
 from s2s_core.inversion.invert import InversionSettings, feature_errors, invert
 from s2s_core.models.layers import LayerInfo, list_layers, mid_layer, resolve_layers
+from s2s_core.views import ae_key
 
 #: Image names of a lens row.
 X, AE, INVERSION = "x", "A_i(x)", "inversion"
@@ -75,11 +77,14 @@ class InversionView:
 
 def inversion_view(zoo, x01: torch.Tensor, name: str, layers: Sequence[str] | str | None = None,
                    settings: InversionSettings | None = None, *, classes: Sequence[str] | None = None,
-                   progress: Callable[[int, int], None] | None = None) -> InversionView:
+                   progress: Callable[[int, int], None] | None = None,
+                   classifier: torch.nn.Module | None = None) -> InversionView:
     """The lens row of classifier ``name`` of a loaded zoo for one image ``x01`` ``(1, 3, S, S)`` in [0, 1].
 
     ``layers`` default to the mid layer (:func:`mid_layer`). A_i(x) comes from one encoder pass and A_i's
-    decoder (:meth:`~s2s_core.zoo.Zoo.reconstruct_all`), as classifier i sees it (unclamped).
+    decoder (:meth:`~s2s_core.zoo.Zoo.reconstruct_all`), as classifier i sees it (unclamped). ``classifier``
+    replaces ``zoo.classifiers[name]`` (the dashboard passes a private copy: the inversion puts forward hooks
+    on the modules it reads, which must not fire in another thread's pass through a shared model).
     """
     if name not in zoo.classifiers:
         raise ConfigError(f"zoo {zoo.name!r} has no classifier {name!r}; known: {', '.join(zoo.classifiers)}")
@@ -87,7 +92,7 @@ def inversion_view(zoo, x01: torch.Tensor, name: str, layers: Sequence[str] | st
         x01 = x01.unsqueeze(0)
     if x01.dim() != 4 or x01.shape[0] != 1:
         raise ConfigError(f"the inversion lens takes one image (1, 3, S, S), got {tuple(x01.shape)}")
-    clf = zoo.classifiers[name]
+    clf = classifier if classifier is not None else zoo.classifiers[name]
     classes = list(classes) if classes is not None else list(zoo.classes or [])
     infos = list_layers(clf, x01.shape[-1])
     chosen = resolve_layers(clf, layers, label=f"classifier {name}", infos=infos) if layers else [mid_layer(infos)]
@@ -98,7 +103,7 @@ def inversion_view(zoo, x01: torch.Tensor, name: str, layers: Sequence[str] | st
     x = x01.to(device=device, dtype=torch.float32)
     inputs, names = [x, result.images.to(device)], [X, INVERSION]
     if name in getattr(zoo, "names", []):
-        inputs.insert(1, zoo.reconstruct_all(x, names=[name])[f"A_{name}"])
+        inputs.insert(1, zoo.reconstruct_all(x, names=[name])[ae_key(name)])
         names.insert(1, AE)
     batch = torch.cat(inputs)
     with torch.no_grad():

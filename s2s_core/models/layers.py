@@ -146,7 +146,8 @@ class LayerTap:
 
     ``tap(x01) -> {name: (B, *shape) tensor}``. With ``stop_early=True`` the pass ends as soon as every layer
     has its output (the rest of the network never runs). Outputs are cloned when captured, so in-place
-    operations that follow (``ReLU(inplace=True)``) cannot change them; the clone keeps autograd.
+    operations that follow (``ReLU(inplace=True)``) cannot change them; the clone keeps autograd. The hooks
+    live on the modules during a call: do not tap a model that another thread runs at the same time.
     """
 
     def __init__(self, classifier: nn.Module, layers: Sequence[LayerInfo], *, stop_early: bool = True) -> None:
