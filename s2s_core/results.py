@@ -11,6 +11,7 @@ tests read, only through here. Values are fractions in [0, 1] unless a column sa
 | ``nmi`` | ``nmi.csv`` | ``ae,kind,mean,std,n``; ``kind`` in ``intra``, ``inter`` (Fig. 8-9) |
 | ``lab_histograms`` | ``lab_histograms.csv`` | ``ae,channel,bin_lo,bin_hi,density``; ``channel`` in ``L``, ``a``, ``b`` (Fig. 3) |
 | ``recon_quality`` | ``recon_quality.csv`` | ``ae,psnr_input,...,checkerboard,n``: one row per AE and the input (issue 11) |
+| ``inversion`` | ``inversion.csv`` | ``classifier,layer,kind,depth,n,error_mean,error_std,ae_error_mean,top1_inversion,top1_ae,top1_original,chance,steps`` (feature inversion, seed 003) |
 
 Beside the tables, ``schema.json`` records the schema version that wrote them
 (``{"format": "s2s-results", "version": 1, "files": {...}}``). A results folder without it predates the
@@ -87,6 +88,13 @@ for _spec in (
                ("psnr_input", "psnr_input_std", "ssim_input", "ssim_input_std", "psnr_base", "ssim_base",
                 "mad_base", "hf_energy", "checkerboard", "n"),
                "reconstruction quality per AE: PSNR/SSIM vs. x and A_S(x), |A_i - A_S|, high frequencies"),
+    ResultFile("inversion", "inversion.csv",
+               ("classifier", "layer", "kind", "depth", "n", "error_mean", "error_std", "ae_error_mean",
+                "top1_inversion", "top1_ae", "top1_original", "chance", "steps"),
+               ("depth", "n", "error_mean", "error_std", "ae_error_mean", "top1_inversion", "top1_ae",
+                "top1_original", "chance", "steps"),
+               "feature inversion per classifier and layer: normalised error and top-1 on the inversions vs. "
+               "A_i(x) (Mahendran & Vedaldi)"),
 ):
     register(_spec)
 

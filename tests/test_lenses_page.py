@@ -82,3 +82,19 @@ def test_upload_and_bad_upload(lenses: AppTest) -> None:
     assert not at.exception and "your image" in _texts(at)
     at.get("file_uploader")[0].set_value(("notes.png", b"not an image", "image/png")).run()
     assert not at.exception and any("not an image" in e.value for e in at.error)
+
+
+def test_data_set_numbers_appear_once_evaluated(lenses: AppTest, tiny_zoo: Path) -> None:
+    from s2s_core.analysis.evaluate import run_evaluation
+
+    assert "--only inversion" in _texts(lenses)  # not evaluated yet: the page says how
+    run_evaluation(tiny_zoo, tiny_zoo / "data" / "test", only=["inversion"], show_progress=False,
+                   options={"per_class": 1, "inversion_layers": 2, "inversion_steps": 2})
+    at = AppTest.from_file(APP, default_timeout=180).run()
+    at.session_state["inv_steps"] = 25
+    at.switch_page("pages/lenses.py").run()
+    assert not at.exception
+    figures = [f.proto.spec for f in at.get("plotly_chart")]
+    assert any("Feature inversion vs. S2S by depth" in spec for spec in figures)
+    table = next(df.value for df in at.dataframe if "top1_inversion" in df.value.columns)
+    assert set(table["classifier"]) == {"L", "A", "V"} and len(table) == 6 and "chance" in table.columns

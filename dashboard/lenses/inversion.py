@@ -21,6 +21,8 @@ import streamlit as st
 
 from dashboard import downloads, state
 from dashboard.lenses.base import LensContext
+from s2s_core.analysis.figures import inversion_depth_figure
+from s2s_core.data.gallery import find_test_split
 from s2s_core.errors import S2SError
 from s2s_core.imaging import to_uint8, upscale
 from s2s_core.inspection import Prediction
@@ -219,8 +221,29 @@ def _sweep(ctx: LensContext, settings: InversionSettings, key: str) -> None:
                          label="CSV (depth sweep)", where=row)
 
 
+def _dataset(ctx: LensContext, key: str) -> None:
+    st.markdown("#### Across the data set")
+    table = state.result_table(ctx.ref, "inversion")
+    if table is None:
+        data = find_test_split(ctx.ref.info.data_dir) or "DIR"
+        st.info("No feature-inversion results for this zoo yet: run `s2s evaluate "
+                f"{state.zoo_label(ctx.ref.path)} --data {state.zoo_label(str(data))} --only inversion` "
+                "(2 images per class, 4 layers per classifier by default; --per-class, --inversion-layers).")
+        return
+    st.caption(f"From {state.zoo_label(str(state.result_path(ctx.ref, 'inversion')))}: "
+               f"{int(table['n'].iloc[0])} images ({table['n'].iloc[0] / max(len(ctx.classes), 1):.0f} per class), "
+               f"{int(table['steps'].iloc[0])} steps per inversion. Chance is {table['chance'].iloc[0]:.0%}. "
+               "The dashed error is S2S's A_i(x) measured at the same layer.")
+    fig = inversion_depth_figure(table)
+    st.plotly_chart(fig, key=f"{key}_data_fig", config={"displayModeBar": False})
+    st.dataframe(table.drop(columns=["steps"]), hide_index=True, width="stretch")
+    row = downloads.button_row()
+    downloads.csv_button(table, "inversion.csv", key=f"{key}_data_csv", index=False, label="CSV", where=row)
+    downloads.figure_buttons(fig, "inversion_by_depth", key=f"{key}_data_dl", where=row)
+
+
 def render(ctx: LensContext, key: str = "inv") -> None:
-    """Draw the lens for ``ctx``: one row per chosen classifier, then the depth sweep."""
+    """Draw the lens for ``ctx``: one row per chosen classifier, the depth sweep, then the data-set table."""
     settings = _settings(key)
     frames = [f for f in (_row(ctx, name, settings, key) for name in ctx.names) if f is not None]
     if frames:
@@ -228,3 +251,5 @@ def render(ctx: LensContext, key: str = "inv") -> None:
                              key=f"{key}_csv", index=False, label="CSV (errors and top-5 of every image)")
     st.divider()
     _sweep(ctx, settings, key)
+    st.divider()
+    _dataset(ctx, key)
