@@ -140,7 +140,9 @@ def resolve_settings(settings: InversionSettings, layers: Sequence[LayerInfo], h
     return replace(settings, sigma=float(sigma), lambda_alpha=float(lam_a), lambda_tv=float(lam_tv))
 
 
-def _stats(classifier: nn.Module) -> tuple[torch.Tensor, tuple[float, ...]]:
+def image_stats(classifier: nn.Module) -> tuple[torch.Tensor, tuple[float, ...]]:
+    """The natural-image mean ``(1, 3, 1, 1)`` and per-channel std of the classifier's normalisation (ImageNet's
+    for a bare module): the m and the source of σ of :mod:`s2s_core.inversion.priors`."""
     spec = getattr(classifier, "spec", None)
     mean = tuple(float(v) for v in getattr(spec, "mean", (0.485, 0.456, 0.406)))
     std = tuple(float(v) for v in getattr(spec, "std", (0.229, 0.224, 0.225)))
@@ -154,8 +156,8 @@ def _shift(x: torch.Tensor, jitter: int, generator: torch.Generator) -> torch.Te
     return torch.roll(x, shifts=(dy, dx), dims=(2, 3))
 
 
-def _normalised_losses(feats: dict[str, torch.Tensor], targets: dict[str, torch.Tensor],
-                       norms: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+def normalised_losses(feats: dict[str, torch.Tensor], targets: dict[str, torch.Tensor],
+                      norms: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     """layer -> ``(B,)`` ``‖Φ − Φ0‖² / ‖Φ0‖²``."""
     return {name: (feats[name] - targets[name]).flatten(1).pow(2).sum(dim=1) / norms[name] for name in targets}
 
@@ -202,7 +204,7 @@ def invert(
     # the steps use is made inside this block, so none of them is an inference tensor.
     with torch.inference_mode(False), torch.enable_grad():
         x0 = x0.detach().to(device=device, dtype=torch.float32).clone()
-        mean, std = _stats(classifier)
+        mean, std = image_stats(classifier)
         mean = mean.to(device)
         settings = resolve_settings(settings, infos, height, width, std)
         sigma, steps = float(settings.sigma), int(settings.steps)
@@ -223,7 +225,7 @@ def invert(
                 velocity.zero_()
                 previous_lr = lr
             image = _shift(mean + sigma * u, settings.jitter, jitter_rng)
-            losses = _normalised_losses(tap(image), targets, norms)
+            losses = normalised_losses(tap(image), targets, norms)
             objective = (torch.stack(list(losses.values())).mean(dim=0)
                          + settings.lambda_alpha * alpha_norm(u, settings.alpha)
                          + settings.lambda_tv * tv_beta(u, settings.beta))
