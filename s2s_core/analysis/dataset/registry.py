@@ -38,6 +38,11 @@ def names() -> list[str]:
     return list(ANALYSES)
 
 
+def default_tables() -> set[str]:
+    """The results keys that ``s2s evaluate`` writes without ``--only`` (opt-in analyses left out)."""
+    return {key for cls in select() for key in cls.tables_written}
+
+
 def select(only: Iterable[str] | None = None, skip: Iterable[str] = ()) -> list[type[Analysis]]:
     """The analyses to run, in registry order: ``only`` (default: every analysis whose ``default`` is true) minus
     ``skip``; unknown names -> ConfigError."""
