@@ -233,3 +233,12 @@ def test_tap_stops_early_and_keeps_outputs_from_inplace_ops():
     assert calls == []  # the head never ran
     late = LayerTap(clf, infos, stop_early=False)(x)["features.0"]
     assert torch.equal(early, late) and late.min() < 0  # the conv output, not the ReLU'd one
+
+
+def test_torchvision_alexnet_inverts_at_a_named_layer():
+    clf = Classifier.from_name("alexnet").eval()  # weights=None: random, no download
+    infos = list_layers(clf, 64)
+    assert {i.name for i in infos} >= {"features.0", "features.3", "avgpool", "classifier.6"}
+    assert next(i for i in infos if i.name == "features.3").shape == (192, 27, 27)  # at 224 px, after the resize
+    result = invert(clf, _image(64), "features.3", InversionSettings(steps=2), layer_infos=infos)
+    assert result.images.shape == (1, 3, 64, 64) and torch.isfinite(result.errors["features.3"]).all()

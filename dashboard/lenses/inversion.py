@@ -94,9 +94,9 @@ def _view(ctx: LensContext, name: str, layer: str, settings: InversionSettings):
     if found is None:
         clf, lock = _private_classifier(ctx.ref.path, ctx.ref.stamp, name)
         bar, update = _progress(f"Inverting {name} at {layer}…")
-        with lock:
-            found = inversion_view(state.load_zoo(ctx.ref), ctx.x01, name, layer, settings, classes=ctx.classes,
-                                   progress=update, classifier=clf)
+        with lock:  # another session may have finished the same inversion while this one waited
+            found = _store().get(key) or inversion_view(state.load_zoo(ctx.ref), ctx.x01, name, layer, settings,
+                                                        classes=ctx.classes, progress=update, classifier=clf)
         bar.empty()
         _store().put(key, found)
     return found
