@@ -417,7 +417,7 @@ def inversion_depth_figure(df: pd.DataFrame) -> go.Figure:
     fig.update_xaxes(title_text="depth of layer ℓ (0: input, 1: logits)", range=[0, 1.02])
     fig.update_yaxes(rangemode="tozero", row=1, col=1)
     fig.update_yaxes(range=[0, 1.02], row=1, col=2)
-    fig.update_layout(height=380, margin={"l": 40, "r": 10, "t": 60, "b": 40},
+    fig.update_layout(height=400, margin={"l": 40, "r": 10, "t": 85, "b": 40},
                       title={"text": "Feature inversion vs. S2S by depth (solid: inversion, dashed: A_i(x), "
                                      "dotted: x)", "font": {"size": 13}})
     return fig
