@@ -24,6 +24,7 @@ import pandas as pd
 import torch
 
 from s2s_core.analysis.noise import NOISE_GRID, NOISE_SEED, topk_correct
+from s2s_core.inversion.invert import STEPS as INVERSION_STEPS
 from s2s_core.views import ORIGINAL, view_names
 
 
@@ -36,7 +37,7 @@ class Options:
     lab_bins: int = 64  #: bins per L*a*b* channel (Sec. 3.3.1)
     per_class: int = 2  #: images per class for analyses that sample the data (feature inversion)
     inversion_layers: int = 4  #: layers per classifier, first to last, that feature inversion inverts
-    inversion_steps: int = 200  #: gradient steps per inversion (s2s_core.inversion.invert.STEPS)
+    inversion_steps: int = INVERSION_STEPS  #: gradient steps per inversion
 
 
 @dataclass
