@@ -23,10 +23,10 @@ PAGES = [
     st.Page(ROOT / "pages" / "overview.py", title="Overview", icon=":material/home:", default=True),
     st.Page(ROOT / "pages" / "reconstructions.py", title="Reconstructions", icon=":material/image:"),
     st.Page(ROOT / "pages" / "upload.py", title="Upload", icon=":material/upload:"),
-    st.Page(ROOT / "pages" / "lenses.py", title="Lenses", icon=":material/center_focus_strong:"),
     st.Page(ROOT / "pages" / "noise.py", title="Noise", icon=":material/grain:"),
     st.Page(ROOT / "pages" / "signal_order.py", title="Signal order", icon=":material/account_tree:"),
     st.Page(ROOT / "pages" / "information.py", title="Information", icon=":material/insights:"),
+    st.Page(ROOT / "pages" / "lenses.py", title="Lenses", icon=":material/lens_blur:"),
     st.Page(ROOT / "pages" / "jobs.py", title="Training jobs", icon=":material/model_training:"),
 ]
 page = st.navigation(PAGES)

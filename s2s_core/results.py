@@ -13,6 +13,7 @@ tests read, only through here. Values are fractions in [0, 1] unless a column sa
 | ``recon_quality`` | ``recon_quality.csv`` | ``ae,psnr_input,...,checkerboard,n``: one row per AE and the input (issue 11) |
 | ``ground_truth`` | ``ground_truth.csv`` | ``lens,label,classifier,auc,auc_std,iou,iou_std,chance_auc,chance_iou,n``: every heatmap lens against the masks (issue 18) |
 | ``channel_zeroing`` | ``channel_zeroing.csv`` | ``classifier,k,top1,top1_relevant_zeroed,top1_random_zeroed,random_std,random_min,random_max,draws,n`` (issue 18) |
+| ``inversion`` | ``inversion.csv`` | ``classifier,layer,kind,depth,n,error_mean,error_std,ae_error_mean,top1_inversion,top1_ae,top1_original,chance,steps`` (feature inversion, seed 003) |
 
 Beside the tables, ``schema.json`` records the schema version that wrote them
 (``{"format": "s2s-results", "version": 1, "files": {...}}``). A results folder without it predates the
@@ -104,6 +105,13 @@ for _spec in (
                 "draws", "n"),
                "top-1 with each image's top-k relevant channels zeroed vs k random same-layer channels (issue 18)",
                needs="relevant-channel weights in the zoo (s2s channels fit)"),
+    ResultFile("inversion", "inversion.csv",
+               ("classifier", "layer", "kind", "depth", "n", "error_mean", "error_std", "ae_error_mean",
+                "top1_inversion", "top1_ae", "top1_original", "chance", "steps"),
+               ("depth", "n", "error_mean", "error_std", "ae_error_mean", "top1_inversion", "top1_ae",
+                "top1_original", "chance", "steps"),
+               "feature inversion per classifier and layer: normalised error and top-1 on the inversions vs. "
+               "A_i(x) (Mahendran & Vedaldi)"),
 ):
     register(_spec)
 

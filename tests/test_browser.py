@@ -24,8 +24,8 @@ CHROMIUM = Path("/usr/bin/chromium")
 ROOT = Path(__file__).resolve().parents[1]
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
 IDLE = '[data-testid="stApp"][data-test-script-state="notRunning"]'
-PAGES = {"overview": "Overview", "reconstructions": "Reconstructions", "upload": "Upload", "lenses": "Lenses",
-         "noise": "Noise", "signal_order": "Signal order", "information": "Information", "jobs": "Training jobs"}
+PAGES = {"overview": "Overview", "reconstructions": "Reconstructions", "upload": "Upload", "noise": "Noise",
+         "signal_order": "Signal order", "information": "Information", "lenses": "Lenses", "jobs": "Training jobs"}
 
 system_dependency(CHROMIUM.exists(), "Debian's chromium is not installed at /usr/bin/chromium "
                   "(apt-get install -y chromium)", module_level=True)
@@ -136,6 +136,9 @@ def test_every_page_lattice_slider_and_upload(server: str, browser, tmp_path: Pa
         if name in ("reconstructions", "noise"):
             page.wait_for_selector('[data-testid="stImage"] img', timeout=30_000)
             page.wait_for_selector(".js-plotly-plot", timeout=30_000)
+        if name == "lenses":  # the first classifier's inversion has run (200 steps) and is drawn
+            page.wait_for_selector("text=feature error at", timeout=120_000)
+            assert page.locator('[data-testid="stException"]').count() == 0, name
         if name == "overview":
             page.wait_for_selector('[data-testid="stGraphVizChart"] svg', timeout=30_000)
             assert page.get_by_text("Table 1").count() >= 1

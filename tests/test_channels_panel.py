@@ -70,21 +70,31 @@ def test_lenses_page(zoo_dir: Path, tmp_path: Path, monkeypatch) -> None:
     monkeypatch.setenv("S2S_ZOO", str(zoo_dir))
     monkeypatch.setenv("S2S_RUNS_DIR", str(tmp_path / "runs"))
     monkeypatch.setenv("S2S_THREADS", "1")
-    at = AppTest.from_file(APP, default_timeout=120).run()
+    at = AppTest.from_file(APP, default_timeout=180).run()
+    at.session_state["inv_steps"] = 25  # short inversions: this test is about the channels lens
     at.switch_page("pages/lenses.py").run()
     assert not at.exception, at.exception
     text = "\n".join(str(m.value) for m in [*at.markdown, *at.caption, *at.info, *at.header])
     fitted, other = list(Zoo.load(zoo_dir).classifiers)[:2]
-    assert "ground-truth mask available" in text and "predicts" in text
+    assert "Ground-truth mask available" in text and "predicts" in text
     assert f"{other}: no relevant-channel weights yet" in text
+    # S2S's three images for every classifier, W or not
+    captions = "\n".join(str(e.proto) for e in at.get("image"))
+    for n in Zoo.load(zoo_dir).names:
+        assert all(c in captions for c in (f"S2S: A_{n}(x)", f"|A_{n}(x) − A_S(x)|", f"|x − A_{n}(x)|")), n
     assert at.toggle(key="lens_outline").value is True
     frames = [df.value for df in at.dataframe]
-    assert "top relevant channels" in text and text.count("<tr><td") == 3  # k = 3 rows of the one fitted classifier
+
+    def channel_rows(at: AppTest) -> int:  # rows of the top relevant channels tables (k per fitted classifier)
+        return sum(str(m.value).count("<tr><td") for m in at.markdown if "top relevant channels" in str(m.value))
+
+    assert channel_rows(at) == 3  # k = 3 rows of the one fitted classifier
     gt = next(f for f in frames if "random heatmap (chance)" in f.columns)
     assert fitted in gt.columns and "gradient of the class score" in gt.index
     assert any("k random zeroed" in f.columns for f in frames)
     at.select_slider(key="lens_k").set_value(1).run()
     assert not at.exception
-    text = "\n".join(str(m.value) for m in at.markdown)
-    assert text.count("<tr><td") == 1
+    assert channel_rows(at) == 1
     assert len(at.get("download_button")) >= 4
+    at.toggle(key="lens_outline").set_value(False).run()
+    assert not at.exception

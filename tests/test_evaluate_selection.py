@@ -20,7 +20,10 @@ from s2s_core.errors import ConfigError
 
 def test_the_analyses_are_registered_in_order() -> None:
     assert registry.names() == ["accuracy", "cross_accuracy", "noise", "nmi", "lab_histograms", "recon_quality",
-                                "ground_truth", "channel_zeroing"]
+                                "ground_truth", "channel_zeroing", "inversion"]
+    # feature inversion optimises an image per image, layer and classifier: it runs only when asked for
+    assert "inversion" not in [c.name for c in registry.select()]
+    assert [c.name for c in registry.select(["inversion", "nmi"])] == ["nmi", "inversion"]
     for cls in registry.ANALYSES.values():
         assert set(cls.tables_written) <= set(results.RESULT_FILES) and cls.describe()
 

@@ -18,10 +18,10 @@ CROSS = pd.DataFrame([[0.5, 0.125], [0.25, 0.75]], index=pd.Index(["A_L", "A_A"]
 
 def test_every_table_has_a_file_and_columns() -> None:
     assert list(results.RESULT_FILES) == ["accuracy", "cross_accuracy", "noise", "nmi", "lab_histograms",
-                                          "recon_quality", "ground_truth", "channel_zeroing"]
+                                          "recon_quality", "ground_truth", "channel_zeroing", "inversion"]
     assert [s.filename for s in results.RESULT_FILES.values()] == [
         "accuracy.csv", "cross_accuracy.csv", "noise.csv", "nmi.csv", "lab_histograms.csv", "recon_quality.csv",
-        "ground_truth.csv", "channel_zeroing.csv"]
+        "ground_truth.csv", "channel_zeroing.csv", "inversion.csv"]
     assert results.spec("nmi").columns == ("ae", "kind", "mean", "std", "n")
     with pytest.raises(ConfigError, match="unknown results table 'acc'"):
         results.spec("acc")

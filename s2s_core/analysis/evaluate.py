@@ -13,7 +13,8 @@ through :mod:`s2s_core.results`.
 from __future__ import annotations
 
 import argparse
-from collections.abc import Iterable, Iterator, Sequence
+import dataclasses
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -71,6 +72,15 @@ def _limited(batches: Iterable[tuple[torch.Tensor, ...]], limit: int | None) -> 
         yield x, y, masks
 
 
+def make_options(**fields) -> Options:
+    """:class:`~s2s_core.analysis.dataset.base.Options` from keyword fields; an unknown field -> ConfigError."""
+    known = {f.name for f in dataclasses.fields(Options)}
+    unknown = sorted(set(fields) - known)
+    if unknown:
+        raise ConfigError(f"unknown evaluation option(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+    return Options(**fields)
+
+
 def evaluate_zoo(
     zoo,
     batches: Iterable[tuple[torch.Tensor, torch.Tensor]],
@@ -82,6 +92,7 @@ def evaluate_zoo(
     progress=None,
     only: Iterable[str] | None = None,
     skip: Iterable[str] = (),
+    options: Mapping[str, object] | None = None,
 ) -> EvaluationResult:
     """Run the selected analyses over ``batches`` in one pass.
 
@@ -97,6 +108,8 @@ def evaluate_zoo(
         lab_bins: number of bins per L*a*b* channel.
         progress: optional callable ``progress(images_done)`` (e.g. a tqdm ``update`` wrapper).
         only, skip: names of analyses (:func:`s2s_core.analysis.dataset.registry.names`) to run / leave out.
+        options: further fields of :class:`~s2s_core.analysis.dataset.base.Options` (``per_class``,
+            ``inversion_layers``, ``inversion_steps``); an unknown name -> ConfigError.
 
     Returns:
         :class:`EvaluationResult` with fractions in [0, 1].
@@ -105,8 +118,9 @@ def evaluate_zoo(
     names = [n for n in zoo.classifiers if n in zoo.decoders]
     if not names:
         raise ConfigError("the zoo has no fine-tuned AE with a matching classifier: nothing to evaluate")
-    options = Options(noise_grid=tuple(float(s) for s in noise_grid), seed=seed, lab_bins=lab_bins)
-    analyses = [cls(options, zoo, names) for cls in chosen]
+    settings = make_options(noise_grid=tuple(float(s) for s in noise_grid), seed=seed, lab_bins=lab_bins,
+                            **dict(options or {}))
+    analyses = [cls(settings, zoo, names) for cls in chosen]
     device = next(zoo.base.parameters()).device
     images = 0
     with torch.inference_mode():
@@ -152,9 +166,11 @@ def run_evaluation(
     show_progress: bool = True,
     only: Iterable[str] | None = None,
     skip: Iterable[str] = (),
+    options: Mapping[str, object] | None = None,
 ) -> tuple[EvaluationResult, dict[str, Path]]:
     """Load the zoo, evaluate it on ``data_dir`` and write ``ZOO/results/*.csv``; used by the CLI and jobs."""
     registry.select(only, skip)  # a wrong name is reported before the zoo is loaded
+    make_options(**dict(options or {}))
     if limit is not None and limit < 1:
         raise ConfigError(f"--limit must be a positive number of images, got {limit}")
     if batch_size < 1:
@@ -167,7 +183,7 @@ def run_evaluation(
     total = min(len(dataset), limit) if limit else len(dataset)
     with tqdm(total=total, unit="img", desc="evaluate", disable=not show_progress) as bar:
         result = evaluate_zoo(zoo, loader, noise_grid=noise_grid, seed=seed, limit=limit, progress=bar.update,
-                              only=only, skip=skip)
+                              only=only, skip=skip, options=options)
     result.extras["skipped_images"] = int(getattr(dataset, "skipped", 0))
     paths = result.write(zoo.results_dir)
     return result, paths
@@ -201,7 +217,8 @@ def register(sub) -> None:
         description="Evaluate every classifier and AE of a zoo on labelled images (ImageFolder layout) and write "
         "results/accuracy.csv, cross_accuracy.csv, noise.csv, nmi.csv, lab_histograms.csv and recon_quality.csv "
         "(PSNR/SSIM against the input and A_S, |A_i - A_S|, high-frequency energy) into the zoo. "
-        f"Analyses ({analyses}) run together in one pass; --only/--skip choose among them.",
+        f"Analyses ({analyses}) run together in one pass; --only/--skip choose among them. Feature inversion "
+        "(inversion.csv) optimises an image per image, layer and classifier, so it runs only when --only names it.",
     )
     p.add_argument("zoo", type=Path, help="zoo directory (with zoo.json)")
     p.add_argument("--data", type=Path, required=True, help="labelled images: one sub-folder per class")
@@ -212,6 +229,13 @@ def register(sub) -> None:
     p.add_argument("--only", type=_parse_names, default=None, metavar="NAMES",
                    help=f"run only these analyses (comma-separated: {','.join(registry.names())})")
     p.add_argument("--skip", type=_parse_names, default=[], metavar="NAMES", help="leave these analyses out")
+    defaults = Options()
+    p.add_argument("--per-class", type=int, default=defaults.per_class, metavar="N",
+                   help=f"images per class for sampling analyses (inversion; default {defaults.per_class})")
+    p.add_argument("--inversion-layers", type=int, default=defaults.inversion_layers, metavar="K",
+                   help=f"layers per classifier, first to last, for inversion (default {defaults.inversion_layers})")
+    p.add_argument("--inversion-steps", type=int, default=defaults.inversion_steps, metavar="S",
+                   help=f"gradient steps per inversion (default {defaults.inversion_steps})")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     p.add_argument("--workers", type=int, default=0, help="DataLoader worker processes")
     p.add_argument("--threads", type=int, default=None, help="torch threads (default: S2S_THREADS or torch's)")
@@ -231,6 +255,8 @@ def _main(args) -> int:
         workers=args.workers,
         only=args.only,
         skip=args.skip,
+        options={"per_class": args.per_class, "inversion_layers": args.inversion_layers,
+                 "inversion_steps": args.inversion_steps},
     )
     print(f"Evaluated {result.images} images.")
     with pd.option_context("display.width", 120, "display.float_format", "{:.4f}".format):
@@ -240,6 +266,10 @@ def _main(args) -> int:
         if "cross_accuracy" in result.tables:
             print("\nTable 2 (rows: AE fine-tuned on i, columns: classifier j; top-1):")
             print(result.cross_accuracy.to_string())
+        if "inversion" in result.tables:
+            print("\nFeature inversion (normalised error of the inversion and of A_i(x) at each layer; top-1 of i on "
+                  "its inversions, on A_i(x) and on x):")
+            print(result.tables["inversion"].drop(columns=["steps"]).to_string(index=False))
     skipped = result.extras.get("skipped_images", 0)
     if skipped:
         print(f"\n{skipped} unreadable image(s) were skipped.")

@@ -53,12 +53,15 @@ class ClassifierChannels:
 
 @dataclass
 class ChannelsView:
-    """Every classifier's relevant channels on one image; ``missing``: classifier -> why it has no W."""
+    """Every classifier's relevant channels on one image; ``missing``: classifier -> why it has no W; ``s2s``:
+    classifier -> S2S's ``(A_i(x) (S, S, 3) uint8, |A_i(x) − A_S(x)| (S, S), |x − A_i(x)| (S, S))`` for every
+    classifier with a fine-tuned AE, W or not."""
 
     image: np.ndarray
     k: int
     per: dict[str, ClassifierChannels] = field(default_factory=dict)
     missing: dict[str, str] = field(default_factory=dict)
+    s2s: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = field(default_factory=dict)
 
     def scores(self, mask: np.ndarray) -> pd.DataFrame:
         """Pixel AUC and best IoU of every heatmap against a boolean ``(S, S)`` mask: rows lens, columns per classifier."""
@@ -83,6 +86,11 @@ def channels_view(zoo, lenses: Mapping[str, ChannelLens | str], x01: torch.Tenso
     base = recon[BASE_KEY].clamp(0, 1)
     view = ChannelsView(image=to_uint8(x[0]), k=k)
     for name in names:
+        a_i = recon.get(ae_key(name))
+        if a_i is not None:
+            a_i = a_i.clamp(0, 1)
+            view.s2s[name] = (to_uint8(a_i[0]), (a_i - base).abs().mean(dim=1)[0].cpu().numpy(),
+                              (x - a_i).abs().mean(dim=1)[0].cpu().numpy())
         lens = lenses[name]
         if isinstance(lens, str):
             view.missing[name] = lens
@@ -95,14 +103,12 @@ def channels_view(zoo, lenses: Mapping[str, ChannelLens | str], x01: torch.Tenso
         table = pd.DataFrame({"rank": range(1, rel.k + 1), "layer": [lay for lay, _ in rel.names[0]],
                               "channel": [c for _, c in rel.names[0]], "weight": rel.weights[0].tolist(),
                               "response": rel.responses[0].tolist()})
-        a_i = recon.get(ae_key(name))
+        recon_i, change, residual = view.s2s.get(name, (None, None, None))
         view.per[name] = ClassifierChannels(
             name=name, predicted=_label(classes, int(rel.predicted[0])), table=table,
             deconvnet=deconv.cpu().numpy(), guided=guided.cpu().numpy(), heatmap=heat.cpu().numpy(),
             guided_heatmap=gheat.cpu().numpy(), gradient=grad.cpu().numpy(),
-            reconstruction=None if a_i is None else to_uint8(a_i[0].clamp(0, 1)),
-            change=None if a_i is None else (a_i.clamp(0, 1) - base).abs().mean(dim=1)[0].cpu().numpy(),
-            residual=None if a_i is None else (x - a_i.clamp(0, 1)).abs().mean(dim=1)[0].cpu().numpy())
+            reconstruction=recon_i, change=change, residual=residual)
     return view
 
 

@@ -24,6 +24,7 @@ import pandas as pd
 import torch
 
 from s2s_core.analysis.noise import NOISE_GRID, NOISE_SEED, topk_correct
+from s2s_core.inversion.invert import STEPS as INVERSION_STEPS
 from s2s_core.views import ORIGINAL, view_names
 
 
@@ -34,6 +35,9 @@ class Options:
     noise_grid: tuple[float, ...] = NOISE_GRID  #: strengths s of U(-s, s) noise (Sec. 3.3.2)
     seed: int = NOISE_SEED  #: seed of the noise generator
     lab_bins: int = 64  #: bins per L*a*b* channel (Sec. 3.3.1)
+    per_class: int = 2  #: images per class for analyses that sample the data (feature inversion)
+    inversion_layers: int = 4  #: layers per classifier, first to last, that feature inversion inverts
+    inversion_steps: int = INVERSION_STEPS  #: gradient steps per inversion
 
 
 @dataclass
@@ -96,6 +100,8 @@ class Analysis(ABC):
 
     name: str = ""
     tables_written: tuple[str, ...] = ()
+    #: False for an expensive analysis that runs only when ``--only`` names it (feature inversion).
+    default: bool = True
 
     def __init__(self, options: Options, zoo, names: Sequence[str]) -> None:
         self.options, self.zoo, self.names = options, zoo, list(names)
