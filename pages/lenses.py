@@ -60,9 +60,12 @@ if gt is None:
     st.info("No ground-truth table yet: it needs test images with masks (`s2s demo-masks` for a demo zoo) and "
             f"`s2s evaluate {state.zoo_label(ref.path)} --data DIR --only ground_truth,channel_zeroing`.")
 else:
+    n = int(gt["n"].max())
+    fewer = "".join(f"; {label}: {int(m)} images (the first of every class: an optimisation per image)"
+                    for label, m in gt[gt["n"] < n].groupby("label", sort=False)["n"].max().items())
     st.markdown("Pixel AUC (chance 0.5) and best-threshold IoU of each lens's heatmap against the shape's mask, "
-                "mean ± standard deviation over the test images of each row (`ground_truth.csv`, column n: "
-                f"up to {int(gt['n'].max())}); the last column scores a random heatmap on the same images.")
+                f"mean ± standard deviation over {n} test images{fewer} (`ground_truth.csv`); the last column "
+                "scores a random heatmap on the same images as its row.")
     for metric, title in (("auc", "pixel AUC"), ("iou", "IoU at the best threshold")):
         st.markdown(f"**{title}**")
         st.dataframe(ground_truth_wide(gt, metric, list(ref.info.classifiers)), width="stretch")

@@ -7,15 +7,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from PIL import Image
 from streamlit.testing.v1 import AppTest
-from tiny_zoo import build_tiny_zoo
+from tiny_zoo import add_masks_and_channel_weights, build_tiny_zoo
 
 from s2s_core.analysis.evaluate import run_evaluation
-from s2s_core.channels.lens import ChannelLens, fit_channel_weights
-from s2s_core.channels.store import load_channel_weights, save_channel_weights
+from s2s_core.channels.lens import ChannelLens
+from s2s_core.channels.store import load_channel_weights
 from s2s_core.channels.view import channels_view, outline, with_outline
-from s2s_core.data.masks import masks_folder
 from s2s_core.zoo import Zoo
 
 APP = str(Path(__file__).resolve().parents[1] / "app.py")
@@ -23,19 +21,9 @@ APP = str(Path(__file__).resolve().parents[1] / "app.py")
 
 @pytest.fixture(scope="module")
 def zoo_dir(tmp_path_factory) -> Path:
-    zoo = build_tiny_zoo(tmp_path_factory.mktemp("zoo") / "tiny", evaluate=False)
+    zoo = add_masks_and_channel_weights(build_tiny_zoo(tmp_path_factory.mktemp("zoo") / "tiny", evaluate=False),
+                                        lambda k: (slice(16, 48), slice(20, 44)))
     test = zoo / "data" / "test"
-    for image in sorted(test.rglob("*.png")):
-        mask = np.zeros((64, 64), np.uint8)
-        mask[16:48, 20:44] = 255
-        target = masks_folder(test) / image.relative_to(test)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        Image.fromarray(mask).save(target)
-    loaded = Zoo.load(zoo)
-    name = next(iter(loaded.classifiers))
-    x = torch.rand(12, 3, 64, 64, generator=torch.Generator().manual_seed(0))
-    save_channel_weights(zoo, fit_channel_weights(loaded.classifiers[name], name, [(x, torch.arange(12) % 3)], 10,
-                                                  mu=2.0))
     run_evaluation(zoo, test, device="cpu", show_progress=False, only=["ground_truth", "channel_zeroing"])
     return zoo
 
@@ -92,6 +80,8 @@ def test_lenses_page(zoo_dir: Path, tmp_path: Path, monkeypatch) -> None:
     gt = next(f for f in frames if "random heatmap (chance)" in f.columns)
     assert fitted in gt.columns and "gradient of the class score" in gt.index
     assert any("k random zeroed" in f.columns for f in frames)
+    # the inversion lens outlines the mask too and scores its error map against it
+    assert "pixel AUC against the shape" in text
     at.select_slider(key="lens_k").set_value(1).run()
     assert not at.exception
     assert channel_rows(at) == 1

@@ -1,7 +1,8 @@
 """The feature-inversion lens (Mahendran & Vedaldi, CVPR 2015) on the Lenses page.
 
-Per classifier i: x, A_i(x) and the inversion from a layer the user picks, each with i's top-5 on it and the
-normalised feature error at that layer; then the depth sweep (one classifier's inversions from its first to its
+Per classifier i: x, A_i(x) and the inversion x* from a layer the user picks, each with i's top-5 on it and the
+normalised feature error at that layer, and the error map |x − x*| (with its AUC against the ground-truth mask
+where the image has one; masks are outlined on every image); then the depth sweep (one classifier's inversions from its first to its
 last layer, the paper's Fig. 6 layout). Inversions run with a progress bar and are kept in a process-wide cache
 keyed by (zoo, image, classifier, layer, settings), so coming back to an image is instant.
 """
@@ -18,13 +19,16 @@ from collections.abc import Hashable
 import numpy as np
 import pandas as pd
 import streamlit as st
+import torch
 
 from dashboard import downloads, state
 from dashboard.lenses.base import LensContext
 from s2s_core.analysis.figures import inversion_depth_figure
+from s2s_core.analysis.heatmap_scores import pixel_auc
+from s2s_core.channels.view import with_outline
 from s2s_core.data.gallery import find_test_split
 from s2s_core.errors import S2SError
-from s2s_core.imaging import to_uint8, upscale
+from s2s_core.imaging import colour_lut, colourise, to_uint8, upscale
 from s2s_core.inspection import Prediction
 from s2s_core.inversion.invert import STEPS, InversionSettings
 from s2s_core.inversion.priors import tv_weight
@@ -111,6 +115,17 @@ def _topk_html(prediction: Prediction, title: str) -> str:
             f"<table style='border-collapse:collapse'>{rows}</table></div>")
 
 
+def _error_map(ctx: LensContext, heat: np.ndarray, mask: np.ndarray | None) -> None:
+    """|x − x*| as a heatmap (the map the ground-truth table scores), with this image's AUC against its mask."""
+    factor = max(1, 256 // heat.shape[0])
+    st.image(with_outline(upscale(colourise(heat, float(heat.max()), colour_lut()), factor), mask, factor),
+             width="stretch", caption="|x − x*| (where the inversion differs)")
+    if ctx.mask is not None:
+        auc = float(pixel_auc(torch.from_numpy(heat)[None], torch.from_numpy(ctx.mask)[None])[0])
+        st.markdown(f"<div style='font-size:0.78em'>pixel AUC against the shape: <b>{auc:.3f}</b> (chance 0.5; "
+                    "above: it errs more on the shape)</div>", unsafe_allow_html=True)
+
+
 def _layer_label(info: LayerInfo) -> str:
     return f"{info.name} · {info.kind} · {'×'.join(map(str, info.shape))} · depth {info.depth:.2f}"
 
@@ -150,15 +165,19 @@ def _row(ctx: LensContext, name: str, settings: InversionSettings, key: str) -> 
         st.error(str(exc))
         return None
     lam = view.settings.lambda_tv
-    cols = st.columns(len(view.images) + 1)
+    cols = st.columns(len(view.images) + 2)
+    mask = ctx.drawn_mask
     for col, im in zip(cols, view.images, strict=False):
         with col:
-            st.image(upscale(im.image, max(1, 256 // im.image.shape[0])), width="stretch",
+            factor = max(1, 256 // im.image.shape[0])
+            st.image(with_outline(upscale(im.image, factor), mask, factor), width="stretch",
                      caption=TITLES.get(im.name, im.name).replace("_i", f"_{name}"))
             error = "target" if im.name == X else f"{im.error:.3f}"
             st.markdown(f"<div style='font-size:0.78em'>feature error at {html.escape(chosen.name)}: "
                         f"<b>{error}</b></div>", unsafe_allow_html=True)
             st.markdown(_topk_html(im.prediction, f"top-5 of {name}"), unsafe_allow_html=True)
+    with cols[-2]:
+        _error_map(ctx, view.error_map, mask)
     with cols[-1]:
         st.caption(f"λ_TV {lam:g} (default at depth {chosen.depth:.2f}: {tv_weight(chosen.depth):g}), "
                    f"{view.settings.steps} steps, seed {view.settings.seed}; objective "

@@ -218,7 +218,9 @@ def register(sub) -> None:
         "results/accuracy.csv, cross_accuracy.csv, noise.csv, nmi.csv, lab_histograms.csv and recon_quality.csv "
         "(PSNR/SSIM against the input and A_S, |A_i - A_S|, high-frequency energy) into the zoo. "
         f"Analyses ({analyses}) run together in one pass; --only/--skip choose among them. Feature inversion "
-        "(inversion.csv) optimises an image per image, layer and classifier, so it runs only when --only names it.",
+        "(inversion.csv) optimises an image per image, layer and classifier, so it runs only when --only names it; "
+        "for the same reason the ground-truth table scores the feature-inversion error map only with "
+        "--gt-inversion-per-class N (the first N images of every class).",
     )
     p.add_argument("zoo", type=Path, help="zoo directory (with zoo.json)")
     p.add_argument("--data", type=Path, required=True, help="labelled images: one sub-folder per class")
@@ -236,6 +238,11 @@ def register(sub) -> None:
                    help=f"layers per classifier, first to last, for inversion (default {defaults.inversion_layers})")
     p.add_argument("--inversion-steps", type=int, default=defaults.inversion_steps, metavar="S",
                    help=f"gradient steps per inversion (default {defaults.inversion_steps})")
+    p.add_argument("--gt-inversion-per-class", type=int, default=defaults.gt_inversion_per_class, metavar="N",
+                   help="also score the feature-inversion error map |x - x*| (i's mid layer) in ground_truth.csv, "
+                        "on the first N images of every class (default 0: off; an optimisation per image)")
+    p.add_argument("--gt-inversion-steps", type=int, default=defaults.gt_inversion_steps, metavar="S",
+                   help=f"gradient steps per inversion of that error map (default {defaults.gt_inversion_steps})")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     p.add_argument("--workers", type=int, default=0, help="DataLoader worker processes")
     p.add_argument("--threads", type=int, default=None, help="torch threads (default: S2S_THREADS or torch's)")
@@ -256,7 +263,8 @@ def _main(args) -> int:
         only=args.only,
         skip=args.skip,
         options={"per_class": args.per_class, "inversion_layers": args.inversion_layers,
-                 "inversion_steps": args.inversion_steps},
+                 "inversion_steps": args.inversion_steps, "gt_inversion_per_class": args.gt_inversion_per_class,
+                 "gt_inversion_steps": args.gt_inversion_steps},
     )
     print(f"Evaluated {result.images} images.")
     with pd.option_context("display.width", 120, "display.float_format", "{:.4f}".format):

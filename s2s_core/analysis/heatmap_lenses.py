@@ -10,15 +10,21 @@ same thing: ``(B, S, S)`` non-negative values, larger = more used by classifier 
 | ``channels_deconvnet`` | top-k relevant channels, the paper's interpolating DeconvNet | relevant channels |
 | ``channels_guided`` | top-k relevant channels, guided backpropagation | relevant channels |
 | ``gradient`` | ``‖∂ score_i(predicted class) / ∂x‖`` over RGB (Simonyan et al.) | baseline |
+| ``inversion_error`` | ``|x − x*|``, mean over RGB, x* the inversion from i's mid layer (opt-in, a subset) | feature inversion |
 
-Another lens (feature inversion's error map, say) adds itself with :func:`register` and a function
-``(context, classifier) -> (B, S, S) or None`` (``None``: not available for that classifier, e.g. no fitted W).
+Another lens adds itself with :func:`register` and a function ``(context, classifier) -> (B, S, S) or None``
+(``None``: not available for that classifier, e.g. no fitted W). A lens too slow for every image may score a
+subset: it gives NaN maps for the images it leaves out, and the table scores it (and its chance row) on the
+rest. The feature-inversion error map (:mod:`s2s_core.inversion.error_map`) is one: an optimisation per image,
+so it runs only when ``Options.gt_inversion_per_class`` > 0 (``s2s evaluate --gt-inversion-per-class N``), on
+the first N images of every class, with ``Options.gt_inversion_steps`` steps.
 Reconstructions are the views of :class:`~s2s_core.analysis.dataset.base.BatchViews` (one encoder pass);
 gradients run on private copies of the classifiers (:class:`~s2s_core.channels.probe.ChannelProbe`).
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,20 +35,27 @@ from s2s_core.channels.lens import DEFAULT_K, ChannelLens, gradient_heatmap
 from s2s_core.channels.probe import ChannelProbe
 from s2s_core.channels.store import has_channel_weights, load_channel_weights
 from s2s_core.errors import CheckpointError, ConfigError
+from s2s_core.inversion.error_map import GT_SEED, GT_STEPS, default_layer, inversion_error_map
+from s2s_core.models.layers import LayerInfo
 from s2s_core.zoo import BASE_KEY, ae_key
 
 
 @dataclass
 class LensContext:
     """What heatmap lenses share for one evaluation: the zoo, private probes and channel lenses (built once),
-    and, per batch, the views. ``skipped`` records why a lens gave no map for a classifier."""
+    and, per batch, the views. ``skipped`` records why a lens gave no map for a classifier. ``inversion_per_class``
+    and ``inversion_steps``: the opt-in feature-inversion error map's images per class (0: off) and steps."""
 
     zoo: object
     k: int = DEFAULT_K
+    inversion_per_class: int = 0
+    inversion_steps: int = GT_STEPS
     views: object = None
     probes: dict[str, ChannelProbe] = field(default_factory=dict)
     channel_lenses: dict[str, ChannelLens | None] = field(default_factory=dict)
     skipped: dict[tuple[str, str], str] = field(default_factory=dict)
+    taken: Counter = field(default_factory=Counter)
+    inversion_layers: dict[str, LayerInfo] = field(default_factory=dict)
     _cache: dict = field(default_factory=dict)
 
     def start_batch(self, views) -> None:
@@ -82,6 +95,8 @@ class LensContext:
 
 @dataclass(frozen=True)
 class HeatmapLens:
+    """A heatmap lens; ``label`` may name the evaluation's settings (``{steps}``: the inversion's steps)."""
+
     key: str
     label: str
     lens: str
@@ -129,11 +144,40 @@ def _gradient(ctx: LensContext, name: str) -> torch.Tensor:
     return gradient_heatmap(ctx.probe(name), ctx.views.x)[0]
 
 
+def _inversion_chosen(ctx: LensContext) -> list[int]:
+    """This batch's images that the error map scores: the first ``inversion_per_class`` of every class in data
+    order (called once per batch, through :meth:`LensContext.cached`)."""
+    chosen = []
+    for k, label in enumerate(ctx.views.y.tolist()):
+        if ctx.taken[label] < ctx.inversion_per_class:
+            ctx.taken[label] += 1
+            chosen.append(k)
+    return chosen
+
+
+def _inversion_error(ctx: LensContext, name: str) -> torch.Tensor | None:
+    if ctx.inversion_per_class < 1:
+        return None
+    chosen = ctx.cached(("inversion_chosen",), lambda: _inversion_chosen(ctx))
+    x = ctx.views.x
+    out = torch.full((x.shape[0], x.shape[-2], x.shape[-1]), float("nan"), device=x.device)
+    if chosen:
+        clf = ctx.zoo.classifiers[name]
+        if name not in ctx.inversion_layers:
+            ctx.inversion_layers[name] = default_layer(clf, ctx.size)
+        layer = ctx.inversion_layers[name]
+        out[chosen] = inversion_error_map(clf, x[chosen], layer.name, steps=ctx.inversion_steps,
+                                          seeds=[GT_SEED + ctx.views.start + k for k in chosen]).to(x.device)
+    return out
+
+
 for _args in (
     ("ae_change", "|A_i(x) − A_S(x)|", "S2S", _ae_change),
     ("ae_residual", "|x − A_i(x)|", "S2S", _ae_residual),
     ("channels_deconvnet", "relevant channels, DeconvNet (interpolating)", "relevant channels", _channels("deconvnet")),
     ("channels_guided", "relevant channels, guided backprop", "relevant channels", _channels("guided")),
     ("gradient", "gradient of the class score", "baseline", _gradient),
+    ("inversion_error", "feature inversion |x − x*| (mid layer, {steps} steps)", "feature inversion",
+     _inversion_error),
 ):
     register(*_args)

@@ -229,6 +229,11 @@ def report(zoo_dir: str | Path) -> str:
     return "\n\n".join(out) + "\n"
 
 
+def _md(label: str) -> str:
+    """A lens label as markdown text: ``x*`` must not start emphasis."""
+    return label.replace("*", "\\*")
+
+
 def ground_truth_section(gt: pd.DataFrame, names: list[str] | None = None) -> list[str]:
     """Every lens against the shapes' masks (issue 18): AUC and IoU tables (classifiers in ``names`` order), and
     what they say."""
@@ -236,7 +241,7 @@ def ground_truth_section(gt: pd.DataFrame, names: list[str] | None = None) -> li
 
     def table(metric: str) -> str:
         wide = ground_truth_wide(gt, metric, names)
-        wide.index = [label.replace("|", "\\|") for label in wide.index]  # a pipe would end the markdown cell
+        wide.index = [_md(label).replace("|", "\\|") for label in wide.index]  # a pipe would end the markdown cell
         wide.index.name = "lens"
         return _markdown(wide, index=True)
 
@@ -250,10 +255,13 @@ def ground_truth_section(gt: pd.DataFrame, names: list[str] | None = None) -> li
     text += (f"Every lens scores above the random heatmap's AUC ({chance_auc:.3f}) for every classifier."
              if below.empty else "At or below the random heatmap's AUC: "
              + "; ".join(f"{r.label} for {r.classifier} ({r.auc:.3f})" for r in below.itertuples()) + ".")
+    subsets = gt[gt["n"] < n].groupby("label", sort=False)["n"].max()
+    fewer = "".join(f"; {_md(label)}: {int(m)} of them (the first of every class in data order, an optimisation each)"
+                    for label, m in subsets.items())
     return [f"**Every lens against ground truth** (`ground_truth.csv`): the demo's class is the shape, so the "
             f"shape's mask is where a classifier should look. Pixel AUC (chance {chance_auc:.2f}) of each lens's "
-            f"heatmap against the mask, mean ± standard deviation over {n} test images; the last column scores a "
-            "random heatmap on the same images:",
+            f"heatmap against the mask, mean ± standard deviation over {n} test images{fewer}; the last column "
+            "scores a random heatmap on the same images as its row:",
             table("auc"),
             f"IoU at the best threshold (a random heatmap: {chance_iou:.3f}, about the shapes' share of the image):",
             table("iou"), text]

@@ -49,7 +49,9 @@ class LensImage:
 
 @dataclass
 class InversionView:
-    """x, A_i(x) (when the zoo has A_i) and the inversion from ``layers`` of classifier ``name``."""
+    """x, A_i(x) (when the zoo has A_i) and the inversion from ``layers`` of classifier ``name``; ``error_map``
+    ``(S, S)`` float32: ``|x − x*|`` mean over RGB, the heatmap the ground-truth table scores
+    (:mod:`s2s_core.inversion.error_map`)."""
 
     name: str
     layers: list[LayerInfo]
@@ -58,6 +60,7 @@ class InversionView:
     objective: np.ndarray
     seconds: float
     meta: dict = field(default_factory=dict)
+    error_map: np.ndarray | None = None
 
     @property
     def layer_label(self) -> str:
@@ -112,8 +115,9 @@ def inversion_view(zoo, x01: torch.Tensor, name: str, layers: Sequence[str] | st
     mean_error = torch.stack(list(errors.values())).mean(dim=0)
     images = [LensImage(n, to_uint8(batch[k].clamp(0, 1)), preds[k], 0.0 if n == X else float(mean_error[k]))
               for k, n in enumerate(names)]
+    error_map = (x - result.images.to(device)).abs().mean(dim=1)[0].cpu().numpy()
     return InversionView(name=name, layers=chosen, settings=result.settings, images=images,
-                         objective=result.objective.mean(dim=1).numpy(), seconds=seconds)
+                         objective=result.objective.mean(dim=1).numpy(), seconds=seconds, error_map=error_map)
 
 
 @dataclass

@@ -24,6 +24,7 @@ import pandas as pd
 import torch
 
 from s2s_core.analysis.noise import NOISE_GRID, NOISE_SEED, topk_correct
+from s2s_core.inversion.error_map import GT_STEPS as GT_INVERSION_STEPS
 from s2s_core.inversion.invert import STEPS as INVERSION_STEPS
 from s2s_core.views import ORIGINAL, view_names
 
@@ -38,6 +39,9 @@ class Options:
     per_class: int = 2  #: images per class for analyses that sample the data (feature inversion)
     inversion_layers: int = 4  #: layers per classifier, first to last, that feature inversion inverts
     inversion_steps: int = INVERSION_STEPS  #: gradient steps per inversion
+    #: images per class on which the ground-truth table also scores the feature-inversion error map (0: off)
+    gt_inversion_per_class: int = 0
+    gt_inversion_steps: int = GT_INVERSION_STEPS  #: gradient steps per inversion of that error map
 
 
 @dataclass
