@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from PIL import Image
 from tiny_zoo import add_masks_and_channel_weights, build_tiny_zoo
 
 from s2s_core import results
@@ -193,3 +194,15 @@ def test_the_inversion_error_map_row_on_a_subset_beside_its_own_chance(zoo_with_
     with pytest.raises(ConfigError, match="at least 1 step"):
         run_evaluation(zoo_with_masks, zoo_with_masks / "data" / "test", device="cpu", show_progress=False,
                        only=["ground_truth"], options={"gt_inversion_per_class": 1, "gt_inversion_steps": 0})
+
+
+def test_an_empty_mask_does_not_take_a_place_in_the_inversion_subset(zoo_with_masks: Path, tmp_path: Path) -> None:
+    zoo = tmp_path / "zoo"
+    shutil.copytree(zoo_with_masks, zoo)
+    first = sorted((zoo / "data" / "test_masks").rglob("*.png"))[0]
+    Image.fromarray(np.zeros((64, 64), np.uint8)).save(first)  # nothing to score on this image
+    one, every = _run_with_inversion(zoo, 1), _run_with_inversion(zoo, 100)
+    pd.testing.assert_frame_equal(one, every, check_exact=False, rtol=1e-4, atol=1e-4)
+    inv = every[every["lens"] == "inversion_error"]
+    assert (inv["n"] == 3).all()  # the next image of that class takes its place: still one per class
+    assert (every[every["lens"] == "gradient"]["n"] == 8).all()

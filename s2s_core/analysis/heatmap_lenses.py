@@ -54,12 +54,14 @@ class LensContext:
     probes: dict[str, ChannelProbe] = field(default_factory=dict)
     channel_lenses: dict[str, ChannelLens | None] = field(default_factory=dict)
     skipped: dict[tuple[str, str], str] = field(default_factory=dict)
+    valid: torch.Tensor | None = None
     taken: Counter = field(default_factory=Counter)
     inversion_layers: dict[str, LayerInfo] = field(default_factory=dict)
     _cache: dict = field(default_factory=dict)
 
-    def start_batch(self, views) -> None:
-        self.views, self._cache = views, {}
+    def start_batch(self, views, valid: torch.Tensor | None = None) -> None:
+        """A new batch; ``valid`` ``(B,)`` bool: the images whose masks can be scored (None: all)."""
+        self.views, self.valid, self._cache = views, valid, {}
 
     @property
     def size(self) -> int:
@@ -146,10 +148,10 @@ def _gradient(ctx: LensContext, name: str) -> torch.Tensor:
 
 def _inversion_chosen(ctx: LensContext) -> list[int]:
     """This batch's images that the error map scores: the first ``inversion_per_class`` of every class in data
-    order (called once per batch, through :meth:`LensContext.cached`)."""
+    order among the images with a scorable mask (called once per batch, through :meth:`LensContext.cached`)."""
     chosen = []
     for k, label in enumerate(ctx.views.y.tolist()):
-        if ctx.taken[label] < ctx.inversion_per_class:
+        if (ctx.valid is None or bool(ctx.valid[k])) and ctx.taken[label] < ctx.inversion_per_class:
             ctx.taken[label] += 1
             chosen.append(k)
     return chosen

@@ -52,7 +52,7 @@ class GroundTruthAnalysis(Analysis):
         chance = torch.stack([random_heatmaps((1, *mask.shape[1:]), CHANCE_SEED + views.start + b)[0]
                               for b in range(mask.shape[0])])
         chance_scores = None
-        self.context.start_batch(views)
+        self.context.start_batch(views, valid)
         for lens in HEATMAP_LENSES.values():
             for name in self.names:
                 heat = lens.compute(self.context, name)
