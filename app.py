@@ -30,6 +30,7 @@ PAGES = [
     st.Page(ROOT / "pages" / "compare.py", title="Compare two", icon=":material/compare:"),
     st.Page(ROOT / "pages" / "information.py", title="Information", icon=":material/insights:"),
     st.Page(ROOT / "pages" / "patterns.py", title="AE patterns", icon=":material/grid_on:"),
+    st.Page(ROOT / "pages" / "lenses.py", title="Lenses", icon=":material/lens_blur:"),
     st.Page(ROOT / "pages" / "jobs.py", title="Training jobs", icon=":material/model_training:"),
 ]
 page = st.navigation(PAGES)

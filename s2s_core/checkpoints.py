@@ -7,6 +7,8 @@ A *unit* is a directory holding ``manifest.json`` and ``*.safetensors`` files (d
   the encoder was trained too) and ``"base"``: the base ``ae`` unit, relative to this unit's directory.
 - ``kind="classifier"``: ``model.safetensors``; ``arch`` = classifier registry name; ``args`` = ``{"num_classes": N}``;
   ``classes`` = the N class names in label order (+ ``class_ids``, e.g. WordNet ids, where known).
+- ``kind="channels"``: ``weights.safetensors`` (``W`` (P, K), ``intercept`` (K,)): the relevant channels of a
+  classifier (:mod:`s2s_core.channels.store`); ``args`` = the layers read and the number of classes.
 
 ``tensors`` passed to :func:`save_unit` and returned by :func:`read_unit` are keyed by file stem
 (``"encoder"`` -> ``encoder.safetensors``); each holds module-local keys (``conv11.weight``, ...).
@@ -39,7 +41,7 @@ from s2s_core.models.segnet import SegNet, SegNetDecoder, SegNetEncoder
 from s2s_core.weights import load_into, read_safetensors
 
 FORMAT = "s2s/1"
-KINDS = ("ae", "decoder", "classifier")
+KINDS = ("ae", "decoder", "classifier", "channels")
 MANIFEST = "manifest.json"
 _RESERVED = ("format", "kind", "arch", "args", "files", "code_version", "created")
 

@@ -21,9 +21,12 @@ COMMAND_MODULES: tuple[str, ...] = (
     "s2s_core.models.commands",  # reconstruct, import-pth
     "s2s_core.train.commands",  # pretrain, finetune, train-classifier
     "s2s_core.analysis.commands",  # evaluate, signal-order
+    "s2s_core.channels.commands",  # channels fit, channels show
+    "s2s_core.inversion.commands",  # layers, invert
     "s2s_core.zoo_commands",  # zoo create
     "s2s_core.demo.commands",  # demo
     "s2s_core.demo.report",  # report
+    "s2s_core.demo.masks",  # demo-masks
     "s2s_core.jobs.commands",  # jobs
     "s2s_core.reproduce.commands",  # reproduce, run-stage
 )

@@ -17,6 +17,9 @@ tests read, only through here. Values are fractions in [0, 1] unless a column sa
 | ``preprocessing`` | ``preprocessing.csv`` | ``model,role,resize_size,crop_size,interpolation,source,weights,published_top1,published_top5`` (Table 1's protocol) |
 | ``ae_patterns`` | ``ae_patterns.csv`` | ``ae,n,cast_r,cast_g,cast_b,mean_abs,std_mean,peak_period,peak_ratio,peak_share,peak4_ratio`` (Sec. 3.3.1) |
 | ``ae_pattern_images`` | ``ae_patterns.safetensors`` | arrays ``<ae>/mean``, ``<ae>/std`` (3, S, S) and ``<ae>/spectrum`` (S, S) (Sec. 3.3.1) |
+| ``ground_truth`` | ``ground_truth.csv`` | ``lens,label,classifier,auc,auc_std,iou,iou_std,chance_auc,chance_iou,n``: every heatmap lens against the masks (issue 18) |
+| ``channel_zeroing`` | ``channel_zeroing.csv`` | ``classifier,k,top1,top1_relevant_zeroed,top1_random_zeroed,random_std,random_min,random_max,draws,n`` (issue 18) |
+| ``inversion`` | ``inversion.csv`` | ``classifier,layer,kind,depth,n,error_mean,error_std,ae_error_mean,top1_inversion,top1_ae,top1_original,chance,steps`` (feature inversion, seed 003) |
 
 Beside the tables, ``schema.json`` records the schema version that wrote them
 (``{"format": "s2s-results", "version": 1, "files": {...}}``). A results folder without it predates the
@@ -57,6 +60,8 @@ class ResultFile:
 
     ``index``: the name of the index column (written as the first column) for a matrix-shaped table whose
     other columns are not fixed (Table 2: one column per classifier, all numeric); ``None`` for long tables.
+    ``needs``: what else the table needs beyond a zoo and labelled images (empty: ``s2s evaluate`` always
+    writes it).
     """
 
     key: str
@@ -66,6 +71,7 @@ class ResultFile:
     description: str
     index: str | None = None
     kind: str = "table"  #: "table" (CSV, a DataFrame) or "arrays" (safetensors, a mapping name -> tensor)
+    needs: str = ""
 
 
 RESULT_FILES: dict[str, ResultFile] = {}
@@ -124,6 +130,25 @@ for _spec in (
                "the image-independent part of each AE: colour cast, un-pooling peak, spread (Sec. 3.3.1)"),
     ResultFile("ae_pattern_images", "ae_patterns.safetensors", (), (),
                "mean and std of A(x) - x and the mean's power spectrum per AE (Sec. 3.3.1)", kind="arrays"),
+    ResultFile("ground_truth", "ground_truth.csv",
+               ("lens", "label", "classifier", "auc", "auc_std", "iou", "iou_std", "chance_auc", "chance_iou", "n"),
+               ("auc", "auc_std", "iou", "iou_std", "chance_auc", "chance_iou", "n"),
+               "pixel AUC and best-threshold IoU of every lens's heatmap against ground-truth masks, beside a random "
+               "heatmap's (issue 18)", needs="masks beside the test images (<split>_masks/)"),
+    ResultFile("channel_zeroing", "channel_zeroing.csv",
+               ("classifier", "k", "top1", "top1_relevant_zeroed", "top1_random_zeroed", "random_std", "random_min",
+                "random_max", "draws", "n"),
+               ("k", "top1", "top1_relevant_zeroed", "top1_random_zeroed", "random_std", "random_min", "random_max",
+                "draws", "n"),
+               "top-1 with each image's top-k relevant channels zeroed vs k random same-layer channels (issue 18)",
+               needs="relevant-channel weights in the zoo (s2s channels fit)"),
+    ResultFile("inversion", "inversion.csv",
+               ("classifier", "layer", "kind", "depth", "n", "error_mean", "error_std", "ae_error_mean",
+                "top1_inversion", "top1_ae", "top1_original", "chance", "steps"),
+               ("depth", "n", "error_mean", "error_std", "ae_error_mean", "top1_inversion", "top1_ae",
+                "top1_original", "chance", "steps"),
+               "feature inversion per classifier and layer: normalised error and top-1 on the inversions vs. "
+               "A_i(x) (Mahendran & Vedaldi)"),
 ):
     register(_spec)
 

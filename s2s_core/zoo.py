@@ -212,6 +212,14 @@ def _reconcile_classes(info: ZooInfo, clfs: dict[str, nn.Module]) -> None:
         info.classes, info.class_ids = list(reference.names), list(reference.ids) if reference.ids else None
 
 
+def load_zoo_classifier(info: ZooInfo, name: str) -> nn.Module:
+    """Classifier ``name`` of a zoo alone (eval mode, CPU), without its AEs; an unknown name -> ConfigError."""
+    if name not in info.classifiers:
+        raise ConfigError(f"zoo {info.name!r} has no classifier {name!r}; known: {', '.join(info.classifiers)}")
+    entry = info.classifiers[name]
+    return (_build_torchvision_classifier(entry) if isinstance(entry, dict) else load_classifier(info.path / entry)).eval()
+
+
 class Zoo:
     """A loaded zoo: ``base`` (A_S), ``decoders`` (name -> decoder of A_name), ``classifiers`` (name -> Classifier).
 
@@ -255,9 +263,8 @@ class Zoo:
                 own[name] = whole.eval()
         clfs: dict[str, nn.Module] = {}
         if load_classifiers:
-            for name, entry in info.classifiers.items():
-                clfs[name] = (_build_torchvision_classifier(entry) if isinstance(entry, dict)
-                              else load_classifier(info.path / entry))
+            for name in info.classifiers:
+                clfs[name] = load_zoo_classifier(info, name)
             _reconcile_classes(info, clfs)
         return cls(info, base, decoders, clfs, own).to(device)
 

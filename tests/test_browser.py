@@ -22,8 +22,7 @@ LATTICE = ".st-key-lattice"  # the Signal order page's Fig. 7 (a plotly chart)
 T = 180_000  # ms: an upper bound for any one wait (the machine is shared and can be very busy), not a speed check
 PAGES = {"overview": "Overview", "reconstructions": "Reconstructions", "upload": "Upload", "noise": "Noise",
          "signal_order": "Signal order", "compare": "Compare two", "information": "Information",
-         "patterns": "AE patterns",
-         "jobs": "Training jobs"}
+         "patterns": "AE patterns", "lenses": "Lenses", "jobs": "Training jobs"}
 
 system_dependency(CHROMIUM.exists(), "Debian's chromium is not installed at /usr/bin/chromium "
                   "(apt-get install -y chromium)", module_level=True)
@@ -108,6 +107,9 @@ def test_every_page_lattice_slider_and_upload(server: Server, browser, tmp_path:
             page.wait_for_selector('[data-testid="stImage"] img', timeout=T)
         if name in ("reconstructions", "noise"):
             page.wait_for_selector(".js-plotly-plot", timeout=T)
+        if name == "lenses":  # the first classifier's inversion has run (200 steps) and is drawn
+            page.wait_for_selector("text=feature error at", timeout=T)
+            assert page.locator('[data-testid="stException"]').count() == 0, name
         if name == "overview":
             page.wait_for_selector('[data-testid="stGraphVizChart"] svg', timeout=T)  # the pipeline
             assert page.get_by_text("Table 1").count() >= 1

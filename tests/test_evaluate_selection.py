@@ -20,7 +20,10 @@ from s2s_core.errors import ConfigError
 
 def test_the_analyses_are_registered_in_order() -> None:
     assert registry.names() == ["accuracy", "cross_accuracy", "per_class", "noise", "nmi", "lab_histograms",
-                                "recon_quality", "ae_patterns"]
+                                "recon_quality", "ae_patterns", "ground_truth", "channel_zeroing", "inversion"]
+    # feature inversion optimises an image per image, layer and classifier: it runs only when asked for
+    assert "inversion" not in [c.name for c in registry.select()]
+    assert [c.name for c in registry.select(["inversion", "nmi"])] == ["nmi", "inversion"]
     for cls in registry.ANALYSES.values():
         assert set(cls.tables_written) <= set(results.RESULT_FILES) and cls.describe()
 
@@ -28,7 +31,8 @@ def test_the_analyses_are_registered_in_order() -> None:
 def test_select_only_and_skip() -> None:
     assert [c.name for c in registry.select(["nmi", "noise"])] == ["noise", "nmi"]  # registry order
     assert [c.name for c in registry.select(skip=["noise", "lab_histograms"])] == [
-        "accuracy", "cross_accuracy", "per_class", "nmi", "recon_quality", "ae_patterns"]
+        "accuracy", "cross_accuracy", "per_class", "nmi", "recon_quality", "ae_patterns", "ground_truth",
+        "channel_zeroing"]
     with pytest.raises(ConfigError, match="unknown analysis 'nim'; known: accuracy"):
         registry.select(["nim"])
     with pytest.raises(ConfigError, match="nothing to run"):

@@ -64,6 +64,29 @@ def _perturbed(base: SegNet, k: int) -> SegNet:
     return ae.eval()
 
 
+
+def add_masks_and_channel_weights(zoo: Path, box) -> Path:
+    """Give the tiny zoo's test split a mask per image (``box(k)`` -> (rows, cols) slices of image k's 64 px
+    mask, in sorted path order) and relevant-channel weights W for its first classifier (fitted on 12 noise
+    images); returns ``zoo``."""
+    from s2s_core.channels.lens import fit_channel_weights
+    from s2s_core.channels.store import save_channel_weights
+    from s2s_core.data.masks import masks_folder
+
+    test = Path(zoo) / "data" / "test"
+    for k, image in enumerate(sorted(test.rglob("*.png"))):
+        mask = np.zeros((64, 64), np.uint8)
+        mask[box(k)] = 255
+        target = masks_folder(test) / image.relative_to(test)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(mask).save(target)
+    loaded = Zoo.load(zoo)
+    name = next(iter(loaded.classifiers))
+    x = torch.rand(12, 3, 64, 64, generator=torch.Generator().manual_seed(0))
+    save_channel_weights(zoo, fit_channel_weights(loaded.classifiers[name], name, [(x, torch.arange(12) % 3)], 10,
+                                                  mu=2.0))
+    return Path(zoo)
+
 def build_tiny_zoo(path: str | Path, *, images_per_class: int = 3, evaluate: bool = True,
                    noise_grid: tuple[float, ...] = (0.0, 0.5, 1.0), classifiers: dict[str, str] | None = None,
                    widths: tuple[int, ...] = WIDTHS, depths: tuple[int, ...] = DEPTHS) -> Path:

@@ -13,7 +13,8 @@ through :mod:`s2s_core.results`.
 from __future__ import annotations
 
 import argparse
-from collections.abc import Iterable, Iterator, Sequence
+import dataclasses
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -32,6 +33,7 @@ from s2s_core.analysis.pairs import PAIR_SEED, pair_order
 from s2s_core.analysis.tables import table1
 from s2s_core.data.datasets import collate_skip_none
 from s2s_core.data.evaluation import EvaluationImages, native_protocols
+from s2s_core.data.masks import has_masks, masks_folder
 from s2s_core.data.preprocess import Preprocessing, zoo_preprocessing
 from s2s_core.errors import ConfigError
 from s2s_core.models import classifiers
@@ -63,26 +65,29 @@ class EvaluationResult:
 @dataclass
 class Batch:
     """One batch of the data: ``x`` (B, 3, S, S) AE input in [0, 1], ``y`` (B,) labels, optionally ``ids`` (B,)
-    data indices and ``natives`` (protocol key -> (B, 3, s, s) classifiers' own crops, :mod:`s2s_core.data.evaluation`)."""
+    data indices, ``natives`` (protocol key -> (B, 3, s, s) classifiers' own crops, :mod:`s2s_core.data.evaluation`)
+    and ``masks`` (B, 1, S, S) ground-truth coverage in [0, 1] (:mod:`s2s_core.data.masks`)."""
 
     x: torch.Tensor
     y: torch.Tensor
     ids: torch.Tensor | None = None
     natives: dict[str, torch.Tensor] = field(default_factory=dict)
+    masks: torch.Tensor | None = None
 
     @classmethod
     def of(cls, batch) -> Batch:
-        """From an ``(x, y)`` pair or an :class:`~s2s_core.data.evaluation.EvaluationImages` dict batch."""
+        """From an ``(x, y)`` or ``(x, y, masks)`` tuple or an :class:`~s2s_core.data.evaluation.EvaluationImages`
+        dict batch."""
         if isinstance(batch, Batch):
             return batch
         if isinstance(batch, dict):
-            return cls(batch["x"], batch["y"], batch.get("id"), dict(batch.get("natives") or {}))
-        x, y = batch
-        return cls(x, y)
+            return cls(batch["x"], batch["y"], batch.get("id"), dict(batch.get("natives") or {}), batch.get("mask"))
+        x, y, *rest = batch
+        return cls(x, y, masks=rest[0] if rest else None)
 
     def head(self, n: int) -> Batch:
         return Batch(self.x[:n], self.y[:n], None if self.ids is None else self.ids[:n],
-                     {k: t[:n] for k, t in self.natives.items()})
+                     {k: t[:n] for k, t in self.natives.items()}, None if self.masks is None else self.masks[:n])
 
 
 def _limited(batches: Iterable, limit: int | None) -> Iterator[Batch]:
@@ -97,6 +102,15 @@ def _limited(batches: Iterable, limit: int | None) -> Iterator[Batch]:
             batch = batch.head(limit - seen)
         seen += int(batch.y.numel())
         yield batch
+
+
+def make_options(**fields) -> Options:
+    """:class:`~s2s_core.analysis.dataset.base.Options` from keyword fields; an unknown field -> ConfigError."""
+    known = {f.name for f in dataclasses.fields(Options)}
+    unknown = sorted(set(fields) - known)
+    if unknown:
+        raise ConfigError(f"unknown evaluation option(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+    return Options(**fields)
 
 
 def evaluate_zoo(
@@ -114,6 +128,7 @@ def evaluate_zoo(
     item_names: Sequence[str] | None = None,
     class_names: Sequence[str] | None = None,
     native_keys: dict[str, str] | None = None,
+    options: Mapping[str, object] | None = None,
 ) -> EvaluationResult:
     """Run the selected analyses over ``batches`` in one pass.
 
@@ -121,9 +136,10 @@ def evaluate_zoo(
         zoo: a loaded :class:`s2s_core.zoo.Zoo` (base AE, decoders ``zoo.decoders`` keyed by classifier
             name, classifiers ``zoo.classifiers``).
         batches: iterable of ``(x, y)`` with x (B, 3, S, S) in [0, 1] (S a multiple of 32) and y (B,) int64
-            class indices in the classifiers' label space, or of :class:`Batch`-shaped dicts (``x``, ``y``,
-            ``id``, ``natives``) from :class:`~s2s_core.data.evaluation.EvaluationImages`. Inter-class nMI pairs
-            stream items 2k and 2k + 1 (:mod:`s2s_core.analysis.pairs` orders the data so).
+            class indices in the classifiers' label space, ``(x, y, masks)`` with ground-truth masks
+            (B, 1, S, S) in [0, 1] for the analyses that score against them, or :class:`Batch`-shaped dicts
+            (``x``, ``y``, ``id``, ``natives``, ``mask``) from :class:`~s2s_core.data.evaluation.EvaluationImages`.
+            Inter-class nMI pairs stream items 2k and 2k + 1 (:mod:`s2s_core.analysis.pairs` orders the data so).
         noise_grid: strengths s of the additive uniform noise U(-s, s) (Sec. 3.3.2); must include only values in [0, 1].
         seed: seed of the noise generator (the same noise for every classifier and AE).
         limit: stop after this many images.
@@ -134,6 +150,9 @@ def evaluate_zoo(
         item_names: the file of every data index (listed beside the nMI pairs).
         class_names: the name of every label (per-class tables); default the zoo's ``classes``.
         native_keys: classifier name -> key of its own crop in the batches' ``natives``.
+        options: further fields of :class:`~s2s_core.analysis.dataset.base.Options` (``per_class``,
+            ``inversion_layers``, ``inversion_steps``, ``gt_inversion_per_class``, ...); an unknown name ->
+            ConfigError.
 
     Returns:
         :class:`EvaluationResult` with fractions in [0, 1].
@@ -143,10 +162,10 @@ def evaluate_zoo(
     if not names:
         raise ConfigError("the zoo has no fine-tuned AE with a matching classifier: nothing to evaluate")
     classes = class_names if class_names is not None else getattr(zoo, "classes", None)
-    options = Options(noise_grid=tuple(float(s) for s in noise_grid), seed=seed, lab_bins=lab_bins,
-                      nmi_estimator=nmi_estimator, item_names=tuple(item_names) if item_names else None,
-                      class_names=tuple(classes) if classes else None)
-    analyses = [cls(options, zoo, names) for cls in chosen]
+    settings = make_options(noise_grid=tuple(float(s) for s in noise_grid), seed=seed, lab_bins=lab_bins,
+                            nmi_estimator=nmi_estimator, item_names=tuple(item_names) if item_names else None,
+                            class_names=tuple(classes) if classes else None, **dict(options or {}))
+    analyses = [cls(settings, zoo, names) for cls in chosen]
     device = next(zoo.base.parameters()).device
     images = 0
     with torch.inference_mode():
@@ -154,7 +173,8 @@ def evaluate_zoo(
             moved = {key: t.to(device) for key, t in batch.natives.items()}  # one tensor per protocol
             natives = {clf: moved[key] for clf, key in (native_keys or {}).items() if key in moved}
             views = BatchViews.of(zoo, batch.x.to(device), batch.y.to(device), names, start=images,
-                                  ids=batch.ids, natives=natives)
+                                  ids=batch.ids, natives=natives,
+                                  masks=None if batch.masks is None else batch.masks.to(device))
             for analysis in analyses:
                 analysis.update(views)
             images += views.size
@@ -197,7 +217,8 @@ def _data_batches(data_dir: Path, zoo, batch_size: int, workers: int, pair_seed:
     crop plus each classifier's own crop of one loaded image), each folder labelled with the class of the zoo's
     classifiers it names (by WordNet id or name); a folder they do not know, or a zoo whose classifiers record no
     class names, is a ConfigError. Streamed in the order of :func:`~s2s_core.analysis.pairs.pair_order` (random
-    pairs of different classes side by side)."""
+    pairs of different classes side by side). Ground-truth masks come with each image when ``<data_dir>_masks``
+    exists (:mod:`s2s_core.data.masks`)."""
     classes = getattr(zoo, "class_names", None)
     if classes is None:
         raise ConfigError(f"zoo {zoo.path} and its classifiers record no class names, so the folders of {data_dir} "
@@ -208,7 +229,7 @@ def _data_batches(data_dir: Path, zoo, batch_size: int, workers: int, pair_seed:
            for name, clf in zoo.classifiers.items()}
     keys = native_protocols(ae, own)
     dataset = EvaluationImages(data_dir, ae, {n: own[n] for n in keys}, classes=classes,
-                               where=f"zoo {zoo.name!r}")
+                               where=f"zoo {zoo.name!r}", masks=masks_folder(data_dir) if has_masks(data_dir) else None)
     order = pair_order(dataset.targets, pair_seed)
     loader = DataLoader(dataset, batch_size=batch_size, sampler=order, num_workers=workers,
                         collate_fn=collate_skip_none)
@@ -230,6 +251,7 @@ def run_evaluation(
     only: Iterable[str] | None = None,
     skip: Iterable[str] = (),
     nmi_estimator: str | None = None,
+    options: Mapping[str, object] | None = None,
 ) -> tuple[EvaluationResult, dict[str, Path]]:
     """Load the zoo, evaluate it on ``data_dir`` and write ``ZOO/results/*.csv``; used by the CLI and jobs.
 
@@ -237,6 +259,7 @@ def run_evaluation(
     different classes side by side (inter-class nMI), so ``limit`` evaluates a random subset of the data.
     """
     registry.select(only, skip)  # a wrong name is reported before the zoo is loaded
+    make_options(**dict(options or {}))
     if limit is not None and limit < 1:
         raise ConfigError(f"--limit must be a positive number of images, got {limit}")
     if batch_size < 1:
@@ -252,7 +275,8 @@ def run_evaluation(
     with tqdm(total=total, unit="img", desc="evaluate", disable=not show_progress) as bar:
         result = evaluate_zoo(zoo, loader, noise_grid=noise_grid, seed=seed, limit=limit, progress=bar.update,
                               only=only, skip=skip, nmi_estimator=nmi_estimator,
-                              item_names=dataset.relative_names(), class_names=dataset.classes, native_keys=keys)
+                              item_names=dataset.relative_names(), class_names=dataset.classes, native_keys=keys,
+                              options=options)
     result.extras["skipped_images"] = int(getattr(dataset, "skipped", 0))
     result.tables["preprocessing"] = protocol
     paths = result.write(zoo.results_dir)
@@ -287,9 +311,13 @@ def register(sub) -> None:
         description="Evaluate every classifier and AE of a zoo on labelled images (ImageFolder layout) and write "
         "the result tables (results/*.csv, one per analysis, and preprocessing.csv: what each model read) into the "
         "zoo. Each image is loaded once: the AE input and every classifier's own centre crop (torchvision weights: "
-        "their transforms) are cut from it. The data are streamed in a seeded order that puts random pairs of "
-        "different classes side by side (inter-class nMI). "
-        f"Analyses ({analyses}) run together in one pass; --only/--skip choose among them.",
+        "their transforms) are cut from it; ground-truth masks are read from <data>_masks/ when that folder exists. "
+        "The data are streamed in a seeded order that puts random pairs of different classes side by side "
+        "(inter-class nMI). "
+        f"Analyses ({analyses}) run together in one pass; --only/--skip choose among them. Feature inversion "
+        "(inversion.csv) optimises an image per image, layer and classifier, so it runs only when --only names it; "
+        "for the same reason the ground-truth table scores the feature-inversion error map only with "
+        "--gt-inversion-per-class N (N images of every class, the first met in that seeded order).",
     )
     p.add_argument("zoo", type=Path, help="zoo directory (with zoo.json)")
     p.add_argument("--data", type=Path, required=True, help="labelled images: one sub-folder per class")
@@ -305,6 +333,18 @@ def register(sub) -> None:
     p.add_argument("--only", type=_parse_names, default=None, metavar="NAMES",
                    help=f"run only these analyses (comma-separated: {','.join(registry.names())})")
     p.add_argument("--skip", type=_parse_names, default=[], metavar="NAMES", help="leave these analyses out")
+    defaults = Options()
+    p.add_argument("--per-class", type=int, default=defaults.per_class, metavar="N",
+                   help=f"images per class for sampling analyses (inversion; default {defaults.per_class})")
+    p.add_argument("--inversion-layers", type=int, default=defaults.inversion_layers, metavar="K",
+                   help=f"layers per classifier, first to last, for inversion (default {defaults.inversion_layers})")
+    p.add_argument("--inversion-steps", type=int, default=defaults.inversion_steps, metavar="S",
+                   help=f"gradient steps per inversion (default {defaults.inversion_steps})")
+    p.add_argument("--gt-inversion-per-class", type=int, default=defaults.gt_inversion_per_class, metavar="N",
+                   help="also score the feature-inversion error map |x - x*| (i's mid layer) in ground_truth.csv, "
+                        "on the first N images of every class (default 0: off; an optimisation per image)")
+    p.add_argument("--gt-inversion-steps", type=int, default=defaults.gt_inversion_steps, metavar="S",
+                   help=f"gradient steps per inversion of that error map (default {defaults.gt_inversion_steps})")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     p.add_argument("--workers", type=int, default=0, help="DataLoader worker processes")
     p.add_argument("--threads", type=int, default=None, help="torch threads (default: S2S_THREADS or torch's)")
@@ -326,6 +366,9 @@ def _main(args) -> int:
         workers=args.workers,
         only=args.only,
         skip=args.skip,
+        options={"per_class": args.per_class, "inversion_layers": args.inversion_layers,
+                 "inversion_steps": args.inversion_steps, "gt_inversion_per_class": args.gt_inversion_per_class,
+                 "gt_inversion_steps": args.gt_inversion_steps},
     )
     print(f"Evaluated {result.images} images.")
     with pd.option_context("display.width", 120, "display.float_format", "{:.4f}".format):
@@ -335,6 +378,10 @@ def _main(args) -> int:
         if "cross_accuracy" in result.tables:
             print("\nTable 2 (rows: AE fine-tuned on i, columns: classifier j; top-1):")
             print(result.cross_accuracy.to_string())
+        if "inversion" in result.tables:
+            print("\nFeature inversion (normalised error of the inversion and of A_i(x) at each layer; top-1 of i on "
+                  "its inversions, on A_i(x) and on x):")
+            print(result.tables["inversion"].drop(columns=["steps"]).to_string(index=False))
     skipped = result.extras.get("skipped_images", 0)
     if skipped:
         print(f"\n{skipped} unreadable image(s) were skipped.")

@@ -436,3 +436,49 @@ def lab_lines_figure(hists: Mapping[str, Histograms], colours: Mapping[str, str]
                   title={"text": title or "L*a*b* histograms of every view (Fig. 3)", "font": {"size": 13}},
                   legend={"orientation": "h", "y": -0.25})
     return go.Figure(data=data, layout=layout)
+# --- feature inversion (seed 003) ------------------------------------------------------------------
+
+INVERSION_COLUMNS = ("classifier", "layer", "depth", "n", "error_mean", "ae_error_mean", "top1_inversion", "top1_ae",
+                     "top1_original", "chance")
+
+
+def inversion_depth_figure(df: pd.DataFrame) -> go.Figure:
+    """Feature inversion against S2S by depth (``inversion.csv``), one colour per classifier (:func:`colour`).
+
+    Left: the normalised error ``‖Φ_ℓ(·) − Φ_ℓ(x)‖ / ‖Φ_ℓ(x)‖`` of the inversion (solid) and of A_i(x) (dashed) at
+    each inverted layer ℓ. Right: classifier i's top-1 on its inversions from each layer (solid), on A_i(x)
+    (dashed) and on x (dotted), with chance (grey).
+    """
+    df = _require(df, INVERSION_COLUMNS, "inversion table")
+    fig = make_subplots(rows=1, cols=2, horizontal_spacing=0.1, subplot_titles=(
+        "normalised feature error at layer ℓ", "top-1 of i"))
+    for k, name in enumerate(_unique(df["classifier"])):
+        rows = df[df["classifier"] == name].sort_values("depth")
+        c = colour(k)
+        hover = rows["layer"] + " (n=" + rows["n"].astype(int).astype(str) + ")"
+        common = {"x": rows["depth"], "customdata": hover, "legendgroup": name}
+        fig.add_trace(go.Scatter(y=rows["error_mean"], name=f"{name} inversion", mode="lines+markers",
+                                 line={"color": c}, hovertemplate="%{customdata}: %{y:.3f}<extra></extra>", **common),
+                      row=1, col=1)
+        fig.add_trace(go.Scatter(y=rows["ae_error_mean"], name=f"{name} A_{name}(x)", mode="lines+markers",
+                                 line={"color": c, "dash": "dash"}, showlegend=False,
+                                 hovertemplate="A(x) at %{customdata}: %{y:.3f}<extra></extra>", **common), row=1, col=1)
+        fig.add_trace(go.Scatter(y=rows["top1_inversion"], name=f"{name} on inversions", mode="lines+markers",
+                                 line={"color": c}, showlegend=False,
+                                 hovertemplate="on inversions from %{customdata}: %{y:.2f}<extra></extra>", **common),
+                      row=1, col=2)
+        for column, dash, what in (("top1_ae", "dash", f"{name}∘A_{name}"), ("top1_original", "dot", f"{name} on x")):
+            level = float(rows[column].iloc[0])
+            fig.add_trace(go.Scatter(x=[0, 1], y=[level, level], mode="lines", line={"color": c, "dash": dash},
+                                     name=what, legendgroup=name, showlegend=False,
+                                     hovertemplate=f"{what}: {level:.2f}<extra></extra>"), row=1, col=2)
+    chance = float(df["chance"].iloc[0])
+    fig.add_trace(go.Scatter(x=[0, 1], y=[chance, chance], mode="lines", line={"color": "#b0b0b0"}, name="chance",
+                             hovertemplate=f"chance: {chance:.2f}<extra></extra>"), row=1, col=2)
+    fig.update_xaxes(title_text="depth of layer ℓ (0: input, 1: logits)", range=[0, 1.02])
+    fig.update_yaxes(rangemode="tozero", row=1, col=1)
+    fig.update_yaxes(range=[0, 1.02], row=1, col=2)
+    fig.update_layout(height=400, margin={"l": 40, "r": 10, "t": 85, "b": 40},
+                      title={"text": "Feature inversion vs. S2S by depth (solid: inversion, dashed: A_i(x), "
+                                     "dotted: x)", "font": {"size": 13}})
+    return fig

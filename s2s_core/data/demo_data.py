@@ -33,6 +33,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from s2s_core.data.masks import masks_folder
+
 CLASS_NAMES: tuple[str, ...] = (
     "circle", "square", "triangle", "star", "cross", "ring", "crescent", "half-disc", "bar", "heart",
 )
@@ -286,6 +288,11 @@ class ShapeGenerator:
 
     def render(self, labels: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         """Images (n, 3, S, S) of the given labels with every nuisance factor drawn from ``generator``."""
+        return self.render_with_masks(labels, generator)[0]
+
+    def render_with_masks(self, labels: torch.Tensor, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+        """Images (n, 3, S, S) and the shapes' coverage masks (n, 1, S, S) in [0, 1] (the ground truth of
+        where the class is: ``image = background * (1 - mask) + fill * mask``), same draws as :meth:`render`."""
         n, s = labels.shape[0], self.size
         background = random_crops(self.photos, n, s, generator, scale=(0.1, 0.5))
         contrast = torch.empty(n, 1, 1, 1).uniform_(0.4, 0.9, generator=generator)
@@ -305,7 +312,7 @@ class ShapeGenerator:
         target = under + direction * torch.maximum(dist, torch.full_like(dist, 0.55))
         fill = torch.where(((target < 0) | (target > 1)).any(1, keepdim=True), under - direction * 0.55, target)
         fill = fill.clamp(0, 1)
-        return (background * (1 - mask) + fill[:, :, None, None] * mask).clamp(0, 1)
+        return (background * (1 - mask) + fill[:, :, None, None] * mask).clamp(0, 1), mask
 
     def batches(self, batch_size: int, seed: int) -> _Batches:
         """A re-iterable, endless, deterministic source of ``(x, y)`` batches (same seed, same batches)."""
@@ -354,13 +361,21 @@ def fixed_split(split: str, n: int, *, seed: int = 0, size: int = 64) -> tuple[t
     Training batches use generator seeds from the training stages; these splits use their own seed streams,
     and the test split also its own background photos (``TEST_PHOTOS``).
     """
+    x, y, _ = fixed_split_with_masks(split, n, seed=seed, size=size)
+    return x, y
+
+
+def fixed_split_with_masks(split: str, n: int, *, seed: int = 0,
+                           size: int = 64) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """:func:`fixed_split` plus each image's shape mask ``(n, 1, S, S)`` (coverage in [0, 1]), from the same draws."""
     if split not in _SPLIT_OFFSETS:
         raise ValueError(f"split must be 'val' or 'test', got {split!r}")
     g = torch.Generator().manual_seed(seed * 7 + _SPLIT_OFFSETS[split])
     labels = torch.arange(n) % len(CLASS_NAMES)
     labels = labels[torch.randperm(n, generator=g)]
     gen = ShapeGenerator(size=size, seed=seed, split=split)
-    return gen.render(labels, g), labels
+    x, masks = gen.render_with_masks(labels, g)
+    return x, labels, masks
 
 
 def class_folder(index: int) -> str:
@@ -368,15 +383,28 @@ def class_folder(index: int) -> str:
     return CLASS_NAMES[index]
 
 
-def write_split_to_folder(root: str | Path, split: str, n: int, *, seed: int = 0, size: int = 64) -> Path:
-    """Write :func:`fixed_split` as PNGs in ImageFolder layout ``root/<class>/<split>_<i>.png``."""
+def mask_to_uint8(mask: torch.Tensor) -> np.ndarray:
+    """A coverage mask ``(1, S, S)`` or ``(S, S)`` in [0, 1] as the stored 8-bit grey image ``(S, S)``."""
+    return (mask.reshape(mask.shape[-2:]) * 255).round().to(torch.uint8).numpy()
+
+
+def write_split_to_folder(root: str | Path, split: str, n: int, *, seed: int = 0, size: int = 64,
+                          masks: bool = False) -> Path:
+    """Write :func:`fixed_split` as PNGs in ImageFolder layout ``root/<class>/<split>_<i>.png``; with ``masks``
+    also each image's shape mask as an 8-bit grey PNG (coverage x 255) at the same sub-path of
+    :func:`masks_folder` ``(root)``: the ground truth of where the class is (issue 18)."""
     from PIL import Image
 
     root = Path(root)
-    x, y = fixed_split(split, n, seed=seed, size=size)
+    x, y, m = fixed_split_with_masks(split, n, seed=seed, size=size)
     images = (x * 255).round().to(torch.uint8).permute(0, 2, 3, 1).numpy()
     for c in range(len(CLASS_NAMES)):
         (root / class_folder(c)).mkdir(parents=True, exist_ok=True)
+        if masks:
+            (masks_folder(root) / class_folder(c)).mkdir(parents=True, exist_ok=True)
     for i, (img, label) in enumerate(zip(images, y.tolist(), strict=True)):
-        Image.fromarray(img).save(root / class_folder(label) / f"{split}_{i:05d}.png", optimize=True)
+        name = Path(class_folder(label)) / f"{split}_{i:05d}.png"
+        Image.fromarray(img).save(root / name, optimize=True)
+        if masks:
+            Image.fromarray(mask_to_uint8(m[i])).save(masks_folder(root) / name, optimize=True)
     return root

@@ -7,7 +7,9 @@ Stages (each deterministic from the recipe's seed, whatever the number of worker
 2. in parallel: A_S pre-trained with MSE on random photo crops (Sec. 3.2) | the five classifiers trained on
    freshly generated shape images;
 3. in parallel: one decoder per classifier fine-tuned through it with cross-entropy (Sec. 3.3);
-4. ``evaluate``: Tables 1-2, noise curves, nMI and L*a*b* histograms (Sec. 3.3-3.5) into ``ZOO/results``.
+4. ``evaluate``: the relevant-channel weights W of every classifier on the validation split (``s2s channels
+   fit``, into ``ZOO/channels``), then Tables 1-2, noise curves, nMI, L*a*b* histograms (Sec. 3.3-3.5), every
+   lens against the test images' shape masks and the channel-zeroing check into ``ZOO/results``.
 
 The zoo is assembled in ``OUT.partial/`` and moved to ``OUT`` at the end; a build that was interrupted
 continues from the stages already finished in ``OUT.partial/``. Progress goes to a terminal bar and to
@@ -319,6 +321,7 @@ def build_demo(out: str | Path, recipe: DemoRecipe, *, force: bool = False, prog
     import torch
 
     from s2s_core.analysis.evaluate import run_evaluation
+    from s2s_core.channels.commands import fit_command as fit_channels
     from s2s_core.data.demo_data import CLASS_NAMES, write_split_to_folder
     from s2s_core.zoo import write_zoo_manifest
 
@@ -351,7 +354,8 @@ def build_demo(out: str | Path, recipe: DemoRecipe, *, force: bool = False, prog
 
     test_dir = partial / "data" / "test"
     if not (test_dir / ".complete").exists():
-        write_split_to_folder(test_dir, "test", recipe.test_images, seed=recipe.seed, size=recipe.size)
+        write_split_to_folder(test_dir, "test", recipe.test_images, seed=recipe.seed, size=recipe.size,
+                              masks=True)
         (test_dir / ".complete").write_text("")
     reporter.stage_done({"stage": "data"})
 
@@ -399,6 +403,7 @@ def build_demo(out: str | Path, recipe: DemoRecipe, *, force: bool = False, prog
 
     if evaluate:
         torch.set_num_threads(eval_threads or max(1, min(recipe.workers, os.cpu_count() or 1)))
+        fit_channels(partial, demo_split="val")  # W of every classifier, so the lens analyses have it
         result, _ = run_evaluation(partial, test_dir, batch_size=recipe.eval_batch, device="cpu",
                                    show_progress=False)
         reporter.stage_done({"stage": "evaluate", "images": result.images})

@@ -2,8 +2,9 @@
 
 ``s2s report ZOO`` prints it as markdown; ``s2s report ZOO --readme README.md`` replaces the block between
 ``<!-- s2s-report:begin -->`` and ``<!-- s2s-report:end -->`` in that file. Every number and every claim in
-the text is computed here from ``accuracy.csv``, ``cross_accuracy.csv``, ``recon_quality.csv``, ``nmi.csv`` and
-``noise.csv`` (plus ``build_log.json`` and ``zoo.json``), so a rebuilt zoo gets a new, true account, and a
+the text is computed here from ``accuracy.csv``, ``cross_accuracy.csv``, ``recon_quality.csv``, ``nmi.csv``,
+``noise.csv`` and, when the zoo has them, ``ground_truth.csv`` and ``channel_zeroing.csv`` (plus
+``build_log.json`` and ``zoo.json``), so a rebuilt zoo gets a new, true account, and a
 test keeps the README equal to this output.
 """
 
@@ -17,6 +18,7 @@ import pandas as pd
 
 from s2s_core import results as result_tables
 from s2s_core.analysis.accounts import nmi_account, noise_account, pattern_account
+from s2s_core.analysis.dataset.ground_truth import ground_truth_wide
 from s2s_core.analysis.fca import lattice_at, threshold_intervals
 from s2s_core.analysis.paper import PAPER_NAMES, PAPER_TABLE2
 from s2s_core.analysis.rrc import rrc_matrix
@@ -209,6 +211,10 @@ def report(zoo_dir: str | Path) -> str:
         out.append(_class_sentence(optional["per_class"]))
     if "preprocessing" in optional:
         out.append(_protocol_sentence(optional["preprocessing"]))
+    if result_tables.exists(results, "ground_truth"):
+        out += ground_truth_section(_read(results, "ground_truth"), names)
+    if result_tables.exists(results, "channel_zeroing"):
+        out += zeroing_section(_read(results, "channel_zeroing"))
     return "\n\n".join(out) + "\n"
 
 
@@ -253,6 +259,64 @@ def _protocol_sentence(protocol: pd.DataFrame) -> str:
     text += ("; every classifier reads the AE input." if own.empty else "; " + ", ".join(
         f"{m} its weights' own {r['resize_size']} → {r['crop_size']}" for m, r in own.iterrows()) + ".")
     return text
+
+
+def _md(label: str) -> str:
+    """A lens label as markdown text: ``x*`` must not start emphasis."""
+    return label.replace("*", "\\*")
+
+
+def ground_truth_section(gt: pd.DataFrame, names: list[str] | None = None) -> list[str]:
+    """Every lens against the shapes' masks (issue 18): AUC and IoU tables (classifiers in ``names`` order), and
+    what they say."""
+    n = int(gt["n"].max())
+
+    def table(metric: str) -> str:
+        wide = ground_truth_wide(gt, metric, names)
+        wide.index = [_md(label).replace("|", "\\|") for label in wide.index]  # a pipe would end the markdown cell
+        wide.index.name = "lens"
+        return _markdown(wide, index=True)
+
+    chance_auc, chance_iou = float(gt["chance_auc"].iloc[0]), float(gt["chance_iou"].iloc[0])
+    best = gt.loc[gt.groupby("classifier", sort=False)["auc"].idxmax()]
+    if names:
+        best = best.set_index("classifier").reindex([c for c in names if c in set(best["classifier"])]).reset_index()
+    below = gt[gt["auc"] <= gt["chance_auc"]]
+    text = ("Highest AUC per classifier: " + "; ".join(f"{r.classifier}: {r.label} ({r.auc:.3f})"
+                                                    for r in best.itertuples()) + ". ")
+    text += (f"Every lens scores above the random heatmap's AUC ({chance_auc:.3f}) for every classifier."
+             if below.empty else "At or below the random heatmap's AUC: "
+             + "; ".join(f"{r.label} for {r.classifier} ({r.auc:.3f})" for r in below.itertuples()) + ".")
+    subsets = gt[gt["n"] < n].groupby("label", sort=False)["n"].max()
+    fewer = "".join(f"; {_md(label)}: {int(m)} of them (the first of every class in data order, an optimisation each)"
+                    for label, m in subsets.items())
+    return [f"**Every lens against ground truth** (`ground_truth.csv`): the demo's class is the shape, so the "
+            f"shape's mask is where a classifier should look. Pixel AUC (chance {chance_auc:.2f}) of each lens's "
+            f"heatmap against the mask, mean ± standard deviation over {n} test images{fewer}; the last column "
+            "scores a random heatmap on the same images as its row:",
+            table("auc"),
+            f"IoU at the best threshold (a random heatmap: {chance_iou:.3f}, about the shapes' share of the image):",
+            table("iou"), text]
+
+
+def zeroing_section(z: pd.DataFrame) -> list[str]:
+    """The relevant channels' first check (Oramas et al.): zeroing the top-k relevant vs k random channels."""
+    table = pd.DataFrame({
+        "classifier": z["classifier"], "k": z["k"].astype(int), "top-1": z["top1"],
+        "top-k relevant zeroed": z["top1_relevant_zeroed"],
+        "k random zeroed: mean ± std (min–max)": [
+            f"{m:.3f} ± {sd:.3f} ({lo:.3f}–{hi:.3f})" for m, sd, lo, hi in
+            zip(z["top1_random_zeroed"], z["random_std"], z["random_min"], z["random_max"], strict=True)]})
+    hurt = z[z["top1_relevant_zeroed"] < z["random_min"]]
+    not_hurt = z[z["top1_relevant_zeroed"] >= z["random_min"]]
+    text = ("Zeroing the relevant channels costs more top-1 than every random draw for "
+            + (", ".join(f"{r.classifier} (k = {r.k})" for r in hurt.itertuples()) or "no classifier and k")
+            + "; not for " + (", ".join(f"{r.classifier} (k = {r.k})" for r in not_hurt.itertuples()) or "none")
+            + ".")
+    return [f"**Zeroing the relevant channels** (`channel_zeroing.csv`; the paper's first check, "
+            f"{int(z['draws'].max())} random draws from the same layers):",
+            _markdown(table.set_index("classifier"), index=True, digits={"top-1": 3, "top-k relevant zeroed": 3}),
+            text]
 
 
 def write_into(readme: str | Path, text: str) -> bool:

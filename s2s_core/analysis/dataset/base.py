@@ -24,6 +24,8 @@ import pandas as pd
 import torch
 
 from s2s_core.analysis.noise import NOISE_GRID, NOISE_SEED, topk_correct
+from s2s_core.inversion.error_map import GT_STEPS as GT_INVERSION_STEPS
+from s2s_core.inversion.invert import STEPS as INVERSION_STEPS
 from s2s_core.views import ORIGINAL, view_names
 
 
@@ -37,6 +39,12 @@ class Options:
     nmi_estimator: str | None = None  #: e.g. "raw-256"; None: the binning rule + bias correction (analysis.nmi)
     item_names: tuple[str, ...] | None = None  #: file of each data index (``views.ids``), for files that list images
     class_names: tuple[str, ...] | None = None  #: name of each label, for per-class tables
+    per_class: int = 2  #: images per class for analyses that sample the data (feature inversion)
+    inversion_layers: int = 4  #: layers per classifier, first to last, that feature inversion inverts
+    inversion_steps: int = INVERSION_STEPS  #: gradient steps per inversion
+    #: images per class on which the ground-truth table also scores the feature-inversion error map (0: off)
+    gt_inversion_per_class: int = 0
+    gt_inversion_steps: int = GT_INVERSION_STEPS  #: gradient steps per inversion of that error map
 
 
 @dataclass
@@ -56,6 +64,8 @@ class BatchViews:
             loaded images (its weights' protocol, :mod:`s2s_core.data.preprocess`); classifiers not listed read
             ``x`` (resized to their input size). Used for the ``original`` view only: reconstructions exist
             at the AE's size.
+        masks: ``(B, 1, S, S)`` ground-truth coverage in [0, 1] of where the class is, when the data has masks
+            (:mod:`s2s_core.data.masks`; the demo's test split does), else ``None``.
     """
 
     x: torch.Tensor
@@ -66,14 +76,16 @@ class BatchViews:
     start: int = 0
     ids: torch.Tensor | None = None
     natives: dict[str, torch.Tensor] = field(default_factory=dict)
+    masks: torch.Tensor | None = None
     _logits: dict[tuple[str, str], torch.Tensor] = field(default_factory=dict, repr=False)
 
     @classmethod
     def of(cls, zoo, x: torch.Tensor, y: torch.Tensor, names: Sequence[str], start: int = 0,
-           ids: torch.Tensor | None = None, natives: dict[str, torch.Tensor] | None = None) -> BatchViews:
+           ids: torch.Tensor | None = None, natives: dict[str, torch.Tensor] | None = None,
+           masks: torch.Tensor | None = None) -> BatchViews:
         """Reconstruct ``x`` with one encoder pass (every decoder once) and wrap it."""
         return cls(x=x, y=y, images={ORIGINAL: x, **zoo.reconstruct_all(x)}, names=list(names), zoo=zoo, start=start,
-                   ids=ids, natives=dict(natives or {}))
+                   ids=ids, natives=dict(natives or {}), masks=masks)
 
     @property
     def views(self) -> list[str]:
@@ -83,6 +95,11 @@ class BatchViews:
     @property
     def size(self) -> int:
         return int(self.y.numel())
+
+    def item(self, b: int) -> int:
+        """A stable number for image ``b`` of this batch, for per-image seeds: its data index when the batches
+        carry ``ids``, else its stream position. Seeds drawn from it do not depend on the streaming order."""
+        return int(self.ids[b]) if self.ids is not None else self.start + b
 
     def logits(self, classifier: str, view: str) -> torch.Tensor:
         """``(B, C)`` logits of ``classifier`` on ``view`` (computed once per batch, then cached)."""
@@ -104,6 +121,8 @@ class Analysis(ABC):
 
     name: str = ""
     tables_written: tuple[str, ...] = ()
+    #: False for an expensive analysis that runs only when ``--only`` names it (feature inversion).
+    default: bool = True
 
     def __init__(self, options: Options, zoo, names: Sequence[str]) -> None:
         self.options, self.zoo, self.names = options, zoo, list(names)

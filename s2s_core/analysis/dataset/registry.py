@@ -12,7 +12,10 @@ from collections.abc import Iterable
 from s2s_core.analysis.dataset.accuracy import AccuracyAnalysis
 from s2s_core.analysis.dataset.ae_patterns import AePatternsAnalysis
 from s2s_core.analysis.dataset.base import Analysis
+from s2s_core.analysis.dataset.channel_zeroing import ChannelZeroingAnalysis
 from s2s_core.analysis.dataset.cross_accuracy import CrossAccuracyAnalysis
+from s2s_core.analysis.dataset.ground_truth import GroundTruthAnalysis
+from s2s_core.analysis.dataset.inversion import InversionAnalysis
 from s2s_core.analysis.dataset.lab import LabAnalysis
 from s2s_core.analysis.dataset.nmi import NmiAnalysis
 from s2s_core.analysis.dataset.noise import NoiseAnalysis
@@ -23,7 +26,8 @@ from s2s_core.errors import ConfigError
 ANALYSES: dict[str, type[Analysis]] = {
     cls.name: cls
     for cls in (AccuracyAnalysis, CrossAccuracyAnalysis, PerClassAnalysis, NoiseAnalysis, NmiAnalysis, LabAnalysis,
-                ReconQualityAnalysis, AePatternsAnalysis)
+                ReconQualityAnalysis, AePatternsAnalysis, GroundTruthAnalysis, ChannelZeroingAnalysis,
+                InversionAnalysis)
 }
 
 
@@ -39,14 +43,21 @@ def names() -> list[str]:
     return list(ANALYSES)
 
 
+def default_tables() -> set[str]:
+    """The results keys that ``s2s evaluate`` writes without ``--only`` (opt-in analyses left out)."""
+    return {key for cls in select() for key in cls.tables_written}
+
+
 def select(only: Iterable[str] | None = None, skip: Iterable[str] = ()) -> list[type[Analysis]]:
-    """The analyses to run, in registry order: ``only`` (default all) minus ``skip``; unknown names -> ConfigError."""
+    """The analyses to run, in registry order: ``only`` (default: every analysis whose ``default`` is true) minus
+    ``skip``; unknown names -> ConfigError."""
     only = list(only) if only is not None else None
     skip = list(skip)
     unknown = [n for n in [*(only or []), *skip] if n not in ANALYSES]
     if unknown:
         raise ConfigError(f"unknown analysis {', '.join(map(repr, unknown))}; known: {', '.join(ANALYSES)}")
-    chosen = [cls for name, cls in ANALYSES.items() if (only is None or name in only) and name not in skip]
+    chosen = [cls for name, cls in ANALYSES.items()
+              if (cls.default if only is None else name in only) and name not in skip]
     if not chosen:
         raise ConfigError("no analysis selected: --only and --skip leave nothing to run")
     return chosen

@@ -1,0 +1,72 @@
+"""Lenses: one image through every lens (DESIGN.md "Lenses"), per classifier: S2S's A_i(x) beside relevant
+channels and feature inversion, and every lens scored against the demo's ground truth (the shape is the class)."""
+
+from dataclasses import replace
+from pathlib import Path
+
+import streamlit as st
+
+from dashboard import downloads, state
+from dashboard.lenses import LENSES, make_context
+from s2s_core.analysis.dataset.ground_truth import ground_truth_wide
+from s2s_core.errors import S2SError
+
+state.require_app(__file__)
+
+st.title("Lenses")
+ref = state.require_zoo()
+zoo = state.load_zoo(ref)
+st.markdown("What does classifier *i* use in this image? Each lens answers in its own way, on the same image and "
+            "the same classifiers: " + "; ".join(f"**{lens.title}** shows {lens.summary}" for lens in LENSES)
+            + ". On the demo the class is the shape's outline and nothing else, so every lens can be checked "
+            "against the truth (the table at the bottom).")
+
+items = state.gallery(str(ref.info.data_dir))
+c = st.columns([1, 3])
+kind = c[0].radio("Image", ["test image", "upload"] if items else ["upload"], key="lens_source", horizontal=True)
+if kind == "test image":
+    titles = [item.title for item in items]
+    title = c[1].selectbox("Test image", titles, key="lens_pick")
+    item = items[titles.index(title)]
+    source, upload_name, label, stem = str(item.path), None, f"test image ({item.label})", Path(item.path).stem
+else:
+    upload = c[1].file_uploader("Image file", key="lens_upload")
+    if upload is None:
+        st.info("No image yet: choose a file above.")
+        st.stop()
+    source, upload_name, label, stem = upload.getvalue(), upload.name, "your image", Path(upload.name).stem or "upload"
+names = st.multiselect("Classifiers", list(zoo.classifiers), default=list(zoo.classifiers), key="lens_clfs")
+if not names:
+    st.info("Choose at least one classifier.")
+    st.stop()
+try:
+    ctx = make_context(ref, source, names, label=label, file_stem=stem, upload_name=upload_name)
+except S2SError as exc:
+    state.stop_on(exc)
+c = st.columns([3, 1])
+c[0].caption(f"{label}, shown at the zoo's input size {zoo.input_size}×{zoo.input_size} (shorter side resized, "
+             "centre crop); classifiers see exactly this image."
+             + (" Ground-truth mask available." if ctx.mask is not None else ""))
+if ctx.mask is not None:
+    ctx = replace(ctx, outline=c[1].toggle("outline the shape (cyan)", value=True, key="lens_outline"))
+
+for lens in LENSES:
+    st.header(lens.title)
+    lens.render(ctx)
+
+st.header("Ground truth: every lens against the shape")
+gt = state.result_table(ref, "ground_truth")
+if gt is None:
+    st.info("No ground-truth table yet: it needs test images with masks (`s2s demo-masks` for a demo zoo) and "
+            f"`s2s evaluate {state.zoo_label(ref.path)} --data DIR --only ground_truth,channel_zeroing`.")
+else:
+    n = int(gt["n"].max())
+    fewer = "".join(f"; {label}: {int(m)} images (the first of every class: an optimisation per image)"
+                    for label, m in gt[gt["n"] < n].groupby("label", sort=False)["n"].max().items())
+    st.markdown("Pixel AUC (chance 0.5) and best-threshold IoU of each lens's heatmap against the shape's mask, "
+                f"mean ± standard deviation over {n} test images{fewer} (`ground_truth.csv`); the last column "
+                "scores a random heatmap on the same images as its row.")
+    for metric, title in (("auc", "pixel AUC"), ("iou", "IoU at the best threshold")):
+        st.markdown(f"**{title}**")
+        st.dataframe(ground_truth_wide(gt, metric, list(ref.info.classifiers)), width="stretch")
+    downloads.csv_button(gt, f"{ref.info.name}_ground_truth.csv", key="gt_csv", index=False)

@@ -1,0 +1,150 @@
+"""``s2s channels fit`` and ``s2s channels show``: the relevant-channels lens from the command line (seed 004).
+
+    s2s channels fit --zoo ZOO --data DIR [--classifier L,A] [--layers net.features.1,...] [--mu MU]
+    s2s channels fit --zoo checkpoints/demo --demo-split val        # the demo's fixed validation images
+    s2s channels show --zoo ZOO --classifier L --image IMG [--k 3] [--out heatmaps.png]
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+from torch.utils.data import DataLoader
+
+from s2s_core.channels.lens import DEFAULT_K, ChannelLens, fit_channel_weights
+from s2s_core.channels.store import load_channel_weights, save_channel_weights
+from s2s_core.data.datasets import LabelledImageFolder, collate_skip_none
+from s2s_core.data.demo_data import fixed_split
+from s2s_core.data.images import load_image_tensor
+from s2s_core.errors import ConfigError
+from s2s_core.runtime import configure_threads
+from s2s_core.zoo import Zoo
+
+
+def _names(zoo: Zoo, text: str | None) -> list[str]:
+    names = [n.strip() for n in text.split(",") if n.strip()] if text else list(zoo.classifiers)
+    unknown = [n for n in names if n not in zoo.classifiers]
+    if unknown:
+        raise ConfigError(f"no classifier {', '.join(map(repr, unknown))} in the zoo; known: {', '.join(zoo.classifiers)}")
+    return names
+
+
+def _batches(zoo: Zoo, data: Path | None, demo_split: str | None, batch_size: int, limit: int | None):
+    """``(description, list of (x, y) batches)`` of the fitting data."""
+    if demo_split is not None:
+        recipe = zoo.info.recipe
+        if not {"seed", "size", "val_images"} <= set(recipe):
+            raise ConfigError("--demo-split needs a zoo built by `s2s demo` (its recipe names the split)")
+        n = int(recipe["val_images"]) if limit is None else min(limit, int(recipe["val_images"]))
+        x, y = fixed_split(demo_split, n, seed=int(recipe["seed"]), size=int(recipe["size"]))
+        return f"demo {demo_split} split ({n} images, seed {recipe['seed']})", [
+            (x[i: i + batch_size], y[i: i + batch_size]) for i in range(0, n, batch_size)]
+    if data is None or not Path(data).is_dir():
+        raise ConfigError(f"--data {data}: not a directory of class sub-folders of images")
+    classes = zoo.classes
+    dataset = LabelledImageFolder(data, size=zoo.input_size, on_error="none",
+                                  class_to_idx={c: i for i, c in enumerate(classes)} if classes else None)
+    loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, collate_fn=collate_skip_none)
+    out, seen = [], 0
+    for batch in loader:
+        if batch is None:
+            continue
+        x, y = batch
+        if limit is not None:
+            x, y = x[: limit - seen], y[: limit - seen]
+        out.append((x, y))
+        seen += len(y)
+        if limit is not None and seen >= limit:
+            break
+    return f"{data} ({seen} images)", out
+
+
+def fit_command(zoo_dir: Path, *, data: Path | None = None, demo_split: str | None = None,
+                classifiers: str | None = None, layers: list[str] | None = None, mu: float | None = None,
+                batch_size: int = 100, limit: int | None = None) -> dict[str, dict]:
+    """Fit and save W for each chosen classifier; returns ``{name: {"mu", "rule", "sparsity", "path"}}``."""
+    if batch_size < 1:
+        raise ConfigError(f"--batch-size must be positive, got {batch_size}")
+    if limit is not None and limit < 2:
+        raise ConfigError(f"--limit must be at least 2 images, got {limit}")
+    zoo = Zoo.load(zoo_dir)
+    names = _names(zoo, classifiers)
+    described, batches = _batches(zoo, data, demo_split, batch_size, limit)
+    out = {}
+    for name in names:
+        weights = fit_channel_weights(zoo.classifiers[name], name, batches, zoo.num_classes, layers=layers, mu=mu,
+                                      input_size=zoo.input_size)
+        weights.meta["data"] = described
+        path = save_channel_weights(zoo_dir, weights)
+        out[name] = {"mu": weights.mu, "rule": weights.rule, "sparsity": weights.meta["sparsity"], "path": path}
+    return out
+
+
+def register(sub) -> None:
+    """Add ``s2s channels fit|show`` to the CLI."""
+    p = sub.add_parser("channels", help="relevant channels of each classifier (Oramas et al.): fit W, show an image's",
+                       description="The relevant-channels lens: a sparse W (mu-lasso) from pooled channel responses to "
+                       "class labels, and per image the top-k channels of the predicted class.")
+    cmds = p.add_subparsers(dest="channels_command", metavar="ACTION", required=True)
+    f = cmds.add_parser("fit", help="fit W for the zoo's classifiers and save it into the zoo (channels/<name>/)")
+    f.add_argument("--zoo", type=Path, required=True)
+    src = f.add_mutually_exclusive_group(required=True)
+    src.add_argument("--data", type=Path, help="labelled images (one sub-folder per class); not the test split")
+    src.add_argument("--demo-split", choices=("val",), help="the demo zoo's fixed validation images, generated")
+    f.add_argument("--classifier", default=None, help="comma-separated short names (default: every classifier)")
+    f.add_argument("--layers", default=None, help="comma-separated module paths, NAME#K for the K-th call "
+                   "(default: every nn.ReLU call)")
+    f.add_argument("--mu", type=float, default=None, help="L1 bound of each class's weights (default: chosen by "
+                   "5-fold cross-validation with the one-standard-error rule)")
+    f.add_argument("--limit", type=int, default=None, help="use at most N images")
+    f.add_argument("--batch-size", type=int, default=100)
+    f.add_argument("--threads", type=int, default=None)
+    f.set_defaults(func=_fit)
+    s = cmds.add_parser("show", help="the top-k relevant channels of one image (and their heatmaps as a PNG)")
+    s.add_argument("--zoo", type=Path, required=True)
+    s.add_argument("--classifier", required=True)
+    s.add_argument("--image", type=Path, required=True)
+    s.add_argument("--k", type=int, default=DEFAULT_K)
+    s.add_argument("--out", type=Path, default=None, help="write the image and each channel's DeconvNet heatmap here")
+    s.set_defaults(func=_show)
+
+
+def _fit(args) -> int:
+    configure_threads(args.threads)
+    layers = [t.strip() for t in args.layers.split(",") if t.strip()] if args.layers else None
+    fitted = fit_command(args.zoo, data=args.data, demo_split=args.demo_split, classifiers=args.classifier,
+                         layers=layers, mu=args.mu, batch_size=args.batch_size, limit=args.limit)
+    for name, r in fitted.items():
+        sp = r["sparsity"]
+        print(f"{name}: mu = {r['mu']:.4g}; {sp['nonzero']} non-zero weights "
+              f"({sp['fraction_nonzero']:.1%} of W), {sp['per_class_mean']:.1f} channels per class "
+              f"({sp['per_class_min']}-{sp['per_class_max']}), {sp['channels_used']} channels used; wrote {r['path']}")
+    print(f"mu rule: {next(iter(fitted.values()))['rule']}")
+    return 0
+
+
+def _show(args) -> int:
+    if args.k < 1:
+        raise ConfigError(f"--k must be at least 1, got {args.k}")
+    zoo = Zoo.load(args.zoo)
+    name = _names(zoo, args.classifier)[0]
+    lens = ChannelLens(zoo.classifiers[name], load_channel_weights(args.zoo, name), input_size=zoo.input_size)
+    x = load_image_tensor(args.image, size=zoo.input_size).unsqueeze(0)
+    rel = lens.relevant(x, args.k)
+    classes = zoo.classes or [str(i) for i in range(zoo.num_classes)]
+    print(f"{name} predicts {classes[int(rel.predicted[0])]}; its top-{rel.k} relevant channels:")
+    print("rank  layer                          channel    weight  response")
+    for r, ((layer, channel), w, s) in enumerate(zip(rel.names[0], rel.weights[0].tolist(), rel.responses[0].tolist(),
+                                                     strict=True), start=1):
+        print(f"{r:>4}  {layer:<30} {channel:>7} {w:>9.3f} {s:>9.4f}")
+    if args.out is not None:
+        maps = lens.backproject(x, rel, "deconvnet")[0]
+        maps = (maps / maps.flatten(1).amax(1).clamp_min(1e-12)[:, None, None] * 255).round().to(torch.uint8)
+        tiles = [(x[0].permute(1, 2, 0) * 255).round().to(torch.uint8).numpy()]
+        tiles += [np.repeat(m.numpy()[:, :, None], 3, axis=2) for m in maps]
+        Image.fromarray(np.concatenate(tiles, axis=1)).save(args.out)
+        print(f"wrote {args.out} (the image, then each channel's DeconvNet heatmap)")
+    return 0

@@ -1,0 +1,90 @@
+"""The Lenses page with the relevant-channels panel, under AppTest (issue 18 item 5), and the per-image view."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from streamlit.testing.v1 import AppTest
+from tiny_zoo import add_masks_and_channel_weights, build_tiny_zoo
+
+from s2s_core.analysis.evaluate import run_evaluation
+from s2s_core.channels.lens import ChannelLens
+from s2s_core.channels.store import load_channel_weights
+from s2s_core.channels.view import channels_view, outline, with_outline
+from s2s_core.zoo import Zoo
+
+APP = str(Path(__file__).resolve().parents[1] / "app.py")
+
+
+@pytest.fixture(scope="module")
+def zoo_dir(tmp_path_factory) -> Path:
+    zoo = add_masks_and_channel_weights(build_tiny_zoo(tmp_path_factory.mktemp("zoo") / "tiny", evaluate=False),
+                                        lambda k: (slice(16, 48), slice(20, 44)))
+    test = zoo / "data" / "test"
+    run_evaluation(zoo, test, device="cpu", show_progress=False, only=["ground_truth", "channel_zeroing"])
+    return zoo
+
+
+def test_the_view_ranks_projects_and_scores_against_a_mask(zoo_dir: Path) -> None:
+    zoo = Zoo.load(zoo_dir)
+    name, other = list(zoo.classifiers)[:2]
+    lenses = {name: ChannelLens(zoo.classifiers[name], load_channel_weights(zoo_dir, name)), other: "no W"}
+    x = torch.rand(1, 3, 64, 64, generator=torch.Generator().manual_seed(1))
+    view = channels_view(zoo, lenses, x, zoo.classes, k=2)
+    c = view.per[name]
+    assert view.missing == {other: "no W"} and view.image.shape == (64, 64, 3)
+    assert list(c.table["rank"]) == [1, 2] and c.deconvnet.shape == (2, 64, 64) and c.guided.shape == (2, 64, 64)
+    assert c.heatmap.shape == c.gradient.shape == c.change.shape == (64, 64) and c.reconstruction.shape == (64, 64, 3)
+    mask = np.zeros((64, 64), bool)
+    mask[10:30, 10:30] = True
+    scores = view.scores(mask)
+    assert set(scores["lens"]) == {"channels_deconvnet", "channels_guided", "gradient", "ae_change", "ae_residual"}
+    assert scores["AUC"].between(0, 1).all()
+
+
+def test_outline_is_the_one_pixel_border_of_the_mask() -> None:
+    mask = np.zeros((6, 6), bool)
+    mask[1:5, 1:5] = True
+    edge = outline(mask)
+    assert edge.sum() == 12 and not edge[2:4, 2:4].any()
+    drawn = with_outline(np.zeros((12, 12, 3), np.uint8), mask, factor=2)
+    assert (drawn[2, 2] == (0, 255, 255)).all() and (drawn[5, 5] == 0).all()
+
+
+def test_lenses_page(zoo_dir: Path, tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv("S2S_ZOO", str(zoo_dir))
+    monkeypatch.setenv("S2S_RUNS_DIR", str(tmp_path / "runs"))
+    monkeypatch.setenv("S2S_THREADS", "1")
+    at = AppTest.from_file(APP, default_timeout=180).run()
+    at.session_state["inv_steps"] = 25  # short inversions: this test is about the channels lens
+    at.switch_page("pages/lenses.py").run()
+    assert not at.exception, at.exception
+    text = "\n".join(str(m.value) for m in [*at.markdown, *at.caption, *at.info, *at.header])
+    fitted, other = list(Zoo.load(zoo_dir).classifiers)[:2]
+    assert "Ground-truth mask available" in text and "predicts" in text
+    assert f"{other}: no relevant-channel weights yet" in text
+    # S2S's three images for every classifier, W or not
+    captions = "\n".join(str(e.proto) for e in at.get("image"))
+    for n in Zoo.load(zoo_dir).names:
+        assert all(c in captions for c in (f"S2S: A_{n}(x)", f"|A_{n}(x) − A_S(x)|", f"|x − A_{n}(x)|")), n
+    assert at.toggle(key="lens_outline").value is True
+    frames = [df.value for df in at.dataframe]
+
+    def channel_rows(at: AppTest) -> int:  # rows of the top relevant channels tables (k per fitted classifier)
+        return sum(str(m.value).count("<tr><td") for m in at.markdown if "top relevant channels" in str(m.value))
+
+    assert channel_rows(at) == 3  # k = 3 rows of the one fitted classifier
+    gt = next(f for f in frames if "random heatmap (chance)" in f.columns)
+    assert fitted in gt.columns and "gradient of the class score" in gt.index
+    assert any("k random zeroed" in f.columns for f in frames)
+    # the inversion lens outlines the mask too and scores its error map against it
+    assert "pixel AUC against the shape" in text
+    at.select_slider(key="lens_k").set_value(1).run()
+    assert not at.exception
+    assert channel_rows(at) == 1
+    assert len(at.get("download_button")) >= 4
+    at.toggle(key="lens_outline").set_value(False).run()
+    assert not at.exception

@@ -1,0 +1,208 @@
+"""The ground-truth and zeroing analyses through `s2s evaluate` (issue 18 items 3-4): an oracle lens scores 1,
+its complement 0, every built-in lens gets a row beside the chance level, and nothing depends on the batch size."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from PIL import Image
+from tiny_zoo import add_masks_and_channel_weights, build_tiny_zoo
+
+from s2s_core import results
+from s2s_core.analysis.dataset.channel_zeroing import DRAWS, KS, random_like
+from s2s_core.analysis.evaluate import run_evaluation
+from s2s_core.analysis.heatmap_lenses import HEATMAP_LENSES, HeatmapLens
+from s2s_core.data.datasets import LabelledImageFolder
+from s2s_core.demo.report import ground_truth_section, zeroing_section
+from s2s_core.errors import ConfigError
+from s2s_core.zoo import Zoo
+
+
+@pytest.fixture(scope="module")
+def zoo_with_masks(tmp_path_factory) -> Path:
+    return add_masks_and_channel_weights(build_tiny_zoo(tmp_path_factory.mktemp("zoo") / "tiny", evaluate=False),
+                                         lambda k: (slice(8 + k, 40 + k), slice(10, 30 + 2 * k)))
+
+
+def _run(zoo: Path, batch_size: int) -> dict[str, pd.DataFrame]:
+    result, _ = run_evaluation(zoo, zoo / "data" / "test", batch_size=batch_size, device="cpu", show_progress=False,
+                               only=["ground_truth", "channel_zeroing"])
+    return result.tables
+
+
+def test_an_oracle_lens_scores_one_its_complement_zero_and_every_lens_has_a_row(zoo_with_masks: Path,
+                                                                                monkeypatch) -> None:
+    monkeypatch.setitem(HEATMAP_LENSES, "oracle", HeatmapLens("oracle", "the mask", "test",
+                                                              lambda ctx, name: ctx.views.masks[:, 0]))
+    monkeypatch.setitem(HEATMAP_LENSES, "complement", HeatmapLens("complement", "1 - mask", "test",
+                                                                  lambda ctx, name: 1 - ctx.views.masks[:, 0]))
+    one, every = _run(zoo_with_masks, 1), _run(zoo_with_masks, 100)
+    for key in ("ground_truth", "channel_zeroing"):
+        pd.testing.assert_frame_equal(one[key], every[key], check_exact=False, rtol=1e-5, atol=1e-5)  # float32 convs
+    gt = every["ground_truth"].set_index(["lens", "classifier"])
+    names = list(Zoo.load(zoo_with_masks).names)
+    fitted = next(iter(Zoo.load(zoo_with_masks).classifiers))
+    for name in names:
+        assert gt.loc[("oracle", name), "auc"] == pytest.approx(1.0)
+        assert gt.loc[("oracle", name), "iou"] == pytest.approx(1.0)
+        assert gt.loc[("complement", name), "auc"] == pytest.approx(0.0)
+        for lens in ("ae_change", "ae_residual", "gradient"):
+            row = gt.loc[(lens, name)]
+            assert 0 <= row["auc"] <= 1 and row["n"] == 9
+    assert {lens for lens, name in gt.index if name == fitted} >= {"channels_deconvnet", "channels_guided"}
+    assert not any(lens.startswith("channels") for lens, name in gt.index if name != fitted)
+    assert gt["chance_auc"].nunique() == 1 and abs(gt["chance_auc"].iloc[0] - 0.5) < 0.05
+    # written through the results module, readable with its schema
+    assert set(results.read(zoo_with_masks / "results", "ground_truth")["lens"]) >= {"oracle", "gradient"}
+
+
+def test_zeroing_rows_for_the_classifier_with_weights(zoo_with_masks: Path) -> None:
+    z = _run(zoo_with_masks, 4)["channel_zeroing"]
+    zoo = Zoo.load(zoo_with_masks)
+    fitted = next(iter(zoo.classifiers))
+    assert list(z["classifier"]) == [fitted] * len(KS) and list(z["k"]) == list(KS)
+    assert (z["draws"] == DRAWS).all() and (z["n"] == 9).all()
+    assert (z["random_min"] <= z["top1_random_zeroed"]).all() and (z["top1_random_zeroed"] <= z["random_max"]).all()
+    # the unmodified accuracy is the classifier's own top-1 on the originals
+    data = LabelledImageFolder(zoo_with_masks / "data" / "test", 64,
+                               class_to_idx={c: i for i, c in enumerate(zoo.classes)})
+    x = torch.stack([data[i][0] for i in range(len(data))])
+    acc = float((zoo.classifiers[fitted](x).argmax(1) == torch.tensor(data.targets)).float().mean())
+    assert z["top1"].tolist() == pytest.approx([acc] * len(KS))
+
+
+def test_random_channels_come_from_the_same_layers_and_avoid_the_picks() -> None:
+    picks = [("a", 0), ("a", 1), ("b", 3)]
+    rng = np.random.default_rng(0)
+    for _ in range(50):
+        drawn = random_like(picks, {"a": 4, "b": 5}, rng)
+        assert sorted(lay for lay, _ in drawn) == ["a", "a", "b"]
+        assert not set(drawn) & set(picks) and len(set(drawn)) == 3
+
+
+def test_a_missing_mask_is_named(zoo_with_masks: Path, tmp_path: Path) -> None:
+    zoo = tmp_path / "zoo"
+    shutil.copytree(zoo_with_masks, zoo)
+    next((zoo / "data" / "test_masks").rglob("*.png")).unlink()
+    with pytest.raises(ConfigError, match="is missing"):
+        _run(zoo, 100)
+
+
+def test_the_report_states_what_the_tables_say() -> None:
+    gt = pd.DataFrame({"lens": ["gradient", "gradient", "channels_guided", "channels_guided"],
+                       "label": ["gradient of the class score"] * 2 + ["relevant channels, guided backprop"] * 2,
+                       "classifier": ["L", "A", "L", "A"], "auc": [0.8, 0.45, 0.9, 0.7],
+                       "auc_std": [0.1] * 4, "iou": [0.3, 0.2, 0.5, 0.4], "iou_std": [0.05] * 4,
+                       "chance_auc": [0.5] * 4, "chance_iou": [0.12] * 4, "n": [500] * 4})
+    text = "\n".join(ground_truth_section(gt))
+    assert "L: relevant channels, guided backprop (0.900); A: relevant channels, guided backprop (0.700)" in text
+    assert "At or below the random heatmap's AUC: gradient of the class score for A (0.450)." in text
+    assert "| gradient of the class score | 0.800 ± 0.100 | 0.450 ± 0.100 | 0.500 |" in text
+    assert "\n".join(ground_truth_section(gt, ["A", "L"])).count("| 0.450 ± 0.100 | 0.800 ± 0.100 |") == 1
+    pipes = gt.assign(label=["|x − A_i(x)|"] * 2 + ["relevant channels, guided backprop"] * 2)
+    assert "| \\|x − A_i(x)\\| |" in "\n".join(ground_truth_section(pipes))
+    subset = pd.concat([gt, gt.iloc[:2].assign(lens="inversion_error", label="feature inversion", n=30, auc=0.6,
+                                              chance_auc=0.49)])
+    text = "\n".join(ground_truth_section(subset))
+    assert "over 500 test images; feature inversion: 30 of them (the first of every class" in text
+    assert "| feature inversion | 0.600 ± 0.100 | 0.600 ± 0.100 | 0.490 |" in text
+    z = pd.DataFrame({"classifier": ["L", "L"], "k": [1, 3], "top1": [0.9, 0.9], "top1_relevant_zeroed": [0.85, 0.5],
+                      "top1_random_zeroed": [0.88, 0.87], "random_std": [0.01, 0.02], "random_min": [0.84, 0.85],
+                      "random_max": [0.9, 0.9], "draws": [10, 10], "n": [500, 500]})
+    text = "\n".join(zeroing_section(z))
+    assert "costs more top-1 than every random draw for L (k = 3); not for L (k = 1)." in text
+    assert "0.870 ± 0.020 (0.850–0.900)" in text
+
+
+# ------------------------------------------------------------------------- the feature-inversion error map
+class _KeepBox(torch.nn.Module):
+    """A "layer" that keeps the pixels of a box and drops the rest: its inversion can only recover the box."""
+
+    def __init__(self, keep: torch.Tensor) -> None:
+        super().__init__()
+        self.register_buffer("keep", keep)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x * self.keep
+
+
+def test_the_error_map_is_small_where_the_layer_keeps_the_image_and_large_where_it_drops_it() -> None:
+    from s2s_core.analysis.heatmap_scores import pixel_auc
+    from s2s_core.inversion.error_map import inversion_error_map
+    from s2s_core.models.classifiers import IMAGENET_MEAN, IMAGENET_STD, Classifier, ClassifierSpec
+
+    keep = torch.zeros(1, 1, 16, 16)
+    keep[..., 4:12, 3:10] = 1
+    net = torch.nn.Sequential(_KeepBox(keep), torch.nn.Flatten(), torch.nn.Linear(3 * 16 * 16, 4))
+    spec = ClassifierSpec(name="box", builder=lambda **_: net, input_size=16, mean=IMAGENET_MEAN, std=IMAGENET_STD,
+                          num_classes=4)
+    clf = Classifier(spec, net).eval()
+    g = torch.Generator().manual_seed(0)
+    x0 = torch.where(keep.bool(), 0.3 + 0.4 * torch.rand(2, 3, 16, 16, generator=g), torch.full((2, 3, 16, 16), 0.98))
+    heat = inversion_error_map(clf, x0, "0", steps=100)
+    assert heat.shape == (2, 16, 16) and torch.isfinite(heat).all()
+    dropped = ~keep[:, 0].bool().expand(2, -1, -1)
+    assert (pixel_auc(heat, dropped) > 0.99).all()  # every dropped pixel errs more than every kept one
+    # the same seeds give the same map; an image's map does not depend on its batch
+    assert torch.equal(heat, inversion_error_map(clf, x0, "0", steps=100))
+    one = inversion_error_map(clf, x0[1:], "0", steps=100, seeds=[1_700_001])
+    torch.testing.assert_close(one[0], heat[1], rtol=1e-5, atol=1e-5)
+
+
+def _run_with_inversion(zoo: Path, batch_size: int, per_class: int = 1) -> pd.DataFrame:
+    result, _ = run_evaluation(zoo, zoo / "data" / "test", batch_size=batch_size, device="cpu", show_progress=False,
+                               only=["ground_truth"],
+                               options={"gt_inversion_per_class": per_class, "gt_inversion_steps": 5})
+    return result.tables["ground_truth"]
+
+
+def test_the_inversion_error_map_row_on_a_subset_beside_its_own_chance(zoo_with_masks: Path, monkeypatch) -> None:
+    # an oracle that scores only the first image of every class (NaN for the others) still scores 1 there
+    def first_of_each_class(ctx, name):
+        heat = ctx.views.masks[:, 0].clone().float()
+        chosen = ctx.cached(("inversion_chosen",), lambda: None)  # the inversion lens's pick (it runs first)
+        if chosen is None:  # the inversion lens is off
+            return None
+        leave = [k for k in range(heat.shape[0]) if k not in chosen]
+        heat[leave] = float("nan")
+        return heat
+
+    monkeypatch.setitem(HEATMAP_LENSES, "oracle", HeatmapLens("oracle", "the mask", "test",
+                                                              lambda ctx, name: ctx.views.masks[:, 0]))
+    monkeypatch.setitem(HEATMAP_LENSES, "subset_oracle", HeatmapLens("subset_oracle", "the mask, a subset", "test",
+                                                                     first_of_each_class))
+    one, every = _run_with_inversion(zoo_with_masks, 1), _run_with_inversion(zoo_with_masks, 100)
+    pd.testing.assert_frame_equal(one, every, check_exact=False, rtol=1e-4, atol=1e-4)
+    gt = every.set_index(["lens", "classifier"])
+    zoo = Zoo.load(zoo_with_masks)
+    classes = sum(1 for d in (zoo_with_masks / "data" / "test").iterdir() if d.is_dir())  # classes in the data
+    for name in zoo.names:
+        inv, full, sub = gt.loc[("inversion_error", name)], gt.loc[("oracle", name)], gt.loc[("subset_oracle", name)]
+        assert inv["n"] == classes and 0 <= inv["auc"] <= 1 and 0 <= inv["iou"] <= 1  # one image per class
+        assert inv["label"] == HEATMAP_LENSES["inversion_error"].label.format(steps=5)  # the steps it used
+        assert full["n"] == 9 and full["auc"] == pytest.approx(1.0)
+        assert sub["n"] == classes and sub["auc"] == pytest.approx(1.0) and sub["iou"] == pytest.approx(1.0)
+        # each row's chance is a random heatmap on that row's own images: the subset rows share theirs
+        assert sub["chance_auc"] == pytest.approx(inv["chance_auc"]) and 0.3 < inv["chance_auc"] < 0.7
+    # off by default (an optimisation per image): no row without --gt-inversion-per-class
+    assert "inversion_error" not in set(_run(zoo_with_masks, 100)["ground_truth"]["lens"])
+    with pytest.raises(ConfigError, match="at least 1 step"):
+        run_evaluation(zoo_with_masks, zoo_with_masks / "data" / "test", device="cpu", show_progress=False,
+                       only=["ground_truth"], options={"gt_inversion_per_class": 1, "gt_inversion_steps": 0})
+
+
+def test_an_empty_mask_does_not_take_a_place_in_the_inversion_subset(zoo_with_masks: Path, tmp_path: Path) -> None:
+    zoo = tmp_path / "zoo"
+    shutil.copytree(zoo_with_masks, zoo)
+    first = sorted((zoo / "data" / "test_masks").rglob("*.png"))[0]
+    Image.fromarray(np.zeros((64, 64), np.uint8)).save(first)  # nothing to score on this image
+    one, every = _run_with_inversion(zoo, 1), _run_with_inversion(zoo, 100)
+    pd.testing.assert_frame_equal(one, every, check_exact=False, rtol=1e-4, atol=1e-4)
+    inv = every[every["lens"] == "inversion_error"]
+    assert (inv["n"] == 3).all()  # the next image of that class takes its place: still one per class
+    assert (every[every["lens"] == "gradient"]["n"] == 8).all()
