@@ -61,7 +61,7 @@ if gt is None:
             f"`s2s evaluate {state.zoo_label(ref.path)} --data DIR --only ground_truth,channel_zeroing`.")
 else:
     n = int(gt["n"].max())
-    fewer = "".join(f"; {label}: {int(m)} images (the first of every class: an optimisation per image)"
+    fewer = "".join(f"; {label}: {int(m)} images (the first of every class met in the evaluation's seeded order: an optimisation per image)"
                     for label, m in gt[gt["n"] < n].groupby("label", sort=False)["n"].max().items())
     st.markdown("Pixel AUC (chance 0.5) and best-threshold IoU of each lens's heatmap against the shape's mask, "
                 f"mean ± standard deviation over {n} test images{fewer} (`ground_truth.csv`); the last column "

@@ -342,7 +342,7 @@ def register(sub) -> None:
                    help=f"gradient steps per inversion (default {defaults.inversion_steps})")
     p.add_argument("--gt-inversion-per-class", type=int, default=defaults.gt_inversion_per_class, metavar="N",
                    help="also score the feature-inversion error map |x - x*| (i's mid layer) in ground_truth.csv, "
-                        "on the first N images of every class (default 0: off; an optimisation per image)")
+                        "on the first N images of every class met in the seeded order (default 0: off; an optimisation per image)")
     p.add_argument("--gt-inversion-steps", type=int, default=defaults.gt_inversion_steps, metavar="S",
                    help=f"gradient steps per inversion of that error map (default {defaults.gt_inversion_steps})")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")

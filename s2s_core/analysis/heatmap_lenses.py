@@ -17,7 +17,7 @@ Another lens adds itself with :func:`register` and a function ``(context, classi
 subset: it gives NaN maps for the images it leaves out, and the table scores it (and its chance row) on the
 rest. The feature-inversion error map (:mod:`s2s_core.inversion.error_map`) is one: an optimisation per image,
 so it runs only when ``Options.gt_inversion_per_class`` > 0 (``s2s evaluate --gt-inversion-per-class N``), on
-the first N images of every class, with ``Options.gt_inversion_steps`` steps.
+the first N images of every class met in the evaluation's seeded order, with ``Options.gt_inversion_steps`` steps.
 Reconstructions are the views of :class:`~s2s_core.analysis.dataset.base.BatchViews` (one encoder pass);
 gradients run on private copies of the classifiers (:class:`~s2s_core.channels.probe.ChannelProbe`).
 """
@@ -147,8 +147,8 @@ def _gradient(ctx: LensContext, name: str) -> torch.Tensor:
 
 
 def _inversion_chosen(ctx: LensContext) -> list[int]:
-    """This batch's images that the error map scores: the first ``inversion_per_class`` of every class in data
-    order among the images with a scorable mask (called once per batch, through :meth:`LensContext.cached`)."""
+    """This batch's images that the error map scores: the first ``inversion_per_class`` of every class met in the
+    evaluation's (seeded) order among the images with a scorable mask (called once per batch, through :meth:`LensContext.cached`)."""
     chosen = []
     for k, label in enumerate(ctx.views.y.tolist()):
         if (ctx.valid is None or bool(ctx.valid[k])) and ctx.taken[label] < ctx.inversion_per_class:

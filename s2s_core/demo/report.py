@@ -288,7 +288,7 @@ def ground_truth_section(gt: pd.DataFrame, names: list[str] | None = None) -> li
              if below.empty else "At or below the random heatmap's AUC: "
              + "; ".join(f"{r.label} for {r.classifier} ({r.auc:.3f})" for r in below.itertuples()) + ".")
     subsets = gt[gt["n"] < n].groupby("label", sort=False)["n"].max()
-    fewer = "".join(f"; {_md(label)}: {int(m)} of them (the first of every class in data order, an optimisation each)"
+    fewer = "".join(f"; {_md(label)}: {int(m)} of them (the first of every class in the evaluation's seeded order, an optimisation each)"
                     for label, m in subsets.items())
     return [f"**Every lens against ground truth** (`ground_truth.csv`): the demo's class is the shape, so the "
             f"shape's mask is where a classifier should look. Pixel AUC (chance {chance_auc:.2f}) of each lens's "

@@ -148,7 +148,8 @@ def register(sub) -> None:
                    help="module path (`s2s layers` lists them); repeat or comma-separate to invert layers jointly")
     p.add_argument("--image", type=Path, required=True, help="input image")
     p.add_argument("--out", type=Path, required=True, help="output image (.png); OUT.json is written beside it")
-    p.add_argument("--steps", type=_number(int, "steps must be a positive integer"), default=STEPS)
+    p.add_argument("--steps", type=_number(int, "steps must be a positive integer"), default=STEPS,
+                   help=f"gradient steps (default {STEPS})")
     p.add_argument("--seed", type=int, default=0, help="seed of the random start and the jitter")
     p.add_argument("--lr", type=float, default=LEARNING_RATE, help="initial step size (decays 10x twice)")
     p.add_argument("--lambda-tv", type=_number(float, "must be a number >= 0"), default=None,

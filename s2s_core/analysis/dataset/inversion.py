@@ -1,6 +1,7 @@
 """Feature inversion over a data set (Mahendran & Vedaldi 2015, seed 003), set against S2S's A_i (Sec. 3.3).
 
-For the first ``options.per_class`` images of every class (in data order), each classifier i and each of
+For the first ``options.per_class`` images of every class met (in the evaluation's seeded order), each
+classifier i and each of
 ``options.inversion_layers`` of its layers, evenly spaced from its first to its last
 (:func:`~s2s_core.models.layers.sweep_layers`): the inversion x* of the image at that layer
 (:func:`~s2s_core.inversion.invert.invert`, the paper's settings, ``options.inversion_steps`` steps, the random
