@@ -3,11 +3,13 @@
 threshold to its own value, checking after every step that it sees its own image (nearest of all sessions'
 photos) and its own threshold (tests/browser_harness.py: ``run_sessions``).
 
-Figures: upload and slider latency p50/p95 (ms, wall clock while all sessions run), exceptions seen, leaks
-seen (a session showing another's image or threshold), the server's resident memory after one warm-up session
-and after all N, and the growth per session beside the size of what a session holds (its upload's bytes and
-its panel's pictures). Chromium and the server share this machine's two cores, so latencies here are those of
-a saturated machine, not of N users on N machines.
+Figures: upload and slider latency p50/p95 (ms, wall clock while all sessions run; uploads also split into
+each session's first, which starts together with all the others in a fresh browser tab, and the later ones),
+exceptions seen, leaks seen (a session showing another's image or threshold), the server's resident memory
+after one warm-up session and after all N, and the growth per session beside the size of what a session
+holds (its uploads' bytes and its panel's pictures as the browser fetched them). Chromium and the server
+share this machine's two cores, so latencies here are those of a saturated machine, not of N users on N
+machines.
 
     python benchmarks/run.py --only load      or      python benchmarks/bench_load.py [N]
 """
@@ -49,15 +51,19 @@ def run(sessions: int = SESSIONS) -> dict[str, float]:
             before = rss_mb(proc.pid)
             result = asyncio.run(run_sessions(url, photos))
             after = rss_mb(proc.pid)
-    per_session_kb = sum(p.stat().st_size for ps in photos for p in ps) / sessions / 1024
+        per_session_kb = sum(p.stat().st_size for ps in photos for p in ps) / sessions / 1024  # before tmp goes
+    first = [ms for ms, step in zip(result["upload_ms"], result["upload_step"], strict=True) if step == 0]
+    later = [ms for ms, step in zip(result["upload_ms"], result["upload_step"], strict=True) if step > 0]
     out = {
         "load_sessions": sessions,
         "load_upload_p50_ms": _pct(result["upload_ms"], 50), "load_upload_p95_ms": _pct(result["upload_ms"], 95),
+        "load_upload_first_p50_ms": _pct(first, 50), "load_upload_later_p50_ms": _pct(later, 50),
         "load_slider_p50_ms": _pct(result["slider_ms"], 50), "load_slider_p95_ms": _pct(result["slider_ms"], 95),
         "load_exceptions": result["exceptions"] + len(result["page_errors"]), "load_leaks": len(result["leaks"]),
         "load_server_rss_before_mb": before, "load_server_rss_after_mb": after,
         "load_rss_growth_per_session_mb": (after - before) / sessions,
         "load_upload_bytes_per_session_kb": per_session_kb,
+        "load_panel_bytes_per_session_kb": statistics.fmean(result["panel_kb"]),
     }
     for line in result["leaks"] + result["page_errors"]:
         print(line, file=sys.stderr)

@@ -158,6 +158,22 @@ def _signature(image) -> np.ndarray:
     return np.asarray(image.convert("RGB").resize((16, 16), resample=3), dtype=np.float64)
 
 
+#: KiB of every picture the main area shows (the server keeps these media files for the session).
+PANEL_KB_JS = """async () => {
+    let n = 0;
+    for (const img of document.querySelectorAll('[data-testid=stMain] img')) {
+        n += (await (await fetch(img.src)).arrayBuffer()).byteLength; }
+    return n / 1024; }"""
+
+
+#: ``[the threshold slider's value, the t of the lattice the server drew last]`` on the Signal order page.
+SLIDER_JS = """() => {
+    const s = document.querySelector('[data-testid=stMain] input[type=range][aria-label="RRC threshold t"]');
+    const m = document.querySelector('[data-testid=stMain]').innerText.match(/concept lattice at t = ([0-9.]+)/);
+    return [s === null ? null : Math.round(parseFloat(s.value) * 100) / 100,
+            m === null ? null : parseFloat(m[1])]; }"""
+
+
 async def _panel_original(page):
     """The original's picture of the Upload panel (the first image of the main area), top square only."""
     import base64
@@ -173,20 +189,36 @@ async def _panel_original(page):
     return image.crop((0, 0, image.width, image.width))
 
 
+async def _dump(page, k: int, what: str) -> None:
+    """On a timeout: what the stuck page shows (script state, focus, slider value, the main area's text) on
+    stderr and a screenshot in ``$S2S_BROWSER_DUMPS`` (if set), so that the cause can be seen."""
+    info = await page.evaluate("""() => ({
+        state: document.querySelector('[data-testid=stApp]')?.getAttribute('data-test-script-state'),
+        ran: window.__s2sRan, stale: document.querySelectorAll('[data-stale="true"]').length,
+        focus: document.activeElement?.outerHTML.slice(0, 200),
+        slider: [...document.querySelectorAll('[role=slider]')].map(s => s.getAttribute('aria-valuenow')),
+        text: document.querySelector('[data-testid=stMain]')?.innerText.slice(0, 3000)})""")
+    print(f"session {k} stuck at {what}: {json.dumps(info)}", file=sys.stderr)
+    folder = os.environ.get("S2S_BROWSER_DUMPS")
+    if folder:
+        await page.screenshot(path=str(Path(folder) / f"stuck_session{k}.png"), full_page=True)
+
+
 async def run_sessions(url: str, photos: list[list[Path]], *, chromium_args=CHROMIUM_ARGS,
                        timeout_ms: float = 300_000) -> dict:
     """``len(photos)`` browser sessions at once against one server (one chromium, one context each). Session
     ``k`` uploads its photos ``photos[k]`` one after the other and, after each, moves the Signal order page's
     threshold to its own value ``0.50 + 0.01 (k + 1)``. After every step it checks that the screen shows its
     own image (nearest of all sessions' photos) and its own threshold. Returns the upload and slider
-    latencies (ms), the number of exceptions on screen or in the page, and the leaks seen."""
+    latencies (ms) with each upload's step (0: the session's first), the KiB of the panel's pictures after each upload, the number of exceptions on screen or in
+    the page, and the leaks seen."""
     import asyncio
 
     from PIL import Image
     from playwright.async_api import async_playwright
 
     expected = {p.name: _signature(Image.open(p)) for ps in photos for p in ps}
-    result = {"upload_ms": [], "slider_ms": [], "exceptions": 0, "leaks": [], "page_errors": []}
+    result = {"upload_ms": [], "upload_step": [], "slider_ms": [], "panel_kb": [], "exceptions": 0, "leaks": [], "page_errors": []}
 
     async def one(browser, k: int) -> None:
         ctx = await browser.new_context(viewport={"width": 1400, "height": 900})
@@ -211,7 +243,9 @@ async def run_sessions(url: str, photos: list[list[Path]], *, chromium_args=CHRO
             await page.locator('[data-testid="stFileUploader"] input[type="file"]').set_input_files(str(photo))
             await page.wait_for_function(done_js(plotly=True, text=photo.name), timeout=timeout_ms, polling="raf")
             result["upload_ms"].append(1000 * (time.perf_counter() - start))
+            result["upload_step"].append(step)
             result["exceptions"] += await exceptions()
+            result["panel_kb"].append(await page.evaluate(PANEL_KB_JS))
             shown = _signature(await _panel_original(page))
             dist = {name: float(np.abs(shown - sig).mean()) for name, sig in expected.items()}
             if min(dist, key=dist.get) != photo.name:
@@ -233,12 +267,42 @@ async def run_sessions(url: str, photos: list[list[Path]], *, chromium_args=CHRO
             for _ in range(round(target * 100)):
                 await page.keyboard.press("ArrowRight")
             await page.wait_for_timeout(300)
+            await page.wait_for_selector(IDLE, timeout=timeout_ms)
+            # Step until the server has drawn this session's value, then time one step. The slider's own value
+            # is not enough: Streamlit commits a keyboard change only after a short delay, and a change that
+            # brings the slider back to the value last committed causes no rerun at all. On a saturated
+            # machine the last ArrowRight can still be uncommitted here; the timed ArrowLeft would then undo
+            # it, no rerun would come and the wait below would never end. So compare with what was drawn.
+            pending = 0
+            for _ in range(200):
+                await page.wait_for_timeout(150)
+                await page.wait_for_selector(IDLE, timeout=timeout_ms)
+                value, drawn = await page.evaluate(SLIDER_JS)
+                if value == drawn == target:
+                    break
+                pending = pending + 1 if value != drawn else 0
+                if value == drawn or pending > 20:  # nothing in flight (or a press was lost): one step closer
+                    pending = 0
+                    await slider.focus()
+                    await page.keyboard.press("ArrowRight" if value < target else "ArrowLeft")
+            else:
+                raise RuntimeError(f"session {k}: the threshold did not reach {target} (slider {value}, "
+                                   f"lattice drawn at {drawn})")
+            await slider.focus()
             await page.evaluate(ARM_JS)
             start = time.perf_counter()
             await page.keyboard.press("ArrowLeft")  # one timed step: t -> t - 0.01, a new lattice drawn
             target = round(target - 0.01, 2)
-            await page.wait_for_function(done_js(text=f"concept lattice at t = {target:.2f}"), timeout=timeout_ms,
-                                         polling="raf")
+            # Not need_rerun: the server's lattice title going from the t checked above to this one is the proof
+            # that the rerun ran. A short fragment rerun can start and end within one render of the page (its
+            # two messages arrive together when chromium is busy), so the script-state attribute that ARM_JS
+            # watches may never change; waiting for that change hung here with the new lattice on screen.
+            try:
+                await page.wait_for_function(done_js(text=f"concept lattice at t = {target:.2f}", need_rerun=False),
+                                             timeout=timeout_ms, polling="raf")
+            except Exception:
+                await _dump(page, k, f"slider step to t = {target:.2f}")
+                raise
             result["slider_ms"].append(1000 * (time.perf_counter() - start))
             result["exceptions"] += await exceptions()
             if abs(float(await slider.input_value()) - target) > 1e-9:
