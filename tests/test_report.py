@@ -68,3 +68,18 @@ def test_shipped_zoo_shows_the_papers_phenomenon():
         assert acc.loc[name, f"A_{name}"] >= acc.loc[name, "A_S"], name
         assert acc.loc[name, "original"] - acc.loc[name, "A_S"] < 15.0, name  # was 47-63 points before issue 11
         assert quality.loc[f"A_{name}", "psnr_base"] < 40.0, name  # fine-tuning changed the reconstruction
+
+
+def test_inversion_section_states_where_the_inversion_keeps_what_s2s_keeps():
+    import pandas as pd
+
+    from s2s_core.demo.report import inversion_section
+
+    rows = [("L", "conv1", 0.25, 0.9), ("L", "fc", 1.0, 0.3), ("A", "conv1", 0.2, 0.4), ("A", "fc", 1.0, 0.1)]
+    inv = pd.DataFrame([{"classifier": c, "layer": lay, "kind": "Conv2d", "depth": d, "n": 20, "error_mean": 0.1,
+                         "error_std": 0.01, "ae_error_mean": 0.2, "top1_inversion": top1, "top1_ae": 0.5,
+                         "top1_original": 0.6, "chance": 0.1, "steps": 200} for c, lay, d, top1 in rows])
+    header, table, text = inversion_section(inv, ["L", "A"])
+    assert "20 test images per classifier, 200 steps" in header and "chance 0.10" in header
+    assert table.splitlines()[2].startswith("| L | conv1 (0.25) | 0.100 | 0.200 | 0.90 | 0.50 | 0.60 |")
+    assert "L: at depth 0.25; A: at no layer" in text

@@ -215,6 +215,8 @@ def report(zoo_dir: str | Path) -> str:
         out += ground_truth_section(_read(results, "ground_truth"), names)
     if result_tables.exists(results, "channel_zeroing"):
         out += zeroing_section(_read(results, "channel_zeroing"))
+    if result_tables.exists(results, "inversion"):
+        out += inversion_section(_read(results, "inversion"), names)
     return "\n\n".join(out) + "\n"
 
 
@@ -317,6 +319,36 @@ def zeroing_section(z: pd.DataFrame) -> list[str]:
             f"{int(z['draws'].max())} random draws from the same layers):",
             _markdown(table.set_index("classifier"), index=True, digits={"top-1": 3, "top-k relevant zeroed": 3}),
             text]
+
+
+def inversion_section(inv: pd.DataFrame, names: list[str] | None = None) -> list[str]:
+    """Feature inversion against S2S by depth (``inversion.csv``, Mahendran & Vedaldi): per classifier and inverted
+    layer, the normalised feature error of x* and of A_i(x) and i's top-1 on x*, beside i∘A_i, i on x and chance;
+    then which lens keeps more of what i uses, layer by layer."""
+    order = [n for n in (names or []) if n in set(inv["classifier"])] or list(dict.fromkeys(inv["classifier"]))
+    rows = inv.assign(_o=inv["classifier"].map({n: k for k, n in enumerate(order)})).sort_values(["_o", "depth"])
+    table = pd.DataFrame({
+        "classifier": rows["classifier"], "layer (depth)": [f"{lay} ({d:.2f})" for lay, d in
+                                                          zip(rows["layer"], rows["depth"], strict=True)],
+        _md("error of x*"): rows["error_mean"], "error of A_i(x)": rows["ae_error_mean"],
+        _md("top-1 on x*"): rows["top1_inversion"], "top-1 on A_i(x)": rows["top1_ae"], "top-1 on x": rows["top1_original"]})
+    keeps = []
+    for name in order:
+        sub = rows[rows["classifier"] == name]
+        better = sub[sub["top1_inversion"] >= sub["top1_ae"]]
+        depths = ", ".join(f"{d:.2f}" for d in better["depth"])
+        keeps.append(f"{name}: " + (f"at depth{'s' if len(better) > 1 else ''} {depths}" if depths else "at no layer"))
+    n, steps = int(inv["n"].max()), int(inv["steps"].max())
+    chance = float(inv["chance"].iloc[0])
+    return [f"**Feature inversion vs. S2S by depth** (`inversion.csv`; {n} test images per classifier, "
+            f"{steps} steps per inversion, the paper's priors; error = ‖Φ_ℓ(·) − Φ_ℓ(x)‖ / ‖Φ_ℓ(x)‖ at layer ℓ; "
+            f"top-1 of i, chance {chance:.2f}):",
+            _markdown(table.set_index("classifier"), index=True,
+                      digits={_md("error of x*"): 3, "error of A_i(x)": 3, _md("top-1 on x*"): 2, "top-1 on A_i(x)": 2,
+                              "top-1 on x": 2}),
+            "Where i's top-1 on its own inversions is at least its top-1 on A_i(x), the inversion keeps as much of "
+            "what i uses as S2S does: " + "; ".join(keeps) + f" (n = {n} per classifier, so differences of a few "
+            "points are within noise)."]
 
 
 def write_into(readme: str | Path, text: str) -> bool:
