@@ -301,6 +301,15 @@ class Zoo:
         """:attr:`classes` with their ids (e.g. WordNet ids), for mapping data folders to labels."""
         return self.info.class_names
 
+    def folder_classes(self, data_dir: str | Path) -> ClassNames:
+        """:attr:`class_names` for labelling the class folders of ``data_dir`` by name; a zoo whose classifiers
+        record no class names -> ConfigError (the folders could not be matched to their outputs)."""
+        if self.class_names is None:
+            raise ConfigError(f"zoo {self.path} and its classifiers record no class names, so the folders of "
+                              f"{data_dir} cannot be matched to the classifiers' outputs; re-create the zoo with "
+                              "s2s zoo create from units that record them")
+        return self.class_names
+
     @property
     def results_dir(self) -> Path:
         return self.info.results_dir

@@ -5,11 +5,11 @@ inside an allocation (checked with torchrun's and s2s's own parsers), and the jo
 from __future__ import annotations
 
 import json
-import sqlite3
 import sys
 from pathlib import Path
 
 import pytest
+from legacy_jobs import write_legacy_jobs_db
 
 from s2s_core.errors import ConfigError
 from s2s_core.jobs.runner import JobRunner
@@ -177,18 +177,7 @@ def test_launch_inside_the_allocation(tmp_path: Path) -> None:
 
 
 def test_old_job_tables_get_the_new_columns(tmp_path: Path) -> None:
-    db = tmp_path / "jobs.sqlite"
-    con = sqlite3.connect(db)
-    con.execute("CREATE TABLE jobs (id INTEGER PRIMARY KEY AUTOINCREMENT, kind TEXT NOT NULL, params TEXT NOT NULL, "
-                "argv TEXT NOT NULL, state TEXT NOT NULL, device TEXT NOT NULL, source TEXT NOT NULL DEFAULT 'cli', "
-                "created REAL NOT NULL, queued REAL NOT NULL, started REAL, finished REAL, pid INTEGER, "
-                "pid_start INTEGER, child_pid INTEGER, child_start INTEGER, exit_code INTEGER, error TEXT, "
-                "run_dir TEXT NOT NULL DEFAULT '', target TEXT, output TEXT, attempts INTEGER NOT NULL DEFAULT 0, "
-                "resumed INTEGER NOT NULL DEFAULT 0, cancel_requested REAL)")
-    con.execute("INSERT INTO jobs (kind, params, argv, state, device, created, queued) "
-                "VALUES ('demo', '{}', '[]', 'succeeded', 'cpu', 1, 1)")
-    con.commit()
-    con.close()
+    db = write_legacy_jobs_db(tmp_path / "jobs.sqlite", "demo", created=1)
     store = JobStore(db)
     (old,) = store.list()
     assert (old.backend, old.slurm_id, old.slurm_state, old.state) == ("local", None, None, "succeeded")

@@ -331,20 +331,10 @@ def test_stage_jobs_are_for_reproduce_only_and_run_in_their_stage_dir(env: Path)
 
 
 def test_a_table_from_before_dependencies_gains_the_column(tmp_path: Path) -> None:
-    import sqlite3
+    from legacy_jobs import write_legacy_jobs_db
 
     from s2s_core.jobs.store import JobStore
 
-    con = sqlite3.connect(tmp_path / "jobs.sqlite")
-    con.execute("CREATE TABLE jobs (id INTEGER PRIMARY KEY AUTOINCREMENT, kind TEXT NOT NULL, params TEXT NOT NULL, "
-                "argv TEXT NOT NULL, state TEXT NOT NULL, device TEXT NOT NULL, source TEXT NOT NULL DEFAULT 'cli', "
-                "created REAL NOT NULL, queued REAL NOT NULL, started REAL, finished REAL, pid INTEGER, "
-                "pid_start INTEGER, child_pid INTEGER, child_start INTEGER, exit_code INTEGER, error TEXT, "
-                "run_dir TEXT NOT NULL DEFAULT '', target TEXT, output TEXT, attempts INTEGER NOT NULL DEFAULT 0, "
-                "resumed INTEGER NOT NULL DEFAULT 0, cancel_requested REAL)")
-    con.execute("INSERT INTO jobs (kind, params, argv, state, device, created, queued) "
-                "VALUES ('pretrain', '{}', '[]', 'succeeded', 'cpu', 0, 0)")
-    con.commit()
-    con.close()
+    write_legacy_jobs_db(tmp_path / "jobs.sqlite", "pretrain", created=0)
     store = JobStore(tmp_path / "jobs.sqlite")
     assert store.get(1).depends == [] and store.get(store.insert("demo", {}, "cpu", depends=[1])).depends == [1]

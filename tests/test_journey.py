@@ -93,3 +93,16 @@ def test_demo_zoo_reports_the_same_accuracy_on_those_images(tmp_path) -> None:
     acc = result.accuracy
     top1 = float(acc[(acc.classifier == "V") & (acc.input == "original")].top1.iloc[0])
     assert top1 == pytest.approx(_top1_direct(items), abs=1e-6)
+
+
+def test_folders_of_a_zoo_without_class_names_are_refused_in_one_line(tiny_zoo, tmp_path) -> None:
+    """evaluate and channels fit label data folders through Zoo.folder_classes: without names, one ConfigError."""
+    from s2s_core.analysis.evaluate import _data_batches
+    from s2s_core.errors import ConfigError
+    from s2s_core.zoo import Zoo
+
+    zoo = Zoo.load(tiny_zoo)
+    assert zoo.folder_classes(tmp_path) == zoo.class_names
+    zoo.info.classes = None  # as a zoo whose classifiers and zoo.json record none
+    with pytest.raises(ConfigError, match="record no class names, so the folders of .* cannot be matched"):
+        _data_batches(tmp_path, zoo, batch_size=2, workers=0, pair_seed=0)

@@ -219,11 +219,7 @@ def _data_batches(data_dir: Path, zoo, batch_size: int, workers: int, pair_seed:
     class names, is a ConfigError. Streamed in the order of :func:`~s2s_core.analysis.pairs.pair_order` (random
     pairs of different classes side by side). Ground-truth masks come with each image when ``<data_dir>_masks``
     exists (:mod:`s2s_core.data.masks`)."""
-    classes = getattr(zoo, "class_names", None)
-    if classes is None:
-        raise ConfigError(f"zoo {zoo.path} and its classifiers record no class names, so the folders of {data_dir} "
-                          "cannot be matched to the classifiers' outputs; re-create the zoo with s2s zoo create "
-                          "from units that record them")
+    classes = zoo.folder_classes(data_dir)
     ae = zoo_preprocessing(zoo.input_size, zoo.info.preprocessing)
     own = {name: classifiers.native_preprocessing(clf.spec) if hasattr(clf, "spec") else None
            for name, clf in zoo.classifiers.items()}

@@ -44,12 +44,7 @@ def _batches(zoo: Zoo, data: Path | None, demo_split: str | None, batch_size: in
             (x[i: i + batch_size], y[i: i + batch_size]) for i in range(0, n, batch_size)]
     if data is None or not Path(data).is_dir():
         raise ConfigError(f"--data {data}: not a directory of class sub-folders of images")
-    classes = zoo.class_names  # folders map to the classifiers' labels by name (s2s_core.models.class_names)
-    if classes is None:
-        raise ConfigError(f"zoo {zoo.path} and its classifiers record no class names, so the folders of {data} "
-                          "cannot be matched to the classifiers' outputs; re-create the zoo with s2s zoo create "
-                          "from units that record them")
-    dataset = LabelledImageFolder(data, size=zoo.input_size, on_error="none", classes=classes,
+    dataset = LabelledImageFolder(data, size=zoo.input_size, on_error="none", classes=zoo.folder_classes(data),
                                   where=f"zoo {zoo.name!r}")
     loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, collate_fn=collate_skip_none)
     out, seen = [], 0
