@@ -16,6 +16,7 @@ from __future__ import annotations
 import gc
 import hashlib
 import io
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,7 +30,7 @@ from s2s_core import results, settings
 from s2s_core.analysis.fca import context_interval, lattice_at
 from s2s_core.analysis.figures import lab_lines_figure, view_colours
 from s2s_core.analysis.lattice_figure import lattice_figure
-from s2s_core.data.gallery import GalleryItem, class_names, count_images, find_test_split
+from s2s_core.data.gallery import GalleryItem, class_names, count_images
 from s2s_core.data.gallery import gallery as test_gallery
 from s2s_core.data.images import load_image, resize_center_crop
 from s2s_core.errors import S2SError
@@ -247,10 +248,38 @@ def _cached_result(ref: ZooRef, key: str, reader):
         raise
 
 
+@st.cache_data(show_spinner=False, max_entries=64)
+def _data_note(results_dir: str, keys: tuple[str, ...] | None, stamp: float) -> tuple[str, str]:
+    mixed = results.mixed_data_message(results_dir, keys)
+    if mixed:
+        return "warning", mixed
+    rec = results.common_source(results_dir, keys)
+    if rec is None:
+        return "caption", ("The data these tables came from were not recorded (written before s2s recorded "
+                           "them); re-run `s2s evaluate` to record it.")
+    code = f"s2s {rec.code_version}" + (f", commit {rec.git_commit[:10]}" if rec.git_commit else "")
+    return "caption", f"Computed on {rec.describe()} ({code})."
+
+
+def data_note(ref: ZooRef, keys: Sequence[str] | None = None) -> None:
+    """Say which data the zoo's result tables (``keys``, default all) were computed on: a caption when they
+    share their data, a warning naming which table came from which data when they do not."""
+    schema = Path(ref.info.results_dir) / results.SCHEMA_FILE
+    if not schema.is_file():
+        return
+    try:
+        kind, text = _data_note(str(ref.info.results_dir), tuple(keys) if keys else None, schema.stat().st_mtime)
+    except S2SError as exc:
+        stop_on(exc)
+        raise
+    (st.warning if kind == "warning" else st.caption)(text)
+
+
 def missing_results_note(ref: ZooRef, what: str) -> None:
     """The message for a zoo without result tables."""
-    data = find_test_split(ref.info.data_dir) or "DIR"
-    st.info(f"This zoo has no {what} yet: run `s2s evaluate {zoo_label(ref.path)} --data {zoo_label(str(data))}`")
+    data = ref.info.test_dir
+    st.info(f"This zoo has no {what} yet: run `s2s evaluate {zoo_label(ref.path)}"
+            + (f" --data {zoo_label(str(data))}`" if data else " --data DIR` (labelled images, DIR/<class>/<image>)"))
 
 
 # ------------------------------------------------------------------------------------------ inspections
@@ -316,14 +345,14 @@ def thumbnail(path: str, mtime: float, size: int = 96) -> np.ndarray | None:
 
 
 @st.cache_data(ttl=30, show_spinner=False)
-def gallery(data_dir: str, per_class: int = 4, limit: int = 48) -> list[GalleryItem]:
-    """The zoo's test images for the gallery (see :func:`s2s_core.data.gallery.gallery`)."""
-    return test_gallery(find_test_split(data_dir), per_class=per_class, limit=limit)
+def gallery(test_dir: Path | None, per_class: int = 4, limit: int = 48) -> list[GalleryItem]:
+    """The zoo's test images (``ZooInfo.test_dir``) for the gallery (:func:`s2s_core.data.gallery.gallery`)."""
+    return test_gallery(test_dir, per_class=per_class, limit=limit)
 
 
 def image_ref(item: GalleryItem) -> str:
     """How a test image is named in the URL: ``class/file``."""
-    return f"{item.label}/{item.path.name}"
+    return f"{item.label}/{item.name or item.path.name}"
 
 
 def pick_image(items: list[GalleryItem], key: str, label: str = "Image", where=None) -> GalleryItem:
@@ -341,10 +370,9 @@ def pick_image(items: list[GalleryItem], key: str, label: str = "Image", where=N
 
 
 @st.cache_data(ttl=300, show_spinner=False)
-def count_test_images(data_dir: str) -> int | None:
-    """How many images the zoo's test split holds (``None`` without one)."""
-    root = find_test_split(data_dir)
-    return None if root is None else count_images(root)
+def count_test_images(test_dir: Path | None) -> int | None:
+    """How many images the zoo's test split (``ZooInfo.test_dir``) holds (``None`` without one)."""
+    return None if test_dir is None else count_images(test_dir)
 
 
 APP_RAN = "_s2s_app_ran"

@@ -16,7 +16,7 @@ ref = state.require_zoo()
 info = ref.info
 zoo = state.load_zoo(ref)
 names = list(zoo.names)
-items = state.gallery(str(info.data_dir))
+items = state.gallery(info.test_dir)
 if len(names) < 2 or not items:
     st.info("Comparing needs a zoo with at least two fine-tuned AEs and labelled test images.")
     st.stop()

@@ -32,6 +32,7 @@ if nmi is None:
     state.missing_results_note(ref, "nMI table")
     st.stop()
 diffs = state.result_table(ref, "nmi_differences")
+state.data_note(ref, ("nmi", "nmi_differences", "nmi_pairs"))
 try:
     fig = nmi_bars_figure(nmi)
     table = nmi_summary(nmi)

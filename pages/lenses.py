@@ -21,7 +21,7 @@ st.markdown("What does classifier *i* use in this image? Each lens answers in it
             + ". On the demo the class is the shape's outline and nothing else, so every lens can be checked "
             "against the truth (the table at the bottom).")
 
-items = state.gallery(str(ref.info.data_dir))
+items = state.gallery(ref.info.test_dir)
 c = st.columns([1, 3])
 kind = c[0].radio("Image", ["test image", "upload"] if items else ["upload"], key="lens_source", horizontal=True)
 if kind == "test image":
@@ -54,8 +54,10 @@ for lens in LENSES:
     st.header(lens.title)
     lens.render(ctx)
 
-st.header("Ground truth: every lens against the shape")
+st.header("Ground truth: every lens against the masks")
 gt = state.result_table(ref, "ground_truth")
+if gt is not None:
+    state.data_note(ref, ("ground_truth", "channel_zeroing", "inversion"))
 if gt is None:
     st.info("No ground-truth table yet: it needs test images with masks (`s2s demo-masks` for a demo zoo) and "
             f"`s2s evaluate {state.zoo_label(ref.path)} --data DIR --only ground_truth,channel_zeroing`.")

@@ -18,7 +18,7 @@ st.markdown("Additive uniform noise U(−s, s) per pixel and channel, clipped to
             f"{NOISE_SEED}, so the same s always gives the same noise). The paper finds that the fine-tuned AEs "
             "keep more of what their classifier needs under noise than the original input does.")
 
-items = state.gallery(str(info.data_dir))
+items = state.gallery(info.test_dir)
 
 
 @st.fragment
@@ -46,6 +46,8 @@ noisy_panel()
 
 st.header("Top-1 accuracy under noise (Fig. 4)")
 noise = state.result_table(ref, "noise")
+if noise is not None:
+    state.data_note(ref, ("noise",))
 if noise is None:
     state.missing_results_note(ref, "noise curves")
 else:

@@ -6,7 +6,6 @@ import streamlit as st
 from dashboard import downloads, quality, state
 from s2s_core.analysis.tables import class_highlights, class_shifts, classifier_frame, parameter_count
 from s2s_core.analysis.tables import table1 as table1_of
-from s2s_core.data.gallery import find_test_split
 from s2s_core.errors import S2SError
 from s2s_core.provenance import provenance_rows
 
@@ -48,8 +47,8 @@ st.caption("Dashed red: the path of the fine-tuning gradient. Only the decoder o
 ref = state.require_zoo()
 info = ref.info
 zoo = state.load_zoo(ref)
-test_dir = find_test_split(info.data_dir)
-n_test = state.count_test_images(str(info.data_dir))
+test_dir = info.test_dir
+n_test = state.count_test_images(test_dir)
 
 st.header(f"Zoo “{info.name}”")
 st.caption(str(info.path))
@@ -94,6 +93,7 @@ if prov is not None:
         st.json(prov, expanded=False)
 
 st.subheader("Table 1: accuracy of i, i∘A_S and i∘A_i")
+state.data_note(ref)
 acc = state.result_table(ref, "accuracy")
 if acc is None:
     state.missing_results_note(ref, "accuracy table")
@@ -118,9 +118,10 @@ else:
         with st.expander("Preprocessing of each model (centre crop, single scale) and published accuracies"):
             st.dataframe(protocol, hide_index=True, width="stretch")
             st.caption("What each model read of the original images (`results/preprocessing.csv`): classifiers "
-                       "with torchvision weights read their weights' own transforms; the others the AE input. "
-                       "published_top1/5: torchvision's ImageNet-1K accuracies of those weights, for comparison "
-                       "with Table 1's originals on ImageNet's validation set.")
+                       "with torchvision weights read their weights' own transforms, units trained with "
+                       "`s2s train-classifier` the validation crop they were trained with; the others the AE "
+                       "input. published_top1/5: torchvision's ImageNet-1K accuracies, shown only for published "
+                       "weights, for comparison with Table 1's originals on ImageNet's validation set.")
 
 per_class = state.result_table(ref, "per_class")
 if per_class is not None:

@@ -15,10 +15,10 @@ COLUMNS = 12
 st.title("Reconstructions")
 ref = state.require_zoo()
 info = ref.info
-items = state.gallery(str(info.data_dir))
+items = state.gallery(info.test_dir)
 if not items:
-    st.info(f"This zoo has no labelled test images (expected {info.data_dir}/test/<class>/<image>); "
-            "use the Upload page to inspect your own image.")
+    st.info(f"This zoo has no labelled test images (expected {info.data_dir}/test/<class>/<image>, or a folder "
+            "given with `s2s zoo create --test DIR`); use the Upload page to inspect your own image.")
     st.stop()
 
 
@@ -34,7 +34,7 @@ with gallery_box, st.expander(f"Test images ({len(items)} shown, from {items[0].
             thumb = state.thumbnail(str(it.path), it.path.stat().st_mtime)
             if thumb is not None:
                 col.image(thumb, width="stretch")
-            col.button(it.label, key=f"thumb_{start}_{it.path.name}", on_click=_choose, args=(it.title,),
+            col.button(it.label, key=f"thumb_{it.title}", on_click=_choose, args=(it.title,),
                        type="primary" if it == item else "secondary", width="stretch", help=it.title)
 st.caption(f"True class: **{item.label}** · `{item.path.name}` · shown at the zoo's input size "
            f"{info.input_size}×{info.input_size} (shorter side resized, centre crop)")

@@ -73,6 +73,7 @@ try:
             st.stop()
         table = read_cross_table(state.result_path(ref, "cross_accuracy"))
         title = f"zoo “{ref.info.name}”"
+        state.data_note(ref, ("cross_accuracy", "per_class"))
         per_class = state.result_table(ref, "per_class")
         if per_class is not None:
             classes = list(dict.fromkeys(per_class["class"].astype(str)))
@@ -92,7 +93,8 @@ except S2SError as exc:
 
 colours = view_colours(table.names)
 stem = {"paper": "paper_table2", "upload": "uploaded", "zoo": ref.info.name if ref else "zoo"}[source]
-st.caption(f"Showing {title}: {len(table.names)} classifiers ({', '.join(table.names)}).")
+st.caption(f"Showing {title}: {len(table.names)} classifier{'s' if len(table.names) != 1 else ''} "
+           f"({', '.join(table.names)}).")
 
 left, right = st.columns(2)
 with left:

@@ -23,6 +23,7 @@ import dataclasses
 import hashlib
 import json
 import os
+import re
 import shutil
 import sys
 import tempfile
@@ -323,8 +324,13 @@ def load_autoencoder(path: str | Path) -> SegNet:
     return load_ae(path) if kind == "ae" else load_finetuned(path)
 
 
+#: Where a classifier unit's weights came from: torchvision's published weights (the only ones that have published
+#: accuracies), trained here (``s2s train-classifier``, the demo builder), or randomly initialised.
+WEIGHTS_ORIGINS = ("published", "trained", "random")
+
+
 def save_classifier(path: str | Path, clf: nn.Module, meta: dict | None = None, *,
-                    classes: ClassNames | Sequence[str] | None = None) -> Path:
+                    classes: ClassNames | Sequence[str] | None = None, origin: str | None = None) -> Path:
     """Save a :class:`s2s_core.models.classifiers.Classifier` as a ``classifier`` unit.
 
     The unit records the classifier's class names in label order (``classes``, default ``clf.classes``, else
@@ -332,8 +338,17 @@ def save_classifier(path: str | Path, clf: nn.Module, meta: dict | None = None, 
     classifier units (``s2s train-classifier``, the demo builder, ``s2s finetune`` with random weights) goes
     through here. A classifier whose labels have no names is refused,
     because nothing could later tell which data folder is which logit.
+
+    ``origin`` (one of :data:`WEIGHTS_ORIGINS`; default ``"published"`` when ``clf.spec.weights`` names
+    torchvision weights, else ``"trained"``: a network built randomly and then trained is saved trained, so
+    a writer of untrained weights says ``origin="random"``) is recorded as ``weights_origin``; the ``weights`` tag only for
+    published weights. The native protocol (``resize_size``, ``interpolation``) is the spec's: for a unit
+    trained here, the validation crop it was trained with.
     """
     spec = clf.spec
+    origin = origin or ("published" if spec.weights is not None else "trained")
+    if origin not in WEIGHTS_ORIGINS:
+        raise ConfigError(f"{path}: weights origin must be one of {', '.join(WEIGHTS_ORIGINS)}, got {origin!r}")
     names = classes if classes is not None else getattr(clf, "classes", None)
     if names is None and isinstance((meta or {}).get("classes"), list):
         names = meta["classes"]
@@ -341,13 +356,53 @@ def save_classifier(path: str | Path, clf: nn.Module, meta: dict | None = None, 
         raise ConfigError(f"{path}: a classifier unit must record its class names in label order; pass "
                           "classes=[...] (e.g. the training data's class names in the order of its labels)")
     extra = {**(meta or {}), **class_meta(names, spec.num_classes, str(path)), "input_size": int(spec.input_size),
-             "mean": [float(m) for m in spec.mean], "std": [float(s) for s in spec.std]}
-    if spec.resize_size is not None:  # the weights' native centre-crop protocol (Table 1)
+             "mean": [float(m) for m in spec.mean], "std": [float(s) for s in spec.std], "weights_origin": origin}
+    extra.pop("weights", None)
+    if spec.resize_size is not None:  # the native centre-crop protocol (Table 1)
         extra.update(resize_size=int(spec.resize_size), interpolation=spec.interpolation)
-    if spec.weights is not None:
+    if origin == "published":
+        if spec.weights is None:
+            raise ConfigError(f"{path}: published weights must name their torchvision tag (spec.weights)")
         extra["weights"] = spec.weights
     return save_unit(path, "classifier", spec.name, {"num_classes": int(spec.num_classes)},
                      {"model": clf.net.state_dict()}, extra)
+
+
+def classifier_weights_sha256(path: str | Path) -> str | None:
+    """The sha256 of a classifier unit's weights file, as its manifest records it (``None`` when it records
+    none). ``s2s finetune`` stores it in the fine-tuned AE (``classifier_sha256``) and ``s2s zoo create``
+    checks that each A_i is paired with the very classifier it was fine-tuned through."""
+    return read_manifest(path).get("files", {}).get("model.safetensors")
+
+
+def weights_origin(manifest: Mapping) -> str:
+    """The :data:`WEIGHTS_ORIGINS` entry of a classifier unit's manifest. Units written before it was recorded:
+    ``random`` when marked random (``random_init`` or weights ``"none"``), ``published`` when they name a
+    weights tag, else ``trained`` (never the registry's default weights: a unit holds its own)."""
+    origin = manifest.get("weights_origin")
+    if origin in WEIGHTS_ORIGINS:
+        return origin
+    if manifest.get("random_init") or str(manifest.get("weights", "")).lower() == "none":
+        return "random"
+    return "published" if manifest.get("weights") else "trained"
+
+
+_VAL_CROP = re.compile(r"resize (\d+), centre crop (\d+)")
+
+
+def native_protocol(manifest: Mapping) -> dict:
+    """The spec fields of a classifier unit's own evaluation protocol (Table 1's centre crop): ``resize_size``
+    and ``interpolation`` as recorded; for units that ``s2s train-classifier`` wrote before they were recorded,
+    read from the recipe's ``val_crop`` (``"resize 37, centre crop 32"``: bicubic, as its loader); else
+    ``resize_size=None`` (the unit reads the zoo's AE input)."""
+    if "resize_size" in manifest:
+        return {"resize_size": int(manifest["resize_size"]),
+                "interpolation": manifest.get("interpolation", "bilinear")}
+    recipe = manifest.get("recipe")
+    m = _VAL_CROP.fullmatch(str(recipe.get("val_crop", ""))) if isinstance(recipe, Mapping) else None
+    if m and int(m.group(2)) == int(manifest.get("input_size", -1)):
+        return {"resize_size": int(m.group(1)), "interpolation": "bicubic"}
+    return {"resize_size": None}
 
 
 def set_unit_classes(path: str | Path, classes: ClassNames | Sequence[str]) -> Path:
@@ -384,9 +439,10 @@ def load_classifier(path: str | Path) -> nn.Module:
     except (ConfigError, KeyError, ValueError) as exc:
         raise CheckpointError(f"{path}: unknown classifier architecture {arch!r} ({exc})") from exc
     load_into(net, _need(tensors, "model", path), f"{path} ({arch})")
-    overrides = {k: manifest[k] for k in ("input_size", "resize_size", "interpolation", "weights") if k in manifest}
-    if "resize_size" not in manifest:  # a unit saved without a native protocol reads the zoo's AE input
-        overrides.update(resize_size=None, weights=manifest.get("weights"))
+    origin = weights_origin(manifest)
+    overrides = {k: manifest[k] for k in ("input_size",) if k in manifest}
+    overrides.update(native_protocol(manifest), weights=manifest.get("weights") if origin == "published" else None,
+                     origin=origin)
     overrides.update({k: tuple(manifest[k]) for k in ("mean", "std") if k in manifest})
     if num_classes is not None:
         overrides["num_classes"] = int(num_classes)

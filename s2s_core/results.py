@@ -22,8 +22,11 @@ tests read, only through here. Values are fractions in [0, 1] unless a column sa
 | ``inversion`` | ``inversion.csv`` | ``classifier,layer,kind,depth,n,error_mean,error_std,ae_error_mean,top1_inversion,top1_ae,top1_original,chance,steps`` (feature inversion, seed 003) |
 
 Beside the tables, ``schema.json`` records the schema version that wrote them
-(``{"format": "s2s-results", "version": 1, "files": {...}}``). A results folder without it predates the
-versioning and is read as version 1. Every file is written atomically (a temporary file, then a rename).
+(``{"format": "s2s-results", "version": 1, "files": {...}, "sources": {...}}``). A results folder without it
+predates the versioning and is read as version 1. ``sources`` maps each file to the data it was computed on and
+the code that wrote it (:class:`DataRecord`: folder, number of images, sha256 of the list of image files;
+code version and git commit), so that tables from different data are never shown side by side silently
+(:func:`data_groups`, :func:`mixed_data_message`). Files written before it was recorded have no source. Every file is written atomically (a temporary file, then a rename).
 Reading a file of another version, without its columns, with non-numeric values or without rows raises
 :class:`~s2s_core.errors.InputTableError` with one line that says to re-run ``s2s evaluate``.
 
@@ -34,9 +37,10 @@ dashboard reads it (a reader must find the file's record without importing the a
 
 from __future__ import annotations
 
+import hashlib
 import json
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import pandas as pd
@@ -84,6 +88,42 @@ PROTOCOL_COLUMNS = ("model", "role", "resize_size", "crop_size", "interpolation"
                     "published_top1", "published_top5")
 PATTERN_COLUMNS = ("ae", "n", "cast_r", "cast_g", "cast_b", "mean_abs", "std_mean", "peak_period", "peak_ratio",
                    "peak_share", "peak4_ratio")
+
+
+@dataclass(frozen=True)
+class DataRecord:
+    """The data a results table was computed on: ``folder`` (relative to the zoo when inside it), ``n`` images
+    evaluated, ``files_sha256`` (sha256 of their sorted relative paths, one per line: :func:`files_digest`),
+    and the code that wrote it (``code_version``, ``git_commit`` or ``None``). Two tables come from the same
+    data when folder, n and digest agree (:attr:`data_id`)."""
+
+    folder: str
+    n: int
+    files_sha256: str
+    code_version: str = ""
+    git_commit: str | None = None
+
+    @property
+    def data_id(self) -> tuple[str, int, str]:
+        return (self.folder, int(self.n), self.files_sha256)
+
+    def describe(self) -> str:
+        """E.g. ``"500 images of data/test (files 3fa2c1d0)"``."""
+        return f"{self.n} images of {self.folder} (files {self.files_sha256[:8]})"
+
+    @classmethod
+    def from_dict(cls, raw: Mapping) -> DataRecord:
+        try:
+            return cls(folder=str(raw["folder"]), n=int(raw["n"]), files_sha256=str(raw["files_sha256"]),
+                       code_version=str(raw.get("code_version", "")), git_commit=raw.get("git_commit"))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise InputTableError(f"a results source record is malformed ({exc!r}); re-run `s2s evaluate`") from exc
+
+
+def files_digest(relative_paths: Iterable[str]) -> str:
+    """sha256 of the sorted relative paths (POSIX form), one per line: which images a table was computed on."""
+    text = "\n".join(sorted(str(p).replace("\\", "/") for p in relative_paths))
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 def register(spec: ResultFile) -> ResultFile:
@@ -185,9 +225,11 @@ def _schema(results_dir: Path) -> dict:
     return data
 
 
-def write(results_dir: str | Path, tables: Mapping[str, pd.DataFrame]) -> dict[str, Path]:
+def write(results_dir: str | Path, tables: Mapping[str, pd.DataFrame],
+          source: DataRecord | None = None) -> dict[str, Path]:
     """Write ``{key: frame}`` into ``results_dir`` (created), each file atomically, and record them in
-    ``schema.json``; other tables already there are kept. Returns ``{key: path}``."""
+    ``schema.json`` with ``source`` (the data they were computed on; ``None``: not known, any older record of
+    those files is dropped); other tables already there are kept. Returns ``{key: path}``."""
     results_dir = Path(results_dir)
     results_dir.mkdir(parents=True, exist_ok=True)
     schema = _schema(results_dir)
@@ -205,10 +247,59 @@ def write(results_dir: str | Path, tables: Mapping[str, pd.DataFrame]) -> dict[s
             _atomic_write(target, lambda tmp, f=frame, s=s: f.to_csv(tmp, index=s.index is not None,
                                                                      float_format=FLOAT_FORMAT))
         schema["files"][s.filename] = key
+        sources = schema.setdefault("sources", {})
+        if source is None:
+            sources.pop(s.filename, None)
+        else:
+            sources[s.filename] = asdict(source)
         paths[key] = target
     _atomic_write(results_dir / SCHEMA_FILE,
                   lambda tmp: tmp.write_text(json.dumps(schema, indent=2, sort_keys=True) + "\n"))
     return paths
+
+
+def sources(results_dir: str | Path) -> dict[str, DataRecord | None]:
+    """``{key: DataRecord or None}`` for every registered file that exists in ``results_dir``; ``None`` where
+    the file's data were not recorded (written before s2s recorded them, or by a writer that did not say)."""
+    results_dir = Path(results_dir)
+    raw = _schema(results_dir).get("sources") or {}
+    out: dict[str, DataRecord | None] = {}
+    for key, s in RESULT_FILES.items():
+        if (results_dir / s.filename).is_file():
+            rec = raw.get(s.filename)
+            out[key] = DataRecord.from_dict(rec) if isinstance(rec, Mapping) else None
+    return out
+
+
+def data_groups(results_dir: str | Path, keys: Sequence[str] | None = None) -> list[tuple[DataRecord | None, list[str]]]:
+    """The tables of ``results_dir`` (only ``keys`` when given) grouped by the data they came from:
+    ``[(record or None, [keys])]``, the largest group first; ``None`` gathers tables whose data are unknown."""
+    groups: dict[object, tuple[DataRecord | None, list[str]]] = {}
+    for key, rec in sources(results_dir).items():
+        if keys is not None and key not in keys:
+            continue
+        ident = rec.data_id if rec is not None else None
+        groups.setdefault(ident, (rec, []))[1].append(key)
+    return sorted(groups.values(), key=lambda g: (-len(g[1]), g[0] is None))
+
+
+def mixed_data_message(results_dir: str | Path, keys: Sequence[str] | None = None) -> str | None:
+    """One plain sentence when the tables (``keys``, default all) come from different data, naming which table
+    came from which; ``None`` when they share their data (or none of them recorded it)."""
+    groups = data_groups(results_dir, keys)
+    if len(groups) < 2:
+        return None
+    parts = [f"{', '.join(RESULT_FILES[k].filename for k in ks)} from "
+             f"{rec.describe() if rec is not None else 'unrecorded data (written before s2s recorded it)'}"
+             for rec, ks in groups]
+    return ("These result tables come from different data, so they must not be compared with each other: "
+            + "; ".join(parts) + ". Re-run `s2s evaluate` on one data set to make them agree.")
+
+
+def common_source(results_dir: str | Path, keys: Sequence[str] | None = None) -> DataRecord | None:
+    """The one data record every table (``keys``, default all) shares, or ``None`` (mixed or not recorded)."""
+    groups = data_groups(results_dir, keys)
+    return groups[0][0] if len(groups) == 1 else None
 
 
 def exists(results_dir: str | Path, key: str) -> bool:

@@ -26,7 +26,9 @@ their own.
 
 from __future__ import annotations
 
+import functools
 import os
+import subprocess
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -158,3 +160,18 @@ def package_root() -> Path:
 
     Job processes get it on ``PYTHONPATH`` so they import this same code, whichever copy is running."""
     return Path(__file__).resolve().parent.parent
+
+
+@functools.cache
+def git_commit() -> str | None:
+    """The commit of the s2s checkout the running code comes from, if it is one (``git rev-parse HEAD``; no
+    shell), else ``None`` (an installed package). Read once per process."""
+    root = package_root()
+    if not (root / ".git").exists():
+        return None
+    try:
+        out = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True,
+                             timeout=10, check=False)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() or None

@@ -21,7 +21,15 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
-from s2s_core.checkpoints import load_ae, load_classifier, read_finetuned, read_format_json, write_json_atomic
+from s2s_core.checkpoints import (
+    load_ae,
+    load_classifier,
+    read_finetuned,
+    read_format_json,
+    weights_origin,
+    write_json_atomic,
+)
+from s2s_core.data.gallery import find_test_split
 from s2s_core.data.preprocess import zoo_preprocessing
 from s2s_core.errors import CheckpointError, ConfigError
 from s2s_core.models import classifiers
@@ -98,12 +106,24 @@ class ZooInfo:
         """``data["dir"]`` relative to the zoo (default ``data``)."""
         return self.path / str(self.data.get("dir", "data"))
 
+    @property
+    def test_dir(self) -> Path | None:
+        """The zoo's labelled test images (``<class>/<image>``): ``data["test"]`` (relative to the zoo, or
+        absolute; ``s2s zoo create --test DIR`` records it), else ``data/test`` (or ``val``) or ``data`` itself
+        when it holds class folders (:func:`~s2s_core.data.gallery.find_test_split`); ``None`` when there is none."""
+        given = self.data.get("test")
+        if given:
+            path = self.path / str(given)  # an absolute path stays absolute
+            return path if path.is_dir() else None
+        return find_test_split(self.data_dir)
+
     def ae_names(self) -> list[str]:
         return list(self.aes)
 
     def random_weight_classifiers(self) -> list[str]:
         """Classifiers whose weights were randomly initialised on request (``classifier_weights: none``), as
-        their unit manifests record (``random_init``); the dashboard warns about them. Reads JSON only."""
+        their unit manifests record (:func:`~s2s_core.checkpoints.weights_origin`); the dashboard warns about
+        them. Reads JSON only."""
         import json
 
         out = []
@@ -113,7 +133,7 @@ class ZooInfo:
                     manifest = json.loads((self.path / entry / "manifest.json").read_text(encoding="utf-8"))
                 except (OSError, ValueError):
                     continue
-                if isinstance(manifest, dict) and manifest.get("random_init"):
+                if isinstance(manifest, dict) and weights_origin(manifest) == "random":
                     out.append(name)
         return out
 

@@ -9,11 +9,11 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from s2s_core.checkpoints import read_finetuned, read_manifest
+from s2s_core.checkpoints import classifier_weights_sha256, read_finetuned, read_manifest
 from s2s_core.errors import ConfigError
 from s2s_core.models.class_names import ClassNames
 from s2s_core.models.classifiers import check_weights_available
-from s2s_core.zoo import check_member_name, write_zoo_manifest
+from s2s_core.zoo import ZooInfo, check_member_name, write_zoo_manifest
 
 
 def _pairs(values: list[str], flag: str) -> dict[str, str]:
@@ -64,19 +64,51 @@ def _input_size(base: Path, aes: dict[str, str], given: int | None) -> int:
     size = given if size is None else size
     if size is None:
         raise ConfigError("the units record no training size; give --input-size")
-    if size % 32:
-        raise ConfigError(f"--input-size must be a multiple of 32, got {size}")
+    stages = len(read_manifest(base).get("args", {}).get("widths") or [0] * 5)
+    if size % 2 ** stages:
+        raise ConfigError(f"--input-size must be a multiple of 2^{stages} = {2 ** stages} (the base AE has {stages} "
+                          f"pooling stages), got {size}")
     return size
 
 
+def check_pairing(key: str, ae_unit: str | Path, classifier: str) -> None:
+    """Refuse ``--ae KEY=ae_unit`` beside ``--classifier KEY=classifier`` when the AE was fine-tuned through
+    another classifier, by what its manifest records: ``classifier_sha256`` (the weights file's sha256 that the
+    classifier unit's manifest holds) for units, ``classifier_source``/``classifier_weights`` for torchvision
+    weights. An AE that records neither (older s2s, the demo builder) is not checked."""
+    manifest = read_manifest(ae_unit)
+    want, source = manifest.get("classifier_sha256"), manifest.get("classifier_source")
+    if (Path(classifier) / "manifest.json").is_file():
+        have = classifier_weights_sha256(classifier)
+        if want and have and want != have:
+            raise ConfigError(f"--ae {key}: {ae_unit} was fine-tuned through another classifier ({source}, weights "
+                              f"sha256 {want[:12]}), not through --classifier {key}={classifier} (sha256 "
+                              f"{have[:12]}); pair each A_i with the classifier it was fine-tuned through")
+        return
+    if want or source is None:  # fine-tuned through a unit, paired with torchvision weights; or nothing recorded
+        if want:
+            raise ConfigError(f"--ae {key}: {ae_unit} was fine-tuned through the classifier unit {source}, not "
+                              f"through {classifier}")
+        return
+    model, _, weights = classifier.removeprefix("torchvision:").partition(":")
+    recorded = str(manifest.get("classifier_weights") or "DEFAULT")
+    if model != str(source).removeprefix("torchvision:") or (weights or "DEFAULT") != recorded:
+        raise ConfigError(f"--ae {key}: {ae_unit} was fine-tuned through {source} ({recorded} weights), not through "
+                          f"--classifier {key}={classifier}")
+
+
 def create_zoo(out: Path, *, base: Path, aes: dict[str, str], classifiers: dict[str, str],
-               input_size: int | None = None, name: str | None = None, classes_from: Path | None = None) -> Path:
+               input_size: int | None = None, name: str | None = None, classes_from: Path | None = None,
+               test: Path | None = None) -> Path:
     """Write ``out/zoo.json`` naming ``base``, the fine-tuned decoder units ``aes`` and their ``classifiers``.
 
     Everything is checked before anything is written, so a refused zoo leaves nothing behind: the units' kinds
-    and bases, the classifiers' weights, one number of classes and one class order for every classifier (the
+    and bases, that each A_i was fine-tuned through the classifier it is paired with (:func:`check_pairing`),
+    the classifiers' weights, one number of classes and one class order for every classifier (the
     zoo records it), one input size (from the units; ``input_size`` only where they record none), and, with
-    ``classes_from``, that every class folder of that ImageFolder is a class of the classifiers.
+    ``classes_from`` or ``test``, that every class folder of that ImageFolder is a class of the classifiers.
+    ``test``: the zoo's labelled test images (recorded in ``zoo.json``; the pages browse them and
+    ``s2s evaluate ZOO --data`` takes them).
     """
     out = Path(out)
     if (out / "zoo.json").exists():
@@ -92,6 +124,7 @@ def create_zoo(out: Path, *, base: Path, aes: dict[str, str], classifiers: dict[
         _, unit_base, _, _ = read_finetuned(unit)
         if unit_base.resolve() != base.resolve():
             raise ConfigError(f"--ae {key}: {unit} was fine-tuned from {unit_base}, not from --base {base}")
+        check_pairing(key, unit, classifiers[key])
     size = _input_size(base, aes, input_size)
     entries: dict[str, str | dict] = {}
     classes: ClassNames | None = None
@@ -109,17 +142,23 @@ def create_zoo(out: Path, *, base: Path, aes: dict[str, str], classifiers: dict[
                               "a zoo's classifiers must share one label order")
     if len(set(counts.values())) > 1:
         raise ConfigError(f"the classifiers disagree on the number of classes: {counts}")
-    if classes_from is not None:
-        if not Path(classes_from).is_dir():
-            raise ConfigError(f"--classes-from: {classes_from} is not a directory")
-        folders = [p.name for p in Path(classes_from).iterdir() if p.is_dir() and not p.name.startswith(".")]
+    for flag, folder in (("--classes-from", classes_from), ("--test", test)):
+        if folder is None:
+            continue
+        if not Path(folder).is_dir():
+            raise ConfigError(f"{flag}: {folder} is not a directory")
+        folders = [p.name for p in Path(folder).iterdir() if p.is_dir() and not p.name.startswith(".")]
+        if not folders:
+            raise ConfigError(f"{flag}: {folder} has no class folders (expected {folder}/<class>/<image>)")
         classes.label_map(folders, f"classifier {first}")
+    data = {"test": os.path.relpath(Path(test).resolve(), out.resolve())} if test is not None else None
     created = not out.exists()
     try:
         return write_zoo_manifest(
             out, name=name or out.name, input_size=size, num_classes=len(classes),
             base=os.path.relpath(base.resolve(), out.resolve()), classifiers=entries,
-            aes={k: os.path.relpath(Path(v).resolve(), out.resolve()) for k, v in aes.items()}, classes=classes)
+            aes={k: os.path.relpath(Path(v).resolve(), out.resolve()) for k, v in aes.items()}, classes=classes,
+            data=data)
     except BaseException:
         if created and out.is_dir() and not any(out.iterdir()):
             out.rmdir()
@@ -133,9 +172,10 @@ def register(sub) -> None:
         "create", help="write ZOO/zoo.json naming a base AE, fine-tuned AEs and their classifiers",
         description="Example: s2s zoo create zoos/imagenet --base runs/pretrain/model "
         "--ae A=runs/ft-alexnet/model --classifier A=torchvision:alexnet --ae V=runs/ft-vgg/model "
-        "--classifier V=torchvision:vgg16_bn --classes-from /data/imagenet/val. The class names and their order "
+        "--classifier V=torchvision:vgg16_bn --test /data/imagenet/val. The class names and their order "
         "come from the classifiers (units record them; torchvision weights carry them), and all must agree; "
-        "the input size comes from the units.")
+        "the input size comes from the units. Each A_i must have been fine-tuned through the classifier it is "
+        "paired with (checked by the weights hash the units record).")
     c.add_argument("out", type=Path, help="zoo directory to write zoo.json into")
     c.add_argument("--base", type=Path, required=True, help="the pre-trained AE unit (A_S)")
     c.add_argument("--ae", action="append", default=[], metavar="NAME=UNIT", help="a fine-tuned AE A_NAME")
@@ -148,12 +188,19 @@ def register(sub) -> None:
     c.add_argument("--classes-from", type=Path, default=None,
                    help="an ImageFolder to check: each class folder must name a class of the classifiers "
                         "(by name or WordNet id)")
+    c.add_argument("--test", type=Path, default=None, metavar="DIR",
+                   help="the zoo's labelled test images (DIR/<class>/<image>): recorded in zoo.json (by a path "
+                        "relative to the zoo), browsed by the dashboard's pages and the folder to give "
+                        "`s2s evaluate ZOO --data`; checked like --classes-from (default: ZOO/data/test if present)")
     c.set_defaults(func=_create)
 
 
 def _create(args) -> int:
     path = create_zoo(args.out, base=args.base, aes=_pairs(args.ae, "--ae"),
                       classifiers=_pairs(args.classifier, "--classifier"), input_size=args.input_size,
-                      name=args.name, classes_from=args.classes_from)
+                      name=args.name, classes_from=args.classes_from, test=args.test)
     print(f"wrote {path}")
+    test = ZooInfo.read(args.out).test_dir
+    print(f"test images: {test} (evaluate with: s2s evaluate {args.out} --data {test})" if test else
+          f"no test images: give --test DIR, or put them at {args.out}/data/test/<class>/<image>")
     return 0

@@ -59,7 +59,7 @@ def test_every_entry_builds_and_gives_finite_logits(name):
         out = clf(x)
     assert out.shape == (batch, spec.num_classes)
     assert torch.isfinite(out).all()
-    assert clf.name == name and clf.spec == replace(spec, weights=None)  # random init: no published accuracy
+    assert clf.name == name and clf.spec == replace(spec, weights=None, origin="random")  # no published accuracy
     assert all(k.startswith("net.") for k in clf.state_dict())  # mean/std are not saved
 
 

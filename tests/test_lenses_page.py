@@ -39,7 +39,7 @@ def _texts(at: AppTest) -> str:
 def test_every_classifier_gets_x_its_reconstruction_and_the_inversion(lenses: AppTest) -> None:
     at = lenses
     assert [h.value for h in at.header] == ["S2S and relevant channels", "Feature inversion",
-                                            "Ground truth: every lens against the shape"]
+                                            "Ground truth: every lens against the masks"]
     layer_boxes = {s.label: s for s in at.selectbox if s.label.startswith("layer of ")}
     assert set(layer_boxes) == {"layer of L", "layer of A", "layer of V"}
     assert layer_boxes["layer of A"].value.name == "features.9"  # the mid layer by default

@@ -106,7 +106,7 @@ def native_zoo(tmp_path_factory) -> Path:
     path = build_tiny_zoo(tmp_path_factory.mktemp("native") / "tiny", evaluate=False)
     unit = path / "classifiers" / "A"
     clf = ck.load_classifier(unit)
-    ck.save_classifier(unit, C.Classifier(replace(clf.spec, resize_size=80), clf.net), {"seed": 1})
+    ck.save_classifier(unit, C.Classifier(replace(clf.spec, resize_size=80), clf.net), {"seed": 1}, origin="trained")
     return path
 
 
@@ -126,7 +126,7 @@ def test_evaluation_feeds_each_classifier_its_own_crop_and_records_the_protocol(
                                only=["accuracy", "nmi"])
     protocol = results.read(native_zoo / "results", "preprocessing").set_index("model")
     assert (protocol.loc["A", "resize_size"], protocol.loc["A", "crop_size"]) == (80, 64)
-    assert protocol.loc["A", "source"] == "weights.transforms()"
+    assert protocol.loc["A", "source"] == "its unit's validation crop"
     assert protocol.loc["L", "source"] == "the AE input" and protocol.loc["A_S", "resize_size"] == 64
     assert pd.isna(protocol.loc["A", "published_top1"])
     # Table 1's original row of A is A on its own crops, counted here independently

@@ -39,7 +39,7 @@ def test_round_trip_and_the_bytes_on_disk(tmp_path: Path) -> None:
     pd.testing.assert_frame_equal(results.read(tmp_path, "cross_accuracy"), CROSS)
     schema = json.loads((tmp_path / "schema.json").read_text())
     assert schema == {"format": "s2s-results", "version": results.SCHEMA_VERSION,
-                      "files": {"accuracy.csv": "accuracy", "cross_accuracy.csv": "cross_accuracy"}}
+                      "files": {"accuracy.csv": "accuracy", "cross_accuracy.csv": "cross_accuracy"}, "sources": {}}
     assert not list(tmp_path.glob("*.tmp"))
     results.write(tmp_path, {"accuracy": ACC})  # a second, partial write keeps the other table
     assert set(results.read_all(tmp_path)) == {"accuracy", "cross_accuracy"}

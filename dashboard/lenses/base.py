@@ -20,7 +20,7 @@ import torch
 from dashboard import state
 from dashboard.state import ZooRef
 from s2s_core.analysis.heatmap_scores import MASK_THRESHOLD
-from s2s_core.data.gallery import class_names, find_test_split
+from s2s_core.data.gallery import class_names
 from s2s_core.data.masks import load_mask, masks_folder
 from s2s_core.errors import S2SError
 from s2s_core.imaging import prepare_image
@@ -82,7 +82,7 @@ def _mask(path: str, mtime: float, size: int) -> np.ndarray | None:
 def mask_for(ref: ZooRef, image: str | Path) -> np.ndarray | None:
     """The ground-truth mask ``(S, S)`` bool of a test image (``<split>_masks/`` beside its split,
     :mod:`s2s_core.data.masks`), or None when the data has none."""
-    split = find_test_split(ref.info.data_dir)
+    split = ref.info.test_dir
     if split is None:
         return None
     try:

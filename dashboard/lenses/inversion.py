@@ -26,7 +26,6 @@ from dashboard.lenses.base import LensContext
 from s2s_core.analysis.figures import inversion_depth_figure
 from s2s_core.analysis.heatmap_scores import pixel_auc
 from s2s_core.channels.view import with_outline
-from s2s_core.data.gallery import find_test_split
 from s2s_core.errors import S2SError
 from s2s_core.imaging import colour_lut, colourise, to_uint8, upscale
 from s2s_core.inspection import Prediction
@@ -244,7 +243,7 @@ def _dataset(ctx: LensContext, key: str) -> None:
     st.markdown("#### Across the data set")
     table = state.result_table(ctx.ref, "inversion")
     if table is None:
-        data = find_test_split(ctx.ref.info.data_dir) or "DIR"
+        data = ctx.ref.info.test_dir or "DIR"
         st.info("No feature-inversion results for this zoo yet: run `s2s evaluate "
                 f"{state.zoo_label(ctx.ref.path)} --data {state.zoo_label(str(data))} --only inversion` "
                 "(2 images per class, 4 layers per classifier by default; --per-class, --inversion-layers).")

@@ -39,7 +39,7 @@ from s2s_core.errors import ConfigError
 from s2s_core.models import classifiers
 from s2s_core.runtime import configure_threads, select_device
 from s2s_core.views import BASE_KEY
-from s2s_core.zoo import Zoo
+from s2s_core.zoo import Zoo, ZooInfo
 
 
 @dataclass
@@ -57,9 +57,10 @@ class EvaluationResult:
             return tables[key]
         raise AttributeError(f"this evaluation has no {key!r} table (computed: {', '.join(tables)})")
 
-    def write(self, results_dir: Path) -> dict[str, Path]:
-        """Write every table into ``results_dir`` (each file atomically) and return their paths."""
-        return results.write(results_dir, self.tables)
+    def write(self, results_dir: Path, source: results.DataRecord | None = None) -> dict[str, Path]:
+        """Write every table into ``results_dir`` (each file atomically), recording ``source`` (the data they
+        were computed on) beside them, and return their paths."""
+        return results.write(results_dir, self.tables, source)
 
 
 @dataclass
@@ -188,6 +189,11 @@ def evaluate_zoo(
     return EvaluationResult(tables, images=images)
 
 
+#: Where a classifier's own centre-crop protocol was read from, by the origin of its weights.
+_PROTOCOL_SOURCE = {"published": "weights.transforms()", "trained": "its unit's validation crop",
+                    "random": "its family's weights.transforms()"}
+
+
 def protocol_table(zoo, ae: Preprocessing, natives: dict[str, Preprocessing | None]) -> pd.DataFrame:
     """The preprocessing in effect, one row for the AE and one per classifier (``preprocessing.csv``): what each
     model read of the original images, and torchvision's published ImageNet-1K top-1/top-5 (%) for its weights,
@@ -203,10 +209,10 @@ def protocol_table(zoo, ae: Preprocessing, natives: dict[str, Preprocessing | No
             "model": name, "role": "classifier", "resize_size": own.resize if own else ae.resize,
             "crop_size": own.crop_size if own else ae.crop_size,
             "interpolation": own.interpolation if own else ae.interpolation,
-            "source": ("weights.transforms()" if own else "the AE input")
+            "source": (_PROTOCOL_SOURCE.get(getattr(spec, "origin", ""), "its own record") if own else "the AE input")
             + ("" if spec is None or spec.input_size == (own or ae).crop_size
                else f", resized to {spec.input_size} px"),
-            "weights": (spec.weights or "") if spec is not None else "",
+            "weights": (spec.weights or spec.origin or "") if spec is not None else "",
             "published_top1": published[0] if published else np.nan,
             "published_top5": published[1] if published else np.nan})
     return pd.DataFrame(rows)
@@ -248,13 +254,20 @@ def run_evaluation(
     skip: Iterable[str] = (),
     nmi_estimator: str | None = None,
     options: Mapping[str, object] | None = None,
+    other_data: str = "refuse",
 ) -> tuple[EvaluationResult, dict[str, Path]]:
     """Load the zoo, evaluate it on ``data_dir`` and write ``ZOO/results/*.csv``; used by the CLI and jobs.
 
     The data are streamed in a seeded random order (``pair_seed``) that puts random pairs of images of
     different classes side by side (inter-class nMI), so ``limit`` evaluates a random subset of the data.
+    Every table records the data it came from (:class:`~s2s_core.results.DataRecord`). Tables already in the
+    zoo that this run does not rewrite and that came from other data are, by ``other_data``: ``"refuse"``
+    (ConfigError before any work), ``"keep"`` (kept; the report and the pages say the data differ) or
+    ``"drop"`` (deleted after the new tables are written).
     """
-    registry.select(only, skip)  # a wrong name is reported before the zoo is loaded
+    if other_data not in OTHER_DATA:
+        raise ConfigError(f"other_data must be one of {', '.join(OTHER_DATA)}, got {other_data!r}")
+    chosen = registry.select(only, skip)  # a wrong name is reported before the zoo is loaded
     make_options(**dict(options or {}))
     if limit is not None and limit < 1:
         raise ConfigError(f"--limit must be a positive number of images, got {limit}")
@@ -268,6 +281,11 @@ def run_evaluation(
     zoo = Zoo.load(zoo_dir, device=select_device(device))
     dataset, loader, keys, protocol = _data_batches(data_dir, zoo, batch_size, workers, pair_seed)
     total = min(len(dataset), limit) if limit else len(dataset)
+    source = data_record(zoo.path, data_dir, [dataset.relative_names()[i] for i in list(loader.sampler)[:total]])
+    rewritten = {key for cls in chosen for key in cls.tables_written} | {"preprocessing"}
+    stale = other_data_tables(zoo.results_dir, source, rewritten)
+    if stale and other_data == "refuse":
+        raise ConfigError(_other_data_message(zoo.results_dir, stale, source))
     with tqdm(total=total, unit="img", desc="evaluate", disable=not show_progress) as bar:
         result = evaluate_zoo(zoo, loader, noise_grid=noise_grid, seed=seed, limit=limit, progress=bar.update,
                               only=only, skip=skip, nmi_estimator=nmi_estimator,
@@ -275,8 +293,42 @@ def run_evaluation(
                               options=options)
     result.extras["skipped_images"] = int(getattr(dataset, "skipped", 0))
     result.tables["preprocessing"] = protocol
-    paths = result.write(zoo.results_dir)
+    paths = result.write(zoo.results_dir, source)
+    if other_data == "drop":
+        for key in other_data_tables(zoo.results_dir, source, set(result.tables)):
+            results.path(zoo.results_dir, key).unlink(missing_ok=True)
     return result, paths
+
+
+#: What ``s2s evaluate`` does with tables of other data that it does not rewrite (``--other-data``).
+OTHER_DATA = ("refuse", "keep", "drop")
+
+
+def data_record(zoo_dir: Path, data_dir: Path, evaluated: Sequence[str]) -> results.DataRecord:
+    """The :class:`~s2s_core.results.DataRecord` of an evaluation: ``data_dir`` relative to the zoo when inside
+    it (else absolute), the number of images and the digest of their relative paths, and this code's version."""
+    from s2s_core import __version__, settings
+
+    folder, root = Path(data_dir).resolve(), Path(zoo_dir).resolve()
+    shown = folder.relative_to(root).as_posix() if folder.is_relative_to(root) else str(folder)
+    return results.DataRecord(folder=shown, n=len(evaluated), files_sha256=results.files_digest(evaluated),
+                              code_version=__version__, git_commit=settings.git_commit())
+
+
+def other_data_tables(results_dir: Path, source: results.DataRecord, rewritten: set[str]) -> list[str]:
+    """Tables in ``results_dir`` outside ``rewritten`` whose data differ from ``source`` (or were not recorded)."""
+    return [key for key, rec in results.sources(results_dir).items()
+            if key not in rewritten and (rec is None or rec.data_id != source.data_id)]
+
+
+def _other_data_message(results_dir: Path, stale: list[str], source: results.DataRecord) -> str:
+    groups = results.data_groups(results_dir, stale)
+    held = "; ".join(f"{', '.join(results.spec(k).filename for k in ks)} from "
+                     f"{rec.describe() if rec is not None else 'unrecorded data'}" for rec, ks in groups)
+    return (f"{results_dir} holds tables from other data ({held}), which this run ({source.describe()}) would "
+            "not rewrite, so the zoo's tables would mix data sets. Evaluate every analysis on this data (drop "
+            "--only/--skip/--limit), or pass --other-data drop to delete those tables, or --other-data keep to "
+            "keep them (the report and the pages then say the data differ)")
 
 
 def _parse_grid(text: str) -> list[float]:
@@ -316,7 +368,9 @@ def register(sub) -> None:
         "--gt-inversion-per-class N (N images of every class, the first met in that seeded order).",
     )
     p.add_argument("zoo", type=Path, help="zoo directory (with zoo.json)")
-    p.add_argument("--data", type=Path, required=True, help="labelled images: one sub-folder per class")
+    p.add_argument("--data", type=Path, default=None,
+                   help="labelled images: one sub-folder per class (default: the zoo's test images, "
+                        "`s2s zoo create --test` or ZOO/data/test)")
     p.add_argument("--limit", type=int, default=None, help="evaluate at most N images")
     p.add_argument("--batch-size", type=int, default=32, help="images per batch (default 32)")
     p.add_argument("--noise-grid", type=_parse_grid, default=list(NOISE_GRID), help="e.g. 0,0.1,0.2,...,1")
@@ -341,6 +395,9 @@ def register(sub) -> None:
                         "on the first N images of every class met in the seeded order (default 0: off; an optimisation per image)")
     p.add_argument("--gt-inversion-steps", type=int, default=defaults.gt_inversion_steps, metavar="S",
                    help=f"gradient steps per inversion of that error map (default {defaults.gt_inversion_steps})")
+    p.add_argument("--other-data", choices=OTHER_DATA, default="refuse",
+                   help="tables already in the zoo from other data that this run does not rewrite: refuse to run "
+                        "(default), keep them (report and pages then say the data differ), or drop them")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     p.add_argument("--workers", type=int, default=0, help="DataLoader worker processes")
     p.add_argument("--threads", type=int, default=None, help="torch threads (default: S2S_THREADS or torch's)")
@@ -349,9 +406,15 @@ def register(sub) -> None:
 
 def _main(args) -> int:
     configure_threads(args.threads)
+    data = args.data
+    if data is None:
+        data = ZooInfo.read(args.zoo).test_dir
+        if data is None:
+            raise ConfigError(f"{args.zoo} records no test images: give --data DIR (labelled images, one "
+                              "sub-folder per class), or create the zoo with `s2s zoo create --test DIR`")
     result, paths = run_evaluation(
         args.zoo,
-        args.data,
+        data,
         limit=args.limit,
         batch_size=args.batch_size,
         noise_grid=args.noise_grid,
@@ -362,11 +425,15 @@ def _main(args) -> int:
         workers=args.workers,
         only=args.only,
         skip=args.skip,
+        other_data=args.other_data,
         options={"per_class": args.per_class, "inversion_layers": args.inversion_layers,
                  "inversion_steps": args.inversion_steps, "gt_inversion_per_class": args.gt_inversion_per_class,
                  "gt_inversion_steps": args.gt_inversion_steps},
     )
     print(f"Evaluated {result.images} images.")
+    mixed = results.mixed_data_message(paths[next(iter(paths))].parent) if paths else None
+    if mixed:
+        print(f"Warning: {mixed}")
     with pd.option_context("display.width", 120, "display.float_format", "{:.4f}".format):
         if "accuracy" in result.tables:
             print("\nTable 1 (top-1/top-5 in %, differences in points):")

@@ -147,8 +147,11 @@ def lattice_dot(lattice: Lattice, title: str | None = None) -> str:
 def cross_accuracy_heatmap(table: CrossTable) -> go.Figure:
     """Table 2 as a heatmap: rows AEs ``A_i`` (top to bottom in table order), columns classifiers ``j``.
 
-    One ``Heatmap`` trace, each cell annotated with ``acc(j∘A_i)``.
+    One ``Heatmap`` trace, each cell annotated with ``acc(j∘A_i)``. When every cell holds the same value (one
+    classifier, or a tie), the colour scale spans [0, 1] rather than an invented range around that value.
     """
+    acc = np.asarray(table.acc, dtype=float)
+    flat = {"zmin": 0.0, "zmax": max(1.0, float(acc.max()))} if acc.size and np.ptp(acc) == 0 else {}
     fig = go.Figure(
         go.Heatmap(
             z=table.acc,
@@ -158,6 +161,7 @@ def cross_accuracy_heatmap(table: CrossTable) -> go.Figure:
             texttemplate="%{z:.4f}",
             hovertemplate="%{x}∘%{y}: %{z:.4f}<extra></extra>",
             colorbar={"title": "accuracy"},
+            **flat,
         )
     )
     fig.update_layout(
@@ -204,9 +208,12 @@ def rrc_sorted_bar(names: Sequence[str], rrc: np.ndarray, threshold: float | Non
     if interval is not None:
         lo, hi = interval
         top = max(float(np.max(rrc)), float(threshold or 0)) * 1.05
-        fig.add_hrect(y0=0.0 if lo is None else float(lo), y1=top if hi is None else float(hi), line_width=0,
-                      fillcolor="#f2b134", opacity=0.25, layer="below",
-                      label={"text": "same lattice", "textposition": "top right", "font": {"size": 11}})
+        y1 = top if hi is None else float(hi)
+        fig.add_hrect(y0=0.0 if lo is None else float(lo), y1=y1, line_width=0, fillcolor="#f2b134", opacity=0.25,
+                      layer="below")
+        # the band sits below the bars; its label goes above them, at the band's top right, on a white ground
+        fig.add_annotation(text="same lattice", x=1.0, xref="paper", xanchor="right", y=y1, yref="y",
+                           yanchor="bottom", showarrow=False, font={"size": 11}, bgcolor="rgba(255,255,255,0.8)")
     if threshold is not None:
         fig.add_hline(y=float(threshold), line_dash="dash", line_color="black")
     return fig

@@ -28,14 +28,18 @@ def find_test_split(data_dir: str | Path) -> Path | None:
 
 @dataclass(frozen=True)
 class GalleryItem:
-    """One labelled test image: its path and class (folder) name."""
+    """One labelled test image: its path, class (folder) name and where it sits inside its class folder
+    (``name``: the file name, or a relative path where the class folder has sub-folders)."""
 
     path: Path
     label: str
+    name: str = ""
 
     @property
     def title(self) -> str:
-        return f"{self.label} / {self.path.name}"
+        """A stable id, unique within a split: ``class / file``. File names repeat across class folders
+        (``img_000.png`` in every class of most data sets), so the file name alone is never an id."""
+        return f"{self.label} / {self.name or self.path.name}"
 
 
 def gallery(root: str | Path | None, per_class: int = 4, limit: int = 48) -> list[GalleryItem]:
@@ -46,7 +50,7 @@ def gallery(root: str | Path | None, per_class: int = 4, limit: int = 48) -> lis
     by_class: list[list[GalleryItem]] = []
     for folder in sorted(p for p in Path(root).iterdir() if p.is_dir() and not p.name.startswith(".")):
         files = sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS)
-        by_class.append([GalleryItem(p, folder.name) for p in files[:per_class]])
+        by_class.append([GalleryItem(p, folder.name, p.relative_to(folder).as_posix()) for p in files[:per_class]])
     items = [group[r] for r in range(per_class) for group in by_class if r < len(group)]
     return items[:limit]
 

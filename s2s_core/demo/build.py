@@ -203,7 +203,7 @@ def stage_classifier(out: str, recipe_dict: dict, short: str) -> dict[str, Any]:
             "schedule": recipe.clf_schedule, "lr": recipe.clf_lr[short], "weight_decay": recipe.clf_weight_decay,
             "seed": seed, "final_train_loss": result.loss, "val_top1": val_top1,
             "seconds": time.perf_counter() - start, "params": sum(p.numel() for p in clf.parameters())}
-    save_classifier(Path(out) / "classifiers" / short, clf, meta, classes=CLASS_NAMES)
+    save_classifier(Path(out) / "classifiers" / short, clf, meta, classes=CLASS_NAMES, origin="trained")
     return {"stage": f"classifier {short}", "name": name, **meta}
 
 

@@ -51,6 +51,46 @@ def _markdown(frame: pd.DataFrame, index: bool = False, digits: dict[str, int] |
     return "\n".join(lines)
 
 
+def _span(values: pd.Series, digits: int = 1, signed: bool = False) -> str:
+    """``"0.4–2.1"`` for a range of values, one number when they are all equal (one model, or a tie)."""
+    form = f"{{:{'+' if signed else ''}.{digits}f}}"
+    lo, hi = form.format(float(values.min())), form.format(float(values.max()))
+    return lo if lo == hi else f"{lo}{' to ' if signed else '–'}{hi}"
+
+
+def _count(k: int, n: int, what: str) -> str:
+    """``"2 of 3 within 5 points"``; with one model ``"within 5 points"`` / ``"not within 5 points"``."""
+    if n == 1:
+        return what if k == 1 else f"not {what}"
+    return f"{k} of {n} {what}"
+
+
+def _best_readers(cross: pd.DataFrame) -> str:
+    """Which classifier j reads each A_i best (Table 2's rows), naming ties as ties."""
+    if cross.size > 1 and np.ptp(cross.to_numpy()) == 0:
+        return (f"Every cell of Table 2 ties at {float(cross.to_numpy().flat[0]):.4f}: on this data no classifier "
+                "reads any AE better than another.")
+    own, other, tied = [], [], []
+    for ae in cross.index:
+        row = cross.loc[ae]
+        best = [str(j) for j in row.index if row[j] == row.max()]
+        if len(best) > 1:
+            tied.append(f"{ae} by {' and '.join(best)} alike ({row.max():.4f})")
+        elif ae == ae_key(best[0]):
+            own.append(ae)
+        else:
+            other.append(f"{ae} by {best[0]}")
+    parts = []
+    if own:
+        parts.append(f"Each A_i is read best by its own classifier for {', '.join(own)}")
+    if other:
+        parts.append(f"best by another classifier: {', '.join(other)}")
+    if tied:
+        parts.append(f"tied: {', '.join(tied)}")
+    text = "; ".join(parts)
+    return text[0].upper() + text[1:] + "."
+
+
 def _read(results: Path, key: str) -> pd.DataFrame:
     return result_tables.read(results, key)
 
@@ -113,10 +153,28 @@ def _build_facts(zoo_dir: Path) -> tuple[str, dict]:
     return (". ".join(parts) + "." if parts else ""), info
 
 
-def report(zoo_dir: str | Path) -> str:
-    """The whole account of a zoo as markdown (see the module docstring)."""
+def data_sentence(results: Path, allow_mixed: bool = False) -> str:
+    """The data every table of ``results`` was computed on, as one sentence; tables from different data are a
+    ConfigError (``allow_mixed``: a plain warning naming which table came from which data instead)."""
+    mixed = result_tables.mixed_data_message(results)
+    if mixed:
+        if not allow_mixed:
+            raise ConfigError(f"{mixed} (or pass --allow-mixed to print the report with this warning)")
+        return f"**Warning:** {mixed}"
+    rec = result_tables.common_source(results)
+    if rec is None:
+        return ("**Data:** not recorded (these tables were written before s2s recorded which images they came "
+                "from; re-run `s2s evaluate` to record it).")
+    code = f"s2s {rec.code_version}" + (f" ({rec.git_commit[:10]})" if rec.git_commit else "")
+    return f"**Data:** every table below comes from the same {rec.describe()}, written by {code}."
+
+
+def report(zoo_dir: str | Path, allow_mixed: bool = False) -> str:
+    """The whole account of a zoo as markdown (see the module docstring). Tables from different data are a
+    ConfigError unless ``allow_mixed`` (then the account opens with a warning)."""
     zoo_dir = Path(zoo_dir)
     results = ZooInfo.read(zoo_dir).results_dir
+    data = data_sentence(results, allow_mixed)
     acc = _read(results, "accuracy")
     cross = _read(results, "cross_accuracy")
     nmi = _read(results, "nmi")
@@ -146,18 +204,23 @@ def report(zoo_dir: str | Path) -> str:
     out = []
     if build:
         out.append(build)
+    out.append(data)
+    top5 = (f"{chance5:.0f} % top-5 for {n_classes} classes" if not 0 < n_classes <= 5 else
+            f"top-5 is 100 % by construction with {n_classes} classes, so only top-1 tells anything")
     out.append(f"**Table 1** (top-1 / top-5 in %, differences to the classifier alone in points; chance: "
-               f"{chance1:.0f} % top-1, {chance5:.0f} % top-5 for {n_classes} classes):")
+               f"{chance1:.0f} % top-1, {top5}):")
     out.append(_markdown(table1(acc)))
     out.append("**Table 1 against the paper's behaviour** (top-1 in %; the paper loses 1.2–3.7 points through A_S "
                "and every A_i matches or beats its classifier):")
     out.append(_markdown(targets, index=True))
     sentences = [
-        f"Through A_S the classifiers lose {losses.min():.1f}–{losses.max():.1f} points of top-1 "
-        f"({int((losses <= MAX_LOSS_THROUGH_A_S).sum())} of {len(names)} within {MAX_LOSS_THROUGH_A_S:g} points).",
-        f"Through their own A_i they end {recov.min():+.1f} to {recov.max():+.1f} points from the original "
-        f"({int((recov >= -MAX_SHORTFALL_OF_A_I).sum())} of {len(names)} within {MAX_SHORTFALL_OF_A_I:g} points; "
-        f"{int((targets['i∘A_i ≥ i∘A_S'] == 'yes').sum())} of {len(names)} at least as accurate as through A_S).",
+        f"Through A_S {'the classifiers lose' if len(names) > 1 else f'{names[0]} loses'} "
+        f"{_span(losses)} points of top-1 "
+        f"({_count(int((losses <= MAX_LOSS_THROUGH_A_S).sum()), len(names), f'within {MAX_LOSS_THROUGH_A_S:g} points')}).",
+        f"Through {'their' if len(names) > 1 else 'its'} own A_i {'they end' if len(names) > 1 else 'it ends'} "
+        f"{_span(recov, signed=True)} points from the original "
+        f"({_count(int((recov >= -MAX_SHORTFALL_OF_A_I).sum()), len(names), f'within {MAX_SHORTFALL_OF_A_I:g} points')}; "
+        f"{_count(int((targets['i∘A_i ≥ i∘A_S'] == 'yes').sum()), len(names), 'at least as accurate as through A_S')}).",
     ]
     beats = [n for n in names if recov[n] > 0]
     if beats:
@@ -178,25 +241,27 @@ def report(zoo_dir: str | Path) -> str:
             far = max(aes, key=lambda a: q.loc[a, "mad_base"])
             near = min(aes, key=lambda a: q.loc[a, "mad_base"])
             board = max(aes, key=lambda a: q.loc[a, "checkerboard"])
-            out.append(
-                f"A_S reconstructs the test images at {q.loc['A_S', 'psnr_input']:.1f} dB "
-                f"(SSIM {q.loc['A_S', 'ssim_input']:.3f}). Fine-tuning moves {far} furthest from A_S "
-                f"(mean abs. difference {q.loc[far, 'mad_base']:.4f}, {q.loc[far, 'psnr_base']:.1f} dB against A_S(x)) and "
-                f"{near} least ({q.loc[near, 'mad_base']:.4f}, {q.loc[near, 'psnr_base']:.1f} dB). "
-                f"{board} adds the strongest period-2 checkerboard ({q.loc[board, 'checkerboard']:.1f}× the "
-                f"input's, A_S {q.loc['A_S', 'checkerboard']:.1f}×).")
+            text = (f"A_S reconstructs the test images at {q.loc['A_S', 'psnr_input']:.1f} dB "
+                    f"(SSIM {q.loc['A_S', 'ssim_input']:.3f}). ")
+            if len(aes) == 1:
+                text += (f"Fine-tuning moves {far} from A_S by a mean abs. difference of {q.loc[far, 'mad_base']:.4f} "
+                         f"({q.loc[far, 'psnr_base']:.1f} dB against A_S(x)); its period-2 checkerboard is "
+                         f"{q.loc[far, 'checkerboard']:.1f}× the input's (A_S {q.loc['A_S', 'checkerboard']:.1f}×).")
+            else:
+                text += (f"Fine-tuning moves {far} furthest from A_S (mean abs. difference "
+                         f"{q.loc[far, 'mad_base']:.4f}, {q.loc[far, 'psnr_base']:.1f} dB against A_S(x)) and "
+                         f"{near} least ({q.loc[near, 'mad_base']:.4f}, {q.loc[near, 'psnr_base']:.1f} dB). "
+                         f"{board} adds the strongest period-2 checkerboard ({q.loc[board, 'checkerboard']:.1f}× the "
+                         f"input's, A_S {q.loc['A_S', 'checkerboard']:.1f}×).")
+            out.append(text)
 
     out.append("**Table 2** (top-1 of classifier j, columns, on reconstructions of A_i, rows):")
     out.append(_markdown(cross, index=True, digits={c: 4 for c in cross.columns}))
-    best_reader = {ae: str(cross.loc[ae].idxmax()) for ae in cross.index}
-    own_best = [ae for ae, j in best_reader.items() if ae == ae_key(j)]
-    others = [f"{ae} by {j}" for ae, j in best_reader.items() if ae != ae_key(j)]
-    text = (f"Each A_i is read best by its own classifier for {', '.join(own_best) or 'none'}"
-            + (f"; otherwise best by another: {', '.join(others)}." if others else "."))
-    demo_chain, demo_branch = chain_ranges(names, cross.to_numpy())
+    text = _best_readers(cross)
+    zoo_chain, zoo_branch = chain_ranges(names, cross.to_numpy())
     paper_chain, paper_branch = chain_ranges(list(PAPER_NAMES), PAPER_TABLE2)
-    text += (f" The concept lattice of the demo's RRC context is a chain for {'; '.join(demo_chain) or 'no t'}"
-             f" and branches for {'; '.join(demo_branch) or 'no t'}. For the paper's Table 2 it is a chain for "
+    text += (f" The concept lattice of this zoo's RRC context is a chain for {'; '.join(zoo_chain) or 'no t'}"
+             f" and branches for {'; '.join(zoo_branch) or 'no t'}. For the paper's Table 2 it is a chain for "
              f"{'; '.join(paper_chain) or 'no t'} and branches for {'; '.join(paper_branch) or 'no t'} "
              f"(`s2s signal-order`).")
     out.append(text)
@@ -254,12 +319,12 @@ def _protocol_sentence(protocol: pd.DataFrame) -> str:
     """What each model read of the originals (``preprocessing.csv``)."""
     p = protocol.set_index("model")
     ae = p.loc[BASE_KEY] if BASE_KEY in p.index else None
-    own = p[(p["role"] == "classifier") & (p["source"].astype(str).str.startswith("weights"))]
+    own = p[(p["role"] == "classifier") & (p["source"].astype(str) != "the AE input")]
     text = "**Preprocessing** (`preprocessing.csv`): "
     if ae is not None:
         text += f"the AE reads resize {ae['resize_size']}, centre crop {ae['crop_size']} ({ae['interpolation']})"
     text += ("; every classifier reads the AE input." if own.empty else "; " + ", ".join(
-        f"{m} its weights' own {r['resize_size']} → {r['crop_size']}" for m, r in own.iterrows()) + ".")
+        f"{m} its own {r['resize_size']} → {r['crop_size']} ({r['source']})" for m, r in own.iterrows()) + ".")
     return text
 
 
@@ -292,12 +357,12 @@ def ground_truth_section(gt: pd.DataFrame, names: list[str] | None = None) -> li
     subsets = gt[gt["n"] < n].groupby("label", sort=False)["n"].max()
     fewer = "".join(f"; {_md(label)}: {int(m)} of them (the first of every class in the evaluation's seeded order, an optimisation each)"
                     for label, m in subsets.items())
-    return [f"**Every lens against ground truth** (`ground_truth.csv`): the demo's class is the shape, so the "
-            f"shape's mask is where a classifier should look. Pixel AUC (chance {chance_auc:.2f}) of each lens's "
+    return [f"**Every lens against ground truth** (`ground_truth.csv`): the masks beside the test images mark "
+            f"the pixels that make each image's class, so they are where a classifier should look. Pixel AUC (chance {chance_auc:.2f}) of each lens's "
             f"heatmap against the mask, mean ± standard deviation over {n} test images{fewer}; the last column "
             "scores a random heatmap on the same images as its row:",
             table("auc"),
-            f"IoU at the best threshold (a random heatmap: {chance_iou:.3f}, about the shapes' share of the image):",
+            f"IoU at the best threshold (a random heatmap: {chance_iou:.3f}, about the masks' share of the image):",
             table("iou"), text]
 
 
@@ -379,11 +444,14 @@ def register(sub) -> None:
                        f"into a README between the markers {BEGIN} and {END}.")
     p.add_argument("zoo", type=Path, nargs="?", default=Path("checkpoints/demo"), help="zoo directory")
     p.add_argument("--readme", type=Path, default=None, help="write the account into this file's marked block")
+    p.add_argument("--allow-mixed", action="store_true",
+                   help="print the account even when its tables come from different data (with a warning); "
+                        "by default that is refused")
     p.set_defaults(func=_main)
 
 
 def _main(args) -> int:
-    text = report(args.zoo)
+    text = report(args.zoo, allow_mixed=args.allow_mixed)
     if args.readme is None:
         print(text, end="")
     else:

@@ -56,7 +56,9 @@ class ClassifierSpec:
     ``resize_size``/``interpolation``: the native evaluation protocol of the weights (resize the shorter side to
     ``resize_size``, centre-crop ``input_size``; torchvision's ``weights.transforms()``); ``None`` for networks
     without one, which take the zoo's AE input (:func:`native_preprocessing`). ``weights``: the weights tag the
-    protocol was read from (``"IMAGENET1K_V1"``), for the record of the results."""
+    protocol was read from (``"IMAGENET1K_V1"``), for the record of the results; only published weights
+    have one. ``origin``: where the weights come from, ``"published"``, ``"trained"`` (a unit trained here),
+    ``"random"`` or ``""`` (not built yet: a registry entry)."""
 
     name: str
     builder: Callable[..., nn.Module]
@@ -71,6 +73,7 @@ class ClassifierSpec:
     resize_size: int | None = None
     interpolation: str = "bilinear"
     weights: str | None = None
+    origin: str = ""
 
 
 _REGISTRY: dict[str, ClassifierSpec] = {}
@@ -117,7 +120,8 @@ def spec_for_weights(name: str, weights: str | None) -> ClassifierSpec:
         return spec
     w = _resolve_weights(spec.builder.args[0], weights)
     categories = w.meta.get("categories")
-    return replace(spec, **_transform_params(w), classes=from_categories(categories) if categories else None)
+    return replace(spec, **_transform_params(w), classes=from_categories(categories) if categories else None,
+                   origin="published")
 
 
 def check_weights_available(name: str, weights: str) -> ClassifierSpec:
@@ -207,8 +211,8 @@ class Classifier(nn.Module):
     def from_name(cls, name: str, weights: str | None = None, num_classes: int | None = None) -> Classifier:
         """Build registry entry ``name`` (see :func:`build`) with the preprocessing its weights expect."""
         spec = spec_for_weights(name, weights)
-        if weights is None and spec.weights is not None:  # randomly initialised: the protocol of the family, but no published accuracy
-            spec = replace(spec, weights=None)
+        if weights is None:  # randomly initialised: the protocol of the family, but no published accuracy
+            spec = replace(spec, weights=None, origin="random")
         net = build(name, weights=weights, num_classes=num_classes)
         if num_classes is not None:
             spec = replace(spec, num_classes=int(num_classes))
@@ -381,7 +385,7 @@ def from_checkpoint(path: str | Path, arch: str, num_classes: int, *, input_size
     spec = replace(base, name=name or arch, num_classes=int(num_classes),
                    input_size=int(input_size or base.input_size), mean=tuple(mean or base.mean),
                    std=tuple(std or base.std), default_weights=None, weights=None,
-                   resize_size=None if resize_size is None else int(resize_size),
+                   resize_size=None if resize_size is None else int(resize_size), origin="trained",
                    classes=_checked_classes(classes, num_classes, f"checkpoint {path}"))
     return Classifier(spec, net)
 

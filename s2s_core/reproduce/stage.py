@@ -15,7 +15,6 @@ import hashlib
 import json
 import os
 import shutil
-import subprocess
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -32,7 +31,6 @@ ATTEMPT = "stage-attempt.json"
 #: Exit code of a stage whose command was stopped (SIGTERM/SIGINT) after a checkpoint: not a success, so the
 #: stages after it do not start; running ``s2s reproduce`` again resumes it.
 STOPPED_EXIT = 3
-_PROJECT = settings.package_root()  # the checkout the running code comes from, if it is one
 
 
 def read_stage(path: str | Path) -> dict[str, Any]:
@@ -62,18 +60,6 @@ def up_to_date(spec: dict[str, Any]) -> bool:
                 and record.get("output", {}).get("hash") == fingerprint_path(spec["output"]))
     except (OSError, ValueError, FileNotFoundError):
         return False
-
-
-def git_commit() -> str | None:
-    """The commit of the s2s checkout, if it is one (``git rev-parse HEAD``; no shell)."""
-    if not (_PROJECT / ".git").exists():
-        return None
-    try:
-        out = subprocess.run(["git", "-C", str(_PROJECT), "rev-parse", "HEAD"], capture_output=True, text=True,
-                             timeout=10, check=False)
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return out.stdout.strip() or None
 
 
 def _now() -> str:
@@ -152,7 +138,7 @@ def run_stage(path: str | Path) -> int:
         return 0
     record = {"stage": spec["name"], "command": ["s2s", *argv], "config": _settings(out, argv), "started": started,
               "finished": _now(), "seconds": round(time.monotonic() - t0, 3), "code_version": __version__,
-              "git_commit": git_commit(),
+              "git_commit": settings.git_commit(),
               "inputs": {role: {"path": p, "hash": fingerprint_path(p)} for role, p in sorted(spec["inputs"].items())},
               "output": {"path": str(output), "hash": fingerprint_path(output)}, "runtime": _runtime(output, out),
               "fingerprint": fingerprint}

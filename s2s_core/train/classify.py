@@ -171,8 +171,14 @@ def _val_folder(cfg: ClassifierConfig, size: int, class_to_idx: dict[str, int]) 
     unknown = [c for c in found if c not in class_to_idx]
     if unknown:
         raise ConfigError(f"val: class folder {unknown[0]!r} of {root} is not a class of the training data {cfg.data[0]}")
-    resize = cfg.val_resize or round(size / CENTER_CROP_FRACTION)
-    return LabelledImageFolder(root, size, class_to_idx=class_to_idx, crop="center", resize=resize)
+    return LabelledImageFolder(root, size, class_to_idx=class_to_idx, crop="center", resize=val_resize(cfg, size))
+
+
+def val_resize(cfg: ClassifierConfig, size: int) -> int:
+    """The shorter side that validation resizes to before its centre ``size`` crop: ``--val-resize``, else
+    ``size / 0.875`` (torchvision's ImageNet ratio). The unit records it as its native protocol, so that
+    ``s2s evaluate`` reads the classifier as it was validated (Table 1's centre-crop, single-scale)."""
+    return int(cfg.val_resize or round(size / CENTER_CROP_FRACTION))
 
 
 def train_classifier(cfg: ClassifierConfig, *, resume: bool = False, bar: bool | None = None) -> dict[str, Any]:
@@ -202,7 +208,9 @@ def _train_classifier(cfg: ClassifierConfig, info: distributed.DistInfo, *, resu
                           f"{len(train_set)} training images")
     torch.manual_seed(cfg.seed)  # the same initial weights on every rank
     clf = Classifier.from_name(cfg.arch, num_classes=num_classes)
-    clf = Classifier(dataclasses.replace(clf.spec, input_size=size), clf.net)
+    # its own protocol (the validation crop below), never the registry's published one; bicubic, as the loader
+    clf = Classifier(dataclasses.replace(clf.spec, input_size=size, resize_size=val_resize(cfg, size),
+                                         interpolation="bicubic", weights=None, classes=None), clf.net)
     torch.manual_seed(cfg.seed + 1 + info.rank)  # dropout differs between ranks
     batches = EpochBatches(train_set, cfg.batch_size, seed=cfg.seed, info=info, num_workers=cfg.num_workers,
                            pin_memory=flags.pin_memory)
@@ -233,13 +241,13 @@ def _train_classifier(cfg: ClassifierConfig, info: distributed.DistInfo, *, resu
                        "schedule": cfg.schedule, "lr_step_epochs": cfg.lr_step_epochs, "lr_gamma": cfg.lr_gamma,
                        "warmup_epochs": cfg.warmup_epochs, "train_crop": f"random resized crop {size} px, area "
                        f"{cfg.crop_scale[0]:g}-{cfg.crop_scale[1]:g}" + (", horizontal flip" if cfg.flip else ""),
-                       "val_crop": f"resize {cfg.val_resize or round(size / CENTER_CROP_FRACTION)}, centre crop {size}"}}
+                       "val_crop": f"resize {val_resize(cfg, size)}, centre crop {size}"}}
     if result.stopped:
         return {"stopped": True, **meta}
     if info.is_main:
         # the unit records one name per output, in label order (outputs beyond the class folders stay unused)
         names = [*classes, *(f"(unused {k})" for k in range(len(classes), num_classes))]
-        save_classifier(run.model, clf.cpu().eval(), meta, classes=names)
+        save_classifier(run.model, clf.cpu().eval(), meta, classes=names, origin="trained")
         done_event(run, info, result, model=str(run.model), val_top1=meta["val_top1"], val_top5=meta["val_top5"])
     distributed.barrier(info)
     return {"stopped": False, **meta}

@@ -24,7 +24,13 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader, DistributedSampler
 
-from s2s_core.checkpoints import load_ae, load_classifier, read_manifest, save_finetuned
+from s2s_core.checkpoints import (
+    classifier_weights_sha256,
+    load_ae,
+    load_classifier,
+    read_manifest,
+    save_finetuned,
+)
 from s2s_core.errors import ConfigError
 from s2s_core.models.segnet import SegNet
 from s2s_core.runtime import RuntimeFlags
@@ -237,8 +243,8 @@ def _classifier_entry(cfg: FinetuneConfig, run: RunDir, clf: nn.Module, source: 
     if source == "unit":
         return os.path.relpath(Path(cfg.classifier).resolve(), run.root.resolve())
     if source == RANDOM_WEIGHTS:
-        save_classifier(run.root / "classifier", clf.cpu(), {"weights": RANDOM_WEIGHTS, "random_init": True,
-                                                             "source": cfg.classifier})
+        save_classifier(run.root / "classifier", clf.cpu(), {"random_init": True, "source": cfg.classifier},
+                        origin="random")
         return "classifier"
     return {"torchvision": cfg.classifier, "weights": source}
 
@@ -289,8 +295,11 @@ def _finetune(cfg: FinetuneConfig, info: distributed.DistInfo, *, resume: bool, 
     if result.stopped:
         return {"stopped": True, **meta}
     if info.is_main:
+        clf_entry = _classifier_entry(cfg, run, clf, source)  # a random classifier is saved first: its hash
+        if isinstance(clf_entry, str):
+            meta["classifier_sha256"] = classifier_weights_sha256(run.root / clf_entry)
         save_finetuned(run.model, ae.cpu(), cfg.base, clf_name, trained=cfg.train, meta=meta)
-        _write_run_zoo(cfg, run.root, clf, clf_name, _classifier_entry(cfg, run, clf, source))
+        _write_run_zoo(cfg, run.root, clf, clf_name, clf_entry)
         done_event(run, info, result, model=str(run.model))
     distributed.barrier(info)
     return {"stopped": False, **meta}
