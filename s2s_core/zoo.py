@@ -13,6 +13,7 @@ reconstruct the same code (the decoders of A_i were fine-tuned on the frozen enc
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable, Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass, field, replace
@@ -113,7 +114,7 @@ class ZooInfo:
         when it holds class folders (:func:`~s2s_core.data.gallery.find_test_split`); ``None`` when there is none."""
         given = self.data.get("test")
         if given:
-            path = self.path / str(given)  # an absolute path stays absolute
+            path = Path(os.path.normpath(self.path / str(given)))  # an absolute path stays absolute
             return path if path.is_dir() else None
         return find_test_split(self.data_dir)
 

@@ -14,6 +14,7 @@ from torch import nn
 from s2s_core import checkpoints as ck
 from s2s_core.errors import CheckpointError, ConfigError
 from s2s_core.models import classifiers
+from s2s_core.models.classifiers import Classifier
 from s2s_core.models.segnet import SegNet
 from s2s_core.weights import read_state_dict
 
@@ -296,3 +297,40 @@ def test_write_json_atomic(tmp_path: Path) -> None:
     path = ck.write_json_atomic(tmp_path / "a" / "zoo.json", {"x": 1})
     ck.write_json_atomic(path, {"x": 2})
     assert json.loads(path.read_text()) == {"x": 2} and leftovers(path.parent) == []
+
+
+def test_weights_origin_and_native_protocol_of_units_old_and_new() -> None:
+    """A unit's weights are what it records: published (only then a weights tag), trained here, or random;
+    units written before the record follow their old markers, and never take the registry's default weights."""
+    assert ck.weights_origin({"weights_origin": "random", "weights": "IMAGENET1K_V1"}) == "random"
+    assert ck.weights_origin({"random_init": True, "weights": "none"}) == "random"
+    assert ck.weights_origin({"weights": "IMAGENET1K_V1"}) == "published"
+    assert ck.weights_origin({}) == "trained"
+    assert ck.native_protocol({"resize_size": 256, "interpolation": "bilinear"}) == {
+        "resize_size": 256, "interpolation": "bilinear"}
+    old = {"input_size": 32, "recipe": {"val_crop": "resize 37, centre crop 32"}}  # train-classifier, before
+    assert ck.native_protocol(old) == {"resize_size": 37, "interpolation": "bicubic"}
+    assert ck.native_protocol({**old, "input_size": 64}) == {"resize_size": None}  # another crop: not this unit's
+    assert ck.native_protocol({"input_size": 32}) == {"resize_size": None}
+
+
+def test_a_trained_resnet_unit_loads_without_published_weights(tmp_path: Path) -> None:
+    """Issue 23 item 11: a torchvision architecture trained here must not show IMAGENET1K_V1's accuracies."""
+    from dataclasses import replace
+
+    from s2s_core.models.classifiers import published_accuracy
+
+    clf = Classifier.from_name("resnet18", num_classes=3)
+    clf = Classifier(replace(clf.spec, input_size=32, resize_size=37, interpolation="bicubic"), clf.net)
+    unit = ck.save_classifier(tmp_path / "r18", clf, classes=["a", "b", "c"])
+    manifest = ck.read_manifest(unit)
+    assert manifest["weights_origin"] == "trained" and "weights" not in manifest
+    spec = ck.load_classifier(unit).spec
+    assert (spec.weights, spec.origin, spec.resize_size, spec.input_size) == (None, "trained", 37, 32)
+    assert published_accuracy(spec) is None
+    legacy = dict(manifest)
+    legacy.pop("weights_origin")
+    (unit / "manifest.json").write_text(json.dumps(legacy))  # as train-classifier wrote it before: no weights
+    assert ck.load_classifier(unit).spec.weights is None
+    with pytest.raises(ConfigError, match="weights origin"):
+        ck.save_classifier(tmp_path / "x", clf, classes=["a", "b", "c"], origin="borrowed")

@@ -91,3 +91,21 @@ def test_registering_a_new_table(monkeypatch) -> None:
     assert results.spec("ae_quality") is spec
     with pytest.raises(ConfigError, match="already belongs"):
         results.register(results.ResultFile("other", "ae_quality.csv", ("x",), (), "clash"))
+
+
+def test_sources_record_the_data_and_groups_say_when_tables_mix(tmp_path: Path) -> None:
+    full = results.DataRecord("data/test", 4, results.files_digest(["b/2.png", "a/1.png", "a/2.png", "b/1.png"]),
+                              "0.1.0", None)
+    assert full.files_sha256 == results.files_digest(["a/1.png", "a/2.png", "b/1.png", "b/2.png"])  # order-free
+    results.write(tmp_path, {"accuracy": ACC, "cross_accuracy": CROSS}, full)
+    assert results.sources(tmp_path) == {"accuracy": full, "cross_accuracy": full}
+    assert results.common_source(tmp_path) == full and results.mixed_data_message(tmp_path) is None
+    subset = results.DataRecord("subset", 2, results.files_digest(["a/1.png", "b/1.png"]), "0.1.0", "abc")
+    results.write(tmp_path, {"accuracy": ACC}, subset)
+    message = results.mixed_data_message(tmp_path)
+    assert "accuracy.csv from 2 images of subset" in message and "cross_accuracy.csv from 4 images of data/test" in message
+    assert results.common_source(tmp_path) is None
+    assert results.mixed_data_message(tmp_path, ["cross_accuracy"]) is None
+    results.write(tmp_path, {"accuracy": ACC})  # a writer that does not say: the old record is not kept
+    assert results.sources(tmp_path)["accuracy"] is None
+    assert "unrecorded data" in results.mixed_data_message(tmp_path)

@@ -87,3 +87,45 @@ def test_units_of_different_sizes_are_refused(tmp_path, capsys) -> None:
     save_ae(runs / "pre" / "model", SegNet(WIDTHS, DEPTHS), {"size": 64})
     assert _create(runs, tmp_path / "zoo") == 1
     assert "--base was trained at 64 px, --ae L at 32 px" in capsys.readouterr().err
+
+
+def test_test_images_are_attached_with_test_and_found_by_the_zoo(tmp_path, capsys) -> None:
+    """Issue 23 item 4: `zoo create --test DIR` records the zoo's test images (relative path), checked like
+    --classes-from; evaluate and the pages find them there."""
+    runs = _units(tmp_path)
+    test = tmp_path / "mydata" / "held_out"
+    for c in ("a", "b"):
+        (test / c).mkdir(parents=True)
+    capsys.readouterr()
+    assert _create(runs, tmp_path / "zoo", "--test", str(test)) == 0
+    assert f"test images: {test} (evaluate with: s2s evaluate" in capsys.readouterr().out
+    zoo = Zoo.load(tmp_path / "zoo")
+    assert zoo.info.data["test"] == "../mydata/held_out" and zoo.info.test_dir.resolve() == test.resolve()
+    assert _create(runs, tmp_path / "zoo2", "--test", str(tmp_path / "nowhere")) == 1
+    assert "--test" in capsys.readouterr().err and not (tmp_path / "zoo2").exists()
+    (test / "zebra").mkdir()
+    assert _create(runs, tmp_path / "zoo3", "--test", str(test)) == 1
+    assert "zebra" in capsys.readouterr().err and not (tmp_path / "zoo3").exists()
+
+
+def test_an_ae_is_paired_only_with_the_classifier_it_was_fine_tuned_through(tmp_path, capsys) -> None:
+    """Issue 23 item 13: by the weights hash the fine-tuned unit records."""
+    from s2s_core.checkpoints import classifier_weights_sha256, read_manifest
+
+    runs = _units(tmp_path)
+    save_classifier(runs / "other", Classifier.from_name("lenet5_demo", num_classes=10), classes=CLASSES)
+    manifest_path = runs / "ft" / "model" / "manifest.json"
+    manifest = read_manifest(runs / "ft" / "model")
+    manifest.update(classifier_sha256=classifier_weights_sha256(runs / "clf"), classifier_source=str(runs / "clf"))
+    import json
+
+    manifest_path.write_text(json.dumps(manifest))
+    assert main(["zoo", "create", str(tmp_path / "bad"), "--base", str(runs / "pre" / "model"),
+                 "--ae", f"L={runs / 'ft' / 'model'}", "--classifier", f"L={runs / 'other'}"]) == 1
+    assert "fine-tuned through another classifier" in capsys.readouterr().err and not (tmp_path / "bad").exists()
+    assert _create(runs, tmp_path / "good") == 0
+    manifest.update(classifier_sha256=None, classifier_source="resnet18", classifier_weights="IMAGENET1K_V1")
+    manifest_path.write_text(json.dumps(manifest))
+    assert main(["zoo", "create", str(tmp_path / "bad2"), "--base", str(runs / "pre" / "model"),
+                 "--ae", f"L={runs / 'ft' / 'model'}", "--classifier", "L=torchvision:alexnet"]) == 1
+    assert "fine-tuned through resnet18" in capsys.readouterr().err
