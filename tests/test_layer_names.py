@@ -217,6 +217,18 @@ def test_default_inversion_layers_are_block_outputs(network, size, blocks, defau
     assert four[0] == blocks[0] and four[-1] == blocks[-1] and len(four) == min(4, len(blocks))
 
 
+def test_a_users_stack_of_blocks_gives_its_block_outputs():
+    """A network of the user's own: a top-level ``nn.Sequential`` of composite blocks (rule 2), not the pools."""
+    def block(cin: int, cout: int) -> nn.Module:
+        return nn.Sequential(nn.Conv2d(cin, cout, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2))
+    net = nn.Sequential()
+    net.stages = nn.Sequential(block(3, 4), block(4, 8), block(8, 8))
+    net.head = nn.Sequential(nn.Flatten(), nn.Linear(8 * 4 * 4, 2))
+    infos = list_layers(net, 32)
+    assert [i.name for i in default_layers(net, infos)] == ["stages.0", "stages.1", "stages.2"]
+    assert default_layer(net, infos).name == "stages.1"
+
+
 def test_the_demo_networks_keep_the_layers_their_shipped_results_used():
     """inversion.csv was computed at 4 layers swept first to last, ground_truth.csv's error map at the mid
     layer: on the demo networks the defaults are still those, so the shipped tables are what the code gives."""

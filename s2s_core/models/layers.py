@@ -272,7 +272,9 @@ def block_layers(classifier: nn.Module, infos: Sequence[LayerInfo]) -> list[Laye
     """The outputs of the network's blocks, in forward order (empty when no rule fits):
 
     1. top-level modules named as a known family's blocks (:data:`BLOCK_PATTERNS`);
-    2. else the pooling leaves that end convolutional stages (:data:`STAGE_POOLS` with a stride above 1 and
+    2. else the children of top-level ``nn.Sequential`` stacks made only of composite modules (residual or
+       Inception blocks in ``stages`` / ``blocks``, torchvision MobileNet's and EfficientNet's ``features``);
+    3. else the pooling leaves that end convolutional stages (:data:`STAGE_POOLS` with a stride above 1 and
        feature maps ``(C, H, W)`` bigger than 1x1: global pools and the stride-1 pools of Inception branches
        are left out).
     """
@@ -280,6 +282,11 @@ def block_layers(classifier: nn.Module, infos: Sequence[LayerInfo]) -> list[Laye
     if blocks:
         return blocks
     modules = dict(_net(classifier).named_modules())
+    stacks = {name for name, m in modules.items() if name and "." not in name and isinstance(m, nn.Sequential)
+              and len(m) > 1 and all(any(True for _ in child.children()) for child in m)}
+    blocks = [i for i in infos if i.name.rpartition(".")[0] in stacks]
+    if blocks:
+        return blocks
 
     def downsamples(name: str) -> bool:
         stride = getattr(modules[name], "stride", 1)
