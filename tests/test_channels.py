@@ -190,10 +190,11 @@ def test_probe_names_each_call_of_a_reused_relu_and_leaves_the_original_alone() 
     probe = ChannelProbe(net, input_size=8)
     assert probe.names == ["relu#0", "relu#1"] and probe.widths == [3, 4]
     assert net.relu.inplace and not net.relu._forward_hooks  # the zoo's instance is untouched
-    with pytest.raises(ConfigError, match="no layer 'nope'"):
+    with pytest.raises(ConfigError, match="'nope' is not a layer"):
         ChannelProbe(net, ["nope"], input_size=8)
-    with pytest.raises(ConfigError, match="called 2 time"):
+    with pytest.raises(ConfigError, match="runs 2 time"):
         ChannelProbe(net, ["relu#2"], input_size=8)
+    assert ChannelProbe(net, ["relu"], input_size=8).names == ["relu#1"]  # a bare name: the last call
     with pytest.raises(ConfigError, match="unknown backward rule"):
         probe.run(torch.rand(1, 3, 8, 8), rule="lrp")
 

@@ -32,7 +32,7 @@ from s2s_core.inspection import Prediction
 from s2s_core.inversion.invert import STEPS, InversionSettings
 from s2s_core.inversion.priors import tv_weight
 from s2s_core.inversion.view import AE, INVERSION, X, depth_sweep, inversion_view, sweep_frame, sweep_montage
-from s2s_core.models.layers import LayerInfo, candidate_layers, list_layers, mid_layer, sweep_layers
+from s2s_core.models.layers import LayerInfo, candidate_layers, default_layer, default_layers, list_layers
 
 TV_CHOICES = ("by depth (paper)", 0.05, 0.5, 5.0, 50.0, 500.0)
 TITLES = {X: "x", AE: "A_i(x) (S2S)", INVERSION: "inversion"}
@@ -151,12 +151,13 @@ def _settings(key: str) -> InversionSettings:
 def _row(ctx: LensContext, name: str, settings: InversionSettings, key: str) -> pd.DataFrame | None:
     network = getattr(state.load_zoo(ctx.ref).classifiers[name].spec, "name", name)
     infos = _layers(ctx.ref.path, ctx.ref.stamp, name, int(ctx.x01.shape[-1]))
-    options = candidate_layers(infos)
+    clf, _ = _private_classifier(ctx.ref.path, ctx.ref.stamp, name)
+    default = default_layer(clf, infos)
+    options = sorted({*candidate_layers(infos), default}, key=infos.index)
     head = st.columns([1, 2], vertical_alignment="bottom")
     head[0].markdown(f"#### {html.escape(name)} <span style='font-size:0.6em;color:#666'>{html.escape(network)}"
                      "</span>", unsafe_allow_html=True)
-    default = mid_layer(infos)
-    chosen = head[1].selectbox(f"layer of {name}", options, index=options.index(default) if default in options else 0,
+    chosen = head[1].selectbox(f"layer of {name}", options, index=options.index(default),
                                format_func=_layer_label, key=f"{key}_layer_{name}")
     try:
         view = _view(ctx, name, chosen.name, settings)
@@ -196,13 +197,13 @@ def _row(ctx: LensContext, name: str, settings: InversionSettings, key: str) -> 
 
 def _sweep(ctx: LensContext, settings: InversionSettings, key: str) -> None:
     st.markdown("#### Depth sweep")
-    st.caption("One classifier's inversions from its first to its last layer, in order (the paper's Fig. 6), "
-               "each with λ_TV for its own depth. Under each: layer, normalised error, top-1.")
+    st.caption("One classifier's inversions at its block outputs (where none are known: from its first to its "
+               "last layer), in order (the paper's Fig. 6), each with λ_TV for its own depth. Under each: layer, normalised error, top-1.")
     c = st.columns([1, 1, 2], vertical_alignment="bottom")
     name = c[0].selectbox("classifier", ctx.names, key=f"{key}_sweep_clf")
     count = c[1].select_slider("layers", [4, 6, 8, 10, 12, 16], value=8, key=f"{key}_sweep_n")
     infos = _layers(ctx.ref.path, ctx.ref.stamp, name, int(ctx.x01.shape[-1]))
-    layers = sweep_layers(infos, count)
+    layers = default_layers(_private_classifier(ctx.ref.path, ctx.ref.stamp, name)[0], infos, count)
     sweep_settings = InversionSettings(**{**settings.as_dict(), "lambda_tv": None})
     skey = ("sweep", ctx.ref.path, ctx.ref.stamp, ctx.source_key, name, tuple(i.name for i in layers), sweep_settings)
     items = _store().get(skey)

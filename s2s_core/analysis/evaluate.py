@@ -387,7 +387,8 @@ def register(sub) -> None:
     p.add_argument("--per-class", type=int, default=defaults.per_class, metavar="N",
                    help=f"images per class for sampling analyses (inversion; default {defaults.per_class})")
     p.add_argument("--inversion-layers", type=int, default=defaults.inversion_layers, metavar="K",
-                   help=f"layers per classifier, first to last, for inversion (default {defaults.inversion_layers})")
+                   help="layers per classifier for inversion: its stage outputs, evenly spaced (`s2s layers` marks "
+                        f"them; default {defaults.inversion_layers})")
     p.add_argument("--inversion-steps", type=int, default=defaults.inversion_steps, metavar="S",
                    help=f"gradient steps per inversion (default {defaults.inversion_steps})")
     p.add_argument("--gt-inversion-per-class", type=int, default=defaults.gt_inversion_per_class, metavar="N",

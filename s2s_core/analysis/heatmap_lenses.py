@@ -70,7 +70,7 @@ class LensContext:
     def probe(self, name: str) -> ChannelProbe:
         """A private copy of classifier ``name`` for plain gradients."""
         if name not in self.probes:
-            self.probes[name] = ChannelProbe(self.zoo.classifiers[name], None, input_size=self.size)
+            self.probes[name] = ChannelProbe(self.zoo.classifiers[name], [], input_size=self.size)
         return self.probes[name]
 
     def channel_lens(self, name: str) -> ChannelLens | None:

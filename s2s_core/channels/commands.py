@@ -1,12 +1,13 @@
 """``s2s channels fit`` and ``s2s channels show``: the relevant-channels lens from the command line (seed 004).
 
-    s2s channels fit --zoo ZOO --data DIR [--classifier L,A] [--layers net.features.1,...] [--mu MU]
+    s2s channels fit --zoo ZOO --data DIR [--classifier L,A] [--layers features.1,...] [--mu MU]
     s2s channels fit --zoo checkpoints/demo --demo-split val        # the demo's fixed validation images
     s2s channels show --zoo ZOO --classifier L --image IMG [--k 3] [--out heatmaps.png]
 """
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -19,7 +20,7 @@ from s2s_core.channels.store import load_channel_weights, save_channel_weights
 from s2s_core.data.datasets import LabelledImageFolder, collate_skip_none
 from s2s_core.data.demo_data import fixed_split
 from s2s_core.data.images import load_image_tensor
-from s2s_core.errors import ConfigError
+from s2s_core.errors import ConfigError, S2SError
 from s2s_core.runtime import configure_threads
 from s2s_core.zoo import Zoo
 
@@ -64,7 +65,9 @@ def _batches(zoo: Zoo, data: Path | None, demo_split: str | None, batch_size: in
 def fit_command(zoo_dir: Path, *, data: Path | None = None, demo_split: str | None = None,
                 classifiers: str | None = None, layers: list[str] | None = None, mu: float | None = None,
                 batch_size: int = 100, limit: int | None = None) -> dict[str, dict]:
-    """Fit and save W for each chosen classifier; returns ``{name: {"mu", "rule", "sparsity", "path"}}``."""
+    """Fit and save W for each chosen classifier, one after the other; returns ``{name: {"mu", "rule",
+    "sparsity", "path"}}``, or ``{name: {"error": message}}`` for a classifier whose fit was refused (the others
+    are still fitted and saved)."""
     if batch_size < 1:
         raise ConfigError(f"--batch-size must be positive, got {batch_size}")
     if limit is not None and limit < 2:
@@ -74,8 +77,12 @@ def fit_command(zoo_dir: Path, *, data: Path | None = None, demo_split: str | No
     described, batches = _batches(zoo, data, demo_split, batch_size, limit)
     out = {}
     for name in names:
-        weights = fit_channel_weights(zoo.classifiers[name], name, batches, zoo.num_classes, layers=layers, mu=mu,
-                                      input_size=zoo.input_size)
+        try:
+            weights = fit_channel_weights(zoo.classifiers[name], name, batches, zoo.num_classes, layers=layers,
+                                          mu=mu, input_size=zoo.input_size)
+        except S2SError as exc:
+            out[name] = {"error": str(exc)}
+            continue
         weights.meta["data"] = described
         path = save_channel_weights(zoo_dir, weights)
         out[name] = {"mu": weights.mu, "rule": weights.rule, "sparsity": weights.meta["sparsity"], "path": path}
@@ -94,8 +101,8 @@ def register(sub) -> None:
     src.add_argument("--data", type=Path, help="labelled images (one sub-folder per class); not the test split")
     src.add_argument("--demo-split", choices=("val",), help="the demo zoo's fixed validation images, generated")
     f.add_argument("--classifier", default=None, help="comma-separated short names (default: every classifier)")
-    f.add_argument("--layers", default=None, help="comma-separated module paths, NAME#K for the K-th call "
-                   "(default: every nn.ReLU call)")
+    f.add_argument("--layers", default=None, help="comma-separated layers as `s2s layers` names them, NAME#K "
+                   "for the K-th call of a module run several times (default: every post-ReLU response)")
     f.add_argument("--mu", type=float, default=None, help="L1 bound of each class's weights (default: chosen by "
                    "5-fold cross-validation with the one-standard-error rule)")
     f.add_argument("--limit", type=int, default=None, help="use at most N images")
@@ -116,12 +123,22 @@ def _fit(args) -> int:
     layers = [t.strip() for t in args.layers.split(",") if t.strip()] if args.layers else None
     fitted = fit_command(args.zoo, data=args.data, demo_split=args.demo_split, classifiers=args.classifier,
                          layers=layers, mu=args.mu, batch_size=args.batch_size, limit=args.limit)
+    failed = {name: r["error"] for name, r in fitted.items() if "error" in r}
     for name, r in fitted.items():
+        if name in failed:
+            print(f"{name}: not fitted: {failed[name]}")
+            continue
         sp = r["sparsity"]
         print(f"{name}: mu = {r['mu']:.4g}; {sp['nonzero']} non-zero weights "
               f"({sp['fraction_nonzero']:.1%} of W), {sp['per_class_mean']:.1f} channels per class "
               f"({sp['per_class_min']}-{sp['per_class_max']}), {sp['channels_used']} channels used; wrote {r['path']}")
-    print(f"mu rule: {next(iter(fitted.values()))['rule']}")
+    rules = [r["rule"] for r in fitted.values() if "error" not in r]
+    if rules:
+        print(f"mu rule: {rules[0]}")
+    if failed:
+        print(f"{len(failed)} of {len(fitted)} classifier(s) not fitted ({', '.join(failed)}); the others were saved",
+              file=sys.stderr)
+        return 1
     return 0
 
 

@@ -34,10 +34,12 @@ def fit_channel_weights(classifier: nn.Module, name: str, batches: Iterable[tupl
                         seed: int = 0) -> ChannelWeights:
     """Responses of ``classifier`` over ``batches`` of ``(x (B, 3, S, S) in [0, 1], y (B,))``, then the μ-lasso.
 
-    ``layers``: module paths (default every ReLU call); ``mu``: the L1 bound (default: the documented rule of
+    ``layers``: layer names (:mod:`s2s_core.models.layers`; default every post-ReLU response); ``mu``: the L1 bound (default: the documented rule of
     :mod:`s2s_core.channels.lasso`). The result carries the sparsity, μ, its rule and the cross-validation curve.
     """
-    probe = ChannelProbe(classifier, layers, input_size=input_size)
+    network = getattr(getattr(classifier, "spec", None), "name", "")
+    label = f"classifier {name!r}" + (f" ({network})" if network and network != name else "")
+    probe = ChannelProbe(classifier, layers, input_size=input_size, label=label)
     xs, ys = [], []
     for x, y in batches:
         xs.append(probe.responses(x).numpy())
@@ -72,7 +74,8 @@ class ChannelLens:
 
     def __init__(self, classifier: nn.Module, weights: ChannelWeights, *, input_size: int = 64) -> None:
         self.weights = weights
-        self.probe = ChannelProbe(classifier, weights.layer_names, input_size=input_size)
+        self.probe = ChannelProbe(classifier, weights.layer_names, input_size=input_size,
+                                  label=f"classifier {weights.classifier!r}")
         if self.probe.widths != [w for _, w in weights.layers]:
             raise ConfigError(f"the channel weights of {weights.classifier!r} do not match the classifier's layers: "
                               "re-run `s2s channels fit`")

@@ -18,8 +18,11 @@ changed) with every ``nn.ReLU`` made out-of-place, and forward hooks that can, d
   - ``"deconvnet_strided"``: Zeiler & Fergus's DeconvNet with the usual strided transposed convolution (for
     comparison).
 
-Layers by default: every call of every ``nn.ReLU`` (the post-activation responses the paper reads), in the
-order of the forward pass. Other modules can be named explicitly (``"features.3"``, ``"fc#1"``).
+Layers by default: every post-activation response the paper reads, in the order of the forward pass: every
+call of every ``nn.ReLU``, and of every module that ends in a functional ReLU (torchvision's Inception
+``BasicConv2d``), whose backward rules are swapped the same way
+(:func:`~s2s_core.models.layers.relu_points`). Other modules can be named explicitly (``"features.3"``,
+``"fc#1"``), in the naming scheme of :mod:`s2s_core.models.layers` (the one ``s2s layers`` prints).
 A channel of a ``(B, C, H, W)`` output is a map; of a ``(B, F)`` output, one unit.
 """
 
@@ -37,27 +40,20 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from s2s_core.errors import ConfigError
+from s2s_core.models.layers import ReluPoint, module_path, relu_points, split_call
 
 RULES = ("gradient", "guided", "deconvnet", "deconvnet_strided")
 
 
 @dataclass(frozen=True)
 class Layer:
-    """One point of the forward pass: ``module`` (a path of ``named_modules``) at its ``call``-th call."""
+    """One point of the forward pass: ``module`` (a path in the network) at its ``call``-th call, read as
+    ``name`` (:mod:`s2s_core.models.layers`' scheme: ``module``, or ``module#call`` for a module run twice)."""
 
     module: str
     call: int
     channels: int
     name: str
-
-    @staticmethod
-    def parse(text: str) -> tuple[str, int]:
-        """``"features.1"`` -> ``("features.1", 0)``; ``"layer1.0.relu#2"`` -> ``("layer1.0.relu", 2)``."""
-        module, _, call = text.partition("#")
-        try:
-            return module, int(call) if call else 0
-        except ValueError:
-            raise ConfigError(f"layer {text!r}: the part after '#' must be a call number, e.g. relu#1") from None
 
 
 class _ReluRule(torch.autograd.Function):
@@ -105,14 +101,18 @@ def _interpolable(m: nn.Module) -> bool:
 class ChannelProbe:
     """A private, hooked copy of a classifier ``(B, 3, H, W) in [0, 1] -> (B, K)`` logits.
 
+    ``layers``: names in :mod:`s2s_core.models.layers`' scheme (``"features.4"``, ``"layer1.0.relu#1"``; the
+    wrapper's ``"net.features.4"`` too); default every post-ReLU response (:func:`relu_points`: ``nn.ReLU``
+    calls and modules ending in a functional ReLU). ``label`` names the classifier in errors.
     Thread-safe: one forward pass at a time (:attr:`lock`); the zoo's own classifier is never touched.
     """
 
-    def __init__(self, classifier: nn.Module, layers: Sequence[str] | None = None, *, input_size: int = 64) -> None:
+    def __init__(self, classifier: nn.Module, layers: Sequence[str] | None = None, *, input_size: int = 64,
+                 label: str = "the classifier") -> None:
         with torch.inference_mode(False):  # a copy made under inference mode could never be differentiated
-            self._setup(classifier, layers, input_size)
+            self._setup(classifier, layers, input_size, label)
 
-    def _setup(self, classifier: nn.Module, layers: Sequence[str] | None, input_size: int) -> None:
+    def _setup(self, classifier: nn.Module, layers: Sequence[str] | None, input_size: int, label: str) -> None:
         net = copy.deepcopy(classifier).eval()
         for p in net.parameters():
             p.requires_grad_(False)
@@ -121,41 +121,45 @@ class ChannelProbe:
                 m.inplace = False
         self.net = net
         self.lock = threading.RLock()
-        self._names = {m: n for n, m in net.named_modules()}
+        inner = getattr(net, "net", net)
+        modules = {n: m for n, m in inner.named_modules() if n}
+        self._names = {m: n for n, m in modules.items()}
         self._calls: Counter = Counter()
         self._record: dict[str, Tensor] | None = None
         self._zero: Mapping[str, Tensor] | None = None
         self._rule = "gradient"
-        self._points: dict[tuple[str, int], str] = {}
-        self._handles = [m.register_forward_hook(self._hook) for m in net.modules()
-                         if isinstance(m, nn.ReLU) or _interpolable(m)]
-        self.layers = self._resolve(layers, input_size)
+        self._pre: dict[str, Tensor] = {}
+        points = relu_points(net, input_size)
+        self.layers = self._resolve(points, layers, modules, input_size, label)
         self._points = {(lay.module, lay.call): lay.name for lay in self.layers}
-        wanted = {lay.module for lay in self.layers}
-        hooked = {self._names[m] for m in net.modules() if isinstance(m, nn.ReLU) or _interpolable(m)}
-        modules = dict(net.named_modules())
-        self._handles += [modules[n].register_forward_hook(self._hook) for n in sorted(wanted - hooked)]
+        self._functional = {pt.module: pt.pre for pt in points if pt.pre}  # module -> child giving its pre-activation
+        self._pre_of = {pre: module for module, pre in self._functional.items()}
+        hooked = {n for n, m in modules.items() if isinstance(m, nn.ReLU) or _interpolable(m)}
+        hooked |= {lay.module for lay in self.layers} | set(self._functional) | set(self._pre_of)
+        self._handles = [modules[n].register_forward_hook(self._hook) for n in modules if n in hooked]
 
     # -------------------------------------------------------------------------------- layers
-    def _resolve(self, layers: Sequence[str] | None, size: int) -> list[Layer]:
-        modules = dict(self.net.named_modules())
+    def _resolve(self, points: Sequence[ReluPoint], layers: Sequence[str] | None, modules: Mapping[str, nn.Module],
+                 size: int, label: str) -> list[Layer]:
         if layers is None:
-            wanted = [n for n, m in modules.items() if isinstance(m, nn.ReLU)]
-        else:
-            wanted = list(dict.fromkeys(Layer.parse(t)[0] for t in layers))
-            unknown = [n for n in wanted if n not in modules or not n]
-            if unknown:
-                listing = ", ".join(n for n in modules if n)
-                raise ConfigError(f"no layer {', '.join(map(repr, unknown))} in this classifier; modules: {listing}")
-        shapes: dict[tuple[str, int], tuple[int, ...]] = {}
-        calls: Counter = Counter()
+            if not points:
+                tops = [n for n in modules if "." not in n][:4]
+                raise ConfigError(f"{label} has no ReLU outputs (nn.ReLU or a functional relu ending a module) to "
+                                  f"read channels from: name layers with --layers, e.g. {', '.join(tops)} "
+                                  "(`s2s layers` lists them)")
+            return [Layer(pt.module, pt.call, pt.channels, pt.name) for pt in points]
+        wanted = []
+        for text in layers:
+            module, call = split_call(text)
+            wanted.append((module_path(self.net, module, label=label, modules=list(modules)), call))
+        shapes: dict[str, list[tuple[int, ...] | None]] = {}
 
-        def probe(module, inputs, output, name):
-            if isinstance(output, Tensor):
-                shapes[(name, calls[name])] = tuple(output.shape)
-            calls[name] += 1
+        def probe(name: str):
+            def record(_module, _inputs, output) -> None:
+                shapes.setdefault(name, []).append(tuple(output.shape) if isinstance(output, Tensor) else None)
+            return record
 
-        handles = [modules[n].register_forward_hook(lambda m, i, o, n=n: probe(m, i, o, n)) for n in wanted]
+        handles = [modules[n].register_forward_hook(probe(n)) for n in dict.fromkeys(m for m, _ in wanted)]
         try:
             with torch.no_grad():
                 self.net(torch.rand(1, 3, size, size, generator=torch.Generator().manual_seed(0)))
@@ -163,24 +167,17 @@ class ChannelProbe:
             for h in handles:
                 h.remove()
         out = []
-        for module in wanted:
-            n_calls = calls[module]
-            if layers is not None:
-                picks = [Layer.parse(t)[1] for t in layers if Layer.parse(t)[0] == module]
-                bad = [k for k in picks if k >= n_calls]
-                if n_calls == 0 or bad:
-                    raise ConfigError(f"layer {module!r} is called {n_calls} time(s) in a forward pass; "
-                                      f"{'#'.join([module, str(bad[0])]) if bad else module!r} does not exist")
-            else:
-                picks = list(range(n_calls))
-            for k in picks:
-                shape = shapes.get((module, k))
-                if shape is None or len(shape) not in (2, 4):
-                    raise ConfigError(f"layer {module}#{k} outputs {shape}: only (B, C, H, W) or (B, F) can be read")
-                out.append(Layer(module, k, int(shape[1]), module if n_calls == 1 else f"{module}#{k}"))
-        if not out:
-            raise ConfigError("this classifier has no nn.ReLU modules to read channels from: name layers with --layers")
-        return out
+        for module, call in wanted:
+            seen = shapes.get(module, [])
+            k = len(seen) - 1 if call is None else call
+            if not seen or k >= len(seen):
+                raise ConfigError(f"layer {module!r} of {label} runs {len(seen)} time(s) in a forward pass; "
+                                  f"{module}#{k} does not exist")
+            shape = seen[k]
+            if shape is None or len(shape) not in (2, 4):
+                raise ConfigError(f"layer {module} of {label} outputs {shape}: only (B, C, H, W) or (B, F) can be read")
+            out.append(Layer(module, k, int(shape[1]), module if len(seen) == 1 else f"{module}#{k}"))
+        return list({lay.name: lay for lay in out}.values())
 
     @property
     def names(self) -> list[str]:
@@ -196,10 +193,15 @@ class ChannelProbe:
         k = self._calls[name]
         self._calls[name] += 1
         if self._rule != "gradient" and torch.is_grad_enabled():
-            if isinstance(module, nn.ReLU) and self._rule in ("guided", "deconvnet", "deconvnet_strided"):
+            relu_rule = self._rule in ("guided", "deconvnet", "deconvnet_strided")
+            if isinstance(module, nn.ReLU) and relu_rule:
                 output = _ReluRule.apply(inputs[0], self._rule == "guided")
+            elif relu_rule and name in self._functional and name in self._pre:
+                output = _ReluRule.apply(self._pre.pop(name), self._rule == "guided")
             elif self._rule == "deconvnet" and _interpolable(module):
                 output = _StrideOneDeconv.apply(inputs[0], output, module.weight, module)
+            if name in self._pre_of:  # a copy before the parent's in-place functional relu changes it
+                self._pre[self._pre_of[name]] = output.clone()
         layer = self._points.get((name, k))
         if layer is not None:
             if self._zero is not None and layer in self._zero:
@@ -221,6 +223,7 @@ class ChannelProbe:
                 yield
             finally:
                 self._record, self._zero, self._rule = None, None, "gradient"
+                self._pre = {}
 
     def run(self, x01: Tensor, *, record: bool = False, zero: Mapping[str, Tensor] | None = None,
             rule: str = "gradient") -> tuple[Tensor, dict[str, Tensor]]:

@@ -5,6 +5,10 @@ and ``intercept`` ``(K,)``; its manifest names the layers whose channels the P r
 widths), the μ and the rule that chose it, the sparsity, the data it was fitted on, and the identity of the
 classifier (the sha256 of its weights, or its torchvision entry). W fitted for other weights is refused on
 load: rebuilding a zoo's classifiers makes its channel weights stale, and the error says to re-fit.
+
+Layer names follow :mod:`s2s_core.models.layers` (paths in the network, what ``s2s layers`` prints); the
+manifest says so with ``args.naming = "network"``. Units written before that (no ``naming``) name paths in the
+classifier wrapper (``"net.features.1"``): they are read with the prefix taken off, unchanged on disk.
 """
 
 from __future__ import annotations
@@ -19,6 +23,8 @@ from s2s_core.errors import CheckpointError
 from s2s_core.zoo import ZooInfo
 
 CHANNELS_DIR = "channels"
+#: ``args.naming`` of units whose layer names are paths in the network (not in the wrapper, ``net.`` first).
+NAMING = "network"
 
 
 @dataclass
@@ -70,7 +76,8 @@ def classifier_identity(info: ZooInfo, classifier: str) -> dict:
 def save_channel_weights(zoo_dir: str | Path, weights: ChannelWeights) -> Path:
     """Write ``ZOO/channels/<classifier>/`` atomically; returns its path."""
     info = ZooInfo.read(zoo_dir)
-    args = {"layers": [{"name": n, "channels": w} for n, w in weights.layers], "classes": int(weights.W.shape[1])}
+    args = {"layers": [{"name": n, "channels": w} for n, w in weights.layers], "classes": int(weights.W.shape[1]),
+            "naming": NAMING}
     meta = {**weights.meta, "classifier": weights.classifier, "mu": weights.mu, "mu_rule": weights.rule,
             "fitted_for": classifier_identity(info, weights.classifier)}
     tensors = {"weights": {"W": weights.W.float().contiguous(), "intercept": weights.intercept.float().contiguous()}}
@@ -96,6 +103,8 @@ def load_channel_weights(zoo_dir: str | Path, classifier: str) -> ChannelWeights
                               f"rebuilt since): re-run `s2s channels fit --zoo {zoo_dir} --classifier {classifier}`")
     try:
         layers = [(str(d["name"]), int(d["channels"])) for d in manifest["args"]["layers"]]
+        if manifest["args"].get("naming") != NAMING:  # legacy: paths in the wrapper, all "net.<path>"
+            layers = [(name.removeprefix("net."), width) for name, width in layers]
         W, intercept = tensors["weights"]["W"], tensors["weights"]["intercept"]
     except (KeyError, TypeError, ValueError) as exc:
         raise CheckpointError(f"{path}: malformed channels unit ({exc}); re-run `s2s channels fit`") from exc

@@ -1,7 +1,7 @@
 """``s2s layers`` and ``s2s invert``: list a classifier's layers; invert one image's representation at a layer.
 
     s2s layers --zoo ZOO --classifier NAME [--json]        (or --classifier REGISTRY_NAME without --zoo)
-    s2s invert --zoo ZOO --classifier NAME --layer LAYER --image IN --out OUT.png [--steps N] [--seed S] ...
+    s2s invert --zoo ZOO --classifier NAME [--layer LAYER] --image IN --out OUT.png [--steps N] [--seed S] ...
 
 ``s2s invert`` writes the inversion as an image and, beside it, ``OUT.json`` with the settings (every default
 resolved), the normalised reconstruction error per layer and classifier i's top-5 on x and on the inversion.
@@ -25,7 +25,7 @@ from s2s_core.inversion.invert import LEARNING_RATE, STEPS, InversionSettings, i
 from s2s_core.inversion.priors import tv_weight
 from s2s_core.inversion.view import predictions
 from s2s_core.models.classifiers import Classifier
-from s2s_core.models.layers import list_layers, resolve_layers
+from s2s_core.models.layers import block_layers, default_layer, list_layers, resolve_layers
 from s2s_core.runtime import configure_threads, select_device
 from s2s_core.zoo import ZooInfo, load_zoo_classifier
 
@@ -43,17 +43,21 @@ def _layers(args) -> int:
     clf, label, info = _classifier(args)
     size = args.size or (info.input_size if info else None)
     infos = list_layers(clf, size)
+    default, blocks = default_layer(clf, infos).name, {i.name for i in block_layers(clf, infos)}
     if args.json:
         print(json.dumps([{"name": i.name, "kind": i.kind, "shape": list(i.shape), "depth": round(i.depth, 6),
-                           "calls": i.calls, "leaf": i.leaf, "lambda_tv": tv_weight(i.depth)} for i in infos]))
+                           "calls": i.calls, "leaf": i.leaf, "lambda_tv": tv_weight(i.depth),
+                           "stage_output": i.name in blocks, "default": i.name == default} for i in infos]))
         return 0
     width = max(len(i.name) for i in infos)
     print(f"Layers of {label} on {size or clf.spec.input_size} px images (module path, type, output shape, depth, "
-          "default λ_TV):")
+          "default λ_TV; + a stage's output, as sweeps invert, * the layer inverted by default):")
     for i in infos:
-        note = f"  (runs {i.calls}x: the last output)" if i.calls > 1 else ""
-        print(f"  {i.name:<{width}}  {i.kind:<18} {'×'.join(map(str, i.shape)):<14} {i.depth:5.2f}  "
-              f"{tv_weight(i.depth):g}{'' if i.leaf else '  [block]'}{note}")
+        note = f"  (runs {i.calls}x: the last output; NAME#K the K-th)" if i.calls > 1 else ""
+        mark = "*" if i.name == default else "+" if i.name in blocks else " "
+        print(f"{mark} {i.name:<{width}}  {i.kind:<18} "
+              f"{'×'.join(map(str, i.shape)):<14} {i.depth:5.2f}  {tv_weight(i.depth):g}"
+              f"{'' if i.leaf else '  [block]'}{note}")
     return 0
 
 
@@ -73,8 +77,8 @@ def _invert(args) -> int:
     x = load_image_tensor(args.image, size=args.size or info.input_size).unsqueeze(0)
     settings = InversionSettings(steps=args.steps, lr=args.lr, seed=args.seed, jitter=args.jitter,
                                  lambda_tv=args.lambda_tv, lambda_alpha=args.lambda_alpha).check()
-    layers = _split(args.layer)
     infos = list_layers(clf, x.shape[-1])
+    layers = _split(args.layer) if args.layer else [default_layer(clf, infos).name]
     resolve_layers(clf, layers, label=f"classifier {args.classifier} ({clf.spec.name})", infos=infos)
     start = time.perf_counter()
     with tqdm(total=settings.steps, unit="step", desc="invert", disable=args.quiet) as bar:
@@ -144,8 +148,9 @@ def register(sub) -> None:
                        "OUT.json (settings, normalised error, top-5 on x and on the inversion).")
     p.add_argument("--zoo", type=Path, required=True, help="zoo directory (with zoo.json)")
     p.add_argument("--classifier", required=True, help="the classifier's short name in the zoo")
-    p.add_argument("--layer", action="append", required=True, metavar="LAYER",
-                   help="module path (`s2s layers` lists them); repeat or comma-separate to invert layers jointly")
+    p.add_argument("--layer", action="append", default=None, metavar="LAYER",
+                   help="module path (`s2s layers` lists them); repeat or comma-separate to invert layers jointly "
+                        "(default: the block output nearest mid-depth, starred in `s2s layers`)")
     p.add_argument("--image", type=Path, required=True, help="input image")
     p.add_argument("--out", type=Path, required=True, help="output image (.png); OUT.json is written beside it")
     p.add_argument("--steps", type=_number(int, "steps must be a positive integer"), default=STEPS,

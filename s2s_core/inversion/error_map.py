@@ -8,8 +8,8 @@ objective and priors). It is the inversion's counterpart of S2S's |x − A_i(x)|
 an autoencoder fine-tuned for i, the other through i's own features at ℓ. Mean over RGB, as the S2S maps.
 
 Why this map and these defaults:
-    * The layer is the Lenses page's default, :func:`~s2s_core.models.layers.mid_layer` (the candidate layer
-      of depth closest to 0.5): the paper shows shallow layers keep nearly everything (E ≈ the prior's
+    * The layer is the Lenses page's default, :func:`~s2s_core.models.layers.default_layer` (the block output
+      of depth closest to 0.5; for the demo networks the candidate layer of depth closest to 0.5): the paper shows shallow layers keep nearly everything (E ≈ the prior's
       smoothing everywhere) and the deepest keep only the class (E ≈ the whole image), so the middle is where
       the map can say *where* a layer keeps detail.
     * Read it as an error: large where ℓ lost x0's detail. Against a mask of where the class is, an AUC above
@@ -31,7 +31,8 @@ import torch
 from torch import nn
 
 from s2s_core.inversion.invert import InversionSettings, invert
-from s2s_core.models.layers import LayerInfo, list_layers, mid_layer
+from s2s_core.models.layers import LayerInfo, list_layers
+from s2s_core.models.layers import default_layer as _default_layer
 
 #: Gradient steps per inversion for the ground-truth table's error map (fewer than the lens's 200: the map
 #: must be affordable for a data set on the CPU; the README's account says how many were used).
@@ -41,8 +42,9 @@ GT_SEED = 1_700_000
 
 
 def default_layer(classifier: nn.Module, size: int, infos: Sequence[LayerInfo] | None = None) -> LayerInfo:
-    """The layer the error map inverts by default: :func:`mid_layer` of the classifier at ``size`` px."""
-    return mid_layer(infos if infos is not None else list_layers(classifier, size))
+    """The layer the error map inverts by default: the lenses' :func:`~s2s_core.models.layers.default_layer` of
+    the classifier at ``size`` px."""
+    return _default_layer(classifier, infos if infos is not None else list_layers(classifier, size))
 
 
 def inversion_error_map(classifier: nn.Module, x0: torch.Tensor, layer: str, *, steps: int = GT_STEPS,

@@ -20,7 +20,7 @@ from s2s_core.errors import ConfigError
 from s2s_core.imaging import to_uint8
 from s2s_core.inspection import Prediction
 from s2s_core.inversion.invert import InversionSettings, feature_errors, invert
-from s2s_core.models.layers import LayerInfo, list_layers, mid_layer, resolve_layers
+from s2s_core.models.layers import LayerInfo, default_layer, list_layers, resolve_layers
 from s2s_core.views import ae_key
 
 #: Image names of a lens row.
@@ -84,7 +84,7 @@ def inversion_view(zoo, x01: torch.Tensor, name: str, layers: Sequence[str] | st
                    classifier: torch.nn.Module | None = None) -> InversionView:
     """The lens row of classifier ``name`` of a loaded zoo for one image ``x01`` ``(1, 3, S, S)`` in [0, 1].
 
-    ``layers`` default to the mid layer (:func:`mid_layer`). A_i(x) comes from one encoder pass and A_i's
+    ``layers`` default to :func:`~s2s_core.models.layers.default_layer` (the block output nearest mid-depth). A_i(x) comes from one encoder pass and A_i's
     decoder (:meth:`~s2s_core.zoo.Zoo.reconstruct_all`), as classifier i sees it (unclamped). ``classifier``
     replaces ``zoo.classifiers[name]`` (the dashboard passes a private copy: the inversion puts forward hooks
     on the modules it reads, which must not fire in another thread's pass through a shared model).
@@ -98,7 +98,7 @@ def inversion_view(zoo, x01: torch.Tensor, name: str, layers: Sequence[str] | st
     clf = classifier if classifier is not None else zoo.classifiers[name]
     classes = list(classes) if classes is not None else list(zoo.classes or [])
     infos = list_layers(clf, x01.shape[-1])
-    chosen = resolve_layers(clf, layers, label=f"classifier {name}", infos=infos) if layers else [mid_layer(infos)]
+    chosen = resolve_layers(clf, layers, label=f"classifier {name}", infos=infos) if layers else [default_layer(clf, infos)]
     start = time.perf_counter()
     result = invert(clf, x01, [i.name for i in chosen], settings, progress=progress, layer_infos=infos)
     seconds = time.perf_counter() - start

@@ -2,8 +2,8 @@
 
 For the first ``options.per_class`` images of every class met (in the evaluation's seeded order), each
 classifier i and each of
-``options.inversion_layers`` of its layers, evenly spaced from its first to its last
-(:func:`~s2s_core.models.layers.sweep_layers`): the inversion x* of the image at that layer
+``options.inversion_layers`` of its default layers (:func:`~s2s_core.models.layers.default_layers`: its block
+outputs, evenly spaced; for the demo networks its layers evenly spaced from the first to the last): the inversion x* of the image at that layer
 (:func:`~s2s_core.inversion.invert.invert`, the paper's settings, ``options.inversion_steps`` steps, the random
 start of image k seeded with ``options.seed + k``, so no number depends on the batch size), its normalised error
 ``‖Φ_ℓ(x*) − Φ_ℓ(x)‖ / ‖Φ_ℓ(x)‖``, the same error of A_i(x), and i's top-1 on x*, on A_i(x) and on x for the
@@ -21,7 +21,7 @@ import pandas as pd
 from s2s_core.analysis.dataset.base import Analysis, BatchViews, Counts, Moments
 from s2s_core.errors import ConfigError
 from s2s_core.inversion.invert import InversionSettings, feature_errors, invert
-from s2s_core.models.layers import LayerInfo, list_layers, sweep_layers
+from s2s_core.models.layers import LayerInfo, default_layers, list_layers
 from s2s_core.views import ORIGINAL, ae_key
 
 
@@ -48,7 +48,8 @@ class InversionAnalysis(Analysis):
     def _layers_of(self, clf: str, size: int) -> list[LayerInfo]:
         if clf not in self.layers:
             self.infos[clf] = list_layers(self.zoo.classifiers[clf], size)
-            self.layers[clf] = sweep_layers(self.infos[clf], int(self.options.inversion_layers))
+            self.layers[clf] = default_layers(self.zoo.classifiers[clf], self.infos[clf],
+                                              int(self.options.inversion_layers))
             for info in self.layers[clf]:
                 key = (clf, info.name)
                 self.errors[key], self.ae_errors[key], self.on_inversion[key] = Moments(), Moments(), Counts()
