@@ -285,3 +285,22 @@ def test_pretrain_in_normalized_space_trains_and_records_it(photos, tmp_path):
     assert manifest["final_heldout_loss"] * 10 < losses[-1]  # held-out loss in pixel space: ~20x smaller
     with pytest.raises(ConfigError, match="loss_space"):
         _cfg(photos, tmp_path / "bad", loss_space="lab")
+
+
+def test_cli_pretrains_a_three_stage_ae_at_32_px(photos, tmp_path, capsys):
+    """The demo's own layout through the command (issue 23): any stage count, sizes a multiple of 2**stages."""
+    from s2s_core import cli
+
+    out = tmp_path / "run"
+    args = ["--data", str(photos), "--out", str(out), "--steps", "2", "--size", "32", "--batch-size", "4",
+            "--widths", "16,32,64", "--depths", "1,1,1", "--threads", "1", "--heldout-images", "8",
+            "--device", "cpu", "--no-progress-bar"]
+    assert cli.main(["pretrain", *args]) == 0
+    ae = load_ae(out / "model")
+    assert ae.config["widths"] == [16, 32, 64] and ae.multiple == 8
+    assert ae.encode(torch.rand(1, 3, 32, 32)).features.shape == (1, 64, 4, 4)  # a 4x4 bottleneck, not 1x1
+    capsys.readouterr()
+    bad = ["--data", str(photos), "--out", str(tmp_path / "bad"), "--size", "36", "--widths", "16,32,64",
+           "--depths", "1,1,1"]
+    assert cli.main(["pretrain", *bad]) == 1
+    assert "size: 36 is not a positive multiple of 8" in capsys.readouterr().err

@@ -60,8 +60,9 @@ def _common(p: argparse.ArgumentParser) -> None:
     _run_flags(p)
     p.add_argument("--data", nargs="+", help="image folder, ImageFolder tree, or .tar shards")
     p.add_argument("--steps", type=int, help="optimiser steps in total")
-    p.add_argument("--size", type=int, help="input size in pixels (a multiple of 32; finetune default: the size "
-                                            "the base AE was trained at)")
+    p.add_argument("--size", type=int, help="input size in pixels, a multiple of 2**stages of the AE (32 for five "
+                                            "stages, 8 for three; finetune default: the size the base AE was "
+                                            "trained at)")
     p.add_argument("--optimizer", choices=("sgd", "adam"), help="pretrain default sgd (paper), finetune default adam")
 
 
@@ -141,8 +142,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                               description="Train the SegNet AE with MSE, SGD momentum 0.9, lr x0.2 on held-out plateaus "
                                           "(Sec. 3.2). " + _COMMON_HELP)
     _common(p)
-    p.add_argument("--widths", type=_int_list, help="five stage widths, e.g. 64,128,256,512,512")
-    p.add_argument("--depths", type=_int_list, help="five stage depths, e.g. 2,2,3,3,3")
+    p.add_argument("--widths", type=_int_list, help="one width per SegNet stage, 1 to 9 stages (default "
+                                                     "64,128,256,512,512, VGG16's five; e.g. 16,32,64 for 32 px images)")
+    p.add_argument("--depths", type=_int_list, help="convolutions per stage, as many as --widths (default 2,2,3,3,3)")
     p.add_argument("--init-encoder", dest="init_encoder", help="vgg16_bn, or a .safetensors/.pth weights file")
     p.add_argument("--heldout", nargs="+", help="held-out images (default: the first images of --data)")
     p.add_argument("--heldout-images", dest="heldout_images", type=int, help="images in each held-out check")

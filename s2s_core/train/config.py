@@ -63,14 +63,14 @@ class _Base(_Run):
     """Settings shared by the two autoencoder commands (Sec. 3.2-3.3): step count, SegNet input size, augmentation."""
 
     steps: int = 1000  #: optimiser steps in total (each of ``batch_size`` images per process)
-    size: int = 256  #: input size (square crops, a multiple of 32: SegNet pools 5 times)
+    size: int = 256  #: input size (square crops, a multiple of 2**stages: 32 for the default five-stage SegNet)
     augment: dict[str, Any] | bool = True  #: Sec. 3.2 augmentations: True, False or AugmentConfig fields
 
     def validate(self) -> None:
         super().validate()
         _positive(self, "steps")
-        if self.size is not None:  # finetune: None means the base AE's training size
-            _check_size(self.size)
+        if self.size is not None and self.size < 1:  # the multiple of 2**stages: where the AE's layout is known
+            raise ConfigError(f"size: must be positive, got {self.size}")
         if not isinstance(self.augment, bool | dict):
             raise ConfigError(f"augment: expected true, false or a mapping of augmentation settings, got {self.augment!r}")
         if isinstance(self.augment, dict):
@@ -121,10 +121,13 @@ class PretrainConfig(_Base):
             raise ConfigError(f"momentum: must be in [0, 1), got {self.momentum}")
         if self.weight_decay < 0:
             raise ConfigError(f"weight_decay: must be 0 or more, got {self.weight_decay}")
-        if len(self.widths) != 5 or len(self.depths) != 5:
-            raise ConfigError(f"widths/depths: need 5 values each (SegNet's five stages), got {self.widths} / {self.depths}")
-        if min(self.widths) < 1 or min(self.depths) < 1:
-            raise ConfigError(f"widths/depths: values must be positive, got {self.widths} / {self.depths}")
+        from s2s_core.models.segnet import check_input_size, check_layout
+
+        try:
+            check_layout(self.widths, self.depths)
+        except ConfigError as exc:
+            raise ConfigError(f"widths/depths: {exc}") from exc
+        check_input_size(self.size, len(self.widths))
         _existing_paths("data", self.data, required=True)
         _existing_paths("heldout", self.heldout, required=False)
         if self.init_encoder not in (None, "vgg16_bn") and not Path(self.init_encoder).is_file():
@@ -242,12 +245,6 @@ class ClassifierConfig(_Run):
         from s2s_core.models.classifiers import get_spec
 
         get_spec(self.arch)  # unknown names are refused with the closest known ones
-
-
-def _check_size(size: int) -> None:
-    if size < 32 or size % 32:
-        raise ConfigError(f"size: {size} is not a positive multiple of 32 (SegNet pools five times); "
-                          f"try {max(32, round(size / 32) * 32)}")
 
 
 def _positive(cfg: _Run, *names: str) -> None:

@@ -26,7 +26,7 @@ from torch.utils.data import DataLoader, DistributedSampler
 
 from s2s_core.checkpoints import load_ae, load_classifier, read_manifest, save_finetuned
 from s2s_core.errors import ConfigError
-from s2s_core.models.segnet import SegNet
+from s2s_core.models.segnet import SegNet, check_input_size
 from s2s_core.runtime import RuntimeFlags
 from s2s_core.train import distributed
 from s2s_core.train.config import DEFAULT_WEIGHTS, FinetuneConfig
@@ -259,6 +259,7 @@ def _finetune(cfg: FinetuneConfig, info: distributed.DistInfo, *, resume: bool, 
         raise ConfigError(f"base: {cfg.base} is not an 'ae' unit (fine-tune from the pre-trained A_S)")
     if cfg.size is None:  # the base AE's training size, recorded in config.json as the resolved value
         cfg = replace(cfg, size=int(base_manifest.get("size") or DEFAULT_SIZE))
+    check_input_size(cfg.size, len(base_manifest["args"]["widths"]))
     clf, clf_name, source = load_frozen_classifier(cfg, cfg.data[0])
     dataset = LabelledImageFolder(cfg.data[0], cfg.size, transform=make_augment(cfg.augment), seed=cfg.seed,
                                   classes=clf.classes, where=f"classifier {cfg.classifier}")
