@@ -18,6 +18,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from s2s_core.data.images import ALPHA_POLICY
 from s2s_core.errors import EXIT_STOPPED, ConfigError
 from s2s_core.train.config import (
     CLASSIFIER_OPTIMIZERS,
@@ -58,7 +59,7 @@ def _run_flags(p: argparse.ArgumentParser) -> None:
 def _common(p: argparse.ArgumentParser) -> None:
     """Flags of the two autoencoder commands."""
     _run_flags(p)
-    p.add_argument("--data", nargs="+", help="image folder, ImageFolder tree, or .tar shards")
+    p.add_argument("--data", nargs="+", help=f"image folder, ImageFolder tree, or .tar shards ({ALPHA_POLICY})")
     p.add_argument("--steps", type=int, help="optimiser steps in total")
     p.add_argument("--size", type=int, help="input size in pixels, a multiple of 2**stages of the AE (32 for five "
                                             "stages, 8 for three; finetune default: the size the base AE was "
@@ -177,7 +178,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     _run_flags(c)
     c.add_argument("--arch", help="classifier registry name (default lenet5)")
     c.add_argument("--name", help="name recorded in the unit (default: --arch)")
-    c.add_argument("--data", nargs=1, help="the labelled training ImageFolder: root/<class>/<image>")
+    c.add_argument("--data", nargs=1, help=f"the labelled training ImageFolder: root/<class>/<image> ({ALPHA_POLICY})")
     c.add_argument("--val", help="a labelled validation ImageFolder with the same class folders")
     c.add_argument("--epochs", type=int, help="passes over --data (default 90)")
     c.add_argument("--size", type=int, help="training crop and validation size (default: the architecture's)")
