@@ -31,10 +31,12 @@ from s2s_core.runtime import RuntimeFlags
 from s2s_core.train import distributed
 from s2s_core.train.config import DEFAULT_WEIGHTS, FinetuneConfig
 from s2s_core.train.loop import (
+    CLASSIFIER_LOSS_HINT,
     IterableBatches,
     LoopResult,
     LoopTask,
     RunDir,
+    cross_entropy_scale,
     done_event,
     make_optimizer,
     open_run,
@@ -157,7 +159,9 @@ def finetune_ae(ae: SegNet, classifier: nn.Module, batches: Iterable[tuple[torch
             loss = loss + recon_weight * F.mse_loss(recon.float(), x)
         return loss, len(x)
 
-    task = LoopTask(step_fn=step_fn, batches=batches, modules={"ae": ae}, params=params, optimizer=opt)
+    scale = cross_entropy_scale(classifier)  # plus the MSE term's, at most 1 for images in [0, 1]
+    task = LoopTask(step_fn=step_fn, batches=batches, modules={"ae": ae}, params=params, optimizer=opt,
+                    loss_scale=None if scale is None else scale + recon_weight, loss_hint=CLASSIFIER_LOSS_HINT)
     with tempfile.TemporaryDirectory(prefix="s2s-finetune-") as tmp:
         run = RunDir(Path(run_dir) if run_dir is not None else Path(tmp))
         return train_loop(task, run, info, total_steps=steps, ckpt_every=ckpt_every or steps, log_every=log_every,
@@ -282,7 +286,8 @@ def _finetune(cfg: FinetuneConfig, info: distributed.DistInfo, *, resume: bool, 
     meta = {"data": cfg.data, "classes": list(clf.classes.names), "data_classes": dataset.classes,
             "classifier_weights": source, "steps": result.step, "images_seen": result.images,
             "seed": cfg.seed, "size": cfg.size, "batch_size": cfg.batch_size, "world_size": info.world_size,
-            "final_train_loss": result.loss, "skipped_images": dataset.skipped, "runtime": flags.as_dict(),
+            "final_train_loss": result.loss, "warnings": result.warnings, "skipped_images": dataset.skipped,
+            "runtime": flags.as_dict(),
             "seconds": time.monotonic() - t0, "classifier_source": cfg.classifier,
             "recipe": {"loss": "cross_entropy" + (" + recon_weight * mse" if cfg.recon_weight else ""),
                        "recon_weight": cfg.recon_weight, "optimizer": cfg.optimizer, "lr": cfg.lr,

@@ -313,8 +313,12 @@ def pretrain_ae(ae: SegNet, batches: Any, heldout_u8: torch.Tensor, *, steps: in
             metrics["lr_reduced"] = sched.step(metrics["heldout_loss"])
         return metrics
 
+    # an MSE of outputs in the image range is at most 1 in pixel space, 1/std² (about 20) in normalised space
+    scale = 1.0 if loss_space == "pixel" else float(ae.std.min()) ** -2
     task = LoopTask(step_fn=step_fn, batches=batches, modules={"ae": ae}, params=list(ae.parameters()),
-                    optimizer=opt, scheduler=sched, evaluate=evaluate, eval_every_images=eval_every_images)
+                    optimizer=opt, scheduler=sched, evaluate=evaluate, eval_every_images=eval_every_images,
+                    loss_scale=scale, loss_hint="the AE's output is far outside the image range; lower the "
+                    "learning rate, or check that the images are in [0, 1]")
     total = min(int(stop_at), steps) if stop_at is not None else steps
     result = train_loop(task, RunDir(Path(run_dir)), info, total_steps=total, ckpt_every=ckpt_every or steps,
                         log_every=log_every, resume=resume, bar=bar, desc="pretrain")
@@ -354,7 +358,7 @@ def _pretrain(cfg: PretrainConfig, info: distributed.DistInfo, *, resume: bool, 
         loss_space=cfg.loss_space)
     meta = {"data": cfg.data, "heldout": cfg.heldout or "first images of data", "steps": result.step,
             "images_seen": result.images, "seed": cfg.seed, "size": cfg.size, "batch_size": cfg.batch_size,
-            "world_size": info.world_size, "final_train_loss": result.loss,
+            "world_size": info.world_size, "final_train_loss": result.loss, "warnings": result.warnings,
             "final_heldout_loss": result.metrics.get("heldout_loss"), "final_psnr": result.metrics.get("psnr"),
             "lr_final": opt.param_groups[0]["lr"], "lr_reductions": sched.reductions,
             "skipped_images": stream.skipped, "runtime": flags.as_dict(), "seconds": time.monotonic() - t0,
