@@ -153,7 +153,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                                                      "64,128,256,512,512, VGG16's five; e.g. 16,32,64 for 32 px images)")
     p.add_argument("--depths", type=_int_list, help="convolutions per stage, as many as --widths (default 2,2,3,3,3)")
     p.add_argument("--init-encoder", dest="init_encoder", help="vgg16_bn, or a .safetensors/.pth weights file")
-    p.add_argument("--heldout", nargs="+", help="held-out images (default: the first images of --data)")
+    p.add_argument("--heldout", nargs="+", help="held-out images (default: --heldout-images of --data, a sample drawn with --seed, "
+                                             "stratified over its class folders)")
     p.add_argument("--heldout-images", dest="heldout_images", type=int, help="images in each held-out check")
     p.add_argument("--eval-every-images", dest="eval_every_images", type=int,
                    help="held-out check every N images (paper: 1000000)")
@@ -169,8 +170,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="for a registry name: DEFAULT (its published weights, from the torch cache; the default), "
                         "a torchvision weights tag, or none (randomly initialised; recorded in the manifest)")
     f.add_argument("--classifier-name", dest="classifier_name", metavar="NAME",
-                   help="the classifier's short name in the run's zoo (default: the unit's directory name or the "
-                        "registry name)")
+                   help="the classifier's short name in the run's zoo (default: the name the unit records, e.g. "
+                        "train-classifier's --name or architecture, else its directory name; or the registry name)")
     f.add_argument("--train", choices=("decoder", "encoder", "both"), help="which half of the AE trains (default decoder)")
     f.add_argument("--recon-weight", dest="recon_weight", type=float, help="weight of an extra MSE term (default 0)")
     f.set_defaults(func=_finetune)

@@ -91,7 +91,8 @@ class PretrainConfig(_Base):
     """
 
     data: list[str] = field(default_factory=list)  #: ImageFolder tree, flat folder, or .tar shards
-    heldout: list[str] = field(default_factory=list)  #: held-out images ([]: the first ``heldout_images`` of ``data``)
+    #: held-out images ([]: ``heldout_images`` of ``data``, a seeded sample stratified over its class folders)
+    heldout: list[str] = field(default_factory=list)
     heldout_images: int = 256  #: how many held-out images each check uses
     eval_every_images: int = 1_000_000  #: check the held-out loss every N training images (all processes)
     optimizer: str = "sgd"  #: sgd (the paper's, with ``momentum``) | adam (not in the paper; faster on tiny demos)

@@ -32,6 +32,7 @@ from s2s_core.train import distributed
 from s2s_core.train.config import DEFAULT_WEIGHTS, FinetuneConfig
 from s2s_core.train.loop import (
     CLASSIFIER_LOSS_HINT,
+    RUN_MODEL_DIR,
     IterableBatches,
     LoopResult,
     LoopTask,
@@ -174,6 +175,16 @@ RANDOM_WEIGHTS = "none"
 """``classifier_weights`` value that asks for a randomly initialised classifier (never the default)."""
 
 
+def unit_classifier_name(path: Path) -> str:
+    """A classifier unit's name in a zoo: the ``name`` its manifest records (``s2s train-classifier`` writes
+    ``--name`` or the architecture), else its folder's name (``ZOO/classifiers/L`` -> ``L``), except the run
+    layout's ``RUN/model`` folder, which names nothing: then the architecture (registry name)."""
+    manifest = read_manifest(path)
+    if manifest.get("name"):
+        return str(manifest["name"])
+    return str(manifest["arch"]) if path.name == RUN_MODEL_DIR else path.name
+
+
 def load_frozen_classifier(cfg: FinetuneConfig, data_root: str | Path) -> tuple[nn.Module, str, str]:
     """The frozen classifier of ``cfg.classifier`` with its class names, its zoo name and where its weights come
     from (``"unit"``, a torchvision weights tag, or ``"none"``: random, only when asked for explicitly).
@@ -192,7 +203,7 @@ def load_frozen_classifier(cfg: FinetuneConfig, data_root: str | Path) -> tuple[
         if weights != DEFAULT_WEIGHTS:
             raise ConfigError(f"classifier_weights: {weights!r} applies to registry names; the classifier unit "
                               f"{cfg.classifier} carries its own weights (leave classifier_weights at {DEFAULT_WEIGHTS})")
-        clf, name, source = load_classifier(path), cfg.classifier_name or path.name, "unit"
+        clf, name, source = load_classifier(path), cfg.classifier_name or unit_classifier_name(path), "unit"
     elif weights == RANDOM_WEIGHTS:
         folders = sorted(p.name for p in Path(data_root).iterdir() if p.is_dir() and not p.name.startswith("."))
         if not folders:

@@ -82,6 +82,10 @@ class IterableBatches:
         self._skip = self.consumed = int(state["batches"])
 
 
+#: The folder of a run dir that holds its exported unit (``RUN/model``).
+RUN_MODEL_DIR = "model"
+
+
 @dataclass
 class RunDir:
     """Paths of a run (see the module docstring)."""
@@ -94,7 +98,7 @@ class RunDir:
     config = property(lambda self: self.root / "config.json")
     progress = property(lambda self: self.root / "progress.jsonl")
     ckpt = property(lambda self: self.root / "ckpt")
-    model = property(lambda self: self.root / "model")
+    model = property(lambda self: self.root / RUN_MODEL_DIR)
 
     def has_checkpoint(self) -> bool:
         return (self.ckpt / "latest.json").is_file()
