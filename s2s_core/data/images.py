@@ -140,19 +140,19 @@ def _high_depth_to_l(im: Image.Image) -> Image.Image:
     return Image.fromarray(scaled)
 
 
-def _alpha_note(im: Image.Image, rgb: Image.Image, name: str) -> str | None:
-    """What compositing ``im`` onto white did, in one sentence; None when its alpha is fully opaque.
+def _alpha_note(im: Image.Image, rgb: Image.Image, name: str) -> tuple[str, bool] | None:
+    """What compositing ``im`` onto white did, in one sentence, and whether it left a blank image; None when
+    its alpha is fully opaque.
 
     The loud case is a picture drawn only in the alpha channel (every pixel one colour, e.g. a white digit
     whose shape is its alpha): on white it is a blank image, and a classifier would still answer.
     """
-    low, high = im.convert("RGBA").getchannel("A").getextrema()
-    if low == 255:
+    if im.convert("RGBA").getchannel("A").getextrema()[0] == 255:
         return None
     if all(lo == hi for lo, hi in rgb.getextrema()):
         return (f"{name}: its picture is only in the alpha channel (every pixel has the same colour), so "
-                f"composited onto white it is a blank image; flatten it onto a contrasting background first")
-    return f"{name} has transparency: {ALPHA_POLICY}"
+                f"composited onto white it is a blank image; flatten it onto a contrasting background first"), True
+    return f"{name} has transparency: {ALPHA_POLICY}", False
 
 
 def to_rgb(im: Image.Image, name: str = "image", notes: list[str] | None = None) -> Image.Image:
@@ -168,9 +168,9 @@ def to_rgb(im: Image.Image, name: str = "image", notes: list[str] | None = None)
             rgb = _composite_on_white(im)
             note = _alpha_note(im, rgb, name)
             if note is not None and notes is not None:
-                notes.append(note)
-            elif note is not None and "alpha channel" in note:
-                log.warning(note)
+                notes.append(note[0])
+            elif note is not None and note[1]:  # blank: worth a warning where nobody collects notes
+                log.warning(note[0])
             return rgb
         return im.convert("RGB") if im.mode != "RGB" else im
     except (ValueError, OSError, TypeError) as exc:
