@@ -24,9 +24,9 @@ import hashlib
 import json
 import os
 import re
+import secrets
 import shutil
 import sys
-import tempfile
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -81,12 +81,28 @@ def _write_json(path: Path, data: dict) -> None:
         os.fsync(fh.fileno())
 
 
+def temp_beside(path: Path, kind: str, *, directory: bool = False) -> Path:
+    """A new, empty file (or directory) ``.<name>.<kind>-<random>`` beside ``path``, created with the mode
+    the user's umask gives (0644 / 0755 under umask 022), not ``tempfile``'s private 0600 / 0700: what is
+    renamed into place (zoo.json, sidecars, units) must be as readable as any file the user writes."""
+    for _ in range(100):
+        tmp = path.parent / f".{path.name}.{kind}-{secrets.token_hex(6)}"
+        try:
+            if directory:
+                os.mkdir(tmp, 0o777)
+            else:
+                os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+        except FileExistsError:
+            continue
+        return tmp
+    raise CheckpointError(f"cannot create a temporary {'directory' if directory else 'file'} beside {path}")
+
+
 def write_json_atomic(path: str | Path, data: dict) -> Path:
     """Write ``data`` as JSON to ``path`` via a temporary file beside it, fsync and ``os.replace``."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.tmp-", dir=path.parent)
-    os.close(fd)
+    tmp = temp_beside(path, "tmp")
     try:
         _write_json(Path(tmp), data)
         os.replace(tmp, path)
@@ -123,7 +139,7 @@ def _swap_in(tmp: Path, target: Path) -> None:
     if _exchange(tmp, target):  # tmp now holds the old unit
         shutil.rmtree(tmp, ignore_errors=True)
         return
-    old = Path(tempfile.mkdtemp(prefix=f".{target.name}.old-", dir=target.parent))
+    old = temp_beside(target, "old", directory=True)
     os.replace(target, old / "unit")
     try:
         os.replace(tmp, target)
@@ -156,7 +172,7 @@ def save_unit(path: str | Path, kind: str, arch: str, args: dict, tensors: Mappi
         raise ConfigError(f"metadata may not set the manifest fields {clash}")
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.tmp-", dir=path.parent))
+    tmp = temp_beside(path, "tmp", directory=True)
     try:
         files: dict[str, str] = {}
         for stem, state in tensors.items():

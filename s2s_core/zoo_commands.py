@@ -13,6 +13,7 @@ from s2s_core.checkpoints import classifier_weights_sha256, read_finetuned, read
 from s2s_core.errors import ConfigError
 from s2s_core.models.class_names import ClassNames
 from s2s_core.models.classifiers import check_weights_available
+from s2s_core.models.segnet import check_input_size
 from s2s_core.zoo import ZooInfo, check_member_name, write_zoo_manifest
 
 
@@ -64,10 +65,7 @@ def _input_size(base: Path, aes: dict[str, str], given: int | None) -> int:
     size = given if size is None else size
     if size is None:
         raise ConfigError("the units record no training size; give --input-size")
-    stages = len(read_manifest(base).get("args", {}).get("widths") or [0] * 5)
-    if size % 2 ** stages:
-        raise ConfigError(f"--input-size must be a multiple of 2^{stages} = {2 ** stages} (the base AE has {stages} "
-                          f"pooling stages), got {size}")
+    check_input_size(size, len(read_manifest(base)["args"]["widths"]), what="--input-size")
     return size
 
 

@@ -334,3 +334,21 @@ def test_a_trained_resnet_unit_loads_without_published_weights(tmp_path: Path) -
     assert ck.load_classifier(unit).spec.weights is None
     with pytest.raises(ConfigError, match="weights origin"):
         ck.save_classifier(tmp_path / "x", clf, classes=["a", "b", "c"], origin="borrowed")
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o077])
+def test_written_json_and_units_follow_the_umask(tmp_path: Path, umask: int) -> None:
+    """zoo.json, sidecars and unit directories get the mode any file the user writes gets (0644 / 0755
+    under umask 022), not tempfile's private 0600 / 0700 (issue 23 item 10)."""
+    import os
+
+    old = os.umask(umask)
+    try:
+        path = ck.write_json_atomic(tmp_path / "zoo.json", {"x": 1})
+        unit = ck.save_ae(tmp_path / "base", tiny_ae())
+    finally:
+        os.umask(old)
+    assert path.stat().st_mode & 0o777 == 0o666 & ~umask
+    assert unit.stat().st_mode & 0o777 == 0o777 & ~umask
+    assert (unit / "manifest.json").stat().st_mode & 0o777 == 0o666 & ~umask
+    assert leftovers(tmp_path) == []

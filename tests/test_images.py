@@ -270,3 +270,74 @@ def test_crops() -> None:
     assert not np.array_equal(np.asarray(a), np.asarray(c))
     # impossible aspect ratios fall back to the centre square
     assert random_resized_crop(im, 16, ratio=(50.0, 60.0)).size == (16, 16)
+
+
+# ------------------------------------------------------------------ transparency (issue 23 item 8)
+
+
+def _alpha_digit(colour: int) -> bytes:
+    """A 32x32 "1" drawn only in the alpha channel: every pixel has RGB ``colour``, the stroke alpha 255,
+    the rest alpha 0 (as sklearn's digits saved with the ink as opacity)."""
+    rgba = np.zeros((32, 32, 4), np.uint8)
+    rgba[..., :3] = colour
+    rgba[6:26, 14:18, 3] = 255
+    return _encode(Image.fromarray(rgba, "RGBA"), "PNG")
+
+
+def test_a_dark_digit_in_alpha_is_composited_onto_white_and_said_so() -> None:
+    notes: list[str] = []
+    x = load_image_tensor(_alpha_digit(0), notes=notes)
+    assert torch.all(x[:, 6:26, 14:18] == 0) and x[:, :6].eq(1).all() and x[:, :, :14].eq(1).all()
+    assert notes == ["image data has transparency: transparent pixels are composited onto white"]
+
+
+def test_a_white_digit_only_in_alpha_is_blank_on_white_and_warned_about(caplog) -> None:
+    notes: list[str] = []
+    x = load_image_tensor(_alpha_digit(255), notes=notes)
+    assert x.eq(1).all()  # on white nothing is left: the loader says so instead of staying silent
+    assert len(notes) == 1 and "only in the alpha channel" in notes[0] and "blank" in notes[0]
+    with caplog.at_level("WARNING", logger="s2s_core.data.images"):
+        load_image(_alpha_digit(255))  # without a notes list (data sets): a logged warning
+    assert any("only in the alpha channel" in r.getMessage() for r in caplog.records)
+
+
+def test_an_opaque_alpha_channel_gives_no_note() -> None:
+    rgba = np.full((8, 8, 4), 255, np.uint8)
+    notes: list[str] = []
+    load_image_tensor(_encode(Image.fromarray(rgba, "RGBA"), "PNG"), notes=notes)
+    assert notes == []
+
+
+def test_datasets_composite_alpha_onto_white(tmp_path: Path) -> None:
+    from s2s_core.data.datasets import LabelledImageFolder
+
+    for name in ("a", "b"):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "img_000.png").write_bytes(_alpha_digit(0))
+    x, _ = LabelledImageFolder(tmp_path, 32)[0]
+    assert x[:, 16, 16].eq(0).all() and x[:, 2, 2].eq(1).all()  # the stroke black, the transparent rest white
+
+
+# ------------------------------------------------------------------ aspect ratio (issue 23 item 17)
+
+
+def test_multiple_of_keeps_the_aspect_ratio_and_says_what_it_did() -> None:
+    """464x442 to multiples of 32: 448x448 by one uniform scale (448/442) and a centre crop, not a stretch.
+    A centred 100x100 black square stays square, 101 +- 1 px a side (a stretch: about 97 wide, 101 high)."""
+    im = np.full((442, 464, 3), 255, np.uint8)
+    im[171:271, 182:282] = 0
+    notes: list[str] = []
+    x = load_image_tensor(_encode(Image.fromarray(im), "PNG"), multiple_of=32, notes=notes)
+    assert x.shape == (3, 448, 448)
+    dark = x[0] < 0.5
+    width, height = int(dark.any(0).sum()), int(dark.any(1).sum())
+    assert abs(width - height) <= 1 and all(abs(side - 100 * 448 / 442) <= 1.5 for side in (width, height))
+    assert notes == ["464x442 px -> 448x448 px (aspect kept; sides to multiples of 32, scaled uniformly and the "
+                     "overhang centre-cropped)"]
+
+
+def test_multiple_of_leaves_fitting_images_untouched() -> None:
+    im = Image.fromarray(np.random.default_rng(0).integers(0, 256, (64, 96, 3), dtype=np.uint8))
+    notes: list[str] = []
+    x = load_image_tensor(_encode(im, "PNG"), multiple_of=32, notes=notes)
+    assert torch.equal(x, image_to_tensor(im)) and notes == []

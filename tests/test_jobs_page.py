@@ -166,7 +166,8 @@ def test_refused_fields_are_named_and_nothing_is_queued(env: Path, monkeypatch) 
     at.number_input(key="job_pretrain_size").set_value(48)
     submit_button(at).click().run()
     assert not at.exception
-    assert [e.value for e in at.error] == ["Not submitted: size: 48 is not a multiple of 32"]
+    assert [e.value for e in at.error] == ["Not submitted: size: 48 is not a positive multiple of 32 (a 5-stage "
+                                           "SegNet pools 5 times, 2**5); try 64"]
     at.number_input(key="job_pretrain_size").set_value(32)
     at.text_input(key="job_pretrain_name").set_value("x;rm -rf ~")
     submit_button(at).click().run()

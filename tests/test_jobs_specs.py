@@ -126,7 +126,7 @@ def test_out_of_range(roots: Roots, key: str, value, words: str) -> None:
 
 @pytest.mark.parametrize(("key", "value"), [
     ("steps", "ten"), ("steps", 1.5), ("steps", True), ("steps", "1e3"), ("lr", "abc"), ("lr", "nan"),
-    ("lr", [0.1]), ("name", 5), ("device", "tpu"), ("device", "cuda:0;ls"), ("widths", "1,2,3"),
+    ("lr", [0.1]), ("name", 5), ("device", "tpu"), ("device", "cuda:0;ls"), ("widths", "1,2,a"),
 ])
 def test_wrong_type_or_format(roots: Roots, key: str, value) -> None:
     assert _error(_pretrain, roots, **{key: value}).startswith(f"{key}:")
@@ -267,3 +267,17 @@ def test_job_processes_never_see_the_token(tmp_path: Path, monkeypatch) -> None:
     job = runner._spawn(dataclasses.replace(job, run_dir=str(tmp_path / "run")))
     assert job.state == "failed" and "do-not-leak" not in (job.error or "")
     assert seen and "S2S_JOBS_TOKEN" not in seen and seen["S2S_RUNS_DIR"] == str(tmp_path / "runs")
+
+
+def test_a_three_stage_ae_at_32_px_is_a_valid_pretrain_job(roots: Roots) -> None:
+    values = _pretrain(roots, widths="16,32,64", depths="1,1,1", size=32)
+    assert (values["widths"], values["size"]) == ("16,32,64", 32)
+
+
+@pytest.mark.parametrize(("params", "words"), [
+    ({"widths": "16,32,64", "depths": "1,1,1", "size": 36}, "size: 36 is not a positive multiple of 8"),
+    ({"size": 48}, "size: 48 is not a positive multiple of 32"),  # the default five stages
+    ({"widths": "16,32,64"}, "one width per stage and one depth per stage"),
+])
+def test_pretrain_job_size_follows_the_stage_count(roots: Roots, params: dict, words: str) -> None:
+    assert words in _error(_pretrain, roots, **params)

@@ -176,3 +176,88 @@ def test_a_validation_class_unknown_to_the_training_data_is_refused(folders, tmp
     (odd / "circle").rename(odd / "n09999999")
     assert cli.main(_train_args(train, odd, tmp_path / "bad", "--epochs", "1")) == 1
     assert "class folder 'n09999999'" in capsys.readouterr().err
+
+
+# ------------------------------------------------------------- small data sets (issue 23 items 9 and 15)
+
+
+def test_the_small_preset_lies_beneath_every_explicit_setting(folders):
+    from s2s_core.errors import ConfigError
+    from s2s_core.train.config import ClassifierConfig, resolve_config
+
+    train, _ = folders
+    small = resolve_config(ClassifierConfig, {"data": str(train), "preset": "small"})
+    assert (small.optimizer, small.lr, small.weight_decay, small.schedule, small.flip, small.crop_scale) == (
+        "adam", 1e-3, 0.0, "cosine", False, [0.85, 1.0])
+    mixed = resolve_config(ClassifierConfig, {"data": str(train), "lr": 0.01}, {"preset": "small"})
+    assert (mixed.lr, mixed.optimizer) == (0.01, "adam")  # a file's lr wins over the preset given by a flag
+    default = resolve_config(ClassifierConfig, {"data": str(train)})
+    assert (default.preset, default.optimizer, default.lr, default.flip, default.crop_scale) == (
+        "imagenet", "sgd", 0.1, True, [0.08, 1.0])
+    with pytest.raises(ConfigError, match="preset: must be one of imagenet, small, got 'tiny'"):
+        resolve_config(ClassifierConfig, {"data": str(train), "preset": "tiny"})
+
+
+def test_chance_is_one_over_k_within_three_standard_errors():
+    from s2s_core.train.classify import chance_warning
+
+    # K = 10, n = 300: 0.1 + 3 * sqrt(0.1 * 0.9 / 300) = 0.1520
+    assert "top-1 0.150 is at chance (1/10 = 0.100, within 0.052 on 300 images)" in chance_warning(0.15, 10, 300)
+    assert chance_warning(0.153, 10, 300) is None
+    assert "--preset small" in chance_warning(0.0, 2, 1000)
+    assert chance_warning(None, 10, 300) is None and chance_warning(0.1, 10, 0) is None
+
+
+def test_a_run_at_chance_says_so_on_stderr_in_the_log_and_in_the_unit(folders, tmp_path, capsys):
+    train, val = folders
+    out = tmp_path / "run"
+    assert cli.main([*_train_args(train, val, out, "--epochs", "1"), "--lr", "1e-9"]) == 0
+    printed, err = capsys.readouterr()
+    assert json.loads(printed)["val_chance"] == 0.1
+    manifest = read_manifest(out / "model")
+    assert manifest["val_chance"] == 0.1 and manifest["val_top1"] <= 0.1 + 3 * (0.09 / 20) ** 0.5
+    assert len(manifest["warnings"]) == 1 and "is at chance (1/10 = 0.100" in manifest["warnings"][0]
+    assert err.count("warning: validation top-1") == 1  # a sane loss near log 10: no loss warning
+    warned = [e for e in read_events(out / "progress.jsonl") if e["event"] == "warning"]
+    assert [e["message"] for e in warned] == manifest["warnings"]
+
+
+def test_the_preset_is_documented_in_the_help():
+    parser = cli.build_parser()
+    sub = next(a for a in parser._actions if a.dest == "command").choices["train-classifier"]
+    preset = next(a for a in sub._actions if "--preset" in a.option_strings)
+    assert preset.choices == ("imagenet", "small")
+    assert "optimizer adam, lr 0.001" in preset.help and "flip False" in preset.help
+
+
+class _HugeLogits(nn.Module):
+    """A 3-class classifier whose logits are about 1e9 (as a randomly initialised torchvision inception_v3's
+    are about 1e11 in eval mode): cross-entropy in the 1e9s, log 3 = 1.1 for a sane start."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        from types import SimpleNamespace
+
+        self.spec = SimpleNamespace(num_classes=3)
+        self.linear = nn.Linear(3, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.linear(x.mean((2, 3))) * 1e9
+
+
+def test_an_absurd_loss_is_warned_about_once_naming_the_likely_cause(tmp_path, capsys):
+    from s2s_core.models.segnet import SegNet
+    from s2s_core.train.finetune import finetune_ae
+
+    torch.manual_seed(0)
+    batches = [(torch.rand(2, 3, 32, 32), torch.tensor([0, 2]))] * 4
+    result = train_classifier_net(_HugeLogits(), batches, steps=4, lr=1e-12, run_dir=tmp_path / "clf")
+    tuned = finetune_ae(SegNet([4], [1]), _HugeLogits(), batches, steps=3, run_dir=tmp_path / "ft")
+    err = capsys.readouterr().err
+    for run, res in ((tmp_path / "clf", result), (tmp_path / "ft", tuned)):
+        assert len(res.warnings) == 1 and "times the 1.1 a sane start gives" in res.warnings[0]
+        assert "randomly initialised" in res.warnings[0] and "normalised" in res.warnings[0]
+        assert [e["step"] for e in read_events(run / "progress.jsonl") if e["event"] == "warning"] == [1]
+    assert err.count("warning: the training loss is") == 2  # once per run, not once per step
+    sane = train_classifier_net(Classifier.from_name("lenet5", num_classes=3), batches, steps=2, lr=1e-3)
+    assert sane.warnings == []

@@ -51,6 +51,9 @@ def test_paper_defaults(data_dir):
     ({"learning_rate": 0.1}, ["learning_rate", "valid keys", "lr"]),
     ({"lr": -0.1}, ["lr", "positive"]),
     ({"size": 100}, ["size", "multiple of 32"]),
+    ({"size": 38, "widths": [16, 32, 64], "depths": [1, 1, 1]}, ["size: 38", "multiple of 8", "try 40"]),
+    ({"widths": [16, 32, 64], "depths": [1, 1]}, ["widths/depths", "one depth per stage"]),
+    ({"widths": [], "depths": []}, ["widths/depths"]),
     ({"steps": 0}, ["steps", "positive"]),
     ({"widths": [8, 16]}, ["widths"]),
     ({"lr": "fast"}, ["lr", "invalid"]),
@@ -62,6 +65,14 @@ def test_bad_values_rejected_with_the_key_named(data_dir, layer, words):
         resolve_config(PretrainConfig, {"data": str(data_dir)}, layer)
     for w in words:
         assert w in str(err.value)
+
+
+def test_any_stage_count_with_its_own_size_rule(data_dir):
+    """A 3-stage A_S (the demo's layout) at 32 px leaves a 4x4 bottleneck; 1 stage needs only even sizes."""
+    cfg = resolve_config(PretrainConfig, {"data": str(data_dir), "widths": [16, 32, 64], "depths": [1, 1, 1],
+                                          "size": 32})
+    assert (cfg.widths, cfg.depths, cfg.size) == ([16, 32, 64], [1, 1, 1], 32)
+    assert resolve_config(PretrainConfig, {"data": str(data_dir), "widths": [4], "depths": [1], "size": 6}).size == 6
 
 
 def test_missing_data_dir_rejected():

@@ -229,3 +229,24 @@ def test_finetune_refuses_a_data_class_the_classifier_does_not_know(classifier, 
     err = capsys.readouterr().err
     assert "data class 'class0' is not a class of classifier" in err and len(err.strip().splitlines()) == 1
     assert not (tmp_path / "o").exists()
+
+
+def test_a_classifier_unit_is_named_by_its_record_not_by_the_run_folder(classifier, tmp_path, capsys):
+    """train-classifier writes RUN/model; the fine-tuned AE must not call its classifier 'model' (issue 23)."""
+    from s2s_core.train.finetune import unit_classifier_name
+
+    named = save_classifier(tmp_path / "train-digits" / "model", classifier, {"name": "digits"}, classes=CLASSES)
+    unnamed = save_classifier(tmp_path / "old-run" / "model", classifier, {}, classes=CLASSES)
+    in_zoo = save_classifier(tmp_path / "zoo" / "classifiers" / "L", classifier, {}, classes=CLASSES)
+    assert unit_classifier_name(named) == "digits"
+    assert unit_classifier_name(unnamed) == "lenet5_demo"  # the architecture, not the folder
+    assert unit_classifier_name(in_zoo) == "L"  # a zoo's folder is the short name
+    torch.manual_seed(0)
+    save_ae(tmp_path / "base", SegNet(WIDTHS, DEPTHS))
+    out = tmp_path / "ft"
+    code = cli.main(["finetune", "--base", str(tmp_path / "base"), "--classifier", str(named), "--data",
+                     str(_image_folder(tmp_path / "labelled")), "--out", str(out), "--size", "32", "--batch-size",
+                     "8", "--steps", "1", "--threads", "1", "--device", "cpu", "--no-progress-bar"])
+    assert code == 0, capsys.readouterr().err
+    assert read_manifest(out / "model")["classifier"] == "digits"
+    assert json.loads((out / "zoo.json").read_text())["classifiers"].keys() == {"digits"}

@@ -285,3 +285,55 @@ def test_pretrain_in_normalized_space_trains_and_records_it(photos, tmp_path):
     assert manifest["final_heldout_loss"] * 10 < losses[-1]  # held-out loss in pixel space: ~20x smaller
     with pytest.raises(ConfigError, match="loss_space"):
         _cfg(photos, tmp_path / "bad", loss_space="lab")
+
+
+def test_cli_pretrains_a_three_stage_ae_at_32_px(photos, tmp_path, capsys):
+    """The demo's own layout through the command (issue 23): any stage count, sizes a multiple of 2**stages."""
+    from s2s_core import cli
+
+    out = tmp_path / "run"
+    args = ["--data", str(photos), "--out", str(out), "--steps", "2", "--size", "32", "--batch-size", "4",
+            "--widths", "16,32,64", "--depths", "1,1,1", "--threads", "1", "--heldout-images", "8",
+            "--device", "cpu", "--no-progress-bar"]
+    assert cli.main(["pretrain", *args]) == 0
+    ae = load_ae(out / "model")
+    assert ae.config["widths"] == [16, 32, 64] and ae.multiple == 8
+    assert ae.encode(torch.rand(1, 3, 32, 32)).features.shape == (1, 64, 4, 4)  # a 4x4 bottleneck, not 1x1
+    capsys.readouterr()
+    bad = ["--data", str(photos), "--out", str(tmp_path / "bad"), "--size", "36", "--widths", "16,32,64",
+           "--depths", "1,1,1"]
+    assert cli.main(["pretrain", *bad]) == 1
+    assert "size: 36 is not a positive multiple of 8" in capsys.readouterr().err
+
+
+def test_stratified_sample_known_answers():
+    from s2s_core.data.datasets import stratified_sample
+
+    root = Path("/d")
+    files = [f"/d/{c}/img_{i:03d}.png" for c in "abc" for i in range(10)] + [f"/d/z/img_{i:03d}.png" for i in range(30)]
+    picked = stratified_sample(files, root, 12, seed=0)
+    per_class = {c: sum(f.startswith(f"/d/{c}/") for f in picked) for c in "abcz"}
+    assert per_class == {"a": 2, "b": 2, "c": 2, "z": 6}  # 12 x 10/60 and 12 x 30/60
+    assert picked == stratified_sample(list(reversed(files)), root, 12, seed=0)  # deterministic, order-free
+    assert picked != stratified_sample(files, root, 12, seed=1)
+    assert sorted(stratified_sample(files, root, 100, seed=0)) == sorted(files)
+    # 7 from 3 equal classes: 2 each, the seventh to one class chosen by the seed
+    three = [f for f in files if not f.startswith("/d/z/")]
+    assert sorted(sum(f.startswith(f"/d/{c}/") for f in stratified_sample(three, root, 7, seed=0)) for c in "abc") == [2, 2, 3]
+
+
+def test_the_held_out_set_is_a_stratified_sample_not_the_first_class(tmp_path):
+    """Three class folders of one colour each, named img_000.png... in every folder: 6 held-out images are
+    2 of each colour (the first 6 files in name order would all be the first class)."""
+    from s2s_core.train import distributed
+    from s2s_core.train.pretrain import heldout_set
+
+    for c, colour in zip("abc", [(255, 0, 0), (0, 255, 0), (0, 0, 255)], strict=True):
+        (tmp_path / c).mkdir()
+        for i in range(8):
+            Image.new("RGB", (32, 32), colour).save(tmp_path / c / f"img_{i:03d}.png")
+    cfg = resolve_config(PretrainConfig, {"data": str(tmp_path), **TINY, "heldout_images": 6})
+    images = heldout_set(cfg, distributed.DistInfo())
+    dominant = images.float().mean((2, 3)).argmax(1).tolist()
+    assert sorted(dominant) == [0, 0, 1, 1, 2, 2]
+    assert torch.equal(images, heldout_set(cfg, distributed.DistInfo()))

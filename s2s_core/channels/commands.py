@@ -19,7 +19,7 @@ from s2s_core.channels.lens import DEFAULT_K, ChannelLens, fit_channel_weights
 from s2s_core.channels.store import load_channel_weights, save_channel_weights
 from s2s_core.data.datasets import LabelledImageFolder, collate_skip_none
 from s2s_core.data.demo_data import fixed_split
-from s2s_core.data.images import load_image_tensor
+from s2s_core.data.images import ALPHA_POLICY, load_image_tensor
 from s2s_core.errors import ConfigError, S2SError
 from s2s_core.runtime import configure_threads
 from s2s_core.zoo import Zoo
@@ -112,7 +112,7 @@ def register(sub) -> None:
     s = cmds.add_parser("show", help="the top-k relevant channels of one image (and their heatmaps as a PNG)")
     s.add_argument("--zoo", type=Path, required=True, help="zoo directory (with zoo.json and fitted W)")
     s.add_argument("--classifier", required=True, help="the classifier's short name in the zoo")
-    s.add_argument("--image", type=Path, required=True, help="input image")
+    s.add_argument("--image", type=Path, required=True, help=f"input image (shorter side resized, centre-cropped; {ALPHA_POLICY})")
     s.add_argument("--k", type=int, default=DEFAULT_K, help=f"relevant channels to show (default {DEFAULT_K})")
     s.add_argument("--out", type=Path, default=None, help="write the image and each channel's DeconvNet heatmap here")
     s.set_defaults(func=_show)
@@ -148,7 +148,10 @@ def _show(args) -> int:
     zoo = Zoo.load(args.zoo)
     name = _names(zoo, args.classifier)[0]
     lens = ChannelLens(zoo.classifiers[name], load_channel_weights(args.zoo, name), input_size=zoo.input_size)
-    x = load_image_tensor(args.image, size=zoo.input_size).unsqueeze(0)
+    notes: list[str] = []
+    x = load_image_tensor(args.image, size=zoo.input_size, notes=notes).unsqueeze(0)
+    for note in notes:
+        print(f"note: {note}")
     rel = lens.relevant(x, args.k)
     classes = zoo.classes or [str(i) for i in range(zoo.num_classes)]
     print(f"{name} predicts {classes[int(rel.predicted[0])]}; its top-{rel.k} relevant channels:")

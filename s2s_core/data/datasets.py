@@ -295,6 +295,33 @@ class _Stream(IterableDataset):
                 return
 
 
+def stratified_sample(files: Sequence[str], root: str | Path, n: int, seed: int) -> list[str]:
+    """``n`` of ``files`` (all when there are fewer), drawn at random with ``seed``, deterministically.
+
+    Each top-level folder under ``root`` (a class of an ImageFolder tree; files directly in ``root`` form one
+    group) gets its share of ``n`` in proportion to its size: the floors first, then one more for the
+    largest remainders (ties in a seeded order). Within a group the files are a seeded random sample; the
+    result is in a seeded random order, so that ranks taking every k-th file get a mix of groups.
+    """
+    if n >= len(files):
+        chosen = list(files)
+    else:
+        groups: dict[str, list[str]] = {}
+        for f in sorted(files):
+            rel = Path(f).relative_to(root).parts
+            groups.setdefault(rel[0] if len(rel) > 1 else "", []).append(f)
+        names = sorted(groups)
+        exact = {g: n * len(groups[g]) / len(files) for g in names}
+        quota = {g: math.floor(exact[g]) for g in names}
+        tie = random.Random(_mix(seed, "heldout-ties"))
+        by_remainder = sorted(names, key=lambda g: (-(exact[g] - quota[g]), tie.random()))
+        for g in by_remainder[:n - sum(quota.values())]:
+            quota[g] += 1
+        chosen = [f for g in names for f in random.Random(_mix(seed, "heldout", g)).sample(groups[g], quota[g])]
+    random.Random(_mix(seed, "heldout-order")).shuffle(chosen)
+    return chosen
+
+
 class FlatFolderStream(_Stream):
     """Endless stream of ``(3, S, S)`` crops of every image under ``root`` (recursive); see module docs."""
 

@@ -26,8 +26,10 @@ Every failure (missing file, not an image, truncated, empty, zero-size, too larg
 
 Resizing policy of :func:`load_image_tensor`: ``size=int S`` resizes the shorter side to S and centre-crops
 S×S (the "center-crop, single-scale" evaluation of Table 1); ``size=(H, W)`` resizes to exactly H×W
-(aspect not kept); ``multiple_of=m`` then resizes each side to the nearest multiple of m (at least m), e.g.
-32 for SegNet's five 2×2 poolings. All resizing is antialiased bicubic.
+(aspect not kept); ``multiple_of=m`` then brings each side to its nearest multiple of m (at least m), e.g.
+32 for SegNet's five 2×2 poolings, **keeping the aspect ratio**: one uniform scale (the larger of the two
+sides' ratios), then a centre crop of what overhangs (:func:`fit_to_multiple`). All resizing is antialiased
+bicubic.
 """
 
 from __future__ import annotations
@@ -56,6 +58,8 @@ DEFAULT_MAX_BYTES = 256 * 1024 * 1024
 IMAGE_EXTENSIONS = frozenset({".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff", ".gif"})
 _FORMATS_TEXT = "PNG, JPEG, WebP, BMP, TIFF, GIF"
 _WHITE = (255, 255, 255)
+#: What every s2s image path does with transparency (for help texts and notes).
+ALPHA_POLICY = "transparent pixels are composited onto white"
 
 ImageSource = str | os.PathLike | bytes | bytearray | memoryview | BinaryIO
 
@@ -136,13 +140,38 @@ def _high_depth_to_l(im: Image.Image) -> Image.Image:
     return Image.fromarray(scaled)
 
 
-def to_rgb(im: Image.Image, name: str = "image") -> Image.Image:
-    """Convert any PIL mode to 8-bit RGB (policies in the module docstring; alpha onto white)."""
+def _alpha_note(im: Image.Image, rgb: Image.Image, name: str) -> tuple[str, bool] | None:
+    """What compositing ``im`` onto white did, in one sentence, and whether it left a blank image; None when
+    its alpha is fully opaque.
+
+    The loud case is a picture drawn only in the alpha channel (every pixel one colour, e.g. a white digit
+    whose shape is its alpha): on white it is a blank image, and a classifier would still answer.
+    """
+    if im.convert("RGBA").getchannel("A").getextrema()[0] == 255:
+        return None
+    if all(lo == hi for lo, hi in rgb.getextrema()):
+        return (f"{name}: its picture is only in the alpha channel (every pixel has the same colour), so "
+                f"composited onto white it is a blank image; flatten it onto a contrasting background first"), True
+    return f"{name} has transparency: {ALPHA_POLICY}", False
+
+
+def to_rgb(im: Image.Image, name: str = "image", notes: list[str] | None = None) -> Image.Image:
+    """Convert any PIL mode to 8-bit RGB (policies in the module docstring; alpha onto white).
+
+    With ``notes``, a sentence saying how transparency was handled is appended to it (see
+    :func:`_alpha_note`); without, a picture that compositing leaves blank is logged as a warning.
+    """
     try:
         if im.mode.startswith("I") or im.mode == "F":
             return _high_depth_to_l(im).convert("RGB")
         if im.mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in im.info:
-            return _composite_on_white(im)
+            rgb = _composite_on_white(im)
+            note = _alpha_note(im, rgb, name)
+            if note is not None and notes is not None:
+                notes.append(note[0])
+            elif note is not None and note[1]:  # blank: worth a warning where nobody collects notes
+                log.warning(note[0])
+            return rgb
         return im.convert("RGB") if im.mode != "RGB" else im
     except (ValueError, OSError, TypeError) as exc:
         raise ImageLoadError(f"{name} has colour mode {im.mode}, which cannot be converted to RGB") from exc
@@ -154,12 +183,15 @@ def load_image(
     max_pixels: int = DEFAULT_MAX_PIXELS,
     max_bytes: int = DEFAULT_MAX_BYTES,
     draft: tuple[int, int] | None = None,
+    notes: list[str] | None = None,
 ) -> Image.Image:
     """Load an image file, path, uploaded file or bytes as an 8-bit RGB ``PIL.Image``.
 
     ``draft=(w, h)`` lets JPEG decode at a reduced scale (1/2, 1/4, 1/8) that stays at least w×h; used by
     the streams of Sec. 3.2 to make large photos cheap when only a small crop is needed. The size
-    limits are checked on the declared (full) size. Raises :class:`ImageLoadError` on any failure.
+    limits are checked on the declared (full) size. Transparency is composited onto white on every path
+    (files, uploads, data sets); ``notes`` collects a sentence saying so for an image that had any (commands
+    print it). Raises :class:`ImageLoadError` on any failure.
     """
     data, name = _read_source(source, max_bytes)
     try:
@@ -173,7 +205,7 @@ def load_image(
             except Exception as exc:  # a broken EXIF block must not make a good image unreadable
                 log.debug("ignoring unreadable EXIF data in %s: %s", name, exc)
                 oriented = im
-            rgb = to_rgb(oriented, name)
+            rgb = to_rgb(oriented, name, notes)
             if rgb is im:
                 rgb = im.copy()
     except ImageLoadError:
@@ -269,6 +301,24 @@ def _round_multiple(value: int, multiple: int) -> int:
     return max(multiple, int(round(value / multiple)) * multiple)
 
 
+def fit_to_multiple(image: Image.Image, multiple: int) -> Image.Image:
+    """Each side to its nearest multiple of ``multiple`` (at least ``multiple``) without distorting the image.
+
+    One uniform scale ``s = max(W'/W, H'/H)`` (W', H' the target sides) makes both sides at least their
+    targets; the overhang of the other side is cropped evenly from both ends, in the same resampling (no
+    second interpolation). 464×442 with m=32: s = 448/442, about 470×448, cropped to 448×448; the aspect ratio
+    of what remains is the original's.
+    """
+    width, height = image.size
+    target = (_round_multiple(width, multiple), _round_multiple(height, multiple))
+    if target == image.size:
+        return image
+    scale = max(target[0] / width, target[1] / height)
+    box_w, box_h = target[0] / scale, target[1] / scale  # the kept region, in source pixels
+    left, top = (width - box_w) / 2, (height - box_h) / 2
+    return image.resize(target, Image.Resampling.BICUBIC, box=(left, top, left + box_w, top + box_h))
+
+
 def load_image_tensor(
     source: ImageSource,
     size: int | tuple[int, int] | None = None,
@@ -276,26 +326,34 @@ def load_image_tensor(
     multiple_of: int | None = None,
     max_pixels: int = DEFAULT_MAX_PIXELS,
     max_bytes: int = DEFAULT_MAX_BYTES,
+    notes: list[str] | None = None,
 ) -> torch.Tensor:
     """Load an image as a float32 tensor ``(3, H, W)`` in [0, 1] (resize policy in the module docstring).
 
     ``size=None`` keeps the original size; ``size=S`` gives ``(3, S, S)`` (shorter side to S, centre crop);
     ``size=(H, W)`` gives ``(3, H, W)``; ``multiple_of=m`` rounds H and W to the nearest multiple of m.
+    ``notes``: see :func:`load_image`.
     """
-    image = load_image(source, max_pixels=max_pixels, max_bytes=max_bytes)
+    image = load_image(source, max_pixels=max_pixels, max_bytes=max_bytes, notes=notes)
+    original = image.size
     if isinstance(size, int):
         if size < 1:
             raise ImageLoadError(f"image size must be at least 1 pixel, got {size}")
         image = resize_center_crop(image, size)
+        how = "shorter side resized, centre-cropped"
     elif size is not None:
         height, width = size
         if height < 1 or width < 1:
             raise ImageLoadError(f"image size must be at least 1×1 pixels, got {height}×{width}")
         image = image.resize((width, height), Image.Resampling.BICUBIC)
+        how = "resized to exactly that size"
+    else:
+        how = "aspect kept"
     if multiple_of is not None:
         if multiple_of < 1:
             raise ImageLoadError(f"multiple_of must be at least 1, got {multiple_of}")
-        target = (_round_multiple(image.width, multiple_of), _round_multiple(image.height, multiple_of))
-        if target != image.size:
-            image = image.resize(target, Image.Resampling.BICUBIC)
+        image = fit_to_multiple(image, multiple_of)
+        how += f"; sides to multiples of {multiple_of}, scaled uniformly and the overhang centre-cropped"
+    if notes is not None and image.size != original:
+        notes.append(f"{original[0]}x{original[1]} px -> {image.width}x{image.height} px ({how})")
     return image_to_tensor(image)

@@ -85,9 +85,9 @@ class DemoRecipe:
                      "ae_steps_beside_classifiers", "ae_threads_after"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"demo recipe: {name} must be positive, got {getattr(self, name)}")
-        if self.size % 2 ** len(self.widths):
-            raise ConfigError(f"demo recipe: size must be a multiple of {2 ** len(self.widths)} "
-                              f"(2 ** stages), got {self.size}")
+        from s2s_core.models.segnet import check_input_size
+
+        check_input_size(self.size, len(self.widths), what="demo recipe: size")
         if len(self.widths) < 3:
             raise ConfigError("demo recipe: A_S needs at least three stages (a bottleneck no finer than 8x8 at "
                               "64 px); fewer would make it an identity by construction")

@@ -19,7 +19,7 @@ from tqdm.auto import tqdm
 
 from s2s_core import __version__
 from s2s_core.checkpoints import write_json_atomic
-from s2s_core.data.images import load_image_tensor, tensor_to_image
+from s2s_core.data.images import ALPHA_POLICY, load_image_tensor, tensor_to_image
 from s2s_core.errors import ConfigError
 from s2s_core.inversion.invert import LEARNING_RATE, STEPS, InversionSettings, invert
 from s2s_core.inversion.priors import tv_weight
@@ -74,7 +74,8 @@ def _invert(args) -> int:
         raise ConfigError(f"--size must be at least 8 pixels, got {args.size}")
     info = ZooInfo.read(args.zoo)
     clf = load_zoo_classifier(info, args.classifier).to(select_device(args.device))
-    x = load_image_tensor(args.image, size=args.size or info.input_size).unsqueeze(0)
+    notes: list[str] = []  # transparency and resizing, printed with the result
+    x = load_image_tensor(args.image, size=args.size or info.input_size, notes=notes).unsqueeze(0)
     settings = InversionSettings(steps=args.steps, lr=args.lr, seed=args.seed, jitter=args.jitter,
                                  lambda_tv=args.lambda_tv, lambda_alpha=args.lambda_alpha).check()
     infos = list_layers(clf, x.shape[-1])
@@ -114,6 +115,8 @@ def _invert(args) -> int:
     print(f"Inverted {args.classifier} at {' + '.join(layers)} in {seconds:.1f} s; normalised error {errs}; "
           f"top-1 on x: {on_x.text(1)}, on the inversion: {on_inv.text(1)}")
     print(f"Wrote {out} and {side}")
+    for note in notes:
+        print(f"note: {note}")
     return 0
 
 
@@ -144,15 +147,18 @@ def register(sub) -> None:
     p = sub.add_parser("invert", help="feature inversion: the image a classifier's layer cannot tell from the input",
                        description="Invert the representation of an image at a layer of a zoo's classifier "
                        "(Mahendran & Vedaldi, CVPR 2015): from a random start, momentum gradient descent with a "
-                       "decaying step on ||Φ(x) − Φ(x0)||²/||Φ(x0)||² + λ_α R_α + λ_TV R_TV^β. Writes the image and "
-                       "OUT.json (settings, normalised error, top-5 on x and on the inversion).")
+                       "decaying step on ||Φ(x) − Φ(x0)||²/||Φ(x0)||² + λ_α R_α + λ_TV R_TV^β. Writes the image and, "
+                       "beside it, a JSON sidecar named like OUT with .json for its suffix (inv.png -> inv.json: "
+                       "settings, normalised error, top-5 on x and on the inversion).")
     p.add_argument("--zoo", type=Path, required=True, help="zoo directory (with zoo.json)")
     p.add_argument("--classifier", required=True, help="the classifier's short name in the zoo")
     p.add_argument("--layer", action="append", default=None, metavar="LAYER",
                    help="module path (`s2s layers` lists them); repeat or comma-separate to invert layers jointly "
                         "(default: the block output nearest mid-depth, starred in `s2s layers`)")
-    p.add_argument("--image", type=Path, required=True, help="input image")
-    p.add_argument("--out", type=Path, required=True, help="output image (.png); OUT.json is written beside it")
+    p.add_argument("--image", type=Path, required=True,
+                   help=f"input image (shorter side resized, centre-cropped; {ALPHA_POLICY})")
+    p.add_argument("--out", type=Path, required=True,
+                   help="output image (.png); the sidecar is OUT with .json for its suffix (inv.png -> inv.json)")
     p.add_argument("--steps", type=_number(int, "steps must be a positive integer"), default=STEPS,
                    help=f"gradient steps (default {STEPS})")
     p.add_argument("--seed", type=int, default=0, help="seed of the random start and the jitter")

@@ -122,6 +122,7 @@ class KindSpec:
     fields: tuple[FieldSpec, ...]
     resumable: bool = False
     launchable: bool = True
+    check: Callable[[dict[str, Any]], None] | None = None  #: a last check across the typed values (ConfigError)
 
     def field(self, name: str) -> FieldSpec:
         for f in self.fields:
@@ -208,9 +209,10 @@ _DATA = FieldSpec("data", "path", None, "directory of training images (inside th
                   required=True, choices=data_dir_choices, path_role="data")
 _LOG = FieldSpec("log_every", "int", None, "a progress event every N steps (empty: the command's default)",
                  min=1, max=10_000_000)
-_WIDTHS = FieldSpec("widths", "str", None, "SegNet stage widths (empty: 64,128,256,512,512)",
-                    pattern=r"\d{1,4}(,\d{1,4}){4}")
-_DEPTHS = FieldSpec("depths", "str", None, "convolutions per SegNet stage (empty: 2,2,3,3,3)", pattern=r"\d(,\d){4}")
+_WIDTHS = FieldSpec("widths", "str", None, "SegNet stage widths, 1 to 9 stages (empty: 64,128,256,512,512)",
+                    pattern=r"\d{1,4}(,\d{1,4}){0,8}")
+_DEPTHS = FieldSpec("depths", "str", None, "convolutions per SegNet stage, one per width (empty: 2,2,3,3,3)",
+                    pattern=r"\d(,\d){0,8}")
 _CKPT = FieldSpec("ckpt_every", "int", None, "write a checkpoint every K steps (empty: the command's default)",
                   min=1, max=10_000_000)
 
@@ -219,21 +221,36 @@ _PT, _FT = PretrainConfig(), FinetuneConfig()  # the one set of defaults (config
 
 
 def _train_fields(cfg: PretrainConfig | FinetuneConfig) -> tuple[FieldSpec, ...]:
-    size_help = ("input size in pixels (a multiple of 32)" if cfg.size is not None else
-                 "input size in pixels (a multiple of 32; empty: the size the base AE was trained at)")
+    rule = "a multiple of 2**stages of the AE: 32 for five stages, 8 for three"
+    size_help = (f"input size in pixels ({rule})" if cfg.size is not None else
+                 f"input size in pixels ({rule}; empty: the size the base AE was trained at)")
     return (
         FieldSpec("steps", "int", cfg.steps, "optimiser steps in total", min=1, max=10_000_000),
         FieldSpec("batch_size", "int", cfg.batch_size, "images per step", label="batch size", min=1, max=4096),
         FieldSpec("lr", "float", cfg.lr, "learning rate", label="learning rate", min=1e-8, max=10.0),
-        FieldSpec("size", "int", cfg.size, size_help, min=32, max=1024, multiple_of=32),
+        FieldSpec("size", "int", cfg.size, size_help, min=2, max=1024),  # the multiple: _check_segnet_layout
     )
+
+
+def _check_segnet_layout(values: dict[str, Any]) -> None:
+    """Pre-training: one depth per width, and a size that is a multiple of 2**stages (the rule of the
+    ``pretrain`` command, :meth:`PretrainConfig.validate`)."""
+    from s2s_core.models.segnet import check_input_size, check_layout
+
+    widths = [int(w) for w in values["widths"].split(",")] if values.get("widths") else _PT.widths
+    depths = [int(d) for d in values["depths"].split(",")] if values.get("depths") else _PT.depths
+    try:
+        check_layout(widths, depths)
+    except ConfigError as exc:
+        raise ConfigError(f"widths/depths: {exc}") from exc
+    check_input_size(values["size"], len(widths))
 
 
 SPECS: dict[str, KindSpec] = {
     "pretrain": KindSpec(
         "pretrain", "Pre-train the SegNet autoencoder A_S with MSE (Sec. 3.2)",
         (_DATA, *_train_fields(_PT), _DEVICE, _SEED, _CKPT, _LOG, _THREADS, _NAME, _WIDTHS, _DEPTHS),
-        resumable=True,
+        resumable=True, check=_check_segnet_layout,
     ),
     "finetune": KindSpec(
         "finetune", "Fine-tune a copy of A_S's decoder through a frozen classifier: A_i (Sec. 3.3)",
@@ -406,9 +423,13 @@ def validate_params(kind: str, params: Mapping[str, Any], roots: Roots, backend:
             out[f.name] = f.default
             continue
         out[f.name] = check_value(f, value, roots)
+    spec = get_kind(kind)
+    if spec.check is not None:
+        spec.check(out)
     if backend == "slurm":
         _check_slurm_device(out)
     return out
+
 
 
 def _check_slurm_device(values: dict[str, Any]) -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 import torch
 
 from s2s_core.checkpoints import load_ae, load_autoencoder, load_finetuned, read_manifest
-from s2s_core.data.images import load_image_tensor, tensor_to_image
+from s2s_core.data.images import ALPHA_POLICY, load_image_tensor, tensor_to_image
 from s2s_core.errors import ConfigError, ImageLoadError
 from s2s_core.models.authors import import_pth
 from s2s_core.models.segnet import SegNet
@@ -49,10 +49,8 @@ def _reconstruct(args: argparse.Namespace) -> int:
     ae, label = resolve_autoencoder(args.ae)
     if args.size is not None and (args.size < ae.multiple or args.size % ae.multiple):
         raise ConfigError(f"--size must be a positive multiple of {ae.multiple}, got {args.size}")
-    if args.size is not None:
-        x = load_image_tensor(args.image, args.size)
-    else:
-        x = load_image_tensor(args.image, multiple_of=ae.multiple)
+    notes: list[str] = []  # transparency and resizing, said out loud
+    x = load_image_tensor(args.image, args.size, multiple_of=None if args.size else ae.multiple, notes=notes)
     ae.to(device)
     with torch.inference_mode():
         y = ae(x.unsqueeze(0).to(device))[0].cpu()
@@ -63,6 +61,8 @@ def _reconstruct(args: argparse.Namespace) -> int:
     except OSError as exc:
         raise ImageLoadError(f"cannot write {out} ({exc})") from exc
     print(f"{label}: {args.image} ({x.shape[2]}x{x.shape[1]} px) -> {out}")
+    for note in notes:
+        print(f"note: {note}")
     return 0
 
 
@@ -79,11 +79,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                               description="Pass an image through a SegNet AE and save the reconstruction.")
     p.add_argument("--ae", required=True, metavar="AE_DIR",
                    help="an 'ae' or 'decoder' unit directory, or ZOO_DIR:NAME (NAME = S or a classifier's short name)")
-    p.add_argument("--image", required=True, help="input image file")
+    p.add_argument("--image", required=True, help=f"input image file ({ALPHA_POLICY})")
     p.add_argument("--out", required=True, help="output image file (.png)")
     p.add_argument("--size", type=int, default=None,
-                   help="resize the shorter side to N and centre-crop N x N (N a multiple of 32); "
-                        "default: keep the image, rounding each side to the nearest multiple of 32")
+                   help="resize the shorter side to N and centre-crop N x N (N a multiple of 2**stages of the AE, "
+                        "32 for five stages); default: each side to its nearest multiple, the aspect ratio kept "
+                        "(one uniform scale, the overhang centre-cropped); what was done is printed")
     p.add_argument("--device", default="cpu", help="auto, cpu, cuda or cuda:N (default cpu)")
     p.set_defaults(func=_reconstruct)
 

@@ -44,7 +44,9 @@ class Code:
     sizes: list[torch.Size]
 
 
-def _check_layout(widths: Sequence[int], depths: Sequence[int]) -> tuple[tuple[int, ...], tuple[int, ...]]:
+def check_layout(widths: Sequence[int], depths: Sequence[int]) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """``(widths, depths)`` as int tuples, one of each per stage (any number of stages from 1 to 9), or
+    :class:`ConfigError`."""
     widths, depths = tuple(int(w) for w in widths), tuple(int(d) for d in depths)
     if not widths or len(widths) != len(depths):
         raise ConfigError(f"SegNet needs one width per stage and one depth per stage; got widths={widths}, depths={depths}")
@@ -53,6 +55,21 @@ def _check_layout(widths: Sequence[int], depths: Sequence[int]) -> tuple[tuple[i
     if any(w < 1 for w in widths):
         raise ConfigError(f"SegNet widths must be positive; got {widths}")
     return widths, depths
+
+
+def size_multiple(stages: int) -> int:
+    """Image sides must be multiples of this: SegNet max-pools by 2 once per stage, so 2**stages
+    (32 for VGG16's five stages, 8 for a three-stage A_S)."""
+    return 2 ** int(stages)
+
+
+def check_input_size(size: int, stages: int, what: str = "size") -> None:
+    """Raise :class:`ConfigError` unless a square ``size`` x ``size`` input fits a SegNet of ``stages`` stages
+    (a positive multiple of :func:`size_multiple`); the message suggests the nearest size that does."""
+    m = size_multiple(stages)
+    if size < m or size % m:
+        raise ConfigError(f"{what}: {size} is not a positive multiple of {m} (a {stages}-stage SegNet pools "
+                          f"{stages} times, 2**{stages}); try {max(m, round(size / m) * m)}")
 
 
 def _layer_names(depths: Sequence[int]) -> list[list[str]]:
@@ -69,7 +86,7 @@ class SegNetEncoder(nn.Module):
     def __init__(self, widths: Sequence[int] = VGG16_WIDTHS, depths: Sequence[int] = VGG16_DEPTHS,
                  in_channels: int = 3) -> None:
         super().__init__()
-        self.widths, self.depths = _check_layout(widths, depths)
+        self.widths, self.depths = check_layout(widths, depths)
         self.stages = _layer_names(self.depths)
         c_in = in_channels
         for names, width in zip(self.stages, self.widths, strict=True):
@@ -106,7 +123,7 @@ class SegNetDecoder(nn.Module):
     def __init__(self, widths: Sequence[int] = VGG16_WIDTHS, depths: Sequence[int] = VGG16_DEPTHS,
                  out_channels: int = 3) -> None:
         super().__init__()
-        self.widths, self.depths = _check_layout(widths, depths)
+        self.widths, self.depths = check_layout(widths, depths)
         self.stages: list[list[str]] = []  # deepest stage first, convs in forward order
         for k in range(len(self.widths), 0, -1):
             width = self.widths[k - 1]
@@ -143,7 +160,7 @@ class SegNet(nn.Module):
     def __init__(self, widths: Sequence[int] = VGG16_WIDTHS, depths: Sequence[int] = VGG16_DEPTHS,
                  mean: Sequence[float] = IMAGENET_MEAN, std: Sequence[float] = IMAGENET_STD) -> None:
         super().__init__()
-        widths, depths = _check_layout(widths, depths)
+        widths, depths = check_layout(widths, depths)
         if len(mean) != 3 or len(std) != 3 or any(float(s) <= 0 for s in std):
             raise ConfigError(f"mean and std need 3 values each (std > 0); got mean={mean}, std={std}")
         self.encoder = SegNetEncoder(widths, depths)
@@ -156,7 +173,7 @@ class SegNet(nn.Module):
     @property
     def multiple(self) -> int:
         """Input height and width must be multiples of this (2**stages)."""
-        return 2 ** len(self.config["widths"])
+        return size_multiple(len(self.config["widths"]))
 
     def check_input(self, x01: Tensor) -> None:
         """Raise :class:`ConfigError` unless ``x01`` is (B, 3, H, W) with H, W multiples of ``multiple``."""

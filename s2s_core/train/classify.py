@@ -15,6 +15,7 @@ exported unit records the class names in label order, the validation top-1/top-5
 from __future__ import annotations
 
 import dataclasses
+import math
 import tempfile
 import time
 from collections.abc import Iterable
@@ -37,15 +38,18 @@ from s2s_core.train import distributed
 from s2s_core.train.config import ClassifierConfig
 from s2s_core.train.finetune import EpochBatches
 from s2s_core.train.loop import (
+    CLASSIFIER_LOSS_HINT,
     IterableBatches,
     LoopResult,
     LoopTask,
     RunDir,
+    cross_entropy_scale,
     done_event,
     make_optimizer,
     open_run,
     run_command,
     train_loop,
+    warning_event,
 )
 
 #: torchvision's evaluation crop: the centre 224 of the shorter side resized to 256.
@@ -151,7 +155,8 @@ def train_classifier_net(clf: nn.Module, batches: Iterable[tuple[torch.Tensor, t
 
     task = LoopTask(step_fn=step_fn, batches=batches, modules={"classifier": clf}, params=params, optimizer=opt,
                     scheduler=sched, evaluate=evaluate, eval_every_images=eval_every_images,
-                    after_step=sched.step if sched is not None else None)
+                    after_step=sched.step if sched is not None else None, loss_scale=cross_entropy_scale(clf),
+                    loss_hint=CLASSIFIER_LOSS_HINT)
     with tempfile.TemporaryDirectory(prefix="s2s-classifier-") as tmp:
         run = RunDir(Path(run_dir) if run_dir is not None else Path(tmp))
         return train_loop(task, run, info, total_steps=steps, ckpt_every=ckpt_every or steps, log_every=log_every,
@@ -159,6 +164,25 @@ def train_classifier_net(clf: nn.Module, batches: Iterable[tuple[torch.Tensor, t
 
 
 # --------------------------------------------------------------------------------------------- the command
+#: Binomial standard errors above 1/K within which a validation top-1 still counts as chance.
+CHANCE_SIGMAS = 3.0
+
+
+def chance_warning(top1: float | None, num_classes: int, images: int) -> str | None:
+    """A sentence when ``top1`` on ``images`` validation images is no better than guessing among
+    ``num_classes`` classes: at most 1/K + :data:`CHANCE_SIGMAS` x sqrt(p (1 - p) / n) with p = 1/K (the
+    spread of a guesser's accuracy on n images). None when it is clearly better, or unmeasured."""
+    if top1 is None or images < 1 or num_classes < 2:
+        return None
+    p = 1.0 / num_classes
+    noise = CHANCE_SIGMAS * math.sqrt(p * (1 - p) / images)
+    if top1 > p + noise:
+        return None
+    return (f"validation top-1 {top1:.3f} is at chance (1/{num_classes} = {p:.3f}, within {noise:.3f} on {images} "
+            f"images): the classifier has learned nothing usable. On a small data set use --preset small (Adam, "
+            f"lr 1e-3, no flips, crops near the whole image), train more epochs, or set --size near the images' own")
+
+
 def flip_only() -> Augment:
     """Random horizontal flips (p = 0.5) and nothing else."""
     return Augment(scale=None, rotation=0.0, shift=0.0, noise=0.0, blur=None, brightness=0.0, contrast=0.0,
@@ -230,11 +254,16 @@ def _train_classifier(cfg: ClassifierConfig, info: distributed.DistInfo, *, resu
         evaluate=evaluate if val_set is not None else None, eval_every_images=steps_per_epoch * per_step,
         run_dir=run.root, ckpt_every=cfg.ckpt_every, log_every=cfg.log_every, resume=resume, info=info, flags=flags,
         compile=cfg.compile, bar=bar)
-    meta = {"name": cfg.name or cfg.arch, "data": cfg.data, "val": cfg.val, "classes": classes, "steps": result.step, "epochs": cfg.epochs,
+    top1, val_images = result.metrics.get("val_top1"), result.metrics.get("val_images") or 0
+    chance = chance_warning(top1, len(classes), val_images) if val_set is not None else None
+    meta = {"name": cfg.name or cfg.arch, "preset": cfg.preset, "data": cfg.data, "val": cfg.val, "classes": classes,
+            "steps": result.step, "epochs": cfg.epochs,
             "images_seen": result.images, "seed": cfg.seed, "batch_size": cfg.batch_size,
             "world_size": info.world_size, "final_train_loss": result.loss,
             "val_top1": result.metrics.get("val_top1"), "val_top5": result.metrics.get("val_top5"),
             "val_images": result.metrics.get("val_images"), "skipped_images": train_set.skipped,
+            "val_chance": 1 / len(classes) if val_set is not None else None,
+            "warnings": [*result.warnings, *([chance] if chance else [])],
             "runtime": flags.as_dict(), "seconds": time.monotonic() - t0,
             "recipe": {"loss": "cross_entropy", "label_smoothing": cfg.label_smoothing, "optimizer": cfg.optimizer,
                        "lr": cfg.lr, "momentum": cfg.momentum, "weight_decay": cfg.weight_decay,
@@ -244,10 +273,13 @@ def _train_classifier(cfg: ClassifierConfig, info: distributed.DistInfo, *, resu
                        "val_crop": f"resize {val_resize(cfg, size)}, centre crop {size}"}}
     if result.stopped:
         return {"stopped": True, **meta}
+    if chance:
+        warning_event(run, info, result, chance)
     if info.is_main:
         # the unit records one name per output, in label order (outputs beyond the class folders stay unused)
         names = [*classes, *(f"(unused {k})" for k in range(len(classes), num_classes))]
         save_classifier(run.model, clf.cpu().eval(), meta, classes=names, origin="trained")
-        done_event(run, info, result, model=str(run.model), val_top1=meta["val_top1"], val_top5=meta["val_top5"])
+        done_event(run, info, result, model=str(run.model), val_top1=meta["val_top1"], val_top5=meta["val_top5"],
+                   warnings=meta["warnings"])
     distributed.barrier(info)
     return {"stopped": False, **meta}

@@ -18,9 +18,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from s2s_core.data.images import ALPHA_POLICY
 from s2s_core.errors import EXIT_STOPPED, ConfigError
 from s2s_core.train.config import (
     CLASSIFIER_OPTIMIZERS,
+    CLASSIFIER_PRESETS,
     SCHEDULES,
     ClassifierConfig,
     FinetuneConfig,
@@ -58,17 +60,18 @@ def _run_flags(p: argparse.ArgumentParser) -> None:
 def _common(p: argparse.ArgumentParser) -> None:
     """Flags of the two autoencoder commands."""
     _run_flags(p)
-    p.add_argument("--data", nargs="+", help="image folder, ImageFolder tree, or .tar shards")
+    p.add_argument("--data", nargs="+", help=f"image folder, ImageFolder tree, or .tar shards ({ALPHA_POLICY})")
     p.add_argument("--steps", type=int, help="optimiser steps in total")
-    p.add_argument("--size", type=int, help="input size in pixels (a multiple of 32; finetune default: the size "
-                                            "the base AE was trained at)")
+    p.add_argument("--size", type=int, help="input size in pixels, a multiple of 2**stages of the AE (32 for five "
+                                            "stages, 8 for three; finetune default: the size the base AE was "
+                                            "trained at)")
     p.add_argument("--optimizer", choices=("sgd", "adam"), help="pretrain default sgd (paper), finetune default adam")
 
 
 _FLAG_KEYS = ("out", "data", "steps", "batch_size", "size", "lr", "seed", "ckpt_every", "log_every", "num_workers",
               "device", "threads", "compile", "amp", "widths", "depths", "init_encoder", "heldout", "heldout_images",
               "eval_every_images", "base", "classifier", "classifier_weights", "classifier_name", "train", "optimizer",
-              "recon_weight", "arch", "name", "val", "epochs", "num_classes", "schedule")
+              "recon_weight", "arch", "name", "val", "epochs", "num_classes", "schedule", "preset")
 
 
 def config_from_args(cls: type, args: argparse.Namespace) -> Any:
@@ -124,9 +127,14 @@ def _train_classifier(args: argparse.Namespace) -> int:
     if result.get("stopped"):
         print(f"stopped at step {result['steps']}; resume with --resume --out {cfg.out}", file=sys.stderr)
         return 0
-    keys = ("steps", "images_seen", "final_train_loss", "val_top1", "val_top5", "seconds")
+    keys = ("steps", "images_seen", "final_train_loss", "val_top1", "val_top5", "val_chance", "seconds")
     print(json.dumps({"model": str(Path(cfg.out) / "model"), **{k: result[k] for k in keys}}))
     return 0
+
+
+def _preset_text(name: str) -> str:
+    """``key value, ...`` of one preset, for help texts (``%`` doubled for argparse)."""
+    return ", ".join(f"{k} {v}" for k, v in CLASSIFIER_PRESETS[name].items()).replace("%", "%%")
 
 
 def _int_list(text: str) -> list[int]:
@@ -141,10 +149,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                               description="Train the SegNet AE with MSE, SGD momentum 0.9, lr x0.2 on held-out plateaus "
                                           "(Sec. 3.2). " + _COMMON_HELP)
     _common(p)
-    p.add_argument("--widths", type=_int_list, help="five stage widths, e.g. 64,128,256,512,512")
-    p.add_argument("--depths", type=_int_list, help="five stage depths, e.g. 2,2,3,3,3")
+    p.add_argument("--widths", type=_int_list, help="one width per SegNet stage, 1 to 9 stages (default "
+                                                     "64,128,256,512,512, VGG16's five; e.g. 16,32,64 for 32 px images)")
+    p.add_argument("--depths", type=_int_list, help="convolutions per stage, as many as --widths (default 2,2,3,3,3)")
     p.add_argument("--init-encoder", dest="init_encoder", help="vgg16_bn, or a .safetensors/.pth weights file")
-    p.add_argument("--heldout", nargs="+", help="held-out images (default: the first images of --data)")
+    p.add_argument("--heldout", nargs="+", help="held-out images (default: --heldout-images of --data, a sample drawn with --seed, "
+                                             "stratified over its class folders)")
     p.add_argument("--heldout-images", dest="heldout_images", type=int, help="images in each held-out check")
     p.add_argument("--eval-every-images", dest="eval_every_images", type=int,
                    help="held-out check every N images (paper: 1000000)")
@@ -160,8 +170,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="for a registry name: DEFAULT (its published weights, from the torch cache; the default), "
                         "a torchvision weights tag, or none (randomly initialised; recorded in the manifest)")
     f.add_argument("--classifier-name", dest="classifier_name", metavar="NAME",
-                   help="the classifier's short name in the run's zoo (default: the unit's directory name or the "
-                        "registry name)")
+                   help="the classifier's short name in the run's zoo (default: the name the unit records, e.g. "
+                        "train-classifier's --name or architecture, else its directory name; or the registry name)")
     f.add_argument("--train", choices=("decoder", "encoder", "both"), help="which half of the AE trains (default decoder)")
     f.add_argument("--recon-weight", dest="recon_weight", type=float, help="weight of an extra MSE term (default 0)")
     f.set_defaults(func=_finetune)
@@ -169,13 +179,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     c = subparsers.add_parser(
         "train-classifier", help="train a registry classifier from scratch on an ImageFolder tree (e.g. LeNet-5, Sec. 3.3)",
         description="Train a classifier of the registry (lenet5 at 224 px on ImageNet, as in the paper, or any other) "
-                    "with the torchvision reference recipe: SGD momentum 0.9, lr x0.1 every 30 epochs or cosine, "
-                    "RandomResizedCrop + flips; top-1/top-5 on --val (resize + centre crop) after every epoch. "
-                    "The result, RUN/model, is a classifier unit for s2s finetune and s2s zoo create. " + _COMMON_HELP)
+                    "with the torchvision reference recipe (--preset imagenet, the default): SGD momentum 0.9, lr 0.1, "
+                    "x0.1 every 30 epochs, RandomResizedCrop of 8-100 %% of the area + horizontal flips. On a small "
+                    "data set (a few thousand images: digits, shapes) that recipe stays at chance; use --preset "
+                    "small: " + _preset_text("small") + ". Top-1/top-5 on --val (resize + centre crop) after every "
+                    "epoch; a final top-1 within noise of chance (1/classes + 3 binomial standard errors) is "
+                    "printed as a warning and recorded in the unit (val_chance, warnings). The result, RUN/model, "
+                    "is a classifier unit for s2s finetune and s2s zoo create. " + _COMMON_HELP)
     _run_flags(c)
+    c.add_argument("--preset", choices=tuple(CLASSIFIER_PRESETS),
+                   help="defaults for the recipe, beneath --config, --set and flags: imagenet (torchvision's "
+                        "reference, the default) or small (" + _preset_text("small") + ")")
     c.add_argument("--arch", help="classifier registry name (default lenet5)")
     c.add_argument("--name", help="name recorded in the unit (default: --arch)")
-    c.add_argument("--data", nargs=1, help="the labelled training ImageFolder: root/<class>/<image>")
+    c.add_argument("--data", nargs=1, help=f"the labelled training ImageFolder: root/<class>/<image> ({ALPHA_POLICY})")
     c.add_argument("--val", help="a labelled validation ImageFolder with the same class folders")
     c.add_argument("--epochs", type=int, help="passes over --data (default 90)")
     c.add_argument("--size", type=int, help="training crop and validation size (default: the architecture's)")

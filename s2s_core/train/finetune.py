@@ -32,15 +32,18 @@ from s2s_core.checkpoints import (
     save_finetuned,
 )
 from s2s_core.errors import ConfigError
-from s2s_core.models.segnet import SegNet
+from s2s_core.models.segnet import SegNet, check_input_size
 from s2s_core.runtime import RuntimeFlags
 from s2s_core.train import distributed
 from s2s_core.train.config import DEFAULT_WEIGHTS, FinetuneConfig
 from s2s_core.train.loop import (
+    CLASSIFIER_LOSS_HINT,
+    RUN_MODEL_DIR,
     IterableBatches,
     LoopResult,
     LoopTask,
     RunDir,
+    cross_entropy_scale,
     done_event,
     make_optimizer,
     open_run,
@@ -163,7 +166,9 @@ def finetune_ae(ae: SegNet, classifier: nn.Module, batches: Iterable[tuple[torch
             loss = loss + recon_weight * F.mse_loss(recon.float(), x)
         return loss, len(x)
 
-    task = LoopTask(step_fn=step_fn, batches=batches, modules={"ae": ae}, params=params, optimizer=opt)
+    scale = cross_entropy_scale(classifier)  # plus the MSE term's, at most 1 for images in [0, 1]
+    task = LoopTask(step_fn=step_fn, batches=batches, modules={"ae": ae}, params=params, optimizer=opt,
+                    loss_scale=None if scale is None else scale + recon_weight, loss_hint=CLASSIFIER_LOSS_HINT)
     with tempfile.TemporaryDirectory(prefix="s2s-finetune-") as tmp:
         run = RunDir(Path(run_dir) if run_dir is not None else Path(tmp))
         return train_loop(task, run, info, total_steps=steps, ckpt_every=ckpt_every or steps, log_every=log_every,
@@ -174,6 +179,16 @@ DEFAULT_SIZE = 224
 """Fine-tuning size for a base AE unit that records no training ``size`` (e.g. imported authors' weights)."""
 RANDOM_WEIGHTS = "none"
 """``classifier_weights`` value that asks for a randomly initialised classifier (never the default)."""
+
+
+def unit_classifier_name(path: Path) -> str:
+    """A classifier unit's name in a zoo: the ``name`` its manifest records (``s2s train-classifier`` writes
+    ``--name`` or the architecture), else its folder's name (``ZOO/classifiers/L`` -> ``L``), except the run
+    layout's ``RUN/model`` folder, which names nothing: then the architecture (registry name)."""
+    manifest = read_manifest(path)
+    if manifest.get("name"):
+        return str(manifest["name"])
+    return str(manifest["arch"]) if path.name == RUN_MODEL_DIR else path.name
 
 
 def load_frozen_classifier(cfg: FinetuneConfig, data_root: str | Path) -> tuple[nn.Module, str, str]:
@@ -194,7 +209,7 @@ def load_frozen_classifier(cfg: FinetuneConfig, data_root: str | Path) -> tuple[
         if weights != DEFAULT_WEIGHTS:
             raise ConfigError(f"classifier_weights: {weights!r} applies to registry names; the classifier unit "
                               f"{cfg.classifier} carries its own weights (leave classifier_weights at {DEFAULT_WEIGHTS})")
-        clf, name, source = load_classifier(path), cfg.classifier_name or path.name, "unit"
+        clf, name, source = load_classifier(path), cfg.classifier_name or unit_classifier_name(path), "unit"
     elif weights == RANDOM_WEIGHTS:
         folders = sorted(p.name for p in Path(data_root).iterdir() if p.is_dir() and not p.name.startswith("."))
         if not folders:
@@ -265,6 +280,7 @@ def _finetune(cfg: FinetuneConfig, info: distributed.DistInfo, *, resume: bool, 
         raise ConfigError(f"base: {cfg.base} is not an 'ae' unit (fine-tune from the pre-trained A_S)")
     if cfg.size is None:  # the base AE's training size, recorded in config.json as the resolved value
         cfg = replace(cfg, size=int(base_manifest.get("size") or DEFAULT_SIZE))
+    check_input_size(cfg.size, len(base_manifest["args"]["widths"]))
     clf, clf_name, source = load_frozen_classifier(cfg, cfg.data[0])
     dataset = LabelledImageFolder(cfg.data[0], cfg.size, transform=make_augment(cfg.augment), seed=cfg.seed,
                                   classes=clf.classes, where=f"classifier {cfg.classifier}")
@@ -287,7 +303,8 @@ def _finetune(cfg: FinetuneConfig, info: distributed.DistInfo, *, resume: bool, 
     meta = {"data": cfg.data, "classes": list(clf.classes.names), "data_classes": dataset.classes,
             "classifier_weights": source, "steps": result.step, "images_seen": result.images,
             "seed": cfg.seed, "size": cfg.size, "batch_size": cfg.batch_size, "world_size": info.world_size,
-            "final_train_loss": result.loss, "skipped_images": dataset.skipped, "runtime": flags.as_dict(),
+            "final_train_loss": result.loss, "warnings": result.warnings, "skipped_images": dataset.skipped,
+            "runtime": flags.as_dict(),
             "seconds": time.monotonic() - t0, "classifier_source": cfg.classifier,
             "recipe": {"loss": "cross_entropy" + (" + recon_weight * mse" if cfg.recon_weight else ""),
                        "recon_weight": cfg.recon_weight, "optimizer": cfg.optimizer, "lr": cfg.lr,

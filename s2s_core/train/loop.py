@@ -82,6 +82,10 @@ class IterableBatches:
         self._skip = self.consumed = int(state["batches"])
 
 
+#: The folder of a run dir that holds its exported unit (``RUN/model``).
+RUN_MODEL_DIR = "model"
+
+
 @dataclass
 class RunDir:
     """Paths of a run (see the module docstring)."""
@@ -94,7 +98,7 @@ class RunDir:
     config = property(lambda self: self.root / "config.json")
     progress = property(lambda self: self.root / "progress.jsonl")
     ckpt = property(lambda self: self.root / "ckpt")
-    model = property(lambda self: self.root / "model")
+    model = property(lambda self: self.root / RUN_MODEL_DIR)
 
     def has_checkpoint(self) -> bool:
         return (self.ckpt / "latest.json").is_file()
@@ -223,6 +227,9 @@ class LoopTask:
     were seen (pre-training's held-out check; it may step the scheduler) and once at the end with
     ``final=True`` (a report only: it must not change the training state). ``after_step()``: called after
     every optimiser step (a per-step lr schedule; its state belongs in ``scheduler`` to be checkpointed).
+    ``loss_scale``: what a sane loss is about at the start (log K for a K-class cross-entropy, what a uniform
+    guess scores; 1 for an MSE of images in [0, 1]); a loss :data:`ABSURD_LOSS_FACTOR` times above it is
+    warned about once, with ``loss_hint`` naming the likely cause (:func:`absurd_loss_warning`).
     """
 
     step_fn: Callable[[Any], tuple[torch.Tensor, int]]
@@ -235,6 +242,8 @@ class LoopTask:
     eval_every_images: int = 0
     extra_state: dict[str, Any] = field(default_factory=dict)
     after_step: Callable[[], None] | None = None
+    loss_scale: float | None = None
+    loss_hint: str = ""
 
 
 @dataclass
@@ -244,6 +253,32 @@ class LoopResult:
     loss: float | None  # mean training loss over the last logging window
     stopped: bool
     metrics: dict[str, Any] = field(default_factory=dict)  # the last evaluate() result
+    warnings: list[str] = field(default_factory=list)  # what the loop warned about (also ``warning`` events)
+
+
+#: A finite loss this many times above :attr:`LoopTask.loss_scale` is absurd (a K-class cross-entropy of a
+#: network that guesses is about log K; torchvision's randomly initialised inception_v3 gives 1e10).
+ABSURD_LOSS_FACTOR = 100.0
+
+#: The likely causes of an absurd cross-entropy (``s2s finetune``, ``s2s train-classifier``).
+CLASSIFIER_LOSS_HINT = ("the classifier is likely randomly initialised (torchvision's init gives inception_v3 "
+                        "logits of about 1e11 in eval mode) or fed input normalised other than it expects; "
+                        "check --classifier-weights and the classifier's mean/std")
+
+
+def cross_entropy_scale(classifier: nn.Module) -> float | None:
+    """log K: the cross-entropy of a K-class classifier that gives every class the same probability; K from
+    the classifier's ``spec.num_classes`` (None for a bare network that records none: no check)."""
+    num_classes = getattr(getattr(classifier, "spec", None), "num_classes", None)
+    return math.log(max(int(num_classes), 2)) if num_classes else None
+
+
+def absurd_loss_warning(loss: float, scale: float | None, step: int, hint: str) -> str | None:
+    """One sentence when a finite ``loss`` is over :data:`ABSURD_LOSS_FACTOR` x ``scale``, else None."""
+    if scale is None or not math.isfinite(loss) or loss <= ABSURD_LOSS_FACTOR * scale:
+        return None
+    return (f"the training loss is {loss:.3g} at step {step}, {loss / scale:.2g} times the {scale:.3g} a sane "
+            f"start gives: {hint or 'check the data, the model and the learning rate'}")
 
 
 def _lr(opt: torch.optim.Optimizer) -> float:
@@ -310,6 +345,7 @@ def train_loop(task: LoopTask, run: RunDir, info: DistInfo, *, total_steps: int,
                         enabled=info.is_main, bar=bar, desc=desc)
     window_loss, window_n, last_loss = 0.0, 0, None
     metrics: dict[str, Any] = {}
+    warnings: list[str] = []
     stopped = False
     last_eval = -1
     device = info.device
@@ -330,6 +366,10 @@ def train_loop(task: LoopTask, run: RunDir, info: DistInfo, *, total_steps: int,
                     raise TrainingDivergedError(
                         f"the loss became {mean_loss} at step {step + 1} (lr {_lr(task.optimizer):g}); lower the learning rate "
                         f"or check the data. The last good checkpoint in {run.ckpt} was kept")
+                absurd = None if warnings else absurd_loss_warning(mean_loss, task.loss_scale, step + 1, task.loss_hint)
+                if absurd is not None:  # once per run: the same cause would repeat it every step
+                    warnings.append(absurd)
+                    progress.warn(absurd, step=step + 1, images=images, loss=mean_loss, lr=_lr(task.optimizer))
                 task.optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 task.optimizer.step()
@@ -367,7 +407,15 @@ def train_loop(task: LoopTask, run: RunDir, info: DistInfo, *, total_steps: int,
         progress.close()
         raise
     progress.close()
-    return LoopResult(step=step, images=images, loss=last_loss, stopped=stopped, metrics=metrics)
+    return LoopResult(step=step, images=images, loss=last_loss, stopped=stopped, metrics=metrics, warnings=warnings)
+
+
+def warning_event(run: RunDir, info: DistInfo, result: LoopResult, message: str) -> None:
+    """A ``warning`` event after the loop (e.g. a validation at chance), also printed on stderr; rank 0 only."""
+    if info.is_main:
+        p = Progress(run.progress, total_steps=result.step, start_step=result.step, enabled=True, bar=False)
+        p.warn(message, step=result.step, images=result.images, loss=result.loss)
+        p.close()
 
 
 def done_event(run: RunDir, info: DistInfo, result: LoopResult, **extra: Any) -> None:

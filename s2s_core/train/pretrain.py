@@ -27,7 +27,7 @@ import torch
 import torch.nn.functional as F
 
 from s2s_core.checkpoints import save_ae
-from s2s_core.data.datasets import FlatFolderStream, TarShardStream
+from s2s_core.data.datasets import FlatFolderStream, TarShardStream, stratified_sample
 from s2s_core.errors import ConfigError
 from s2s_core.models.segnet import SegNet, vgg_features_to_encoder
 from s2s_core.runtime import RuntimeFlags
@@ -196,11 +196,15 @@ class StreamBatches:
 def heldout_set(cfg: PretrainConfig, info: distributed.DistInfo) -> torch.Tensor:
     """This rank's share of the held-out images as uint8 ``(N_r, 3, S, S)`` (centre crops, no augmentation).
 
-    From ``cfg.heldout``, else the first images of ``cfg.data`` in file order (then not disjoint from the
-    training images; with a stream of ~100M images the training loss itself is unbiased, Sec. 3.2).
+    From ``cfg.heldout``, else from ``cfg.data`` (then not disjoint from the training images; with a stream of
+    ~100M images the training loss itself is unbiased, Sec. 3.2). From a folder: ``heldout_images`` files drawn
+    at random with the run's seed, stratified over its class folders (:func:`stratified_sample`), the same
+    on every run with that seed; from tar shards: the first images in shard order.
     """
     paths = cfg.heldout or cfg.data
     stream = open_stream(paths, cfg.size, seed=cfg.seed + 7919, info=info, crop="center", infinite=False, shuffle=False)
+    if isinstance(stream, FlatFolderStream):
+        stream.files = stratified_sample(stream.files, stream.root, cfg.heldout_images, cfg.seed)
     share = math.ceil(cfg.heldout_images / info.world_size)
     items = [(x * 255).round().to(torch.uint8) for _, x in zip(range(share), stream, strict=False)]
     if not items:
@@ -313,8 +317,12 @@ def pretrain_ae(ae: SegNet, batches: Any, heldout_u8: torch.Tensor, *, steps: in
             metrics["lr_reduced"] = sched.step(metrics["heldout_loss"])
         return metrics
 
+    # an MSE of outputs in the image range is at most 1 in pixel space, 1/std² (about 20) in normalised space
+    scale = 1.0 if loss_space == "pixel" else float(ae.std.min()) ** -2
     task = LoopTask(step_fn=step_fn, batches=batches, modules={"ae": ae}, params=list(ae.parameters()),
-                    optimizer=opt, scheduler=sched, evaluate=evaluate, eval_every_images=eval_every_images)
+                    optimizer=opt, scheduler=sched, evaluate=evaluate, eval_every_images=eval_every_images,
+                    loss_scale=scale, loss_hint="the AE's output is far outside the image range; lower the "
+                    "learning rate, or check that the images are in [0, 1]")
     total = min(int(stop_at), steps) if stop_at is not None else steps
     result = train_loop(task, RunDir(Path(run_dir)), info, total_steps=total, ckpt_every=ckpt_every or steps,
                         log_every=log_every, resume=resume, bar=bar, desc="pretrain")
@@ -352,9 +360,9 @@ def _pretrain(cfg: PretrainConfig, info: distributed.DistInfo, *, resume: bool, 
         eval_every_images=cfg.eval_every_images, eval_batch_size=cfg.batch_size, run_dir=run.root,
         ckpt_every=cfg.ckpt_every, log_every=cfg.log_every, resume=resume, info=info, flags=flags, bar=bar,
         loss_space=cfg.loss_space)
-    meta = {"data": cfg.data, "heldout": cfg.heldout or "first images of data", "steps": result.step,
+    meta = {"data": cfg.data, "heldout": cfg.heldout or "seeded stratified sample of data", "steps": result.step,
             "images_seen": result.images, "seed": cfg.seed, "size": cfg.size, "batch_size": cfg.batch_size,
-            "world_size": info.world_size, "final_train_loss": result.loss,
+            "world_size": info.world_size, "final_train_loss": result.loss, "warnings": result.warnings,
             "final_heldout_loss": result.metrics.get("heldout_loss"), "final_psnr": result.metrics.get("psnr"),
             "lr_final": opt.param_groups[0]["lr"], "lr_reductions": sched.reductions,
             "skipped_images": stream.skipped, "runtime": flags.as_dict(), "seconds": time.monotonic() - t0,

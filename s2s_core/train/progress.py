@@ -2,13 +2,14 @@
 
 ``RUN/progress.jsonl`` holds one JSON object per line::
 
-    {"event": "step" | "eval" | "checkpoint" | "done" | "error",
+    {"event": "step" | "eval" | "checkpoint" | "done" | "error" | "warning",
      "step": int, "images": int, "loss": float | null, "lr": float | null,
      "images_per_s": float | null, "eta_s": float | null, "time": float (unix seconds), ...extra}
 
 Extra fields: ``eval`` adds ``heldout_loss`` / ``psnr`` (pre-training); ``checkpoint`` adds ``path``;
 ``done`` adds ``status`` (``"completed"`` or ``"stopped"``) and ``message`` (for a stop on SIGTERM/SIGINT:
-``"stopped at step N; resume with --resume"``); ``error`` adds ``message``. Only rank 0 writes.
+``"stopped at step N; resume with --resume"``); ``error`` and ``warning`` add ``message`` (a warning is
+also printed on stderr: something that trains on but is likely wrong). Only rank 0 writes.
 Each line is flushed as it is written, so a reader may tail the file while the run goes on.
 """
 
@@ -73,9 +74,18 @@ class Progress:
                 self._bar.n = step
                 self._bar.set_postfix(loss=f"{loss:.4g}" if loss is not None else "-", lr=f"{lr:.2g}" if lr else "-")
                 self._bar.refresh()
-            elif event in ("eval", "checkpoint", "done", "error"):
+            elif event in ("eval", "checkpoint", "done", "error", "warning"):
                 self._bar.write(f"[{event}] step {step}: " + ", ".join(f"{k}={v}" for k, v in extra.items()))
         return record
+
+    def warn(self, message: str, *, step: int, images: int, loss: float | None = None,
+             lr: float | None = None) -> None:
+        """A ``warning`` event, and the message on stderr (above the bar when there is one)."""
+        if not self.enabled:
+            return
+        self.event("warning", step=step, images=images, loss=loss, lr=lr, message=message)
+        if self._bar is None:
+            print(f"warning: {message}", file=sys.stderr, flush=True)
 
     def close(self) -> None:
         if self._bar is not None:
