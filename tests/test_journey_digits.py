@@ -170,3 +170,44 @@ def test_every_page_opens_on_the_users_zoo(digits, zoo, monkeypatch, tmp_path) -
         if page == "reconstructions":  # img_000.png is in every class folder: one button per class and file
             keys = [b.key for b in at.button if b.key and b.key.startswith("thumb_")]
             assert len(keys) == len(set(keys)) >= 10
+
+
+@pytest.mark.browser
+def test_every_page_in_a_real_browser_without_an_exception(digits, tmp_path) -> None:
+    """The user's two-classifier zoo in chromium: every page, through the sidebar, 0 exceptions on screen."""
+    from browser_harness import CHROMIUM, CHROMIUM_ARGS, IDLE, on_page_js, serve
+    from needs import system_dependency
+
+    system_dependency(CHROMIUM.exists(), "Debian's chromium is not installed at /usr/bin/chromium")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        system_dependency(False, "playwright (python) is not installed: pip install -e '.[test]'")
+    titles = {"overview": "Overview", "reconstructions": "Reconstructions", "upload": "Upload", "noise": "Noise",
+              "signal_order": "Signal order", "compare": "Compare two", "information": "Information",
+              "patterns": "AE patterns", "lenses": "Lenses", "jobs": "Training jobs"}
+    env = {"S2S_ZOO": str(digits["two"]), "S2S_RUNS_DIR": str(tmp_path / "runs"), "S2S_THREADS": "1"}
+    artifacts = Path(__file__).resolve().parent / "artifacts"
+    artifacts.mkdir(exist_ok=True)
+    seen: dict[str, int] = {}
+    with serve(env, tmp_path / "streamlit.log") as (url, _proc), sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1600, "height": 1000})
+        errors: list[str] = []
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        page.goto(url)
+        page.wait_for_selector(IDLE, timeout=240_000)
+        for name, title in titles.items():
+            page.locator('[data-testid="stSidebarNav"] a').filter(has_text=title).first.click()
+            page.wait_for_function(on_page_js("" if name == "overview" else name), timeout=180_000)
+            page.wait_for_timeout(300)
+            page.wait_for_selector(IDLE, timeout=180_000)
+            seen[name] = page.locator('[data-testid="stException"]').count()
+            if name == "reconstructions":  # every thumbnail and reconstruction drawn, then a picture of it
+                page.wait_for_function("() => { const im = [...document.querySelectorAll('[data-testid=stMain] img')];"
+                                       " return im.length > 40 && im.every(i => i.complete && i.naturalWidth > 0); }",
+                                       timeout=180_000)
+                page.screenshot(path=str(artifacts / "own_data_reconstructions.png"), full_page=True)
+        browser.close()
+    assert seen == dict.fromkeys(titles, 0), seen
+    assert not errors, errors
