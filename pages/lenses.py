@@ -1,5 +1,6 @@
 """Lenses: one image through every lens (DESIGN.md "Lenses"), per classifier: S2S's A_i(x) beside relevant
-channels and feature inversion, and every lens scored against the demo's ground truth (the shape is the class)."""
+channels and feature inversion, and every lens scored against ground-truth masks where the data has them (the
+demo's: the shape is the class)."""
 
 from dataclasses import replace
 from pathlib import Path
@@ -18,8 +19,9 @@ ref = state.require_zoo()
 zoo = state.load_zoo(ref)
 st.markdown("What does classifier *i* use in this image? Each lens answers in its own way, on the same image and "
             "the same classifiers: " + "; ".join(f"**{lens.title}** shows {lens.summary}" for lens in LENSES)
-            + ". On the demo the class is the shape's outline and nothing else, so every lens can be checked "
-            "against the truth (the table at the bottom).")
+            + ". Where the test images come with masks of what makes their class (`<split>_masks/`; on the demo "
+            "the shape's outline and nothing else), every lens is also checked against them (the table at the "
+            "bottom).")
 
 items = state.gallery(ref.info.test_dir)
 c = st.columns([1, 3])
@@ -48,7 +50,7 @@ c[0].caption(f"{label}, shown at the zoo's input size {zoo.input_size}×{zoo.inp
              "centre crop); classifiers see exactly this image."
              + (" Ground-truth mask available." if ctx.mask is not None else ""))
 if ctx.mask is not None:
-    ctx = replace(ctx, outline=c[1].toggle("outline the shape (cyan)", value=True, key="lens_outline"))
+    ctx = replace(ctx, outline=c[1].toggle("outline the mask (cyan)", value=True, key="lens_outline"))
 
 for lens in LENSES:
     st.header(lens.title)
@@ -65,7 +67,7 @@ else:
     n = int(gt["n"].max())
     fewer = "".join(f"; {label}: {int(m)} images (the first of every class met in the evaluation's seeded order: an optimisation per image)"
                     for label, m in gt[gt["n"] < n].groupby("label", sort=False)["n"].max().items())
-    st.markdown("Pixel AUC (chance 0.5) and best-threshold IoU of each lens's heatmap against the shape's mask, "
+    st.markdown("Pixel AUC (chance 0.5) and best-threshold IoU of each lens's heatmap against the mask, "
                 f"mean ± standard deviation over {n} test images{fewer} (`ground_truth.csv`); the last column "
                 "scores a random heatmap on the same images as its row.")
     for metric, title in (("auc", "pixel AUC"), ("iou", "IoU at the best threshold")):
