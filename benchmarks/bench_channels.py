@@ -15,12 +15,12 @@ from pathlib import Path
 
 from timing import median_seconds
 
-from s2s_core.channels.lens import ChannelLens, fit_channel_weights
-from s2s_core.channels.probe import ChannelProbe
-from s2s_core.channels.view import channels_view
 from s2s_core.data.demo_data import fixed_split
 from s2s_core.data.gallery import class_names
 from s2s_core.inspection import inspect_image
+from s2s_core.lenses.channels.lens import ChannelLens, fit_channel_weights
+from s2s_core.lenses.channels.probe import ChannelProbe
+from s2s_core.lenses.registry import LENSES
 from s2s_core.zoo import Zoo
 
 ZOO = Path(__file__).resolve().parents[1] / "checkpoints" / "demo"
@@ -44,7 +44,12 @@ def run() -> dict[str, float]:
     lenses = {n: ChannelLens(zoo.classifiers[n], w) for n, w in weights.items()}
     image = x[:1]
     classes = class_names(zoo)
-    view = median_seconds(lambda: channels_view(zoo, lenses, image, classes, k=3), reps=5)
+    names = list(zoo.classifiers)
+    options = {"k": 3, "channel_lenses": lenses, "classes": classes}
+    # what the Lenses page computed for one image before the lenses had sections of their own: the relevant
+    # channels, the gradient and S2S's maps
+    view = median_seconds(lambda: [LENSES[key].view(zoo, image, names, classes=classes, options=options)
+                                   for key in ("channels", "gradient", "s2s")], reps=5)
     s2s = median_seconds(lambda: inspect_image(zoo, image, classes=classes), reps=5)
     return {"channels_fit_seconds_V": round(fit, 2), "channels_fit_lasso_share": round(1 - responses / fit, 3),
             "channels_view_ms": round(view * 1000, 1), "channels_view_vs_s2s_inspect": round(view / s2s, 2)}

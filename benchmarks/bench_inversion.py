@@ -22,7 +22,7 @@ import torch
 
 from s2s_core.data.gallery import find_test_split, gallery
 from s2s_core.imaging import prepare_image
-from s2s_core.inversion.invert import (
+from s2s_core.lenses.inversion.invert import (
     InversionSettings,
     image_stats,
     invert,
@@ -30,7 +30,7 @@ from s2s_core.inversion.invert import (
     resolve_settings,
     schedule,
 )
-from s2s_core.inversion.priors import alpha_norm, tv_beta
+from s2s_core.lenses.inversion.priors import alpha_norm, tv_beta
 from s2s_core.models.layers import LayerTap, list_layers, mid_layer
 from s2s_core.zoo import Zoo
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import streamlit as st
 
 from dashboard import downloads, state
-from dashboard.lenses import LENSES, make_context
+from dashboard.lenses import LENSES, make_context, render
 from s2s_core.analysis.dataset.ground_truth import ground_truth_wide
 from s2s_core.errors import S2SError
 
@@ -18,7 +18,7 @@ st.title("Lenses")
 ref = state.require_zoo()
 zoo = state.load_zoo(ref)
 st.markdown("What does classifier *i* use in this image? Each lens answers in its own way, on the same image and "
-            "the same classifiers: " + "; ".join(f"**{lens.title}** shows {lens.summary}" for lens in LENSES)
+            "the same classifiers: " + "; ".join(f"**{lens.title}** shows {lens.summary}" for lens in LENSES.values())
             + ". Where the test images come with masks of what makes their class (`<split>_masks/`; on the demo "
             "the shape's outline and nothing else), every lens is also checked against them (the table at the "
             "bottom).")
@@ -52,9 +52,9 @@ c[0].caption(f"{label}, shown at the zoo's input size {zoo.input_size}×{zoo.inp
 if ctx.mask is not None:
     ctx = replace(ctx, outline=c[1].toggle("outline the mask (cyan)", value=True, key="lens_outline"))
 
-for lens in LENSES:
+for lens in LENSES.values():
     st.header(lens.title)
-    lens.render(ctx)
+    render(ctx, lens)
 
 st.header("Ground truth: every lens against the masks")
 gt = state.result_table(ref, "ground_truth")

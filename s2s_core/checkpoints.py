@@ -8,7 +8,7 @@ A *unit* is a directory holding ``manifest.json`` and ``*.safetensors`` files (d
 - ``kind="classifier"``: ``model.safetensors``; ``arch`` = classifier registry name; ``args`` = ``{"num_classes": N}``;
   ``classes`` = the N class names in label order (+ ``class_ids``, e.g. WordNet ids, where known).
 - ``kind="channels"``: ``weights.safetensors`` (``W`` (P, K), ``intercept`` (K,)): the relevant channels of a
-  classifier (:mod:`s2s_core.channels.store`); ``args`` = the layers read and the number of classes.
+  classifier (:mod:`s2s_core.lenses.channels.store`); ``args`` = the layers read and the number of classes.
 
 ``tensors`` passed to :func:`save_unit` and returned by :func:`read_unit` are keyed by file stem
 (``"encoder"`` -> ``encoder.safetensors``); each holds module-local keys (``conv11.weight``, ...).

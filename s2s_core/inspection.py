@@ -28,25 +28,10 @@ from s2s_core.data.images import load_image
 from s2s_core.data.preprocess import zoo_preprocessing
 from s2s_core.errors import ConfigError
 from s2s_core.imaging import to_uint8
+from s2s_core.lenses.predictions import Prediction
+from s2s_core.lenses.predictions import predictions as top_k
 from s2s_core.models import classifiers
 from s2s_core.views import ORIGINAL, ae_key
-
-
-@dataclass(frozen=True)
-class Prediction:
-    """Top-k of one classifier on one view: class indices, softmax probabilities and class names."""
-
-    indices: tuple[int, ...]
-    probs: tuple[float, ...]
-    labels: tuple[str, ...]
-
-    @property
-    def top1(self) -> str:
-        return self.labels[0]
-
-    def text(self, k: int = 1) -> str:
-        """``"circle (62%)"`` for the first ``k`` entries, joined by ``", "``."""
-        return ", ".join(f"{lab} ({p:.0%})" for lab, p in zip(self.labels[:k], self.probs[:k], strict=True))
 
 
 @dataclass
@@ -164,13 +149,7 @@ def inspect_image(zoo, x01: torch.Tensor, *, classes: Sequence[str] | None = Non
             logits = zoo.classifiers[name](raw)
             if natives and name in natives:  # the original as the classifier's weights crop it
                 logits = torch.cat([zoo.classifiers[name](natives[name].to(device)), logits[1:]])
-            probs = torch.softmax(logits.float(), dim=1)
-            top = probs.topk(min(k, probs.shape[1]), dim=1)
-            predictions[name] = {
-                view: Prediction(tuple(int(i) for i in top.indices[v]), tuple(float(p) for p in top.values[v]),
-                                 tuple(_label(classes, int(i)) for i in top.indices[v]))
-                for v, view in enumerate(views)
-            }
+            predictions[name] = dict(zip(views, top_k(logits, classes, k), strict=True))
         images = {view: to_uint8(shown[v]) for v, view in enumerate(views)}
         histograms = {view: lab_histograms(shown[v: v + 1], bins=bins) for v, view in enumerate(views)}
     return Inspection(names=names, views=views, images=images,
@@ -182,6 +161,3 @@ def noisy_input(x01: torch.Tensor, s: float, seed: int = NOISE_SEED) -> torch.Te
     """``clamp(x + U(-s, s), 0, 1)`` with a fixed seed, so the same ``s`` always gives the same noise (Sec. 3.3.2)."""
     return add_uniform_noise(x01, s, noise_generator(seed))
 
-
-def _label(classes: Sequence[str], index: int) -> str:
-    return classes[index] if 0 <= index < len(classes) else f"class {index}"

@@ -14,13 +14,14 @@ from sklearn.linear_model import Lasso
 from tiny_zoo import build_tiny_zoo
 from torch import nn
 
-from s2s_core.channels.lasso import fit_mu_lasso
-from s2s_core.channels.lens import ChannelLens, fit_channel_weights, gradient_heatmap
-from s2s_core.channels.probe import ChannelProbe, pooled_responses
-from s2s_core.channels.store import load_channel_weights, save_channel_weights
 from s2s_core.checkpoints import sha256_file
 from s2s_core.cli import main
 from s2s_core.errors import CheckpointError, ConfigError
+from s2s_core.lenses.channels.lasso import fit_mu_lasso
+from s2s_core.lenses.channels.lens import ChannelLens, fit_channel_weights
+from s2s_core.lenses.channels.probe import ChannelProbe, pooled_responses
+from s2s_core.lenses.channels.store import load_channel_weights, save_channel_weights
+from s2s_core.lenses.gradient.lens import gradient_heatmap
 from s2s_core.zoo import Zoo
 
 

@@ -1,4 +1,5 @@
-"""The Lenses page with the relevant-channels panel, under AppTest (issue 18 item 5), and the per-image view."""
+"""The Lenses page with every lens of the registry, under AppTest (issue 18 item 5; issue 24), and the
+display-ready per-image views of the lenses."""
 
 from __future__ import annotations
 
@@ -11,9 +12,10 @@ from streamlit.testing.v1 import AppTest
 from tiny_zoo import add_masks_and_channel_weights, build_tiny_zoo
 
 from s2s_core.analysis.evaluate import run_evaluation
-from s2s_core.channels.lens import ChannelLens
-from s2s_core.channels.store import load_channel_weights
-from s2s_core.channels.view import channels_view, outline, with_outline
+from s2s_core.lenses.channels.lens import ChannelLens
+from s2s_core.lenses.channels.store import load_channel_weights
+from s2s_core.lenses.registry import LENSES
+from s2s_core.lenses.tiles import outline, with_outline
 from s2s_core.zoo import Zoo
 
 APP = str(Path(__file__).resolve().parents[1] / "app.py")
@@ -28,21 +30,28 @@ def zoo_dir(tmp_path_factory) -> Path:
     return zoo
 
 
-def test_the_view_ranks_projects_and_scores_against_a_mask(zoo_dir: Path) -> None:
+def test_the_views_rank_project_and_score_against_a_mask(zoo_dir: Path) -> None:
     zoo = Zoo.load(zoo_dir)
     name, other = list(zoo.classifiers)[:2]
     lenses = {name: ChannelLens(zoo.classifiers[name], load_channel_weights(zoo_dir, name)), other: "no W"}
     x = torch.rand(1, 3, 64, 64, generator=torch.Generator().manual_seed(1))
-    view = channels_view(zoo, lenses, x, zoo.classes, k=2)
-    c = view.per[name]
-    assert view.missing == {other: "no W"} and view.image.shape == (64, 64, 3)
-    assert list(c.table["rank"]) == [1, 2] and c.deconvnet.shape == (2, 64, 64) and c.guided.shape == (2, 64, 64)
-    assert c.heatmap.shape == c.gradient.shape == c.change.shape == (64, 64) and c.reconstruction.shape == (64, 64, 3)
     mask = np.zeros((64, 64), bool)
     mask[10:30, 10:30] = True
-    scores = view.scores(mask)
-    assert set(scores["lens"]) == {"channels_deconvnet", "channels_guided", "gradient", "ae_change", "ae_residual"}
-    assert scores["AUC"].between(0, 1).all()
+    view = LENSES["channels"].view(zoo, x, [name, other], classes=zoo.classes, mask=mask, factor=2,
+                                   options={"k": 2, "channel_lenses": lenses, "classes": zoo.classes})
+    fitted, missing = view.columns
+    assert missing.note == "no W" and not missing.tiles and view.image.shape == (64, 64, 3)
+    assert list(fitted.table["rank"]) == [1, 2] and len(fitted.details) == 2
+    assert [t.image.shape for t in fitted.tiles] == [(128, 128, 3)] * 2  # enlarged twice, ready to show
+    assert (fitted.tiles[0].image == (0, 255, 255)).all(axis=2).any()  # the mask's outline is drawn
+    assert view.heatmaps[name]["channels_deconvnet"].shape == (64, 64)
+    scores = view.scores(mask, LENSES["channels"].labels())
+    assert set(scores["lens"]) == {"channels_deconvnet", "channels_guided"} and scores["AUC"].between(0, 1).all()
+    s2s = LENSES["s2s"].view(zoo, x, [name], mask=mask)
+    assert [t.caption for t in s2s.columns[0].tiles] == [f"S2S: A_{name}(x)", f"|A_{name}(x) − A_S(x)|",
+                                                         f"|x − A_{name}(x)|"]
+    grad = LENSES["gradient"].view(zoo, x, [name, other])
+    assert [len(c.tiles) for c in grad.columns] == [1, 1]  # a model lens: every classifier, W or not
 
 
 def test_outline_is_the_one_pixel_border_of_the_mask() -> None:
@@ -81,7 +90,8 @@ def test_lenses_page(zoo_dir: Path, tmp_path: Path, monkeypatch) -> None:
     assert fitted in gt.columns and "gradient of the class score" in gt.index
     assert any("k random zeroed" in f.columns for f in frames)
     # the inversion lens outlines the mask too and scores its error map against it
-    assert "pixel AUC against the shape" in text
+    assert "pixel AUC against the mask" in text
+    assert [h.value for h in at.header][:4] == [lens.title for lens in LENSES.values()]
     at.select_slider(key="lens_k").set_value(1).run()
     assert not at.exception
     assert channel_rows(at) == 1

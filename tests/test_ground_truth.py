@@ -10,12 +10,12 @@ import torch
 from PIL import Image
 from sklearn.metrics import roc_auc_score
 
-from s2s_core.analysis.heatmap_scores import best_iou, binary_masks, pixel_auc, random_heatmaps
 from s2s_core.cli import main
 from s2s_core.data import demo_data as dd
 from s2s_core.data.masks import masks_folder
 from s2s_core.demo.masks import write_demo_masks
 from s2s_core.errors import ConfigError
+from s2s_core.lenses.scores import best_iou, binary_masks, pixel_auc, random_heatmaps
 
 DEMO = Path(__file__).resolve().parents[1] / "checkpoints" / "demo"
 TEST_DIR = DEMO / "data" / "test"

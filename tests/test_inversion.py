@@ -11,8 +11,8 @@ import torch
 from torch import nn
 
 from s2s_core.errors import ConfigError
-from s2s_core.inversion.invert import InversionSettings, feature_errors, invert, schedule
-from s2s_core.inversion.priors import alpha_norm, alpha_weight, natural_sigma, tv_beta, tv_weight
+from s2s_core.lenses.inversion.invert import InversionSettings, feature_errors, invert, schedule
+from s2s_core.lenses.inversion.priors import alpha_norm, alpha_weight, natural_sigma, tv_beta, tv_weight
 from s2s_core.models.classifiers import IMAGENET_MEAN, IMAGENET_STD, Classifier, ClassifierSpec
 from s2s_core.models.layers import LayerTap, list_layers, mid_layer, resolve_layers, sweep_layers
 

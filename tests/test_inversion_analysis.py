@@ -13,7 +13,7 @@ from s2s_core.analysis.evaluate import evaluate_zoo
 from s2s_core.cli import main
 from s2s_core.data.datasets import LabelledImageFolder
 from s2s_core.errors import ConfigError
-from s2s_core.inversion.invert import InversionSettings, feature_errors, invert
+from s2s_core.lenses.inversion.invert import InversionSettings, feature_errors, invert
 from s2s_core.models.layers import list_layers, sweep_layers
 from s2s_core.zoo import Zoo
 

@@ -19,12 +19,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from s2s_core.channels.lens import ChannelLens
-from s2s_core.channels.probe import RULES, ChannelProbe
-from s2s_core.channels.store import load_channel_weights
 from s2s_core.cli import main
 from s2s_core.errors import ConfigError
-from s2s_core.inversion.error_map import default_layer as error_map_layer
+from s2s_core.lenses.channels.lens import ChannelLens
+from s2s_core.lenses.channels.probe import RULES, ChannelProbe
+from s2s_core.lenses.channels.store import load_channel_weights
+from s2s_core.lenses.inversion.error_map import default_layer as error_map_layer
 from s2s_core.models.classifiers import Classifier
 from s2s_core.models.layers import (
     default_layer,

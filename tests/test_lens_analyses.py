@@ -16,11 +16,32 @@ from tiny_zoo import add_masks_and_channel_weights, build_tiny_zoo
 from s2s_core import results
 from s2s_core.analysis.dataset.channel_zeroing import DRAWS, KS, random_like
 from s2s_core.analysis.evaluate import run_evaluation
-from s2s_core.analysis.heatmap_lenses import HEATMAP_LENSES, HeatmapLens
 from s2s_core.data.datasets import LabelledImageFolder
 from s2s_core.demo.report import ground_truth_section, zeroing_section
 from s2s_core.errors import ConfigError
+from s2s_core.lenses.base import Heatmap, Lens
+from s2s_core.lenses.registry import LENSES
 from s2s_core.zoo import Zoo
+
+
+class Oracle(Lens):
+    """Test lenses that look at the answer: the mask (scores 1), its complement (0), and the mask on the images
+    the feature-inversion lens picked for this batch only (NaN elsewhere: a lens that scores a subset)."""
+
+    key, title, summary, paper = "oracle", "Oracle", "the answer", "(test)"
+    heatmaps = (Heatmap("oracle", "the mask"), Heatmap("complement", "1 - mask"),
+                Heatmap("subset_oracle", "the mask, a subset"))
+
+    def heatmap(self, ctx, classifier, variant, target=None):
+        mask = ctx.batch.masks[:, 0].clone().float()
+        if variant == "complement":
+            return 1 - mask
+        if variant == "subset_oracle":
+            chosen = ctx.cached(("inversion", "chosen"), lambda: None)  # the inversion lens's pick (it runs first)
+            if chosen is None:  # the inversion lens is off
+                return None
+            mask[[k for k in range(mask.shape[0]) if k not in chosen]] = float("nan")
+        return mask
 
 
 @pytest.fixture(scope="module")
@@ -37,10 +58,7 @@ def _run(zoo: Path, batch_size: int) -> dict[str, pd.DataFrame]:
 
 def test_an_oracle_lens_scores_one_its_complement_zero_and_every_lens_has_a_row(zoo_with_masks: Path,
                                                                                 monkeypatch) -> None:
-    monkeypatch.setitem(HEATMAP_LENSES, "oracle", HeatmapLens("oracle", "the mask", "test",
-                                                              lambda ctx, name: ctx.views.masks[:, 0]))
-    monkeypatch.setitem(HEATMAP_LENSES, "complement", HeatmapLens("complement", "1 - mask", "test",
-                                                                  lambda ctx, name: 1 - ctx.views.masks[:, 0]))
+    monkeypatch.setitem(LENSES, "oracle", Oracle())
     one, every = _run(zoo_with_masks, 1), _run(zoo_with_masks, 100)
     for key in ("ground_truth", "channel_zeroing"):
         pd.testing.assert_frame_equal(one[key], every[key], check_exact=False, rtol=1e-5, atol=1e-5)  # float32 convs
@@ -132,8 +150,8 @@ class _KeepBox(torch.nn.Module):
 
 
 def test_the_error_map_is_small_where_the_layer_keeps_the_image_and_large_where_it_drops_it() -> None:
-    from s2s_core.analysis.heatmap_scores import pixel_auc
-    from s2s_core.inversion.error_map import inversion_error_map
+    from s2s_core.lenses.inversion.error_map import inversion_error_map
+    from s2s_core.lenses.scores import pixel_auc
     from s2s_core.models.classifiers import IMAGENET_MEAN, IMAGENET_STD, Classifier, ClassifierSpec
 
     keep = torch.zeros(1, 1, 16, 16)
@@ -163,19 +181,7 @@ def _run_with_inversion(zoo: Path, batch_size: int, per_class: int = 1) -> pd.Da
 
 def test_the_inversion_error_map_row_on_a_subset_beside_its_own_chance(zoo_with_masks: Path, monkeypatch) -> None:
     # an oracle that scores only the first image of every class (NaN for the others) still scores 1 there
-    def first_of_each_class(ctx, name):
-        heat = ctx.views.masks[:, 0].clone().float()
-        chosen = ctx.cached(("inversion_chosen",), lambda: None)  # the inversion lens's pick (it runs first)
-        if chosen is None:  # the inversion lens is off
-            return None
-        leave = [k for k in range(heat.shape[0]) if k not in chosen]
-        heat[leave] = float("nan")
-        return heat
-
-    monkeypatch.setitem(HEATMAP_LENSES, "oracle", HeatmapLens("oracle", "the mask", "test",
-                                                              lambda ctx, name: ctx.views.masks[:, 0]))
-    monkeypatch.setitem(HEATMAP_LENSES, "subset_oracle", HeatmapLens("subset_oracle", "the mask, a subset", "test",
-                                                                     first_of_each_class))
+    monkeypatch.setitem(LENSES, "oracle", Oracle())
     one, every = _run_with_inversion(zoo_with_masks, 1), _run_with_inversion(zoo_with_masks, 100)
     pd.testing.assert_frame_equal(one, every, check_exact=False, rtol=1e-4, atol=1e-4)
     gt = every.set_index(["lens", "classifier"])
@@ -184,7 +190,7 @@ def test_the_inversion_error_map_row_on_a_subset_beside_its_own_chance(zoo_with_
     for name in zoo.names:
         inv, full, sub = gt.loc[("inversion_error", name)], gt.loc[("oracle", name)], gt.loc[("subset_oracle", name)]
         assert inv["n"] == classes and 0 <= inv["auc"] <= 1 and 0 <= inv["iou"] <= 1  # one image per class
-        assert inv["label"] == HEATMAP_LENSES["inversion_error"].label.format(steps=5)  # the steps it used
+        assert inv["label"] == LENSES["inversion"].labels(steps=5)["inversion_error"]  # the steps it used
         assert full["n"] == 9 and full["auc"] == pytest.approx(1.0)
         assert sub["n"] == classes and sub["auc"] == pytest.approx(1.0) and sub["iou"] == pytest.approx(1.0)
         # each row's chance is a random heatmap on that row's own images: the subset rows share theirs

@@ -38,7 +38,7 @@ def _texts(at: AppTest) -> str:
 
 def test_every_classifier_gets_x_its_reconstruction_and_the_inversion(lenses: AppTest) -> None:
     at = lenses
-    assert [h.value for h in at.header] == ["S2S and relevant channels", "Feature inversion",
+    assert [h.value for h in at.header] == ["S2S", "Relevant channels", "Gradient", "Feature inversion",
                                             "Ground truth: every lens against the masks"]
     layer_boxes = {s.label: s for s in at.selectbox if s.label.startswith("layer of ")}
     assert set(layer_boxes) == {"layer of L", "layer of A", "layer of V"}

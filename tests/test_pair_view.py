@@ -11,7 +11,8 @@ from streamlit.testing.v1 import AppTest
 
 from s2s_core import pair_view
 from s2s_core.errors import ConfigError
-from s2s_core.inspection import Inspection, Prediction
+from s2s_core.inspection import Inspection
+from s2s_core.lenses.predictions import Prediction
 
 APP = str(Path(__file__).resolve().parents[1] / "app.py")
 

@@ -69,9 +69,9 @@ def add_masks_and_channel_weights(zoo: Path, box) -> Path:
     """Give the tiny zoo's test split a mask per image (``box(k)`` -> (rows, cols) slices of image k's 64 px
     mask, in sorted path order) and relevant-channel weights W for its first classifier (fitted on 12 noise
     images); returns ``zoo``."""
-    from s2s_core.channels.lens import fit_channel_weights
-    from s2s_core.channels.store import save_channel_weights
     from s2s_core.data.masks import masks_folder
+    from s2s_core.lenses.channels.lens import fit_channel_weights
+    from s2s_core.lenses.channels.store import save_channel_weights
 
     test = Path(zoo) / "data" / "test"
     for k, image in enumerate(sorted(test.rglob("*.png"))):

@@ -1,23 +1,25 @@
-"""The lenses the Lenses page shows, in order (DESIGN.md, "Lenses"): the one lens registry of the dashboard.
+"""The Lenses page's sections: one per lens of :mod:`s2s_core.lenses.registry`, in its order.
 
-Adding a lens to the page is one module and one line: write ``dashboard/lenses/<name>.py`` with
-``render(ctx: LensContext) -> None`` (heavy work cached there or in ``dashboard/state.py``, computation in
-``s2s_core``), then add ``Lens("<name>", "<title>", "<one sentence>", <name>.render)`` to :data:`LENSES`.
-A lens whose heatmap should also be scored against ground-truth masks registers it in
-:mod:`s2s_core.analysis.heatmap_lenses` (the ground-truth table's registry), not here.
+A lens is drawn by :mod:`dashboard.lenses.generic` from its display-ready view, unless it has a section of its
+own here (:data:`SECTIONS`: lens key -> ``render(ctx, lens)``) for controls of its own: the relevant channels'
+k and table, feature inversion's layer picker and depth sweep. A new lens therefore needs nothing here.
 """
 
 from __future__ import annotations
 
-from dashboard.lenses import channels, inversion
-from dashboard.lenses.base import Lens, LensContext, make_context, mask_for
+from collections.abc import Callable
 
-LENSES: tuple[Lens, ...] = (
-    Lens("lens", "S2S and relevant channels",
-         "what A_i(x) keeps of x and what fine-tuning changed (S2S), and the few channels whose response weighs "
-         "most for i's predicted class projected back to the pixels (Oramas et al.)", channels.render),
-    Lens("inv", "Feature inversion", "the image that layer ℓ of classifier i cannot tell apart from x "
-         "(Mahendran & Vedaldi, CVPR 2015), beside S2S's A_i(x)", inversion.render),
-)
+from dashboard.lenses import channels, generic, inversion
+from dashboard.lenses.base import PageContext, make_context, mask_for
+from s2s_core.lenses.base import Lens
+from s2s_core.lenses.registry import LENSES
 
-__all__ = ["LENSES", "Lens", "LensContext", "make_context", "mask_for"]
+SECTIONS: dict[str, Callable[[PageContext, Lens], None]] = {"channels": channels.render, "inversion": inversion.render}
+
+
+def render(ctx: PageContext, lens: Lens) -> None:
+    """Draw ``lens`` with its own section, or the generic one."""
+    SECTIONS.get(lens.key, generic.render)(ctx, lens)
+
+
+__all__ = ["LENSES", "SECTIONS", "PageContext", "make_context", "mask_for", "render"]

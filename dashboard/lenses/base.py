@@ -1,15 +1,12 @@
-"""What every lens of the Lenses page receives and how it is listed.
+"""What every lens section of the Lenses page receives: the chosen image and classifiers (:class:`PageContext`).
 
-A lens is a :class:`Lens`: a key (widget keys and URL parameters start with it), a title, one sentence on what
-it shows, and ``render(ctx)``, which draws the lens for the image and classifiers in ``ctx``. The page makes the
-context once (image picker, classifier picker, the test image's ground-truth mask if the data has one) and calls
-every lens of :data:`dashboard.lenses.LENSES` in turn.
+The page makes the context once (image picker, classifier picker, the test image's ground-truth mask if the
+data has one) and draws every lens of :mod:`s2s_core.lenses.registry` in turn (:mod:`dashboard.lenses`).
 """
 
 from __future__ import annotations
 
 import io
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,16 +16,16 @@ import torch
 
 from dashboard import state
 from dashboard.state import ZooRef
-from s2s_core.analysis.heatmap_scores import MASK_THRESHOLD
 from s2s_core.data.gallery import class_names
 from s2s_core.data.masks import load_mask, masks_folder
 from s2s_core.errors import S2SError
 from s2s_core.imaging import prepare_image
+from s2s_core.lenses.scores import MASK_THRESHOLD
 
 
 @dataclass(frozen=True)
-class LensContext:
-    """The image and classifiers chosen on the Lenses page.
+class PageContext:
+    """The image and classifiers chosen on the Lenses page (what each lens section draws).
 
     Attributes:
         ref: the selected zoo (``state.load_zoo(ref)`` gives the shared, read-only models).
@@ -61,16 +58,6 @@ class LensContext:
         return self.mask if self.outline else None
 
 
-@dataclass(frozen=True)
-class Lens:
-    """One lens of the page: ``render(ctx)`` draws it (its own widgets keyed with ``key``)."""
-
-    key: str
-    title: str
-    summary: str
-    render: Callable[[LensContext], None]
-
-
 @st.cache_data(show_spinner=False, max_entries=256)
 def _mask(path: str, mtime: float, size: int) -> np.ndarray | None:
     try:
@@ -93,7 +80,7 @@ def mask_for(ref: ZooRef, image: str | Path) -> np.ndarray | None:
 
 
 def make_context(ref: ZooRef, source: bytes | str, names: list[str], *, label: str, file_stem: str,
-                 upload_name: str | None = None) -> LensContext:
+                 upload_name: str | None = None) -> PageContext:
     """The context for ``source`` (a test image's path or uploaded bytes) at the zoo's input size. Raises
     :class:`~s2s_core.errors.ImageLoadError` for anything that is not a usable image (the page shows it)."""
     zoo = state.load_zoo(ref)
@@ -103,5 +90,5 @@ def make_context(ref: ZooRef, source: bytes | str, names: list[str], *, label: s
         data.name = upload_name
     x01 = prepare_image(data, zoo.input_size)
     mask = mask_for(ref, source) if isinstance(source, str) else None
-    return LensContext(ref=ref, source=source, source_key=state.source_key(source), x01=x01, label=label,
+    return PageContext(ref=ref, source=source, source_key=state.source_key(source), x01=x01, label=label,
                        file_stem=file_stem, names=list(names), classes=class_names(zoo), mask=mask)

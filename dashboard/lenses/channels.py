@@ -1,12 +1,10 @@
-"""The S2S and relevant-channels lens of the Lenses page (S2S Sec. 3; Oramas et al., seed 004) for one image.
+"""The relevant-channels lens of the Lenses page (Oramas et al., seed 004) for one image.
 
-One column per chosen classifier i: S2S's A_i(x), |A_i(x) − A_S(x)| and |x − A_i(x)|; then, where W is fitted,
-the combined heatmap of i's top-k relevant channels (the paper's interpolating DeconvNet, and guided
-backpropagation), the plain gradient, and the table of those channels (layer, channel, weight in W, response),
-each channel's own heatmaps in an expander. Where the image has a ground-truth mask its outline is drawn on every
-image, and every heatmap is scored against it; below, the zeroing check of ``channel_zeroing.csv``.
-Models and views are cached here (keys: zoo path + mtime, the channel weights' mtimes, the image digest,
-the classifiers, k).
+One column per chosen classifier i: where W is fitted, the combined heatmap of i's top-k relevant channels (the
+paper's interpolating DeconvNet, and guided backpropagation) and the table of those channels (layer, channel,
+weight in W, response), each channel's own heatmaps in an expander; all from the lens's display-ready view
+(:class:`s2s_core.lenses.channels.relevant.RelevantChannels`). Below, the zeroing check of
+``channel_zeroing.csv``. The channel lenses (W loaded) are cached per zoo and W's mtimes.
 """
 
 from __future__ import annotations
@@ -14,21 +12,19 @@ from __future__ import annotations
 import html
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import streamlit as st
 
 from dashboard import downloads, state
-from dashboard.lenses.base import LensContext
-from s2s_core.channels.lens import ChannelLens
-from s2s_core.channels.store import CHANNELS_DIR, has_channel_weights, load_channel_weights
-from s2s_core.channels.view import ChannelsView, channels_view, with_outline
-from s2s_core.data.gallery import class_names
+from dashboard.lenses import generic
+from dashboard.lenses.base import PageContext
 from s2s_core.errors import S2SError
-from s2s_core.imaging import colour_lut, colourise, upscale
+from s2s_core.lenses.base import Lens, LensView
+from s2s_core.lenses.channels.lens import ChannelLens
+from s2s_core.lenses.channels.store import CHANNELS_DIR, has_channel_weights, load_channel_weights
+from s2s_core.lenses.tiles import shown_factor
 
 KS = (1, 2, 3, 4, 5)
-SHOWN = 160  # pixels: small images are enlarged (nearest neighbour) to at least this
 
 
 def _weights_stamp(path: str) -> float:
@@ -52,22 +48,19 @@ def _lenses(path: str, stamp: float, w_stamp: float, _zoo) -> dict[str, ChannelL
 
 
 @st.cache_data(max_entries=32, show_spinner="Ranking the channels and projecting them to the image…")
-def _view(path: str, stamp: float, w_stamp: float, key: str, names: tuple[str, ...], k: int, _zoo, _lenses,
-          _x01) -> ChannelsView:
-    return channels_view(_zoo, {n: _lenses[n] for n in names if n in _lenses}, _x01, class_names(_zoo), k)
+def _view(path: str, stamp: float, w_stamp: float, key: str, names: tuple[str, ...], k: int, outline: bool,
+          _zoo, _lenses, _x01, _mask, _classes, _lens) -> LensView:
+    return _lens.view(_zoo, _x01, list(names), classes=_classes, mask=_mask, factor=shown_factor(_zoo.input_size),
+                      options={"k": k, "channel_lenses": _lenses, "classes": _classes})
 
 
-def view(ctx: LensContext, k: int) -> ChannelsView:
-    """The cached :class:`ChannelsView` of the chosen image and classifiers."""
+def view(ctx: PageContext, lens: Lens, k: int) -> LensView:
+    """The cached view of the chosen image and classifiers with the top ``k`` channels."""
     zoo = state.load_zoo(ctx.ref)
     w_stamp = _weights_stamp(ctx.ref.path)
     lenses = _lenses(ctx.ref.path, ctx.ref.stamp, w_stamp, zoo)
-    return _view(ctx.ref.path, ctx.ref.stamp, w_stamp, ctx.source_key, tuple(ctx.names), k, zoo, lenses, ctx.x01)
-
-
-def _heat(values: np.ndarray, factor: int, mask: np.ndarray | None, lut: np.ndarray) -> np.ndarray:
-    vmax = float(np.max(values)) if np.size(values) else 0.0
-    return with_outline(upscale(colourise(values, vmax, lut), factor), mask, factor)
+    return _view(ctx.ref.path, ctx.ref.stamp, w_stamp, ctx.source_key, tuple(ctx.names), k,
+                 ctx.drawn_mask is not None, zoo, lenses, ctx.x01, ctx.drawn_mask, list(ctx.classes), lens)
 
 
 def _table_html(table: pd.DataFrame) -> str:
@@ -83,71 +76,31 @@ def _table_html(table: pd.DataFrame) -> str:
             "</table></div>")
 
 
-def render(ctx: LensContext, key: str = "lens") -> None:
+def render(ctx: PageContext, lens: Lens, key: str = "lens") -> None:
     """Draw the lens for ``ctx`` (see the module docstring)."""
     k = st.select_slider("relevant channels per classifier (k)", KS, value=3, key=f"{key}_k",
                          help="The k channels whose response times their weight for the predicted class is largest.")
-    v = view(ctx, k)
-    mask = ctx.drawn_mask
-    lut = colour_lut()
-    factor = max(1, SHOWN // v.image.shape[0])
+    v = view(ctx, lens, k)
     st.caption("Each heatmap is scaled to its own maximum (dark: nothing, bright: the most). DeconvNet: the paper's "
                "interpolate-then-stride-1 deconvolution; guided: guided backpropagation; both project the top-k "
                "channels' activations to the input, weighted by their share of the response.")
-    shown = [n for n in ctx.names if n in v.s2s or n in v.per or n in v.missing]
-    cols = st.columns(max(1, len(shown)))
-    tiles = []
-    for col, name in zip(cols, shown, strict=False):
-        c = v.per.get(name)
-        with col:
-            st.markdown(f"**{html.escape(name)}**" + (f" predicts **{html.escape(c.predicted)}**" if c else ""))
-            rows = []
-            if name in v.s2s:
-                recon, change, residual = v.s2s[name]
-                rows.append((with_outline(upscale(recon, factor), mask, factor), f"S2S: A_{name}(x)"))
-                rows.append((_heat(change, factor, mask, lut), f"|A_{name}(x) − A_S(x)|"))
-                rows.append((_heat(residual, factor, mask, lut), f"|x − A_{name}(x)|"))
-            if c is not None:
-                rows += [(_heat(c.heatmap, factor, mask, lut), f"top-{v.k} channels, DeconvNet"),
-                         (_heat(c.guided_heatmap, factor, mask, lut), f"top-{v.k} channels, guided"),
-                         (_heat(c.gradient, factor, mask, lut), "gradient of the class score")]
-            for image, caption in rows:
-                st.image(image, caption=caption, width="stretch")
-            if rows:
-                tiles.append(np.concatenate([with_outline(upscale(v.image, factor), mask, factor),
-                                             *[img for img, _ in rows]], axis=0))
-            if c is None:
-                st.info(f"{name}: {v.missing.get(name, 'no relevant channels')}")
-                continue
-            st.markdown(_table_html(c.table), unsafe_allow_html=True)
-            with st.expander("each channel"):
-                for r, row in c.table.iterrows():
-                    st.image(np.concatenate([_heat(c.deconvnet[r], factor, mask, lut),
-                                             _heat(c.guided[r], factor, mask, lut)], axis=1),
-                             caption=f"#{row['rank']} {row['layer']} ch {row['channel']} (w = {row['weight']:.3f}): "
-                                     "DeconvNet | guided", width="stretch")
-    if ctx.mask is not None and v.per:
-        scores = v.scores(ctx.mask)
-        wide = scores.pivot(index="label", columns="classifier", values="AUC")
-        wide = wide.reindex(list(dict.fromkeys(scores["label"])))[list(v.per)].round(3)
-        wide.index.name = "lens"
-        st.markdown("**This image against its ground-truth shape**: pixel AUC of each heatmap (chance 0.5; the "
-                    "Ground truth table below scores the whole test split)")
-        st.dataframe(wide, width="stretch")
-    row = downloads.button_row()
-    if tiles:
-        gap = np.full((max(t.shape[0] for t in tiles), 4, 3), 255, np.uint8)
-        tiles = [np.pad(t, ((0, gap.shape[0] - t.shape[0]), (0, 0), (0, 0)), constant_values=255) for t in tiles]
-        downloads.png_button(np.concatenate([t for tile in tiles for t in (tile, gap)][:-1], axis=1),
-                             f"{ctx.file_stem}_channels.png", key=f"{key}_png", label="PNG of every column", where=row)
-    if v.per:
-        table = pd.concat([c.table.assign(classifier=n, predicted=c.predicted) for n, c in v.per.items()])
+    generic.draw(ctx, lens, v, key)
+    fitted = [c for c in v.columns if c.table is not None]
+    if fitted:
+        cols = st.columns(len(fitted))
+        for col, column in zip(cols, fitted, strict=True):
+            with col:
+                st.markdown(_table_html(column.table), unsafe_allow_html=True)
+                with st.expander(f"each channel of {column.classifier}"):
+                    for tile in column.details:
+                        st.image(tile.image, caption=tile.caption, width="stretch")
+        table = pd.concat([c.table for c in fitted])
         downloads.csv_button(table, f"{ctx.file_stem}_relevant_channels.csv", key=f"{key}_csv", index=False,
-                             label="CSV of the relevant channels", where=row)
+                             label="CSV of the relevant channels")
     _zeroing(ctx, key)
 
 
-def _zeroing(ctx: LensContext, key: str) -> None:
+def _zeroing(ctx: PageContext, key: str) -> None:
     st.markdown("#### Zeroing the relevant channels (the paper's first check)")
     zero = state.result_table(ctx.ref, "channel_zeroing")
     if zero is None:

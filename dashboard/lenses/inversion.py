@@ -22,16 +22,24 @@ import streamlit as st
 import torch
 
 from dashboard import downloads, state
-from dashboard.lenses.base import LensContext
+from dashboard.lenses.base import PageContext
 from s2s_core.analysis.figures import inversion_depth_figure
-from s2s_core.analysis.heatmap_scores import pixel_auc
-from s2s_core.channels.view import with_outline
 from s2s_core.errors import S2SError
-from s2s_core.imaging import colour_lut, colourise, to_uint8, upscale
-from s2s_core.inspection import Prediction
-from s2s_core.inversion.invert import STEPS, InversionSettings
-from s2s_core.inversion.priors import tv_weight
-from s2s_core.inversion.view import AE, INVERSION, X, depth_sweep, inversion_view, sweep_frame, sweep_montage
+from s2s_core.imaging import to_uint8, upscale
+from s2s_core.lenses.inversion.invert import STEPS, InversionSettings
+from s2s_core.lenses.inversion.priors import tv_weight
+from s2s_core.lenses.inversion.view import (
+    AE,
+    INVERSION,
+    X,
+    depth_sweep,
+    inversion_view,
+    sweep_frame,
+    sweep_montage,
+)
+from s2s_core.lenses.predictions import Prediction
+from s2s_core.lenses.scores import pixel_auc
+from s2s_core.lenses.tiles import heat_array, with_outline
 from s2s_core.models.layers import LayerInfo, candidate_layers, default_layer, default_layers, list_layers
 
 TV_CHOICES = ("by depth (paper)", 0.05, 0.5, 5.0, 50.0, 500.0)
@@ -91,7 +99,7 @@ def _progress(text: str):
     return bar, update
 
 
-def _view(ctx: LensContext, name: str, layer: str, settings: InversionSettings):
+def _view(ctx: PageContext, name: str, layer: str, settings: InversionSettings):
     key = ("view", ctx.ref.path, ctx.ref.stamp, ctx.source_key, name, layer, settings)
     found = _store().get(key)
     if found is None:
@@ -114,14 +122,13 @@ def _topk_html(prediction: Prediction, title: str) -> str:
             f"<table style='border-collapse:collapse'>{rows}</table></div>")
 
 
-def _error_map(ctx: LensContext, heat: np.ndarray, mask: np.ndarray | None) -> None:
+def _error_map(ctx: PageContext, heat: np.ndarray, mask: np.ndarray | None) -> None:
     """|x − x*| as a heatmap (the map the ground-truth table scores), with this image's AUC against its mask."""
     factor = max(1, 256 // heat.shape[0])
-    st.image(with_outline(upscale(colourise(heat, float(heat.max()), colour_lut()), factor), mask, factor),
-             width="stretch", caption="|x − x*| (where the inversion differs)")
+    st.image(heat_array(heat, mask, factor), width="stretch", caption="|x − x*| (where the inversion differs)")
     if ctx.mask is not None:
         auc = float(pixel_auc(torch.from_numpy(heat)[None], torch.from_numpy(ctx.mask)[None])[0])
-        st.markdown(f"<div style='font-size:0.78em'>pixel AUC against the shape: <b>{auc:.3f}</b> (chance 0.5; "
+        st.markdown(f"<div style='font-size:0.78em'>pixel AUC against the mask: <b>{auc:.3f}</b> (chance 0.5; "
                     "above: it errs more on the shape)</div>", unsafe_allow_html=True)
 
 
@@ -148,7 +155,7 @@ def _settings(key: str) -> InversionSettings:
                              lambda_tv=None if isinstance(tv, str) else float(tv))
 
 
-def _row(ctx: LensContext, name: str, settings: InversionSettings, key: str) -> pd.DataFrame | None:
+def _row(ctx: PageContext, name: str, settings: InversionSettings, key: str) -> pd.DataFrame | None:
     network = getattr(state.load_zoo(ctx.ref).classifiers[name].spec, "name", name)
     infos = _layers(ctx.ref.path, ctx.ref.stamp, name, int(ctx.x01.shape[-1]))
     clf, _ = _private_classifier(ctx.ref.path, ctx.ref.stamp, name)
@@ -195,7 +202,7 @@ def _row(ctx: LensContext, name: str, settings: InversionSettings, key: str) -> 
     return frame
 
 
-def _sweep(ctx: LensContext, settings: InversionSettings, key: str) -> None:
+def _sweep(ctx: PageContext, settings: InversionSettings, key: str) -> None:
     st.markdown("#### Depth sweep")
     st.caption("One classifier's inversions at its block outputs (where none are known: from its first to its "
                "last layer), in order (the paper's Fig. 6), each with λ_TV for its own depth. Under each: layer, normalised error, top-1.")
@@ -240,7 +247,7 @@ def _sweep(ctx: LensContext, settings: InversionSettings, key: str) -> None:
                          label="CSV (depth sweep)", where=row)
 
 
-def _dataset(ctx: LensContext, key: str) -> None:
+def _dataset(ctx: PageContext, key: str) -> None:
     st.markdown("#### Across the data set")
     table = state.result_table(ctx.ref, "inversion")
     if table is None:
@@ -261,8 +268,9 @@ def _dataset(ctx: LensContext, key: str) -> None:
     downloads.figure_buttons(fig, "inversion_by_depth", key=f"{key}_data_dl", where=row)
 
 
-def render(ctx: LensContext, key: str = "inv") -> None:
-    """Draw the lens for ``ctx``: one row per chosen classifier, the depth sweep, then the data-set table."""
+def render(ctx: PageContext, lens=None, key: str = "inv") -> None:
+    """Draw the lens for ``ctx``: one row per chosen classifier, the depth sweep, then the data-set table
+    (``lens``: the registry's feature-inversion lens; its section draws its own way)."""
     settings = _settings(key)
     frames = [f for f in (_row(ctx, name, settings, key) for name in ctx.names) if f is not None]
     if frames:

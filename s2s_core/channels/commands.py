@@ -15,12 +15,12 @@ import torch
 from PIL import Image
 from torch.utils.data import DataLoader
 
-from s2s_core.channels.lens import DEFAULT_K, ChannelLens, fit_channel_weights
-from s2s_core.channels.store import load_channel_weights, save_channel_weights
 from s2s_core.data.datasets import LabelledImageFolder, collate_skip_none
 from s2s_core.data.demo_data import fixed_split
 from s2s_core.data.images import ALPHA_POLICY, load_image_tensor
 from s2s_core.errors import ConfigError, S2SError
+from s2s_core.lenses.channels.lens import DEFAULT_K, ChannelLens, fit_channel_weights
+from s2s_core.lenses.channels.store import load_channel_weights, save_channel_weights
 from s2s_core.runtime import configure_threads
 from s2s_core.zoo import Zoo
 

@@ -21,9 +21,9 @@ from s2s_core import __version__
 from s2s_core.checkpoints import write_json_atomic
 from s2s_core.data.images import ALPHA_POLICY, load_image_tensor, tensor_to_image
 from s2s_core.errors import ConfigError
-from s2s_core.inversion.invert import LEARNING_RATE, STEPS, InversionSettings, invert
-from s2s_core.inversion.priors import tv_weight
-from s2s_core.inversion.view import predictions
+from s2s_core.lenses.inversion.invert import LEARNING_RATE, STEPS, InversionSettings, invert
+from s2s_core.lenses.inversion.priors import tv_weight
+from s2s_core.lenses.predictions import predictions
 from s2s_core.models.classifiers import Classifier
 from s2s_core.models.layers import block_layers, default_layer, list_layers, resolve_layers
 from s2s_core.runtime import configure_threads, select_device

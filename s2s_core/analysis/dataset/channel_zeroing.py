@@ -1,7 +1,7 @@
 """The first check of Oramas et al. (seed 004): zeroing an image's top-k relevant channels must hurt more than
 zeroing k random channels of the same layers.
 
-For every classifier with fitted channel weights (:mod:`s2s_core.channels.store`) and every k of ``KS``: the
+For every classifier with fitted channel weights (:mod:`s2s_core.lenses.channels.store`) and every k of ``KS``: the
 top-1 accuracy on the original images (i) as they are, (ii) with each image's top-k relevant channels of its
 predicted class set to zero, and (iii) with k random channels set to zero instead, drawn per image from the
 same layers (as many from each layer as the top-k took there, never one of the top-k), ``DRAWS`` times. The
@@ -17,9 +17,9 @@ import numpy as np
 import pandas as pd
 
 from s2s_core.analysis.dataset.base import ORIGINAL, Analysis, BatchViews
-from s2s_core.channels.lens import ChannelLens
-from s2s_core.channels.store import has_channel_weights, load_channel_weights
 from s2s_core.errors import CheckpointError, ConfigError
+from s2s_core.lenses.channels.lens import ChannelLens
+from s2s_core.lenses.channels.store import has_channel_weights, load_channel_weights
 
 KS = (1, 3, 5)
 DRAWS = 10

@@ -1,11 +1,11 @@
 """Every lens scored against ground truth: pixel AUC and best-threshold IoU of each heatmap against the mask.
 
 For data with masks of where the class is (the demo's test split: the shape, :mod:`s2s_core.data.masks`),
-each heatmap lens of :mod:`s2s_core.analysis.heatmap_lenses` (S2S's |A_i − A_S| and |x − A_i|, the relevant
+every heatmap of every lens of :mod:`s2s_core.lenses.registry` (S2S's |A_i − A_S| and |x − A_i|, the relevant
 channels under the interpolating DeconvNet and guided backpropagation, the plain gradient, and any lens
-registered later; the feature-inversion error map when ``Options.gt_inversion_per_class`` > 0, on that many
+registered later; the feature-inversion error map when ``gt_inversion_per_class`` > 0, on that many
 images per class) is scored per image as an8flower is scored (Oramas et al., seed 004;
-:mod:`s2s_core.analysis.heatmap_scores`), for every classifier with a fine-tuned AE. Beside every row: the
+:mod:`s2s_core.lenses.scores`), for every classifier with a fine-tuned AE. Beside every row: the
 same scores of a random heatmap on the same images as that row (the chance level; seeded per image, so the
 numbers do not depend on the batch size). Writes ``ground_truth.csv``; without masks in the data it writes
 nothing.
@@ -19,9 +19,10 @@ import pandas as pd
 import torch
 
 from s2s_core.analysis.dataset.base import Analysis, BatchViews, Moments
-from s2s_core.analysis.heatmap_lenses import HEATMAP_LENSES, LensContext
-from s2s_core.analysis.heatmap_scores import best_iou, binary_masks, pixel_auc, random_heatmaps
 from s2s_core.errors import ConfigError
+from s2s_core.lenses.base import BatchContext
+from s2s_core.lenses.registry import heatmap_rows
+from s2s_core.lenses.scores import best_iou, binary_masks, pixel_auc, random_heatmaps
 
 #: Seed stream of the chance heatmaps: image i of the data gets generator seed CHANCE_SEED + i.
 CHANCE_SEED = 1_800_000
@@ -37,8 +38,9 @@ class GroundTruthAnalysis(Analysis):
         if o.gt_inversion_per_class < 0 or o.gt_inversion_steps < 1:
             raise ConfigError("the ground-truth table's feature-inversion error map needs 0 or more images per "
                               f"class and at least 1 step (got {o.gt_inversion_per_class}, {o.gt_inversion_steps})")
-        self.context = LensContext(self.zoo, inversion_per_class=int(o.gt_inversion_per_class),
-                                   inversion_steps=int(o.gt_inversion_steps))
+        self.context = BatchContext(self.zoo, {"inversion_per_class": int(o.gt_inversion_per_class),
+                                               "inversion_steps": int(o.gt_inversion_steps)})
+        self.rows = heatmap_rows()
         #: (lens, classifier) -> (AUC, IoU, chance AUC, chance IoU) over the images that row scored
         self.scores: dict[tuple[str, str], tuple[Moments, Moments, Moments, Moments]] = {}
 
@@ -53,9 +55,9 @@ class GroundTruthAnalysis(Analysis):
                               for b in range(mask.shape[0])])
         chance_scores = None
         self.context.start_batch(views, valid)
-        for lens in HEATMAP_LENSES.values():
+        for lens, spec in self.rows:
             for name in self.names:
-                heat = lens.compute(self.context, name)
+                heat = lens.heatmap(self.context, name, spec.key)
                 if heat is None:
                     continue
                 heat = heat.detach().float().cpu()
@@ -64,7 +66,7 @@ class GroundTruthAnalysis(Analysis):
                     continue
                 if chance_scores is None:
                     chance_scores = self._scores(chance, mask)
-                acc = self.scores.setdefault((lens.key, name), (Moments(), Moments(), Moments(), Moments()))
+                acc = self.scores.setdefault((spec.key, name), (Moments(), Moments(), Moments(), Moments()))
                 for moments, values in zip(acc, (*self._scores(heat, mask), *chance_scores), strict=True):
                     moments.add(values[scored])
 
@@ -78,12 +80,14 @@ class GroundTruthAnalysis(Analysis):
     def tables(self) -> dict[str, pd.DataFrame]:
         if not self.scores:
             return {}
-        rows = [{"lens": key, "label": HEATMAP_LENSES[key].label.format(steps=self.context.inversion_steps),
+        steps = self.context.options["inversion_steps"]
+        labels = {spec.key: spec.label.format(steps=steps) for _, spec in self.rows}
+        rows = [{"lens": key, "label": labels[key],
                  "classifier": name,
                  "auc": auc.mean, "auc_std": auc.std, "iou": iou.mean, "iou_std": iou.std,
                  "chance_auc": c_auc.mean, "chance_iou": c_iou.mean, "n": auc.n}
                 for (key, name), (auc, iou, c_auc, c_iou) in self.scores.items()]
-        order = {k: i for i, k in enumerate(HEATMAP_LENSES)}
+        order = {spec.key: i for i, (_, spec) in enumerate(self.rows)}
         frame = pd.DataFrame(rows)
         frame["_o"] = frame["lens"].map(order).fillna(math.inf)
         return {"ground_truth": frame.sort_values("_o", kind="stable").drop(columns="_o").reset_index(drop=True)}

@@ -4,7 +4,7 @@ For the first ``options.per_class`` images of every class met (in the evaluation
 classifier i and each of
 ``options.inversion_layers`` of its default layers (:func:`~s2s_core.models.layers.default_layers`: its block
 outputs, evenly spaced; for the demo networks its layers evenly spaced from the first to the last): the inversion x* of the image at that layer
-(:func:`~s2s_core.inversion.invert.invert`, the paper's settings, ``options.inversion_steps`` steps, the random
+(:func:`~s2s_core.lenses.inversion.invert.invert`, the paper's settings, ``options.inversion_steps`` steps, the random
 start of image k seeded with ``options.seed + k``, so no number depends on the batch size), its normalised error
 ``‖Φ_ℓ(x*) − Φ_ℓ(x)‖ / ‖Φ_ℓ(x)‖``, the same error of A_i(x), and i's top-1 on x*, on A_i(x) and on x for the
 same images. Chance is 1 / classes. A row per (classifier, layer) says which lens keeps more of what i uses, at
@@ -20,7 +20,7 @@ import pandas as pd
 
 from s2s_core.analysis.dataset.base import Analysis, BatchViews, Counts, Moments
 from s2s_core.errors import ConfigError
-from s2s_core.inversion.invert import InversionSettings, feature_errors, invert
+from s2s_core.lenses.inversion.invert import InversionSettings, feature_errors, invert
 from s2s_core.models.layers import LayerInfo, default_layers, list_layers
 from s2s_core.views import ORIGINAL, ae_key
 

@@ -4,7 +4,7 @@ classifier i matches that of x0, under natural-image priors.
     u* = argmin_u  mean_ℓ ‖Φ_ℓ(m + σu) − Φ_ℓ(x0)‖² / ‖Φ_ℓ(x0)‖²  +  λ_α R_α(u)  +  λ_TV R_TV^β(u)
 
 (one layer, or several jointly: the mean of their normalised losses), with ``x = m + σu`` the image
-(:mod:`s2s_core.inversion.priors`). As in the paper and the authors' code: a random start ``u0`` of norm 1,
+(:mod:`s2s_core.lenses.inversion.priors`). As in the paper and the authors' code: a random start ``u0`` of norm 1,
 gradient descent with momentum 0.9, and a step size that decays in three stages (a quarter of the steps at
 ``lr``, half at ``lr/10``, a quarter at ``lr/100``; the momentum is reset when it changes). After every step
 the pixels are put back into [0, 1]. ``jitter = J`` shifts the image by up to J pixels (circularly, a fresh
@@ -28,7 +28,15 @@ import torch
 from torch import nn
 
 from s2s_core.errors import ConfigError
-from s2s_core.inversion.priors import ALPHA, BETA, alpha_norm, alpha_weight, natural_sigma, tv_beta, tv_weight
+from s2s_core.lenses.inversion.priors import (
+    ALPHA,
+    BETA,
+    alpha_norm,
+    alpha_weight,
+    natural_sigma,
+    tv_beta,
+    tv_weight,
+)
 from s2s_core.models.layers import LayerInfo, LayerTap, resolve_layers
 
 #: Default number of gradient steps (the authors ran 400 on 227 px AlexNet; 200 converge on the 64 px demo nets).
@@ -142,7 +150,7 @@ def resolve_settings(settings: InversionSettings, layers: Sequence[LayerInfo], h
 
 def image_stats(classifier: nn.Module) -> tuple[torch.Tensor, tuple[float, ...]]:
     """The natural-image mean ``(1, 3, 1, 1)`` and per-channel std of the classifier's normalisation (ImageNet's
-    for a bare module): the m and the source of σ of :mod:`s2s_core.inversion.priors`."""
+    for a bare module): the m and the source of σ of :mod:`s2s_core.lenses.inversion.priors`."""
     spec = getattr(classifier, "spec", None)
     mean = tuple(float(v) for v in getattr(spec, "mean", (0.485, 0.456, 0.406)))
     std = tuple(float(v) for v in getattr(spec, "std", (0.229, 0.224, 0.225)))

@@ -1,6 +1,6 @@
 """The μ-lasso of Oramas et al. (seed 004): a sparse W with X W ≈ L, one column per class, ‖w_c‖₁ ≤ μ.
 
-``X`` ``(N, P)`` holds the pooled channel responses of N labelled images (:func:`~s2s_core.channels.probe.
+``X`` ``(N, P)`` holds the pooled channel responses of N labelled images (:func:`~s2s_core.lenses.channels.probe.
 pooled_responses`), ``L`` ``(N, K)`` their one-hot labels. For each class c,
 
     w_c = argmin ‖X w − L_c‖²   subject to   ‖w‖₁ ≤ μ

@@ -7,7 +7,7 @@ changed) with every ``nn.ReLU`` made out-of-place, and forward hooks that can, d
   that a residual block calls three times gives three layers, ``layer1.0.relu#0..2``);
 * zero chosen channels of those outputs per image (the paper's first check: removing relevant channels);
 * replace the backward rule of every ReLU and strided convolution, for the visualisations of
-  :mod:`s2s_core.channels.visualise`:
+  :mod:`s2s_core.lenses.channels.visualise`:
 
   - ``"gradient"``: plain backpropagation (Simonyan et al.);
   - ``"guided"``: guided backpropagation (Springenberg et al.): a ReLU passes ``relu(g) * (x > 0)``;

@@ -2,9 +2,9 @@
 
     E_ℓ(x0) = (1/3) Σ_c |x0 − x*_ℓ|_c      shape (B, S, S), at input resolution
 
-with x*_ℓ the inversion of x0 at layer ℓ (:func:`~s2s_core.inversion.invert.invert`, Mahendran & Vedaldi's
-objective and priors). It is the inversion's counterpart of S2S's |x − A_i(x)| (Sec. 3.3; ``ae_residual`` in
-:mod:`s2s_core.analysis.heatmap_lenses`): both show what a lens of classifier i does not keep of x, one through
+with x*_ℓ the inversion of x0 at layer ℓ (:func:`~s2s_core.lenses.inversion.invert.invert`, Mahendran & Vedaldi's
+objective and priors). It is the inversion's counterpart of S2S's |x − A_i(x)| (Sec. 3.3; ``ae_residual`` of
+:mod:`s2s_core.lenses.s2s.lens`): both show what a lens of classifier i does not keep of x, one through
 an autoencoder fine-tuned for i, the other through i's own features at ℓ. Mean over RGB, as the S2S maps.
 
 Why this map and these defaults:
@@ -16,7 +16,7 @@ Why this map and these defaults:
       0.5 says the layer's inversion departs from x0 *on* the shape more than off it (e.g. a flat background
       is easy to reproduce, a sharp outline is not); below 0.5 it keeps the shape better than the background.
       Neither reading is built in: the ground-truth table reports what it measures.
-    * Steps: :data:`GT_STEPS` (the paper's 400 on 227 px AlexNet, :data:`~s2s_core.inversion.invert.STEPS` on
+    * Steps: :data:`GT_STEPS` (the paper's 400 on 227 px AlexNet, :data:`~s2s_core.lenses.inversion.invert.STEPS` on
       the 64 px demo nets); the table uses fewer so that it stays affordable on a CPU, and says how many.
 
 Every image k gets the random start seeded with ``seed + k`` (its index in the data), so a map does not depend
@@ -30,7 +30,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from s2s_core.inversion.invert import InversionSettings, invert
+from s2s_core.lenses.inversion.invert import InversionSettings, invert
 from s2s_core.models.layers import LayerInfo, list_layers
 from s2s_core.models.layers import default_layer as _default_layer
 

@@ -18,22 +18,13 @@ import torch
 
 from s2s_core.errors import ConfigError
 from s2s_core.imaging import to_uint8
-from s2s_core.inspection import Prediction
-from s2s_core.inversion.invert import InversionSettings, feature_errors, invert
+from s2s_core.lenses.inversion.invert import InversionSettings, feature_errors, invert
+from s2s_core.lenses.predictions import Prediction, predictions
 from s2s_core.models.layers import LayerInfo, default_layer, list_layers, resolve_layers
 from s2s_core.views import ae_key
 
 #: Image names of a lens row.
 X, AE, INVERSION = "x", "A_i(x)", "inversion"
-
-
-def predictions(logits: torch.Tensor, classes: Sequence[str], k: int = 5) -> list[Prediction]:
-    """Top-``k`` of each row of ``(N, C)`` logits as :class:`~s2s_core.inspect.Prediction`."""
-    probs = torch.softmax(logits.detach().float().cpu(), dim=1)
-    top = probs.topk(min(k, probs.shape[1]), dim=1)
-    label = lambda i: classes[i] if 0 <= i < len(classes) else f"class {i}"  # noqa: E731
-    return [Prediction(tuple(int(i) for i in idx), tuple(float(p) for p in val), tuple(label(int(i)) for i in idx))
-            for idx, val in zip(top.indices, top.values, strict=True)]
 
 
 @dataclass
@@ -51,7 +42,7 @@ class LensImage:
 class InversionView:
     """x, A_i(x) (when the zoo has A_i) and the inversion from ``layers`` of classifier ``name``; ``error_map``
     ``(S, S)`` float32: ``|x − x*|`` mean over RGB, the heatmap the ground-truth table scores
-    (:mod:`s2s_core.inversion.error_map`)."""
+    (:mod:`s2s_core.lenses.inversion.error_map`)."""
 
     name: str
     layers: list[LayerInfo]

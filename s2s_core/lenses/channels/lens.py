@@ -1,12 +1,12 @@
 """The relevant-channels lens (Oramas et al., seed 004): fit W, rank one image's channels, show where they fire.
 
 1. :func:`fit_channel_weights` pools each channel's response over labelled images and solves the μ-lasso
-   (:mod:`s2s_core.channels.lasso`) for W ``(P, K)``.
+   (:mod:`s2s_core.lenses.channels.lasso`) for W ``(P, K)``.
 2. :meth:`ChannelLens.relevant`: for each image, the response vector times W's column of the *predicted* class;
    the k largest entries are its relevant channels (layer, channel, weight, response).
 3. :meth:`ChannelLens.backproject`: each relevant channel's activation map projected down to the input
    with the paper's DeconvNet (interpolate, then stride-1 deconvolution) or guided backpropagation
-   (:mod:`s2s_core.channels.probe`), as ``(B, k, H, W)`` heatmaps at the input's resolution: the L2 norm over
+   (:mod:`s2s_core.lenses.channels.probe`), as ``(B, k, H, W)`` heatmaps at the input's resolution: the L2 norm over
    R, G, B of the projection. :meth:`ChannelLens.heatmap` sums them weighted by the channels' shares of the
    positive response, each normalised to a maximum of 1.
 """
@@ -20,10 +20,10 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from s2s_core.channels.lasso import fit_mu_lasso
-from s2s_core.channels.probe import ChannelProbe, pooled_responses
-from s2s_core.channels.store import ChannelWeights
 from s2s_core.errors import ConfigError
+from s2s_core.lenses.channels.lasso import fit_mu_lasso
+from s2s_core.lenses.channels.probe import ChannelProbe, pooled_responses
+from s2s_core.lenses.channels.store import ChannelWeights
 
 #: How many relevant channels a view shows and the heatmap combines (the paper shows 3 to 5).
 DEFAULT_K = 3
@@ -35,7 +35,7 @@ def fit_channel_weights(classifier: nn.Module, name: str, batches: Iterable[tupl
     """Responses of ``classifier`` over ``batches`` of ``(x (B, 3, S, S) in [0, 1], y (B,))``, then the μ-lasso.
 
     ``layers``: layer names (:mod:`s2s_core.models.layers`; default every post-ReLU response); ``mu``: the L1 bound (default: the documented rule of
-    :mod:`s2s_core.channels.lasso`). The result carries the sparsity, μ, its rule and the cross-validation curve.
+    :mod:`s2s_core.lenses.channels.lasso`). The result carries the sparsity, μ, its rule and the cross-validation curve.
     """
     network = getattr(getattr(classifier, "spec", None), "name", "")
     label = f"classifier {name!r}" + (f" ({network})" if network and network != name else "")
@@ -138,17 +138,6 @@ class ChannelLens:
         masks = {n: m.to(x01.device) for n, m in self.zero_mask(picks).items()}
         with torch.no_grad():
             return self.probe.run(x01, zero=masks)[0]
-
-
-def gradient_heatmap(probe: ChannelProbe, x01: Tensor, classes: Tensor | None = None) -> tuple[Tensor, Tensor]:
-    """``(heatmap (B, H, W), class (B,))``: the L2 norm over RGB of the plain gradient of the class score
-    (predicted class unless ``classes``) with respect to the input (Simonyan et al.)."""
-    with torch.inference_mode(False), torch.enable_grad():
-        x = x01.detach().clone().requires_grad_(True)
-        logits, _ = probe.run(x)
-        cls = logits.argmax(dim=1) if classes is None else classes.to(logits.device)
-        (grad,) = torch.autograd.grad(logits.gather(1, cls[:, None]).sum(), x)
-    return grad.norm(dim=1).detach(), cls.detach()
 
 
 def combine(maps: Tensor, relevant: Relevant) -> Tensor:

@@ -1,0 +1,41 @@
+"""S2S as a lens (Palacio et al., CVPR 2018, Sec. 3.3): A_i(x) keeps the part of x that classifier i uses, so
+``|A_i(x) − A_S(x)|`` (what fine-tuning for i changed) and ``|x − A_i(x)|`` (what A_i drops or alters) are its
+heatmaps, both ``(B, S, S)`` means over RGB of the reconstructions clamped to [0, 1]."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from s2s_core.imaging import to_uint8
+from s2s_core.lenses.base import BatchContext, Column, Heatmap, Lens
+from s2s_core.lenses.tiles import image_tile
+from s2s_core.views import BASE_KEY, ae_key
+
+
+class S2S(Lens):
+    key = "s2s"
+    title = "S2S"
+    summary = "what A_i(x) keeps of x and what fine-tuning for i changed (the decoder tuned through i)"
+    paper = "Palacio et al., What do Deep Networks Like to See?, CVPR 2018"
+    heatmaps = (Heatmap("ae_change", "|A_i(x) − A_S(x)|"), Heatmap("ae_residual", "|x − A_i(x)|"))
+
+    def heatmap(self, ctx: BatchContext, classifier: str, variant: str,
+                target: torch.Tensor | None = None) -> torch.Tensor | None:
+        images = ctx.batch.images
+        if ae_key(classifier) not in images:
+            ctx.skipped[(self.key, classifier)] = f"{classifier} has no fine-tuned AE in this zoo"
+            return None
+        a_i = images[ae_key(classifier)].clamp(0, 1)
+        if variant == "ae_change":
+            return (a_i - images[BASE_KEY].clamp(0, 1)).abs().mean(dim=1)
+        return (ctx.x - a_i).abs().mean(dim=1)
+
+    def column(self, ctx: BatchContext, classifier: str, *, mask: np.ndarray | None = None,
+               factor: int = 1) -> tuple[Column, dict[str, np.ndarray]]:
+        """The heatmap tiles after A_i(x) itself (clamped to [0, 1], as a saved image holds it)."""
+        column, maps = super().column(ctx, classifier, mask=mask, factor=factor)
+        a_i = ctx.batch.images.get(ae_key(classifier))
+        if a_i is not None:
+            column.tiles.insert(0, image_tile(to_uint8(a_i[0].clamp(0, 1)), f"S2S: A_{classifier}(x)", mask, factor))
+        return column, maps
