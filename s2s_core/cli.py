@@ -23,6 +23,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "s2s_core.analysis.commands",  # evaluate, signal-order
     "s2s_core.channels.commands",  # channels fit, channels show
     "s2s_core.inversion.commands",  # layers, invert
+    "s2s_core.lenses.commands",  # lenses
     "s2s_core.zoo_commands",  # zoo create
     "s2s_core.demo.commands",  # demo
     "s2s_core.demo.report",  # report

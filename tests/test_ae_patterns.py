@@ -49,7 +49,7 @@ def _batches():
 
 @pytest.fixture(scope="module")
 def result():
-    return evaluate_zoo(PatternZoo(), _batches(), noise_grid=(0.0,), only=["ae_patterns"])
+    return evaluate_zoo(PatternZoo(), _batches(), options={"noise_grid": (0.0,)}, only=["ae_patterns"])
 
 
 def test_the_mean_residual_is_the_added_pattern(result):

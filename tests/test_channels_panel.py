@@ -98,3 +98,16 @@ def test_lenses_page(zoo_dir: Path, tmp_path: Path, monkeypatch) -> None:
     assert len(at.get("download_button")) >= 4
     at.toggle(key="lens_outline").set_value(False).run()
     assert not at.exception
+
+
+def test_s2s_lenses_lists_the_registry(capsys) -> None:
+    import json
+
+    from s2s_core.cli import main
+
+    assert main(["lenses", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert [r["key"] for r in rows] == list(LENSES)
+    gradient = next(r for r in rows if r["key"] == "gradient")
+    assert gradient["class_conditional"] and gradient["heatmaps"] == {"gradient": "gradient of the class score"}
+    assert main(["lenses"]) == 0 and "inversion: Feature inversion (opt-in)" in capsys.readouterr().out

@@ -159,7 +159,7 @@ def _top5(pred: list[int]) -> float:
 
 @pytest.fixture(scope="module", params=[1, 3, N], ids=["batch1", "batch3", "batchall"])
 def result(request):
-    return evaluate_zoo(StubZoo(), _batches(request.param), noise_grid=GRID, seed=7)
+    return evaluate_zoo(StubZoo(), _batches(request.param), options={"noise_grid": GRID, "seed": 7})
 
 
 def test_stub_reads_back_what_it_wrote() -> None:

@@ -40,7 +40,7 @@ def test_select_only_and_skip() -> None:
 
 
 def test_only_computes_and_returns_the_selected_tables() -> None:
-    result = evaluate_zoo(StubZoo(), _batches(3), noise_grid=(0.0, 0.5), only=["nmi", "noise"])
+    result = evaluate_zoo(StubZoo(), _batches(3), options={"noise_grid": (0.0, 0.5)}, only=["nmi", "noise"])
     assert set(result.tables) == {"nmi", "nmi_pairs", "nmi_differences", "noise"} and result.images == N
     with pytest.raises(AttributeError, match="no 'accuracy' table"):
         _ = result.accuracy
@@ -63,7 +63,7 @@ def test_each_classifier_runs_once_per_view_and_batch(monkeypatch) -> None:
     passes = []
     original = zoo.reconstruct_all
     monkeypatch.setattr(zoo, "reconstruct_all", lambda x, names=None: passes.append(len(x)) or original(x))
-    evaluate_zoo(zoo, _batches(N), noise_grid=(0.0, 0.5))
+    evaluate_zoo(zoo, _batches(N), options={"noise_grid": (0.0, 0.5)})
     views = 2 + len(zoo.names)  # original, A_S, A_i
     noisy_views = 3  # i on x + n, A_S(x + n), A_i(x + n)
     assert all(c.calls == views + noisy_views for c in zoo.classifiers.values())

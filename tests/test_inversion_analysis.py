@@ -37,7 +37,7 @@ def _batches(x, y, size):
 
 
 def _run(zoo, x, y, size):
-    return evaluate_zoo(zoo, _batches(x, y, size), only=["inversion"], seed=SEED, options=OPTIONS).tables["inversion"]
+    return evaluate_zoo(zoo, _batches(x, y, size), only=["inversion"], options={**OPTIONS, "seed": SEED}).tables["inversion"]
 
 
 def test_numbers_match_direct_inversions_and_do_not_depend_on_the_batch(zoo_dir, data):

@@ -89,7 +89,7 @@ def test_demo_zoo_reports_the_same_accuracy_on_those_images(tmp_path) -> None:
     items = _copy_demo_images(data)
     demo = Zoo.load(DEMO)
     _, loader, keys, _ = _data_batches(data, demo, batch_size=10, workers=0, pair_seed=0)
-    result = evaluate_zoo(demo, loader, noise_grid=(0.0,), native_keys=keys)
+    result = evaluate_zoo(demo, loader, options={"noise_grid": (0.0,)}, native_keys=keys)
     acc = result.accuracy
     top1 = float(acc[(acc.classifier == "V") & (acc.input == "original")].top1.iloc[0])
     assert top1 == pytest.approx(_top1_direct(items), abs=1e-6)

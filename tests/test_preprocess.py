@@ -122,7 +122,7 @@ def test_one_loaded_image_gives_the_ae_input_and_each_native_crop(native_zoo: Pa
 
 
 def test_evaluation_feeds_each_classifier_its_own_crop_and_records_the_protocol(native_zoo: Path) -> None:
-    result, _ = run_evaluation(native_zoo, native_zoo / "data" / "test", show_progress=False, noise_grid=(0.0,),
+    result, _ = run_evaluation(native_zoo, native_zoo / "data" / "test", show_progress=False, options={"noise_grid": (0.0,)},
                                only=["accuracy", "nmi"])
     protocol = results.read(native_zoo / "results", "preprocessing").set_index("model")
     assert (protocol.loc["A", "resize_size"], protocol.loc["A", "crop_size"]) == (80, 64)

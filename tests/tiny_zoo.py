@@ -118,7 +118,7 @@ def build_tiny_zoo(path: str | Path, *, images_per_class: int = 3, evaluate: boo
                                       class_to_idx={c: i for i, c in enumerate(CLASSES)})
         order = pair_order(dataset.targets)  # random pairs of different classes side by side, as s2s evaluate
         batches = [(torch.stack([dataset[i][0] for i in order]), torch.tensor([dataset.targets[i] for i in order]))]
-        evaluate_zoo(zoo, batches, noise_grid=noise_grid).write(zoo.results_dir)
+        evaluate_zoo(zoo, batches, options={"noise_grid": noise_grid}).write(zoo.results_dir)
     return path
 
 

@@ -13,7 +13,6 @@ through :mod:`s2s_core.results`.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,9 +25,8 @@ from tqdm.auto import tqdm
 
 from s2s_core import results
 from s2s_core.analysis.dataset import registry
-from s2s_core.analysis.dataset.base import BatchViews, Options
+from s2s_core.analysis.dataset.base import BatchViews, DataInfo
 from s2s_core.analysis.nmi import Estimator
-from s2s_core.analysis.noise import NOISE_GRID, NOISE_SEED
 from s2s_core.analysis.pairs import PAIR_SEED, pair_order
 from s2s_core.analysis.tables import table1
 from s2s_core.data.datasets import collate_skip_none
@@ -105,27 +103,14 @@ def _limited(batches: Iterable, limit: int | None) -> Iterator[Batch]:
         yield batch
 
 
-def make_options(**fields) -> Options:
-    """:class:`~s2s_core.analysis.dataset.base.Options` from keyword fields; an unknown field -> ConfigError."""
-    known = {f.name for f in dataclasses.fields(Options)}
-    unknown = sorted(set(fields) - known)
-    if unknown:
-        raise ConfigError(f"unknown evaluation option(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
-    return Options(**fields)
-
-
 def evaluate_zoo(
     zoo,
     batches: Iterable[tuple[torch.Tensor, torch.Tensor]],
     *,
-    noise_grid: Sequence[float] = NOISE_GRID,
-    seed: int = NOISE_SEED,
     limit: int | None = None,
-    lab_bins: int = 64,
     progress=None,
     only: Iterable[str] | None = None,
     skip: Iterable[str] = (),
-    nmi_estimator: str | None = None,
     item_names: Sequence[str] | None = None,
     class_names: Sequence[str] | None = None,
     native_keys: dict[str, str] | None = None,
@@ -141,19 +126,16 @@ def evaluate_zoo(
             (B, 1, S, S) in [0, 1] for the analyses that score against them, or :class:`Batch`-shaped dicts
             (``x``, ``y``, ``id``, ``natives``, ``mask``) from :class:`~s2s_core.data.evaluation.EvaluationImages`.
             Inter-class nMI pairs stream items 2k and 2k + 1 (:mod:`s2s_core.analysis.pairs` orders the data so).
-        noise_grid: strengths s of the additive uniform noise U(-s, s) (Sec. 3.3.2); must include only values in [0, 1].
-        seed: seed of the noise generator (the same noise for every classifier and AE).
         limit: stop after this many images.
-        lab_bins: number of bins per L*a*b* channel.
         progress: optional callable ``progress(images_done)`` (e.g. a tqdm ``update`` wrapper).
         only, skip: names of analyses (:func:`s2s_core.analysis.dataset.registry.names`) to run / leave out.
-        nmi_estimator: force an nMI estimator (``"raw-256"``); default: the binning rule + bias correction.
         item_names: the file of every data index (listed beside the nMI pairs).
         class_names: the name of every label (per-class tables); default the zoo's ``classes``.
         native_keys: classifier name -> key of its own crop in the batches' ``natives``.
-        options: further fields of :class:`~s2s_core.analysis.dataset.base.Options` (``per_class``,
-            ``inversion_layers``, ``inversion_steps``, ``gt_inversion_per_class``, ...); an unknown name ->
-            ConfigError.
+        options: settings by name, each declared by the analyses that read it (their ``Options``, e.g.
+            ``noise_grid`` and ``seed`` of the noise curves, ``nmi_estimator``, ``per_class``,
+            ``gt_inversion_per_class``; :func:`~s2s_core.analysis.dataset.registry.option_fields`); the rest keep
+            their defaults; an unknown name -> ConfigError.
 
     Returns:
         :class:`EvaluationResult` with fractions in [0, 1].
@@ -163,10 +145,11 @@ def evaluate_zoo(
     if not names:
         raise ConfigError("the zoo has no fine-tuned AE with a matching classifier: nothing to evaluate")
     classes = class_names if class_names is not None else getattr(zoo, "classes", None)
-    settings = make_options(noise_grid=tuple(float(s) for s in noise_grid), seed=seed, lab_bins=lab_bins,
-                            nmi_estimator=nmi_estimator, item_names=tuple(item_names) if item_names else None,
-                            class_names=tuple(classes) if classes else None, **dict(options or {}))
-    analyses = [cls(settings, zoo, names) for cls in chosen]
+    values = dict(options or {})
+    registry.check_options(values)
+    data = DataInfo(item_names=tuple(item_names) if item_names else None,
+                    class_names=tuple(classes) if classes else None)
+    analyses = [cls(registry.options_for(cls, values), zoo, names, data) for cls in chosen]
     device = next(zoo.base.parameters()).device
     images = 0
     with torch.inference_mode():
@@ -244,15 +227,12 @@ def run_evaluation(
     *,
     limit: int | None = None,
     batch_size: int = 32,
-    noise_grid: Sequence[float] = NOISE_GRID,
-    seed: int = NOISE_SEED,
     pair_seed: int = PAIR_SEED,
     device: str = "auto",
     workers: int = 0,
     show_progress: bool = True,
     only: Iterable[str] | None = None,
     skip: Iterable[str] = (),
-    nmi_estimator: str | None = None,
     options: Mapping[str, object] | None = None,
     other_data: str = "refuse",
 ) -> tuple[EvaluationResult, dict[str, Path]]:
@@ -268,13 +248,13 @@ def run_evaluation(
     if other_data not in OTHER_DATA:
         raise ConfigError(f"other_data must be one of {', '.join(OTHER_DATA)}, got {other_data!r}")
     chosen = registry.select(only, skip)  # a wrong name is reported before the zoo is loaded
-    make_options(**dict(options or {}))
+    registry.check_options(dict(options or {}))
     if limit is not None and limit < 1:
         raise ConfigError(f"--limit must be a positive number of images, got {limit}")
     if batch_size < 1:
         raise ConfigError(f"--batch-size must be positive, got {batch_size}")
-    if nmi_estimator is not None:
-        Estimator.parse(nmi_estimator)
+    if (options or {}).get("nmi_estimator") is not None:
+        Estimator.parse(str(options["nmi_estimator"]))
     data_dir = Path(data_dir)
     if not data_dir.is_dir():
         raise ConfigError(f"data directory {data_dir} does not exist (expected class sub-folders of images)")
@@ -287,8 +267,7 @@ def run_evaluation(
     if stale and other_data == "refuse":
         raise ConfigError(_other_data_message(zoo.results_dir, stale, source))
     with tqdm(total=total, unit="img", desc="evaluate", disable=not show_progress) as bar:
-        result = evaluate_zoo(zoo, loader, noise_grid=noise_grid, seed=seed, limit=limit, progress=bar.update,
-                              only=only, skip=skip, nmi_estimator=nmi_estimator,
+        result = evaluate_zoo(zoo, loader, limit=limit, progress=bar.update, only=only, skip=skip,
                               item_names=dataset.relative_names(), class_names=dataset.classes, native_keys=keys,
                               options=options)
     result.extras["skipped_images"] = int(getattr(dataset, "skipped", 0))
@@ -331,16 +310,6 @@ def _other_data_message(results_dir: Path, stale: list[str], source: results.Dat
             "keep them (the report and the pages then say the data differ)")
 
 
-def _parse_grid(text: str) -> list[float]:
-    try:
-        grid = [float(v) for v in text.split(",") if v.strip()]
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"must be comma-separated numbers in [0, 1], got {text!r}") from exc
-    if not grid or any(not 0.0 <= s <= 1.0 for s in grid):
-        raise argparse.ArgumentTypeError(f"must be comma-separated numbers in [0, 1], got {text!r}")
-    return grid
-
-
 def _parse_names(text: str) -> list[str]:
     names = [n.strip() for n in text.split(",") if n.strip()]
     unknown = [n for n in names if n not in registry.ANALYSES]
@@ -348,6 +317,18 @@ def _parse_names(text: str) -> list[str]:
         raise argparse.ArgumentTypeError(f"must be comma-separated analysis names out of {', '.join(registry.names())}, "
                                           f"got {text!r}")
     return names
+
+
+def add_option_flags(p: argparse.ArgumentParser) -> None:
+    """One flag per setting the analyses declare (:func:`~s2s_core.analysis.dataset.registry.option_fields`):
+    ``--noise-grid`` for ``noise_grid``, with the field's default, help and parser."""
+    for name, f in registry.option_fields().items():
+        meta = f.metadata
+        default = f.default
+        kind = meta.get("parse") or (type(default) if default is not None else str)
+        shown = ",".join(f"{v:g}" for v in default) if isinstance(default, tuple) else default
+        p.add_argument(f"--{name.replace('_', '-')}", dest=name, type=kind, default=default,
+                       metavar=meta.get("metavar"), help=f"{meta.get('help', '')} (default {shown})")
 
 
 def register(sub) -> None:
@@ -373,29 +354,12 @@ def register(sub) -> None:
                         "`s2s zoo create --test` or ZOO/data/test)")
     p.add_argument("--limit", type=int, default=None, help="evaluate at most N images")
     p.add_argument("--batch-size", type=int, default=32, help="images per batch (default 32)")
-    p.add_argument("--noise-grid", type=_parse_grid, default=list(NOISE_GRID), help="e.g. 0,0.1,0.2,...,1")
-    p.add_argument("--seed", type=int, default=NOISE_SEED, help=f"seed of the noise (default {NOISE_SEED})")
     p.add_argument("--pair-seed", type=int, default=PAIR_SEED,
                    help=f"seed of the random inter-class nMI pairs and of the data order (default {PAIR_SEED})")
-    p.add_argument("--nmi-estimator", default=None, metavar="NAME",
-                   help="force the nMI estimator, e.g. raw-256 (scikit-learn's) or mm-64; default: levels by the "
-                        "binning rule for the image size, Miller-Madow corrected")
     p.add_argument("--only", type=_parse_names, default=None, metavar="NAMES",
                    help=f"run only these analyses (comma-separated: {','.join(registry.names())})")
     p.add_argument("--skip", type=_parse_names, default=[], metavar="NAMES", help="leave these analyses out")
-    defaults = Options()
-    p.add_argument("--per-class", type=int, default=defaults.per_class, metavar="N",
-                   help=f"images per class for sampling analyses (inversion; default {defaults.per_class})")
-    p.add_argument("--inversion-layers", type=int, default=defaults.inversion_layers, metavar="K",
-                   help="layers per classifier for inversion: its stage outputs, evenly spaced (`s2s layers` marks "
-                        f"them; default {defaults.inversion_layers})")
-    p.add_argument("--inversion-steps", type=int, default=defaults.inversion_steps, metavar="S",
-                   help=f"gradient steps per inversion (default {defaults.inversion_steps})")
-    p.add_argument("--gt-inversion-per-class", type=int, default=defaults.gt_inversion_per_class, metavar="N",
-                   help="also score the feature-inversion error map |x - x*| (i's mid layer) in ground_truth.csv, "
-                        "on the first N images of every class met in the seeded order (default 0: off; an optimisation per image)")
-    p.add_argument("--gt-inversion-steps", type=int, default=defaults.gt_inversion_steps, metavar="S",
-                   help=f"gradient steps per inversion of that error map (default {defaults.gt_inversion_steps})")
+    add_option_flags(p)
     p.add_argument("--other-data", choices=OTHER_DATA, default="refuse",
                    help="tables already in the zoo from other data that this run does not rewrite: refuse to run "
                         "(default), keep them (report and pages then say the data differ), or drop them")
@@ -418,18 +382,13 @@ def _main(args) -> int:
         data,
         limit=args.limit,
         batch_size=args.batch_size,
-        noise_grid=args.noise_grid,
-        seed=args.seed,
         pair_seed=args.pair_seed,
-        nmi_estimator=args.nmi_estimator,
         device=args.device,
         workers=args.workers,
         only=args.only,
         skip=args.skip,
         other_data=args.other_data,
-        options={"per_class": args.per_class, "inversion_layers": args.inversion_layers,
-                 "inversion_steps": args.inversion_steps, "gt_inversion_per_class": args.gt_inversion_per_class,
-                 "gt_inversion_steps": args.gt_inversion_steps},
+        options={name: getattr(args, name) for name in registry.option_fields()},
     )
     print(f"Evaluated {result.images} images.")
     mixed = results.mixed_data_message(paths[next(iter(paths))].parent) if paths else None

@@ -78,3 +78,17 @@ def topk_correct(logits: torch.Tensor, labels: torch.Tensor, ks: tuple[int, ...]
     top = logits.topk(kmax, dim=1).indices
     hit = top == labels.to(top.device).view(-1, 1)
     return {k: int(hit[:, : min(k, kmax)].any(dim=1).sum()) for k in ks}
+
+
+def parse_grid(text: str) -> tuple[float, ...]:
+    """``"0,0.1,0.5"`` -> ``(0.0, 0.1, 0.5)``; anything else, or a value outside [0, 1] -> argparse's
+    ``ArgumentTypeError`` (the flag's one-line refusal)."""
+    import argparse
+
+    try:
+        grid = tuple(float(v) for v in text.split(",") if v.strip())
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"must be comma-separated numbers in [0, 1], got {text!r}") from exc
+    if not grid or any(not 0.0 <= s <= 1.0 for s in grid):
+        raise argparse.ArgumentTypeError(f"must be comma-separated numbers in [0, 1], got {text!r}")
+    return grid

@@ -17,34 +17,41 @@ from __future__ import annotations
 
 import math
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any, ClassVar
 
 import pandas as pd
 import torch
 
-from s2s_core.analysis.noise import NOISE_GRID, NOISE_SEED, topk_correct
-from s2s_core.lenses.inversion.error_map import GT_STEPS as GT_INVERSION_STEPS
-from s2s_core.lenses.inversion.invert import STEPS as INVERSION_STEPS
+from s2s_core.analysis.noise import NOISE_SEED, topk_correct
 from s2s_core.views import ORIGINAL, view_names
 
 
-@dataclass(frozen=True)
-class Options:
-    """Settings of an evaluation that analyses may read (each takes what it needs)."""
+def option(default, help: str, *, parse: Callable[[str], Any] | None = None, metavar: str | None = None):
+    """A field of an analysis's options: its default, the help ``s2s evaluate --help`` shows, and, for a flag
+    whose text is not a plain int/float/str, how to ``parse`` it (argparse ``type``)."""
+    return field(default=default, metadata={"help": help, "parse": parse, "metavar": metavar})
 
-    noise_grid: tuple[float, ...] = NOISE_GRID  #: strengths s of U(-s, s) noise (Sec. 3.3.2)
-    seed: int = NOISE_SEED  #: seed of the noise generator
-    lab_bins: int = 64  #: bins per L*a*b* channel (Sec. 3.3.1)
-    nmi_estimator: str | None = None  #: e.g. "raw-256"; None: the binning rule + bias correction (analysis.nmi)
-    item_names: tuple[str, ...] | None = None  #: file of each data index (``views.ids``), for files that list images
-    class_names: tuple[str, ...] | None = None  #: name of each label, for per-class tables
-    per_class: int = 2  #: images per class for analyses that sample the data (feature inversion)
-    inversion_layers: int = 4  #: layers per classifier, first to last, that feature inversion inverts
-    inversion_steps: int = INVERSION_STEPS  #: gradient steps per inversion
-    #: images per class on which the ground-truth table also scores the feature-inversion error map (0: off)
-    gt_inversion_per_class: int = 0
-    gt_inversion_steps: int = GT_INVERSION_STEPS  #: gradient steps per inversion of that error map
+
+def seed_option():
+    """The evaluation's seed, one setting for every analysis that draws random numbers (the noise of Fig. 4,
+    the random starts of feature inversion)."""
+    return option(NOISE_SEED, "seed of the noise U(-s, s) and of the inversions' random starts")
+
+
+@dataclass(frozen=True)
+class NoOptions:
+    """The options of an analysis that has none."""
+
+
+@dataclass(frozen=True)
+class DataInfo:
+    """What the evaluation knows about its data (not settings): the file of every data index (``views.ids``),
+    for tables that list images, and the name of every label, for per-class tables."""
+
+    item_names: tuple[str, ...] | None = None
+    class_names: tuple[str, ...] | None = None
 
 
 @dataclass
@@ -114,7 +121,9 @@ class Analysis(ABC):
     """A dataset analysis: built once per evaluation, fed every batch, then asked for its tables.
 
     Subclasses set ``name`` (what ``s2s evaluate --only/--skip`` calls it; by default also the one key of
-    :mod:`s2s_core.results` that :meth:`tables` returns, else set ``tables_written``), say what they compute in
+    :mod:`s2s_core.results` that :meth:`tables` returns, else set ``tables_written``), declare their settings
+    as a frozen dataclass ``Options`` of :func:`option` fields (``s2s evaluate`` makes a flag of each; two
+    analyses that read the same setting declare it with the same name and default), say what they compute in
     the first line of their docstring (``s2s evaluate --help`` shows it), prepare their accumulators in
     :meth:`setup`, and are listed in :mod:`s2s_core.analysis.dataset.registry`.
     """
@@ -123,9 +132,10 @@ class Analysis(ABC):
     tables_written: tuple[str, ...] = ()
     #: False for an expensive analysis that runs only when ``--only`` names it (feature inversion).
     default: bool = True
+    Options: ClassVar[type] = NoOptions
 
-    def __init__(self, options: Options, zoo, names: Sequence[str]) -> None:
-        self.options, self.zoo, self.names = options, zoo, list(names)
+    def __init__(self, options, zoo, names: Sequence[str], data: DataInfo | None = None) -> None:
+        self.options, self.zoo, self.names, self.data = options, zoo, list(names), data or DataInfo()
         self.setup()
 
     def __init_subclass__(cls, **kwargs) -> None:

@@ -14,13 +14,15 @@ nothing.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import pandas as pd
 import torch
 
-from s2s_core.analysis.dataset.base import Analysis, BatchViews, Moments
+from s2s_core.analysis.dataset.base import Analysis, BatchViews, Moments, option
 from s2s_core.errors import ConfigError
 from s2s_core.lenses.base import BatchContext
+from s2s_core.lenses.inversion.error_map import GT_STEPS
 from s2s_core.lenses.registry import heatmap_rows
 from s2s_core.lenses.scores import best_iou, binary_masks, pixel_auc, random_heatmaps
 
@@ -28,10 +30,19 @@ from s2s_core.lenses.scores import best_iou, binary_masks, pixel_auc, random_hea
 CHANCE_SEED = 1_800_000
 
 
+@dataclass(frozen=True)
+class GroundTruthOptions:
+    gt_inversion_per_class: int = option(0, "also score the feature-inversion error map |x - x*| (i's mid layer) "
+                                            "in ground_truth.csv, on the first N images of every class met in the "
+                                            "seeded order (0: off; an optimisation per image)", metavar="N")
+    gt_inversion_steps: int = option(GT_STEPS, "gradient steps per inversion of that error map", metavar="S")
+
+
 class GroundTruthAnalysis(Analysis):
     """Ground truth: pixel AUC / best IoU of each lens's heatmap vs the masks, beside a random heatmap's."""
 
     name = "ground_truth"
+    Options = GroundTruthOptions
 
     def setup(self) -> None:
         o = self.options

@@ -15,14 +15,24 @@ only when asked for: ``s2s evaluate ZOO --data DIR --only inversion``.
 from __future__ import annotations
 
 from collections import Counter
+from dataclasses import dataclass
 
 import pandas as pd
 
-from s2s_core.analysis.dataset.base import Analysis, BatchViews, Counts, Moments
+from s2s_core.analysis.dataset.base import Analysis, BatchViews, Counts, Moments, option, seed_option
 from s2s_core.errors import ConfigError
-from s2s_core.lenses.inversion.invert import InversionSettings, feature_errors, invert
+from s2s_core.lenses.inversion.invert import STEPS, InversionSettings, feature_errors, invert
 from s2s_core.models.layers import LayerInfo, default_layers, list_layers
 from s2s_core.views import ORIGINAL, ae_key
+
+
+@dataclass(frozen=True)
+class InversionOptions:
+    per_class: int = option(2, "images per class for sampling analyses (inversion)", metavar="N")
+    inversion_layers: int = option(4, "layers per classifier for inversion: its stage outputs, evenly spaced "
+                                      "(`s2s layers` marks them)", metavar="K")
+    inversion_steps: int = option(STEPS, "gradient steps per inversion", metavar="S")
+    seed: int = seed_option()
 
 
 class InversionAnalysis(Analysis):
@@ -30,6 +40,7 @@ class InversionAnalysis(Analysis):
 
     name = "inversion"
     default = False
+    Options = InversionOptions
 
     def setup(self) -> None:
         o = self.options

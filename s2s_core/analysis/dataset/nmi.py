@@ -26,6 +26,7 @@ Writes (all through :mod:`s2s_core.results`):
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from itertools import combinations
 
 import numpy as np
@@ -33,7 +34,7 @@ import pandas as pd
 import torch
 
 from s2s_core import results
-from s2s_core.analysis.dataset.base import Analysis, BatchViews
+from s2s_core.analysis.dataset.base import Analysis, BatchViews, option
 from s2s_core.analysis.nmi import RAW, Estimator, estimator_for, nmi_batch
 from s2s_core.analysis.stats import difference_of_means, paired_difference, summarize
 from s2s_core.views import ORIGINAL
@@ -44,11 +45,19 @@ PAIR_COLUMNS = results.NMI_PAIR_COLUMNS
 DIFF_COLUMNS = results.NMI_DIFF_COLUMNS
 
 
+@dataclass(frozen=True)
+class NmiOptions:
+    nmi_estimator: str | None = option(None, "force the nMI estimator, e.g. raw-256 (scikit-learn's) or mm-64; "
+                                             "default: levels by the binning rule for the image size, Miller-Madow "
+                                             "corrected", metavar="NAME")
+
+
 class NmiAnalysis(Analysis):
     """Figs. 8-9: intra- and inter-class nMI per AE beside the chance level of random pairs of originals."""
 
     name = "nmi"
     tables_written = ("nmi", "nmi_pairs", "nmi_differences")
+    Options = NmiOptions
 
     def setup(self) -> None:
         self.aes = self.views[1:]
@@ -88,7 +97,7 @@ class NmiAnalysis(Analysis):
                 values[(est.name, view)] = nmi_batch(a, b, est).cpu().numpy()
                 self.inter.setdefault((est.name, view), []).append(values[(est.name, view)])
         primary = self.estimators[0].name
-        names = self.options.item_names
+        names = self.data.item_names
         for k, (p1, p2, i1, i2, y1, y2) in enumerate(zip(*(stream[c][s][keep].tolist() for c in ("pos", "id", "y")
                                                            for s in (first, second)), strict=True)):
             row = {"pair": len(self.pairs), "first": p1, "second": p2, "first_id": i1, "second_id": i2,
@@ -119,7 +128,7 @@ class NmiAnalysis(Analysis):
                 d = paired_difference(self._values(table, primary, a), self._values(table, primary, b))
                 diffs.append({"kind": kind, "first": a, "second": b, "estimator": primary, **d.as_dict()})
         pairs = pd.DataFrame(self.pairs, columns=[*PAIR_COLUMNS, *(["first_file", "second_file"]
-                             if self.options.item_names else []), ORIGINAL, *self.aes])
+                             if self.data.item_names else []), ORIGINAL, *self.aes])
         out = {"nmi": pd.DataFrame(rows, columns=list(NMI_COLUMNS))}
         if self.pairs:  # fewer than two images of different classes: no pairs, no inter rows to compare
             out.update(nmi_pairs=pairs, nmi_differences=pd.DataFrame(diffs, columns=list(DIFF_COLUMNS)))

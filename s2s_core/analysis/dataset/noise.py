@@ -9,19 +9,29 @@ that crop plus noise of the same strength on the original curve. Writes ``noise.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import pandas as pd
 import torch
 
-from s2s_core.analysis.dataset.base import Analysis, BatchViews, Counts
-from s2s_core.analysis.noise import add_uniform_noise, noise_generator
+from s2s_core.analysis.dataset.base import Analysis, BatchViews, Counts, option, seed_option
+from s2s_core.analysis.noise import NOISE_GRID, add_uniform_noise, noise_generator, parse_grid
 from s2s_core.errors import ConfigError
 from s2s_core.views import BASE_KEY, ORIGINAL, ae_key
+
+
+@dataclass(frozen=True)
+class NoiseOptions:
+    noise_grid: tuple[float, ...] = option(NOISE_GRID, "strengths s of the noise U(-s, s), e.g. 0,0.1,...,1",
+                                           parse=parse_grid, metavar="S,S,...")
+    seed: int = seed_option()
 
 
 class NoiseAnalysis(Analysis):
     """Fig. 4: top-1 under additive uniform noise, on the input, A_S and A_i."""
 
     name = "noise"
+    Options = NoiseOptions
 
     def setup(self) -> None:
         self.grid = [float(s) for s in self.options.noise_grid]

@@ -44,7 +44,7 @@ class PerClassAnalysis(Analysis):
             self.counts[key] = grown
 
     def tables(self) -> dict[str, pd.DataFrame]:
-        names = self.options.class_names
+        names = self.data.class_names
         rows = []
         for (clf, view), counts in self.counts.items():
             for label, (n, top1, top5) in enumerate(counts.tolist()):

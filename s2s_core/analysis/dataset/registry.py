@@ -7,7 +7,8 @@ subclass, register its results file in :mod:`s2s_core.results`, and add the clas
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import dataclasses
+from collections.abc import Iterable, Mapping
 
 from s2s_core.analysis.dataset.accuracy import AccuracyAnalysis
 from s2s_core.analysis.dataset.ae_patterns import AePatternsAnalysis
@@ -61,3 +62,30 @@ def select(only: Iterable[str] | None = None, skip: Iterable[str] = ()) -> list[
     if not chosen:
         raise ConfigError("no analysis selected: --only and --skip leave nothing to run")
     return chosen
+
+
+def option_fields() -> dict[str, dataclasses.Field]:
+    """Every setting any analysis declares (its ``Options`` dataclass), by name, in registry order: what
+    ``s2s evaluate`` makes its flags of. Two analyses that declare one name must agree on its default."""
+    fields: dict[str, dataclasses.Field] = {}
+    for cls in ANALYSES.values():
+        for f in dataclasses.fields(cls.Options):
+            if f.name in fields and fields[f.name].default != f.default:
+                raise ConfigError(f"analysis {cls.name!r} declares option {f.name!r} with another default "
+                                  f"({f.default!r}) than an earlier analysis ({fields[f.name].default!r})")
+            fields.setdefault(f.name, f)
+    return fields
+
+
+def check_options(values: Mapping[str, object]) -> None:
+    """An unknown setting name -> ConfigError naming the known ones."""
+    known = option_fields()
+    unknown = sorted(set(values) - set(known))
+    if unknown:
+        raise ConfigError(f"unknown evaluation option(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+
+
+def options_for(cls: type[Analysis], values: Mapping[str, object]):
+    """``cls.Options`` with the settings of ``values`` it declares (the rest at their defaults)."""
+    own = {f.name for f in dataclasses.fields(cls.Options)}
+    return cls.Options(**{k: v for k, v in values.items() if k in own})
