@@ -129,7 +129,7 @@ def _error_map(ctx: PageContext, heat: np.ndarray, mask: np.ndarray | None) -> N
     if ctx.mask is not None:
         auc = float(pixel_auc(torch.from_numpy(heat)[None], torch.from_numpy(ctx.mask)[None])[0])
         st.markdown(f"<div style='font-size:0.78em'>pixel AUC against the mask: <b>{auc:.3f}</b> (chance 0.5; "
-                    "above: it errs more on the shape)</div>", unsafe_allow_html=True)
+                    "above: it errs more inside the mask)</div>", unsafe_allow_html=True)
 
 
 def _layer_label(info: LayerInfo) -> str:
