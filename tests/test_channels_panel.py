@@ -69,6 +69,7 @@ def test_lenses_page(zoo_dir: Path, tmp_path: Path, monkeypatch) -> None:
     monkeypatch.setenv("S2S_THREADS", "1")
     at = AppTest.from_file(APP, default_timeout=180).run()
     at.session_state["inv_steps"] = 25  # short inversions: this test is about the channels lens
+    at.session_state["inv_auto"] = True
     at.switch_page("pages/lenses.py").run()
     assert not at.exception, at.exception
     text = "\n".join(str(m.value) for m in [*at.markdown, *at.caption, *at.info, *at.header])

@@ -27,9 +27,29 @@ def lenses(tiny_zoo: Path, tmp_path: Path, monkeypatch) -> AppTest:
     monkeypatch.setenv("S2S_THREADS", "1")
     at = AppTest.from_file(APP, default_timeout=180).run()
     at.session_state["inv_steps"] = 25  # short inversions: the page's behaviour, not the method's, is tested here
+    at.session_state["inv_auto"] = True  # invert at once (the default is on request: see the test below)
     at.switch_page("pages/lenses.py").run()
     assert not at.exception, at.exception
     return at
+
+
+def test_inversion_waits_for_a_request_and_the_other_lenses_show_first(tiny_zoo: Path, tmp_path: Path,
+                                                                        monkeypatch) -> None:
+    monkeypatch.setenv("S2S_ZOO", str(tiny_zoo))
+    monkeypatch.setenv("S2S_RUNS_DIR", str(tmp_path / "runs"))
+    monkeypatch.setenv("S2S_THREADS", "1")
+    at = AppTest.from_file(APP, default_timeout=180).run()
+    at.session_state["inv_steps"] = 50  # settings no other test of this module uses: nothing cached yet
+    at.switch_page("pages/lenses.py").run()
+    assert not at.exception, at.exception
+    captions = "\n".join(str(e.proto) for e in at.get("image"))
+    assert "S2S: A_L(x)" in captions and "gradient of the class score" in captions  # the fast lenses are there
+    assert "inversion" not in captions and not any("feature error at" in m.value for m in at.markdown)
+    at.button(key="inv_run").click().run()
+    assert not at.exception, at.exception
+    assert sum("feature error at" in m.value for m in at.markdown) == 3 * 3  # x, A_i(x), x* for L, A, V
+    at.run()  # the next rerun (any widget) keeps them: asked for this image and these settings
+    assert sum("feature error at" in m.value for m in at.markdown) == 9
 
 
 def _texts(at: AppTest) -> str:

@@ -99,8 +99,12 @@ def _progress(text: str):
     return bar, update
 
 
+def _view_key(ctx: PageContext, name: str, layer: str, settings: InversionSettings) -> tuple:
+    return ("view", ctx.ref.path, ctx.ref.stamp, ctx.source_key, name, layer, settings)
+
+
 def _view(ctx: PageContext, name: str, layer: str, settings: InversionSettings):
-    key = ("view", ctx.ref.path, ctx.ref.stamp, ctx.source_key, name, layer, settings)
+    key = _view_key(ctx, name, layer, settings)
     found = _store().get(key)
     if found is None:
         clf, lock = _private_classifier(ctx.ref.path, ctx.ref.stamp, name)
@@ -155,7 +159,9 @@ def _settings(key: str) -> InversionSettings:
                              lambda_tv=None if isinstance(tv, str) else float(tv))
 
 
-def _row(ctx: PageContext, name: str, settings: InversionSettings, key: str) -> pd.DataFrame | None:
+def _row(ctx: PageContext, name: str, settings: InversionSettings, key: str, run: bool) -> pd.DataFrame | None:
+    """Classifier ``name``'s row: its layer picker, then x, A_i(x), the inversion and the error map; computed
+    only when ``run`` (asked for) or already in the cache."""
     network = getattr(state.load_zoo(ctx.ref).classifiers[name].spec, "name", name)
     infos = _layers(ctx.ref.path, ctx.ref.stamp, name, int(ctx.x01.shape[-1]))
     clf, _ = _private_classifier(ctx.ref.path, ctx.ref.stamp, name)
@@ -166,6 +172,8 @@ def _row(ctx: PageContext, name: str, settings: InversionSettings, key: str) -> 
                      "</span>", unsafe_allow_html=True)
     chosen = head[1].selectbox(f"layer of {name}", options, index=options.index(default),
                                format_func=_layer_label, key=f"{key}_layer_{name}")
+    if not run and _store().get(_view_key(ctx, name, chosen.name, settings)) is None:
+        return None
     try:
         view = _view(ctx, name, chosen.name, settings)
     except S2SError as exc:
@@ -272,7 +280,21 @@ def render(ctx: PageContext, lens=None, key: str = "inv") -> None:
     """Draw the lens for ``ctx``: one row per chosen classifier, the depth sweep, then the data-set table
     (``lens``: the registry's feature-inversion lens; its section draws its own way)."""
     settings = _settings(key)
-    frames = [f for f in (_row(ctx, name, settings, key) for name in ctx.names) if f is not None]
+    # An inversion is an optimisation per classifier (seconds each): the page shows the other lenses first and
+    # inverts on request, or at once when the user asks for that; finished inversions come from the cache.
+    c = st.columns([2, 1], vertical_alignment="center")
+    auto = c[1].toggle("invert every image at once", key=f"{key}_auto",
+                       help="Off: the page shows the other lenses first and inverts when you ask. On: every image "
+                            "you pick is inverted straight away.")
+    asked = c[0].empty()
+    run = auto or st.session_state.get(f"{key}_asked") == (ctx.source_key, settings)
+    if not run and asked.button(f"Invert this image for {len(ctx.names)} classifier(s) ({settings.steps} steps "
+                                "each, a few seconds per classifier on a CPU)", key=f"{key}_run", type="primary"):
+        st.session_state[f"{key}_asked"] = (ctx.source_key, settings)
+        run = True
+    if run:
+        asked.empty()
+    frames = [f for f in (_row(ctx, name, settings, key, run) for name in ctx.names) if f is not None]
     if frames:
         downloads.csv_button(pd.concat(frames, ignore_index=True), f"{ctx.file_stem}_inversions.csv",
                              key=f"{key}_csv", index=False, label="CSV (errors and top-5 of every image)")
