@@ -5,11 +5,12 @@
   URL; :func:`gate` also accepts the token typed on the page.
 * The board: :class:`Board` lists jobs. Without launch rights it reads the job table only (``JobStore``), because
   :meth:`JobRunner.list` refreshes the queue and may START queued jobs; with launch rights it uses the runner.
-* Progress: :func:`job_progress` turns a job's ``progress.jsonl`` events into a fraction, an ETA and the loss
-  curve; :func:`loss_figure` draws the curve.
+* Progress: :func:`job_progress` reads a job's ``progress.jsonl`` (cached) into a fraction, an ETA and the loss
+  curve, the same way ``s2s jobs list`` does (:mod:`s2s_core.jobs.progress`); :func:`loss_figure` draws the curve.
 * The form: :func:`kind_fields` (from :func:`s2s_core.jobs.specs.describe_kind`, so the registries and roots decide
-  the choices) and :func:`field_widget` (one widget per field, with the specs' bounds); :func:`form_params` turns
-  widget values into the parameters :func:`s2s_core.jobs.specs.validate_params` checks.
+  the choices, and the kind's declaration which fields come first) and :func:`field_widget` (one widget per field,
+  with the specs' bounds); :func:`form_params` turns widget values into the parameters
+  :func:`s2s_core.jobs.validation.validate_params` checks.
 """
 
 from __future__ import annotations
@@ -28,19 +29,15 @@ import streamlit as st
 
 from s2s_core import settings
 from s2s_core.errors import ConfigError
-from s2s_core.jobs.runner import JobRunner, read_progress, tail_lines
-from s2s_core.jobs.specs import (
-    ENABLED_ENV,
-    TOKEN_ENV,
-    GateSettings,
-    Roots,
-    describe_kind,
-    launch_allowed,
-    new_token,
-    token_matches,
-    validate_params,
-)
+from s2s_core.jobs import progress
+from s2s_core.jobs.gate import ENABLED_ENV, TOKEN_ENV, GateSettings, launch_allowed, new_token, token_matches
+from s2s_core.jobs.jobfiles import read_progress, tail_lines
+from s2s_core.jobs.progress import JobProgress
+from s2s_core.jobs.roots import Roots
+from s2s_core.jobs.runner import JobRunner
+from s2s_core.jobs.specs import describe_kind
 from s2s_core.jobs.store import DB_NAME, Job, JobStore
+from s2s_core.jobs.validation import validate_params
 
 #: How often the live part of the page refreshes while a job is queued or running.
 REFRESH_S = 2.0
@@ -54,15 +51,6 @@ FLASH_KEY = "jobs_flash"
 ACTIVE_KEY = "jobs_active"
 ACTIVE_STATES = ("queued", "running")
 RESUMABLE_STATES = ("cancelled", "lost", "failed")
-#: Fields shown outside the "more settings" expander, per kind (the rest of the specs' fields go inside). The
-#: cluster fields exist only when the job backend is Slurm (``S2S_JOBS_BACKEND=slurm``).
-_CLUSTER_MAIN = ("nodes", "gpus_per_node", "partition", "time_limit")
-MAIN_FIELDS = {
-    "pretrain": ("data", "steps", "batch_size", "lr", "size", "device", *_CLUSTER_MAIN),
-    "finetune": ("classifier", "base", "data", "steps", "batch_size", "lr", "size", "device", *_CLUSTER_MAIN),
-    "evaluate": ("zoo", "data", "limit", "batch_size", "device", *_CLUSTER_MAIN),
-    "demo": ("out", "quick", "seed", "device", *_CLUSTER_MAIN),
-}
 
 
 # ------------------------------------------------------------------------------------------------- gate
@@ -163,25 +151,6 @@ class Board:
 
 
 # --------------------------------------------------------------------------------------------- progress
-@dataclass
-class JobProgress:
-    """A job's progress from its ``progress.jsonl`` (see :mod:`s2s_core.train.progress`)."""
-
-    step: int | None = None
-    total: int | None = None
-    eta_s: float | None = None
-    loss_steps: list[int] = field(default_factory=list)
-    losses: list[float] = field(default_factory=list)
-    last_event: dict[str, Any] | None = None
-
-    @property
-    def fraction(self) -> float | None:
-        """``step / total`` in [0, 1], or ``None`` when the job reports no steps."""
-        if self.step is None or not self.total:
-            return None
-        return min(1.0, max(0.0, self.step / self.total))
-
-
 def job_events(job: Job) -> list[dict[str, Any]]:
     """The events of the job's ``progress.jsonl`` (re-read only when the file has grown or changed)."""
     if not job.run_dir:
@@ -200,34 +169,9 @@ def _read_events(path: str, size: int, mtime: float) -> list[dict[str, Any]]:
 
 
 def job_progress(job: Job, events: list[dict[str, Any]] | None = None) -> JobProgress:
-    """Fraction, ETA and loss curve of ``job`` from its step events. The total is the events' ``total_steps``
-    (the demo build's stages) or else the job's ``steps`` parameter (training)."""
-    if events is None:
-        events = job_events(job)
-    out = JobProgress(total=_int(job.params.get("steps")))
-    for ev in events:
-        if _int(ev.get("total_steps")):
-            out.total = _int(ev.get("total_steps"))
-        step = _int(ev.get("step"))
-        if ev.get("event") in ("step", "done") and step is not None:
-            out.step = step
-            out.eta_s = _num(ev.get("eta_s"))
-            loss = _num(ev.get("loss"))
-            if ev.get("event") == "step" and loss is not None:
-                out.loss_steps.append(step)
-                out.losses.append(loss)
-        out.last_event = ev
-    if job.state == "succeeded" and out.total:
-        out.step, out.eta_s = max(out.step or 0, out.total), 0.0
-    return out
-
-
-def _int(v: Any) -> int | None:
-    return int(v) if isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v) else None
-
-
-def _num(v: Any) -> float | None:
-    return float(v) if isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v) else None
+    """Fraction, ETA and loss curve of ``job`` (:func:`s2s_core.jobs.progress.job_progress`), from ``events`` or
+    else its cached ``progress.jsonl`` (:func:`job_events`)."""
+    return progress.job_progress(job, job_events(job) if events is None else events)
 
 
 def progress_text(job: Job, p: JobProgress) -> str:
@@ -237,10 +181,10 @@ def progress_text(job: Job, p: JobProgress) -> str:
             return f"queued in Slurm as job {job.slurm_id} ({job.slurm_state or 'PENDING'})"
         return f"queued for {job.device}"
     parts = [job.state]
-    if p.step is not None:
-        parts.append(f"step {p.step}" + (f"/{p.total}" if p.total else ""))
-    if p.losses:
-        parts.append(f"loss {p.losses[-1]:.4g}")
+    if p.steps_text:
+        parts.append(p.steps_text)
+    if p.loss is not None:
+        parts.append(f"loss {p.loss:.4g}")
     if job.state == "running" and p.eta_s is not None:
         parts.append(f"ETA {format_seconds(p.eta_s)}")
     if job.state == "running" and job.cancel_requested:

@@ -31,12 +31,11 @@ if gate.allowed:
     st.subheader("New job")
     kind = st.selectbox("Kind", KINDS, key="job_kind", format_func=lambda k: f"{k}: {get_kind(k).help}")
     fields = jv.kind_fields(kind, str(runs))
-    main = jv.MAIN_FIELDS[kind]
     with st.form(f"job_form_{kind}"):
-        values = {f["name"]: jv.field_widget(f, f"job_{kind}_{f['name']}") for f in fields if f["name"] in main}
+        values = {f["name"]: jv.field_widget(f, f"job_{kind}_{f['name']}") for f in fields if f["main"]}
         with st.expander("More settings"):
             values |= {f["name"]: jv.field_widget(f, f"job_{kind}_{f['name']}") for f in fields
-                       if f["name"] not in main}
+                       if not f["main"]}
         missing = jv.missing_required(fields)
         submitted = st.form_submit_button("Submit job", icon=":material/rocket_launch:", disabled=bool(missing))
     if submitted:

@@ -12,11 +12,13 @@ import pytest
 from legacy_jobs import write_legacy_jobs_db
 
 from s2s_core.errors import ConfigError
+from s2s_core.jobs.roots import Roots
 from s2s_core.jobs.runner import JobRunner
 from s2s_core.jobs.slurm import SlurmClient, batch_script, map_state, sbatch_options
 from s2s_core.jobs.slurm_step import launch_argv, stops_through_step
-from s2s_core.jobs.specs import Roots, backend_from_env, describe_kind, slurm_minutes, validate_params
+from s2s_core.jobs.specs import backend_from_env, describe_kind, slurm_minutes
 from s2s_core.jobs.store import Job, JobStore
+from s2s_core.jobs.validation import validate_params
 
 
 @pytest.fixture()

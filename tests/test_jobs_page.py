@@ -20,7 +20,8 @@ from tiny_zoo import build_tiny_zoo
 
 from dashboard import jobs_view as jv
 from dashboard import state
-from s2s_core.jobs.runner import JobRunner, is_alive
+from s2s_core.jobs.processes import is_alive
+from s2s_core.jobs.runner import JobRunner
 from s2s_core.jobs.store import DB_NAME, JobStore
 
 APP = str(Path(__file__).resolve().parents[1] / "app.py")

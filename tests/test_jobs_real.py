@@ -13,7 +13,8 @@ import pytest
 import torch
 from PIL import Image
 
-from s2s_core.jobs.runner import JobRunner, is_alive
+from s2s_core.jobs.processes import is_alive
+from s2s_core.jobs.runner import JobRunner
 
 TINY = {"steps": 120, "batch_size": 2, "size": 32, "widths": "4,8,8,8,8", "depths": "1,1,1,1,1", "threads": 1,
         "log_every": 1, "lr": 0.01}

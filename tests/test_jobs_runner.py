@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 
 from s2s_core.errors import ConfigError
-from s2s_core.jobs.runner import JobRunner, is_alive, proc_start_time
+from s2s_core.jobs.processes import is_alive, proc_start_time
+from s2s_core.jobs.runner import JobRunner
 from s2s_core.jobs.store import Job
 
 # A training-like command: progress events, a checkpoint on SIGTERM, --resume from it, a failure mode.
@@ -245,8 +246,9 @@ def test_built_argv_matches_the_real_commands(env: Path) -> None:
     import argparse
 
     from s2s_core.cli import build_parser
-    from s2s_core.jobs.runner import s2s_command, target_of
-    from s2s_core.jobs.specs import Roots, describe_kind, validate_params
+    from s2s_core.jobs.roots import Roots
+    from s2s_core.jobs.specs import describe_kind, s2s_command, target_of
+    from s2s_core.jobs.validation import validate_params
 
     roots = Roots.from_env()
     unit = roots.runs / "base"
@@ -322,7 +324,7 @@ def test_stage_jobs_are_for_reproduce_only_and_run_in_their_stage_dir(env: Path)
     # a second attempt of the same stage shares the directory (and appends to its log)
     again = runner.wait(runner.submit("stage", params, source="reproduce").id)
     assert again.run_dir == job.run_dir and sum(line == "stage ran" for line in runner.log_tail(again.id)) == 2
-    from s2s_core.jobs.runner import s2s_command
+    from s2s_core.jobs.specs import s2s_command
 
     argv = s2s_command(runner.get(job.id), False)
     assert argv[-2:] == ["run-stage", str(stage_dir / "stage.json")] and "torch.distributed.run" not in argv

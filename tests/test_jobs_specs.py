@@ -9,16 +9,10 @@ from pathlib import Path
 import pytest
 
 from s2s_core.errors import ConfigError
-from s2s_core.jobs.specs import (
-    SPECS,
-    GateSettings,
-    Roots,
-    describe_kind,
-    launch_allowed,
-    new_token,
-    token_matches,
-    validate_params,
-)
+from s2s_core.jobs.gate import GateSettings, launch_allowed, new_token, token_matches
+from s2s_core.jobs.roots import Roots
+from s2s_core.jobs.specs import SPECS, describe_kind
+from s2s_core.jobs.validation import validate_params
 
 
 @pytest.fixture()
@@ -281,3 +275,26 @@ def test_a_three_stage_ae_at_32_px_is_a_valid_pretrain_job(roots: Roots) -> None
 ])
 def test_pretrain_job_size_follows_the_stage_count(roots: Roots, params: dict, words: str) -> None:
     assert words in _error(_pretrain, roots, **params)
+
+
+def test_a_job_kind_is_one_declaration(roots: Roots, monkeypatch) -> None:
+    """A new kind is one entry in SPECS: the form's fields (and which come first), validation, the argv the queue
+    runs, where its product appears and its cluster fields follow from it, with nothing else to edit."""
+    from s2s_core.jobs import specs
+    from s2s_core.jobs.store import Job
+
+    word = specs.FieldSpec("word", "str", "hi", "what to print", pattern=r"[a-z]{1,9}")
+    monkeypatch.setitem(specs.SPECS, "echo", specs.KindSpec(
+        "echo", "print a word", (word, specs.FieldSpec("times", "int", 1, "how often", min=1, max=3)),
+        argv=lambda job, resume: ["echo-word", job.params["word"]], target=lambda job: job.run_dir, main=("word",)))
+    assert [(f["name"], f["main"]) for f in describe_kind("echo", roots, "local")] == [("word", True), ("times", False)]
+    values = validate_params("echo", {"word": "bye", "times": "2"}, roots)
+    assert values == {"word": "bye", "times": 2}
+    with pytest.raises(ConfigError, match="word"):
+        validate_params("echo", {"word": "rm -rf"}, roots)
+    job = Job(id=1, kind="echo", params=values, state="queued", device="cpu", created=0, queued=0,
+              run_dir=str(roots.runs / "jobs" / "1"))
+    assert specs.s2s_command(job, False)[1:] == ["-m", "s2s_core.cli", "echo-word", "bye"]
+    assert specs.target_of(job) == job.run_dir
+    cluster = [f.name for f in specs.fields_for("echo", "slurm")][2:]
+    assert cluster == ["gpus_per_node", "cpus_per_node", "partition", "time_limit", "account"]

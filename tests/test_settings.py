@@ -10,8 +10,9 @@ import pytest
 
 from s2s_core import settings
 from s2s_core.errors import ConfigError
+from s2s_core.jobs.gate import GateSettings
+from s2s_core.jobs.roots import Roots
 from s2s_core.jobs.runner import JobRunner
-from s2s_core.jobs.specs import GateSettings, Roots
 
 ROOT = Path(__file__).resolve().parents[1]
 SOURCES = sorted([*(ROOT / "s2s_core").rglob("*.py"), *(ROOT / "dashboard").rglob("*.py"),

@@ -26,6 +26,7 @@ import time
 from datetime import datetime
 from typing import Any
 
+from s2s_core.jobs.progress import job_progress
 from s2s_core.jobs.runner import JobRunner
 from s2s_core.jobs.specs import BACKENDS, KINDS, describe_kind
 from s2s_core.jobs.store import Job
@@ -44,14 +45,9 @@ def _duration(job: Job) -> str:
 
 
 def _progress_text(runner: JobRunner, job: Job) -> str:
-    steps = [e for e in runner.progress(job.id) if e.get("event") == "step"]
-    if not steps:
-        return ""
-    last = steps[-1]
-    total = job.params.get("steps")
-    loss = last.get("loss")
-    text = f"step {last.get('step')}" + (f"/{total}" if total else "")
-    return text + (f" loss {loss:.4g}" if isinstance(loss, int | float) else "")
+    """``step 30/120 loss 0.0123``: the job's progress as the Training jobs page reads it (:mod:`.progress`)."""
+    p = job_progress(job, runner.progress(job.id))
+    return p.steps_text + (f" loss {p.loss:.4g}" if p.loss is not None else "")
 
 
 def _print_json(obj: Any) -> None:

@@ -1,7 +1,8 @@
-"""What a job leaves in its directory, read the same way by the runner, the Slurm backend and the dashboard:
-the progress events (``progress.jsonl``), the end of the log (``log.txt``) and why it failed.
+"""The files of a job's directory, written and read the same way by the runner, the Slurm backend and the
+dashboard: the job's record (``job.json``, what the batch script on a Slurm node runs), the progress events
+(``progress.jsonl``), the end of the log (``log.txt``) and why it failed.
 
-A leaf module: it imports nothing from the rest of :mod:`s2s_core.jobs`.
+Below the runner and the Slurm backend: it imports only the :class:`~s2s_core.jobs.store.Job` record.
 """
 
 from __future__ import annotations
@@ -12,6 +13,12 @@ import os
 import signal
 from pathlib import Path
 from typing import Any
+
+from s2s_core.jobs.store import Job
+
+#: The job record's fields written to ``job.json``.
+JOB_JSON_FIELDS = ("id", "kind", "params", "device", "source", "created", "argv", "run_dir", "target", "resumed",
+                   "depends", "backend")
 
 
 def read_progress(path: Path) -> list[dict[str, Any]]:
@@ -61,3 +68,13 @@ def error_of(run_dir: Path, exit_code: int | None) -> str | None:
         if line.strip() and not line.startswith("=== "):
             return line.strip()[-500:]
     return None
+
+
+def write_job_json(job: Job) -> Path:
+    """Write ``RUN/job.json`` (kind, resolved parameters, argv, ...; :data:`JOB_JSON_FIELDS`) atomically: a
+    temporary file renamed over the old one, so a reader (a Slurm node starting the job) never sees half of it."""
+    path = Path(job.run_dir) / "job.json"
+    tmp = path.with_name(".job.json.tmp")
+    tmp.write_text(json.dumps({k: getattr(job, k) for k in JOB_JSON_FIELDS}, indent=2) + "\n")
+    os.replace(tmp, path)
+    return path

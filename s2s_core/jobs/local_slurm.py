@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from s2s_core.errors import ConfigError
-from s2s_core.jobs.runner import is_alive, proc_start_time
+from s2s_core.jobs.processes import is_alive, proc_start_time
 
 #: Where Debian puts the daemons.
 SBIN = Path("/usr/sbin")

@@ -1,8 +1,8 @@
 """The job runner: submit, queue, start, watch, cancel and resume ``s2s`` commands as separate processes.
 
-A job's life: :meth:`JobRunner.submit` validates the parameters (:mod:`.specs`), stores the job as
-``queued`` with the argv it will run, and calls :meth:`JobRunner.refresh`. ``refresh`` claims queued jobs
-whose device is free (FIFO; one job per device by default) and starts, for each, a supervisor process
+A job's life: :meth:`JobRunner.submit` validates the parameters (:mod:`.validation`), stores the job as
+``queued`` with the argv its kind builds (:mod:`.specs`), and calls :meth:`JobRunner.refresh`. ``refresh`` claims
+queued jobs whose device is free (FIFO; one job per device by default) and starts, for each, a supervisor process
 (:mod:`.worker`, in its own session so the dashboard may exit without killing it). The supervisor runs
 ``[python, -m, s2s_core.cli, KIND, ...]`` (never a shell), sends its output to ``RUNS/jobs/<id>/log.txt``,
 records the exit code, the state and the error, and then starts the next queued job itself. A job whose
@@ -27,97 +27,34 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from s2s_core import settings
 from s2s_core.errors import ConfigError
-from s2s_core.jobs.jobfiles import read_progress, tail_lines
+from s2s_core.jobs.gate import TOKEN_ENV
+from s2s_core.jobs.jobfiles import read_progress, tail_lines, write_job_json
+from s2s_core.jobs.processes import is_alive, proc_start_time
+from s2s_core.jobs.roots import Roots
 from s2s_core.jobs.slurm import SlurmBackend, SlurmClient
 from s2s_core.jobs.slurm import slot as slurm_slot
-from s2s_core.jobs.specs import TOKEN_ENV, Roots, backend_from_env, check_backend, get_kind, validate_params
+from s2s_core.jobs.specs import (
+    CommandBuilder,
+    backend_from_env,
+    check_backend,
+    get_kind,
+    s2s_command,
+    target_of,
+)
 from s2s_core.jobs.store import DB_NAME, FINAL_STATES, Job, JobStore, update_row
-
-#: Builds the argv of a job: ``(job, resume) -> [executable, ...]``; ``job.params`` are validated.
-CommandBuilder = Callable[[Job, bool], list[str]]
+from s2s_core.jobs.validation import validate_params
 
 #: A claimed job whose supervisor has not recorded its pid after this long is lost (the starter died).
 START_TIMEOUT_S = 60.0
 
 
-# ---------------------------------------------------------------------------------------------- commands
-
-
-def _opt(argv: list[str], flag: str, value: Any) -> None:
-    if value is not None:
-        argv += [flag, str(value)]
-
-
-def _train_argv(job: Job, resume: bool) -> list[str]:
-    p = job.params
-    argv = [job.kind, "--out", job.run_dir, "--data", p["data"], "--no-progress-bar"]
-    if job.kind == "finetune":
-        argv += ["--base", p["base"], "--classifier", p["classifier"]]
-        _opt(argv, "--classifier-weights", p.get("classifier_weights"))
-    for key in ("steps", "batch_size", "lr", "size", "seed", "ckpt_every", "log_every", "device", "threads",
-                "widths", "depths"):
-        _opt(argv, "--" + key.replace("_", "-"), p.get(key))
-    if resume:
-        argv.append("--resume")
-    return argv
-
-
-def _evaluate_argv(job: Job, resume: bool) -> list[str]:
-    p = job.params
-    argv = ["evaluate", p["zoo"], "--data", p["data"]]
-    for key in ("limit", "batch_size", "seed", "device", "threads"):
-        _opt(argv, "--" + key.replace("_", "-"), p.get(key))
-    return argv
-
-
-def _demo_argv(job: Job, resume: bool) -> list[str]:
-    p = job.params
-    argv = ["demo", "--out", job.target or str(Path(job.run_dir) / "zoo"),
-            "--progress", str(Path(job.run_dir) / "progress.jsonl")]
-    for key in ("seed", "device", "threads"):
-        _opt(argv, "--" + key, p.get(key))
-    if p.get("quick"):
-        argv.append("--quick")
-    return argv
-
-
-def _stage_argv(job: Job, resume: bool) -> list[str]:
-    # run-stage resumes by itself when the stage's checkpoint belongs to the same inputs
-    return ["run-stage", job.params["spec"]]
-
-
-_SUBCOMMANDS: dict[str, Callable[[Job, bool], list[str]]] = {
-    "pretrain": _train_argv, "finetune": _train_argv, "evaluate": _evaluate_argv, "demo": _demo_argv,
-    "stage": _stage_argv,
-}
-
-
-def s2s_command(job: Job, resume: bool) -> list[str]:
-    """The default builder: ``[sys.executable, "-m", "s2s_core.cli", KIND, ...flags]``; a stage with ``nproc > 1``
-    runs under ``torchrun --standalone --nproc-per-node N``."""
-    if job.kind == "stage" and int(job.params.get("nproc") or 1) > 1:
-        launcher = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node",
-                    str(int(job.params["nproc"])), "-m", "s2s_core.cli"]
-        return [*launcher, *_SUBCOMMANDS[job.kind](job, resume)]
-    return [sys.executable, "-m", "s2s_core.cli", *_SUBCOMMANDS[job.kind](job, resume)]
-
-
-def target_of(job: Job) -> str:
-    """Where a job's product will be: the trained unit, the evaluated zoo's results, the built zoo."""
-    run = Path(job.run_dir)
-    if job.kind in ("pretrain", "finetune"):
-        return str(run / "model")
-    if job.kind == "evaluate":
-        return str(Path(job.params["zoo"]) / "results")
-    if job.kind == "stage":
-        return str(job.params["output"])
-    return job.params.get("out") or str(run / "zoo")
+# ------------------------------------------------------------------------------------------------ queue
 
 
 def device_slot(device: str | None) -> str:
@@ -128,29 +65,6 @@ def device_slot(device: str | None) -> str:
 
         d = "cuda:0" if torch.cuda.is_available() else "cpu"
     return "cuda:0" if d == "cuda" else d
-
-
-# --------------------------------------------------------------------------------------------- processes
-
-
-def proc_start_time(pid: int) -> int | None:
-    """The start time (clock ticks since boot) of a live, non-zombie process; ``None`` if there is none."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except (OSError, ValueError):
-        return None
-    fields = stat[stat.rindex(")") + 2:].split()  # after "pid (comm) ": state is field 3, starttime field 22
-    if fields[0] in ("Z", "X"):
-        return None
-    return int(fields[19])
-
-
-def is_alive(pid: int | None, start: int | None) -> bool:
-    """Whether ``pid`` is still the process that was started at ``start`` (guards against pid reuse)."""
-    if not pid:
-        return False
-    now = proc_start_time(pid)
-    return now is not None and (start is None or now == start)
 
 
 def _dependencies_met(con, job_id: int, depends: list[int]) -> bool:
@@ -202,7 +116,7 @@ class JobRunner:
     def slurm(self) -> SlurmBackend:
         """The Slurm side of this runner (its client is created on first use)."""
         if self._slurm is None:
-            self._slurm = SlurmBackend(self, self._slurm_client)
+            self._slurm = SlurmBackend(self.store, self.runs_dir, self.grace_s, self._slurm_client)
         return self._slurm
 
     # -- queries ------------------------------------------------------------------------------------
@@ -258,7 +172,7 @@ class JobRunner:
         job.target = target_of(job)
         job.argv = self.command(job, False)
         self.store.update(job_id, run_dir=job.run_dir, target=job.target, argv=job.argv)
-        self._write_job_json(job)
+        write_job_json(job)
         if job.backend == "slurm":
             self.slurm.submit(self.get(job_id))
         else:
@@ -314,7 +228,7 @@ class JobRunner:
                                  exit_code=None, error=None, finished=None, started=None, output=None,
                                  cancel_requested=None):
             raise ConfigError(f"job {job_id}: its state changed meanwhile; try again")
-        self._write_job_json(self.get(job_id))
+        write_job_json(self.get(job_id))
         self.refresh()
         return self.get(job_id)
 
@@ -352,14 +266,6 @@ class JobRunner:
         return self._start_queued()
 
     # -- internals ----------------------------------------------------------------------------------
-    def _write_job_json(self, job: Job) -> None:
-        data = {k: getattr(job, k) for k in ("id", "kind", "params", "device", "source", "created", "argv",
-                                              "run_dir", "target", "resumed", "depends", "backend")}
-        path = Path(job.run_dir) / "job.json"
-        tmp = path.with_name(".job.json.tmp")
-        tmp.write_text(json.dumps(data, indent=2) + "\n")
-        os.replace(tmp, path)
-
     def _finish_vanished(self, job: Job, why: str) -> None:
         """A running job's processes are gone and nobody recorded how it ended: decide from its files."""
         events = read_progress(Path(job.run_dir) / "progress.jsonl")

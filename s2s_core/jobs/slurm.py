@@ -3,7 +3,7 @@ and launches it, and the queue (``jobs.sqlite``, the dashboard, ``s2s jobs``) fo
 
 Only Slurm's own client commands are used (``sbatch``, ``squeue``, ``scancel``, ``scontrol``, ``sacct``), each
 run with an argv list and a timeout, never through a shell. What a user typed reaches them only as validated
-values of separate ``--option=value`` arguments (:mod:`.specs`).
+values of separate ``--option=value`` arguments (:mod:`.validation`).
 
 A job's life on Slurm:
 
@@ -37,17 +37,15 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from s2s_core import settings
 from s2s_core.errors import ConfigError
-from s2s_core.jobs.jobfiles import error_of, read_progress
+from s2s_core.jobs.gate import TOKEN_ENV
+from s2s_core.jobs.jobfiles import error_of, read_progress, write_job_json
 from s2s_core.jobs.slurm_step import EXIT_RECORD, stops_through_step
-from s2s_core.jobs.specs import TOKEN_ENV, slurm_minutes
+from s2s_core.jobs.specs import slurm_minutes
 from s2s_core.jobs.store import Job, JobStore
-
-if TYPE_CHECKING:
-    from s2s_core.jobs.runner import JobRunner
 
 #: Seconds a Slurm client command may take before the controller counts as unreachable.
 CLIENT_TIMEOUT_S = 30.0
@@ -290,11 +288,13 @@ def slot(values: Mapping[str, Any]) -> str:
 
 
 class SlurmBackend:
-    """The Slurm side of a :class:`~s2s_core.jobs.runner.JobRunner` (its store, grace period and environment)."""
+    """The Slurm side of the job queue: the jobs of ``store`` whose backend is ``slurm``, run from ``runs_dir``;
+    a running job asked to stop is ended with ``scancel`` after ``grace_s`` seconds (the runner's grace period)."""
 
-    def __init__(self, runner: JobRunner, client: SlurmClient | None = None) -> None:
-        self.runner = runner
-        self.store: JobStore = runner.store
+    def __init__(self, store: JobStore, runs_dir: Path, grace_s: float, client: SlurmClient | None = None) -> None:
+        self.store = store
+        self.runs_dir = Path(runs_dir)
+        self.grace_s = grace_s
         self.client = client or SlurmClient()
 
     def check(self, values: Mapping[str, Any]) -> None:
@@ -323,7 +323,7 @@ class SlurmBackend:
                if k != TOKEN_ENV and not (k.startswith("SLURM_") and k != "SLURM_CONF")}
         env["PYTHONPATH"] = os.pathsep.join([str(_PROJECT_DIR), *filter(None, [env.get("PYTHONPATH")])])
         env["PYTHONUNBUFFERED"] = "1"
-        env[settings.RUNS_ENV] = str(self.runner.runs_dir)
+        env[settings.RUNS_ENV] = str(self.runs_dir)
         env[settings.HOME_ENV] = str(settings.home())  # the step runs in the job's dir, not the project folder
         return env
 
@@ -393,7 +393,7 @@ class SlurmBackend:
         values: dict[str, Any] = {"slurm_state": label}
         if state == "running" and job.state == "queued":
             values.update(state="running", started=now)
-        if state == "running" and job.cancel_requested and now - job.cancel_requested > self.runner.grace_s + 15:
+        if state == "running" and job.cancel_requested and now - job.cancel_requested > self.grace_s + 15:
             self.client.cancel(str(job.slurm_id))  # it did not stop on SIGTERM: end it
         if state not in ("queued", "running"):
             values.update(state=state, error=error, finished=now, started=job.started or now,
@@ -415,5 +415,5 @@ class SlurmBackend:
                      cancel_requested=None)
         if not self.store.update(job.id, expect_state=job.state, **fresh):
             raise ConfigError(f"job {job.id}: its state changed meanwhile; try again")
-        self.runner._write_job_json(self.store.get(job.id))
+        write_job_json(self.store.get(job.id))
         return self.submit(self.store.get(job.id))

@@ -31,13 +31,15 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-#: Job kinds launched through torchrun (they run under DistributedDataParallel, see s2s_core.train.distributed).
-TORCHRUN_KINDS = frozenset({"pretrain", "finetune"})
+from s2s_core.jobs.specs import TORCHRUN_KINDS
 
 
 def stops_through_step(kind: str, params: Mapping[str, Any]) -> bool:
     """Whether a job is stopped by signalling its ``srun`` step (multi-node training) rather than this script."""
     return kind in TORCHRUN_KINDS and int(params.get("nodes") or 1) > 1
+
+
+#: The exit record this script leaves in the job's directory (read by :mod:`.slurm`).
 EXIT_RECORD = "slurm-exit.json"
 
 

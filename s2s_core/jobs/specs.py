@@ -1,72 +1,48 @@
-"""What a job may be asked to do: declarative parameter specs per job kind, their validation, and the
-browser launch gate.
+"""The job kinds: what each one runs and which parameters it accepts, one declaration per kind (:data:`SPECS`).
 
-Every value a user types (in the dashboard's form or after ``s2s jobs submit --set``) is checked here
-against a :class:`FieldSpec` before it becomes one element of a command's argv list. Nothing reaches a
-shell or ``eval``; on top of that, strings with shell metacharacters are refused, paths must resolve
-(symlinks followed) inside the configured roots, numbers must be in range and unknown keys are refused.
-Each refusal is a :class:`~s2s_core.errors.ConfigError` naming the field.
+A :class:`KindSpec` says everything about a kind: its fields (:class:`FieldSpec`: type, default, bounds, pattern,
+where a path must lie, the choices a form offers), the argv of the ``s2s`` sub-command it runs (``argv``), where
+its product appears (``target``), how many processes it starts on one machine, whether it runs under torchrun on
+Slurm, whether ``--resume`` continues it, the fields a form shows first, and a last check across its values.
+Adding a job kind is adding one entry to :data:`SPECS`; the runner, the Slurm backend, ``s2s jobs`` and the
+Training jobs page read everything from there.
 
-The specs are plain data so the page can build its form from them (:func:`describe_kind`).
-This module does not import torch (the classifier registry is imported lazily, for its names only).
+The values are checked in :mod:`.validation`; the browser launch gate is :mod:`.gate`. The specs are plain
+data so a page can build its form from them (:func:`describe_kind`). This module does not import torch (the
+classifier registry is imported lazily, for its names only).
 """
 
 from __future__ import annotations
 
-import hmac
-import math
 import re
-import secrets
+import sys
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
 from s2s_core import settings
 from s2s_core.errors import ConfigError
+from s2s_core.jobs.choices import (
+    base_ae_choices,
+    classifier_choices,
+    data_dir_choices,
+    device_choices,
+    zoo_choices,
+)
+from s2s_core.jobs.roots import Roots
+from s2s_core.jobs.store import Job
 from s2s_core.train.config import FinetuneConfig, PretrainConfig
 
-#: Environment: browser launching off with ``0``/``false``/``no``/``off``, the launch token, and the backend
-#: that runs the jobs (``local`` subprocesses, or ``slurm``: each job goes to ``sbatch``); read in
-#: :mod:`s2s_core.settings`.
-ENABLED_ENV = settings.JOBS_ENABLED_ENV
-TOKEN_ENV = settings.JOBS_TOKEN_ENV
+#: Environment: the backend that runs the jobs (``local`` subprocesses, or ``slurm``: each job goes to
+#: ``sbatch``); read in :mod:`s2s_core.settings`.
 BACKEND_ENV = settings.JOBS_BACKEND_ENV
 BACKENDS = ("local", "slurm")
 
-#: Characters refused in any string or path value, although no shell ever sees them.
-FORBIDDEN_CHARS = frozenset(";|&$`<>\\\"'*?!(){}[]#~\n\r\t\x00")
-
 FieldType = Literal["int", "float", "str", "bool", "choice", "path"]
 PathRole = Literal["data", "unit", "zoo", "output", "file", "classifier"]
-
-
-@dataclass(frozen=True)
-class Roots:
-    """Where jobs may read (``data`` roots, checkpoints, runs) and write (runs, checkpoints)."""
-
-    runs: Path
-    checkpoints: Path
-    data: tuple[Path, ...]
-
-    @classmethod
-    def from_env(cls, runs_dir: str | Path | None = None, env: Mapping[str, str] | None = None) -> Roots:
-        """Roots from :mod:`s2s_core.settings`: the runs folder (``runs_dir`` if given), the checkpoints folder
-        and the data roots (the checkpoints dir, which holds the demo zoo and its data, is always readable)."""
-        runs = _abs(Path(runs_dir)) if runs_dir else settings.runs_dir(env)
-        return cls(runs=runs, checkpoints=settings.checkpoints_dir(env), data=settings.data_roots(env))
-
-    @property
-    def readable(self) -> tuple[Path, ...]:
-        return (*self.data, self.checkpoints, self.runs)
-
-    @property
-    def writable(self) -> tuple[Path, ...]:
-        return (self.runs, self.checkpoints)
-
-
-def _abs(p: Path) -> Path:
-    return p.expanduser().resolve()
+#: Builds the argv of a job: ``(job, resume) -> [...]``; ``job.params`` are validated.
+CommandBuilder = Callable[[Job, bool], list[str]]
 
 
 @dataclass(frozen=True)
@@ -114,15 +90,28 @@ class FieldSpec:
 
 @dataclass(frozen=True)
 class KindSpec:
-    """A job kind: the ``s2s`` sub-command it runs, its fields, and whether ``--resume`` continues it.
-    ``launchable=False`` kinds are submitted by programs (``s2s reproduce``), never from a form or ``s2s jobs submit``."""
+    """A job kind, declared once: the ``s2s`` sub-command it runs and everything the queue, the Slurm backend and
+    the form need to know about it.
+
+    ``argv(job, resume)`` is the sub-command and its flags (``["pretrain", "--out", RUN, ...]``; the launcher in
+    front is :func:`s2s_command`'s); ``target(job)`` is where its product appears (a unit, a zoo, results);
+    ``main`` names the fields a form shows first (the rest go under "more settings"); ``resumable``: ``--resume``
+    continues it from its checkpoint; ``launchable=False`` kinds are submitted by programs (``s2s reproduce``),
+    never from a form or ``s2s jobs submit``; ``torchrun``: on Slurm it runs one training process per GPU under
+    torchrun, on every node; ``processes(params)``: how many processes it starts on this machine (more than one:
+    under ``torchrun --standalone``); ``check``: a last check across the typed values (:class:`ConfigError`)."""
 
     kind: str
     help: str
     fields: tuple[FieldSpec, ...]
+    argv: CommandBuilder
+    target: Callable[[Job], str]
+    main: tuple[str, ...] = ()
     resumable: bool = False
     launchable: bool = True
-    check: Callable[[dict[str, Any]], None] | None = None  #: a last check across the typed values (ConfigError)
+    torchrun: bool = False
+    processes: Callable[[Mapping[str, Any]], int] | None = None
+    check: Callable[[dict[str, Any]], None] | None = None
 
     def field(self, name: str) -> FieldSpec:
         for f in self.fields:
@@ -135,67 +124,53 @@ class KindSpec:
         return [f.name for f in self.fields]
 
 
-# ----------------------------------------------------------------------------------------------- choices
+# --------------------------------------------------------------------------------------------------- argv
+def _opt(argv: list[str], flag: str, value: Any) -> None:
+    if value is not None:
+        argv += [flag, str(value)]
 
 
-def classifier_names(roots: Roots | None = None) -> list[str]:
-    """Names in the classifier registry (imports torch on first use)."""
-    from s2s_core.models.classifiers import available
-
-    return sorted(available())
-
-
-def _find_dirs(roots: Sequence[Path], marker: str, kind: str | None = None, depth: int = 4) -> list[str]:
-    """Directories under ``roots`` (at most ``depth`` levels down) holding ``marker``; for
-    ``manifest.json`` only units whose manifest ``kind`` is ``kind``."""
-    import json
-
-    found: list[str] = []
-    for root in roots:
-        if not root.is_dir():
-            continue
-        for level in range(depth + 1):
-            for m in sorted(root.glob("/".join(["*"] * level + [marker]))):
-                if kind is not None:
-                    try:
-                        if json.loads(m.read_text()).get("kind") != kind:
-                            continue
-                    except (OSError, ValueError, AttributeError):
-                        continue
-                found.append(str(m.parent.resolve()))
-    return list(dict.fromkeys(found))
+def _flags(argv: list[str], params: Mapping[str, Any], keys: Sequence[str]) -> list[str]:
+    """``argv`` with ``--key value`` for each of ``keys`` that has a value (``_`` becomes ``-``)."""
+    for key in keys:
+        _opt(argv, "--" + key.replace("_", "-"), params.get(key))
+    return argv
 
 
-def classifier_choices(roots: Roots) -> list[str]:
-    """Registry names, then the classifier units (``kind: classifier``) under the readable roots."""
-    return [*classifier_names(roots), *_find_dirs(roots.readable, "manifest.json", kind="classifier")]
+def _train_argv(job: Job, resume: bool) -> list[str]:
+    p = job.params
+    argv = [job.kind, "--out", job.run_dir, "--data", p["data"], "--no-progress-bar"]
+    if job.kind == "finetune":
+        argv += ["--base", p["base"], "--classifier", p["classifier"]]
+        _opt(argv, "--classifier-weights", p.get("classifier_weights"))
+    _flags(argv, p, ("steps", "batch_size", "lr", "size", "seed", "ckpt_every", "log_every", "device", "threads",
+                     "widths", "depths"))
+    return [*argv, "--resume"] if resume else argv
 
 
-def base_ae_choices(roots: Roots) -> list[str]:
-    """Pre-trained AE units (``kind: ae``) found under ``checkpoints/`` and the runs root."""
-    return _find_dirs((roots.checkpoints, roots.runs), "manifest.json", kind="ae")
+def _evaluate_argv(job: Job, resume: bool) -> list[str]:
+    p = job.params
+    return _flags(["evaluate", p["zoo"], "--data", p["data"]], p, ("limit", "batch_size", "seed", "device", "threads"))
 
 
-def zoo_choices(roots: Roots) -> list[str]:
-    """Zoo directories (with ``zoo.json``) under ``checkpoints/`` and the runs root."""
-    return _find_dirs((roots.checkpoints, roots.runs), "zoo.json")
+def _demo_argv(job: Job, resume: bool) -> list[str]:
+    p = job.params
+    argv = _flags(["demo", "--out", job.target or str(Path(job.run_dir) / "zoo"),
+                   "--progress", str(Path(job.run_dir) / "progress.jsonl")], p, ("seed", "device", "threads"))
+    return [*argv, "--quick"] if p.get("quick") else argv
 
 
-def data_dir_choices(roots: Roots) -> list[str]:
-    """The data roots and their immediate sub-directories."""
-    out: list[str] = []
-    for root in roots.data:
-        if root.is_dir():
-            out.append(str(root))
-            out.extend(str(p) for p in sorted(root.iterdir()) if p.is_dir() and not p.name.startswith("."))
-    return out
+def _stage_argv(job: Job, resume: bool) -> list[str]:
+    # run-stage resumes by itself when the stage's checkpoint belongs to the same inputs
+    return ["run-stage", job.params["spec"]]
 
 
-def device_choices(roots: Roots | None = None) -> list[str]:
-    """``cpu`` and each GPU of this machine (imports torch on first use)."""
-    import torch
+def _model_target(job: Job) -> str:
+    return str(Path(job.run_dir) / "model")
 
-    return ["cpu", *(f"cuda:{i}" for i in range(torch.cuda.device_count() if torch.cuda.is_available() else 0))]
+
+def _demo_target(job: Job) -> str:
+    return job.params.get("out") or str(Path(job.run_dir) / "zoo")
 
 
 # ------------------------------------------------------------------------------------------------- specs
@@ -250,7 +225,8 @@ SPECS: dict[str, KindSpec] = {
     "pretrain": KindSpec(
         "pretrain", "Pre-train the SegNet autoencoder A_S with MSE (Sec. 3.2)",
         (_DATA, *_train_fields(_PT), _DEVICE, _SEED, _CKPT, _LOG, _THREADS, _NAME, _WIDTHS, _DEPTHS),
-        resumable=True, check=_check_segnet_layout,
+        argv=_train_argv, target=_model_target, main=("data", "steps", "batch_size", "lr", "size", "device"),
+        resumable=True, torchrun=True, check=_check_segnet_layout,
     ),
     "finetune": KindSpec(
         "finetune", "Fine-tune a copy of A_S's decoder through a frozen classifier: A_i (Sec. 3.3)",
@@ -266,7 +242,9 @@ SPECS: dict[str, KindSpec] = {
                       choices=base_ae_choices, path_role="unit"),
             _DATA, *_train_fields(_FT), _DEVICE, _SEED, _CKPT, _LOG, _THREADS, _NAME,
         ),
-        resumable=True,
+        argv=_train_argv, target=_model_target,
+        main=("classifier", "base", "data", "steps", "batch_size", "lr", "size", "device"),
+        resumable=True, torchrun=True,
     ),
     "evaluate": KindSpec(
         "evaluate", "Tables 1-2, noise curves, nMI and L*a*b* histograms of a zoo (Sec. 3.3-3.5)",
@@ -279,6 +257,8 @@ SPECS: dict[str, KindSpec] = {
             FieldSpec("batch_size", "int", 32, "images per batch", label="batch size", min=1, max=4096),
             _DEVICE, _SEED, _THREADS, _NAME,
         ),
+        argv=_evaluate_argv, target=lambda job: str(Path(job.params["zoo"]) / "results"),
+        main=("zoo", "data", "limit", "batch_size", "device"),
     ),
     "demo": KindSpec(
         "demo", "Build the demo zoo (shapes data, demo classifiers, A_S and every A_i)",
@@ -289,6 +269,7 @@ SPECS: dict[str, KindSpec] = {
             FieldSpec("quick", "bool", False, "a minutes-long smoke build instead of the full demo zoo"),
             _DEVICE, _THREADS, _NAME,
         ),
+        argv=_demo_argv, target=_demo_target, main=("out", "quick", "seed", "device"),
     ),
     "stage": KindSpec(
         "stage", "One stage of a plan (s2s reproduce): runs `s2s run-stage STAGE.json`, which resumes by itself",
@@ -300,12 +281,15 @@ SPECS: dict[str, KindSpec] = {
             FieldSpec("nproc", "int", 1, "processes (torchrun --nproc-per-node) for training stages", min=1, max=64),
             _DEVICE,
         ),
-        resumable=True, launchable=False,
+        argv=_stage_argv, target=lambda job: str(job.params["output"]), resumable=True, launchable=False,
+        processes=lambda params: int(params.get("nproc") or 1),
     ),
 }
 
 #: The kinds a person may submit (the dashboard's form, ``s2s jobs submit``).
 KINDS: tuple[str, ...] = tuple(k for k, spec in SPECS.items() if spec.launchable)
+#: The kinds that run under torchrun on Slurm (see :mod:`.slurm_step`).
+TORCHRUN_KINDS = frozenset(k for k, spec in SPECS.items() if spec.torchrun)
 
 
 # ------------------------------------------------------------------------------------------ cluster fields
@@ -359,9 +343,10 @@ _CLUSTER = (
 #: On Slurm the device is that of the compute nodes: ``auto`` takes their GPUs when the job asks for some.
 _SLURM_DEVICE = FieldSpec("device", "str", "auto", "auto (GPUs when gpus_per_node > 0), cpu or cuda, on the compute "
                           "nodes", pattern=r"auto|cpu|cuda", choices=("auto", "cpu", "cuda"))
-CLUSTER_FIELDS: dict[str, tuple[FieldSpec, ...]] = {
-    kind: ((_NODES,) if SPECS[kind].resumable else ()) + _CLUSTER for kind in SPECS}
-CLUSTER_NAMES = frozenset(f.name for fields in CLUSTER_FIELDS.values() for f in fields)
+#: The names of every cluster field (a local queue refuses them with a hint).
+CLUSTER_NAMES = frozenset(f.name for f in (_NODES, *_CLUSTER))
+#: Cluster fields a form shows first.
+CLUSTER_MAIN = ("nodes", "gpus_per_node", "partition", "time_limit")
 
 
 def backend_from_env(env: Mapping[str, str] | None = None) -> str:
@@ -381,7 +366,8 @@ def fields_for(kind: str, backend: str = "local") -> tuple[FieldSpec, ...]:
     spec = get_kind(kind)
     if check_backend(backend) == "local":
         return spec.fields
-    return tuple(_SLURM_DEVICE if f.name == "device" else f for f in spec.fields) + CLUSTER_FIELDS[kind]
+    nodes = (_NODES,) if spec.resumable else ()  # several nodes only for kinds that resume (training)
+    return tuple(_SLURM_DEVICE if f.name == "device" else f for f in spec.fields) + nodes + _CLUSTER
 
 
 def get_kind(kind: str) -> KindSpec:
@@ -392,247 +378,24 @@ def get_kind(kind: str) -> KindSpec:
 
 def describe_kind(kind: str, roots: Roots | None = None, backend: str | None = None) -> list[dict[str, Any]]:
     """The fields of ``kind`` as JSON-able dicts, in form order (see :meth:`FieldSpec.describe`), for ``backend``
-    (default: :func:`backend_from_env`)."""
-    roots = roots or Roots.from_env()
-    return [f.describe(roots) for f in fields_for(kind, backend or backend_from_env())]
+    (default: :func:`backend_from_env`); ``main`` tells the fields a form shows first."""
+    roots, main = roots or Roots.from_env(), (*get_kind(kind).main, *CLUSTER_MAIN)
+    return [{**f.describe(roots), "main": f.name in main} for f in fields_for(kind, backend or backend_from_env())]
 
 
-# -------------------------------------------------------------------------------------------- validation
+def s2s_command(job: Job, resume: bool) -> list[str]:
+    """The default builder: ``[sys.executable, "-m", "s2s_core.cli", *KindSpec.argv(job, resume)]``; a kind that
+    starts N > 1 processes on this machine (a stage with ``nproc > 1``) runs under ``torchrun --standalone
+    --nproc-per-node N``."""
+    spec = get_kind(job.kind)
+    n = spec.processes(job.params) if spec.processes else 1
+    launcher = [sys.executable, "-m", "s2s_core.cli"]
+    if n > 1:
+        launcher = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", str(n),
+                    *launcher[1:]]
+    return [*launcher, *spec.argv(job, resume)]
 
 
-def validate_params(kind: str, params: Mapping[str, Any], roots: Roots, backend: str = "local") -> dict[str, Any]:
-    """Check ``params`` against the specs of ``kind`` on ``backend`` and return every field's value, typed,
-    with defaults filled in and paths resolved to absolute paths. Values may be typed or strings (from
-    ``--set``). Raises :class:`ConfigError` naming the first offending field."""
-    fields = fields_for(kind, backend)
-    names = [f.name for f in fields]
-    unknown = sorted(set(params) - set(names))
-    if unknown:
-        if unknown[0] in CLUSTER_NAMES and backend == "local":
-            raise ConfigError(f"{unknown[0]}: a Slurm setting, but this queue runs jobs on this machine "
-                              f"(set {BACKEND_ENV}=slurm to submit to Slurm)")
-        raise ConfigError(f"{unknown[0]}: unknown parameter for {kind} jobs; valid: {', '.join(names)}")
-    out: dict[str, Any] = {}
-    for f in fields:
-        value = params.get(f.name)
-        if isinstance(value, str) and value.strip() == "" and f.type != "str":
-            value = None
-        if value is None:
-            if f.required:
-                raise ConfigError(f"{f.name}: a value is required ({f.help})")
-            out[f.name] = f.default
-            continue
-        out[f.name] = check_value(f, value, roots)
-    spec = get_kind(kind)
-    if spec.check is not None:
-        spec.check(out)
-    if backend == "slurm":
-        _check_slurm_device(out)
-    return out
-
-
-
-def _check_slurm_device(values: dict[str, Any]) -> None:
-    gpus, device = values.get("gpus_per_node") or 0, values.get("device")
-    if gpus and device == "cpu":
-        raise ConfigError(f"device: cpu, but gpus_per_node is {gpus}; use auto or cuda, or ask for no GPUs")
-    if not gpus and device == "cuda":
-        raise ConfigError("device: cuda needs GPUs on the compute nodes; set gpus_per_node (1 or more)")
-
-
-def check_value(f: FieldSpec, value: Any, roots: Roots) -> Any:
-    """One field's value, coerced to its type and checked; :class:`ConfigError` names the field."""
-    if f.type == "int":
-        v: Any = _to_int(f.name, value)
-    elif f.type == "float":
-        v = _to_float(f.name, value)
-    elif f.type == "bool":
-        v = _to_bool(f.name, value)
-    else:
-        if not isinstance(value, str | Path):
-            raise ConfigError(f"{f.name}: expected text, got {type(value).__name__} {value!r}")
-        v = check_text(f.name, str(value))
-        if f.pattern and not re.fullmatch(f.pattern, v):
-            raise ConfigError(f"{f.name}: {v!r} is not allowed (must match {f.pattern})")
-        if f.type == "choice":
-            allowed = f.options(roots)
-            if v not in allowed:
-                raise ConfigError(f"{f.name}: {v!r} is not one of {', '.join(allowed) or '(none available)'}")
-        elif f.type == "path":
-            v = _check_classifier(f, v, roots) if f.path_role == "classifier" else check_path(f, v, roots)
-    if f.type in ("int", "float"):
-        if f.min is not None and v < f.min:
-            raise ConfigError(f"{f.name}: {v} is below the minimum {f.min}")
-        if f.max is not None and v > f.max:
-            raise ConfigError(f"{f.name}: {v} is above the maximum {f.max}")
-        if f.multiple_of and v % f.multiple_of:
-            raise ConfigError(f"{f.name}: {v} is not a multiple of {f.multiple_of}")
-    if f.check is not None:
-        v = f.check(v)
-    return v
-
-
-def check_text(name: str, value: str) -> str:
-    """Refuse shell metacharacters, control characters and a leading ``-`` (it would read as an option)."""
-    bad = sorted({c for c in value if c in FORBIDDEN_CHARS or ord(c) < 32 or ord(c) == 127})
-    if bad:
-        raise ConfigError(f"{name}: character(s) {''.join(repr(c)[1:-1] for c in bad)} are not allowed in {value!r}")
-    if value.startswith("-"):
-        raise ConfigError(f"{name}: a value may not start with '-' ({value!r})")
-    if len(value) > 4096:
-        raise ConfigError(f"{name}: value too long ({len(value)} characters)")
-    return value
-
-
-def check_path(f: FieldSpec, value: str, roots: Roots) -> str:
-    """Resolve ``value`` (symlinks followed) and require it inside the roots of the field's role.
-
-    Relative paths are taken from the working directory, or else from each allowed root in turn.
-    ``..`` components are refused outright. Returns the resolved absolute path.
-    """
-    p = Path(value)
-    if ".." in p.parts:
-        raise ConfigError(f"{f.name}: '..' is not allowed in paths ({value!r})")
-    # outputs, and zoos (evaluation writes ZOO/results), must be where jobs may write
-    allowed = roots.writable if f.path_role in ("output", "zoo") else roots.readable
-    candidates = [p] if p.is_absolute() else [Path.cwd() / p, *(r / p for r in allowed)]
-    resolved = None
-    for cand in candidates:
-        r = cand.resolve()
-        if _inside(r, allowed) and (f.path_role == "output" or r.exists()):
-            resolved = r
-            break
-    if resolved is None:
-        for cand in candidates:
-            r = cand.resolve()
-            if _inside(cand.absolute(), allowed) and not _inside(r, allowed):
-                raise ConfigError(f"{f.name}: {value!r} is a symlink pointing outside the allowed roots (to {r})")
-        if not any(_inside(c.resolve(), allowed) for c in candidates):
-            where = ", ".join(str(a) for a in allowed)
-            raise ConfigError(f"{f.name}: {value!r} is outside the allowed roots ({where})")
-        raise ConfigError(f"{f.name}: {value!r} does not exist")
-    if f.path_role == "output":
-        if resolved in allowed:
-            raise ConfigError(f"{f.name}: {value!r} is a root itself; name a directory inside it")
-        return str(resolved)
-    if f.path_role == "file":
-        if not resolved.is_file():
-            raise ConfigError(f"{f.name}: {value!r} is not a file")
-        return str(resolved)
-    if not resolved.is_dir():
-        raise ConfigError(f"{f.name}: {value!r} is not a directory")
-    marker = {"unit": "manifest.json", "zoo": "zoo.json", "classifier": "manifest.json"}.get(f.path_role or "")
-    if marker and not (resolved / marker).is_file():
-        what = "a registry name nor a classifier unit" if f.path_role == "classifier" else f"a {f.path_role}"
-        raise ConfigError(f"{f.name}: {value!r} has no {marker} (not {what})")
-    if f.path_role == "classifier":
-        import json
-
-        try:
-            kind = json.loads((resolved / marker).read_text()).get("kind")
-        except (OSError, ValueError, AttributeError):
-            kind = None
-        if kind != "classifier":
-            raise ConfigError(f"{f.name}: {value!r} is not a classifier unit (its manifest says kind {kind!r})")
-    return str(resolved)
-
-
-def _check_classifier(f: FieldSpec, value: str, roots: Roots) -> str:
-    """A registry (or torchvision) name as it is, else a classifier unit directory inside the readable roots."""
-    from s2s_core.models.classifiers import available
-
-    if value in available(include_torchvision=True):
-        return value
-    if "/" not in value and not Path(value).exists():
-        raise ConfigError(f"{f.name}: {value!r} is neither a registered classifier nor a classifier unit directory "
-                          "(see s2s jobs kinds finetune for the options)")
-    return check_path(f, value, roots)
-
-
-def _inside(p: Path, roots: Sequence[Path]) -> bool:
-    return any(p.is_relative_to(r) for r in roots)
-
-
-def _to_int(name: str, value: Any) -> int:
-    if isinstance(value, bool):
-        raise ConfigError(f"{name}: expected an integer, got {value!r}")
-    if isinstance(value, int):
-        return value
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    if isinstance(value, str) and re.fullmatch(r"\s*[+-]?\d{1,18}\s*", value):
-        return int(value)
-    raise ConfigError(f"{name}: expected an integer, got {value!r}")
-
-
-def _to_float(name: str, value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float | str):
-        raise ConfigError(f"{name}: expected a number, got {value!r}")
-    try:
-        v = float(value)
-    except ValueError:
-        raise ConfigError(f"{name}: expected a number, got {value!r}") from None
-    if not math.isfinite(v):
-        raise ConfigError(f"{name}: expected a finite number, got {value!r}")
-    return v
-
-
-def _to_bool(name: str, value: Any) -> bool:
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, str) and value.strip().lower() in ("1", "true", "yes", "on", "0", "false", "no", "off"):
-        return value.strip().lower() in ("1", "true", "yes", "on")
-    raise ConfigError(f"{name}: expected true or false, got {value!r}")
-
-
-# ------------------------------------------------------------------------------------------- launch gate
-
-@dataclass(frozen=True)
-class GateSettings:
-    """The browser launch gate, as Jupyter does it: launching is on unless the operator sets
-    ``S2S_JOBS_ENABLED=0``, and every browser session must show the token. The token is
-    ``S2S_JOBS_TOKEN`` when set; otherwise the dashboard makes one at start (:func:`new_token`) and prints
-    a URL carrying it (``configured`` tells which)."""
-
-    enabled: bool = True
-    token: str | None = field(default=None, repr=False)
-    configured: bool = False
-
-    @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> GateSettings:
-        """The operator's settings; ``token`` is ``None`` when ``S2S_JOBS_TOKEN`` is unset or empty."""
-        token = settings.jobs_token(env)
-        return cls(enabled=settings.jobs_enabled(env), token=token, configured=token is not None)
-
-    def with_token(self, token: str) -> GateSettings:
-        """These settings with a server-made token (kept when the operator configured one)."""
-        return self if self.token else GateSettings(self.enabled, token, configured=False)
-
-
-def new_token() -> str:
-    """A fresh launch token: 32 random bytes, URL-safe base64 (43 characters)."""
-    return secrets.token_urlsafe(32)
-
-
-def token_matches(given: str | None, gate: GateSettings) -> bool:
-    """Whether ``given`` is the launch token (constant-time comparison; ``False`` without a token)."""
-    if not given or not gate.token:
-        return False
-    return hmac.compare_digest(given.encode("utf-8"), gate.token.encode("utf-8"))
-
-
-def launch_allowed(token_given: str | None, *, settings: GateSettings) -> tuple[bool, str]:
-    """May this browser session start, cancel or resume jobs? Returns ``(allowed, reason)``.
-
-    Off when the operator set ``S2S_JOBS_ENABLED=0``; otherwise the session must give the token (from the
-    start-up URL or typed), compared in constant time. The ``s2s jobs`` CLI does not go through this gate.
-    """
-    if not settings.enabled:
-        return False, f"launching jobs from the browser is off ({ENABLED_ENV}=0)"
-    if not settings.token:
-        return False, "the server has no launch token"
-    if not token_given:
-        return False, "a launch token is required"
-    if not token_matches(token_given, settings):
-        return False, "wrong launch token"
-    return True, "token accepted"
+def target_of(job: Job) -> str:
+    """Where a job's product will be: the trained unit, the evaluated zoo's results, the built zoo, a stage's output."""
+    return get_kind(job.kind).target(job)

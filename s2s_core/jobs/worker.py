@@ -29,6 +29,7 @@ from pathlib import Path
 
 from s2s_core.errors import EXIT_STOPPED
 from s2s_core.jobs.jobfiles import error_of
+from s2s_core.jobs.processes import proc_start_time
 from s2s_core.jobs.store import DB_NAME, JobStore
 
 
@@ -48,8 +49,6 @@ class _Supervisor:
                 self.proc.send_signal(signal.SIGTERM)
 
     def run(self) -> int:
-        from s2s_core.jobs.runner import proc_start_time
-
         signal.signal(signal.SIGTERM, self._on_term)
         signal.signal(signal.SIGINT, self._on_term)
         job = self.store.get(self.job_id)

@@ -39,14 +39,13 @@ from s2s_core.train.config import ClassifierConfig
 from s2s_core.train.finetune import EpochBatches
 from s2s_core.train.loop import (
     CLASSIFIER_LOSS_HINT,
-    IterableBatches,
     LoopResult,
     LoopTask,
     RunDir,
     cross_entropy_scale,
     done_event,
-    make_optimizer,
     open_run,
+    prepare_training,
     run_command,
     train_loop,
     warning_event,
@@ -137,14 +136,11 @@ def train_classifier_net(clf: nn.Module, batches: Iterable[tuple[torch.Tensor, t
     flags = flags or RuntimeFlags.for_device(info.device)
     clf = flags.prepare_model(clf).train()
     params = list(clf.parameters())
-    opt = make_optimizer(params, optimizer, lr, momentum, weight_decay)
+    setup = prepare_training(clf, params, batches, info, optimizer=optimizer, lr=lr, momentum=momentum,
+                             weight_decay=weight_decay, compile=compile)
+    model, opt = setup.model, setup.optimizer
     sched = make_schedule(opt, schedule, steps=steps, lr=lr, step_every=step_every, gamma=gamma, warmup=warmup,
                           pct_start=pct_start)
-    model = distributed.wrap(clf, info)
-    if compile:
-        model = torch.compile(model)
-    if not hasattr(batches, "state_dict"):
-        batches = IterableBatches(batches)
 
     def step_fn(batch: tuple[torch.Tensor, torch.Tensor]) -> tuple[torch.Tensor, int]:
         x, y = batch
@@ -153,7 +149,7 @@ def train_classifier_net(clf: nn.Module, batches: Iterable[tuple[torch.Tensor, t
             logits = model(x)
         return F.cross_entropy(logits.float(), y, label_smoothing=label_smoothing), len(x)
 
-    task = LoopTask(step_fn=step_fn, batches=batches, modules={"classifier": clf}, params=params, optimizer=opt,
+    task = LoopTask(step_fn=step_fn, batches=setup.batches, modules={"classifier": clf}, params=params, optimizer=opt,
                     scheduler=sched, evaluate=evaluate, eval_every_images=eval_every_images,
                     after_step=sched.step if sched is not None else None, loss_scale=cross_entropy_scale(clf),
                     loss_hint=CLASSIFIER_LOSS_HINT)

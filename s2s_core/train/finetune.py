@@ -39,14 +39,13 @@ from s2s_core.train.config import DEFAULT_WEIGHTS, FinetuneConfig
 from s2s_core.train.loop import (
     CLASSIFIER_LOSS_HINT,
     RUN_MODEL_DIR,
-    IterableBatches,
     LoopResult,
     LoopTask,
     RunDir,
     cross_entropy_scale,
     done_event,
-    make_optimizer,
     open_run,
+    prepare_training,
     run_command,
     train_loop,
 )
@@ -149,12 +148,9 @@ def finetune_ae(ae: SegNet, classifier: nn.Module, batches: Iterable[tuple[torch
     flags = flags or RuntimeFlags.for_device(info.device)
     net = FinetuneNet(flags.prepare_model(ae), flags.prepare_model(classifier), train)
     params = net.trainable()
-    opt = make_optimizer(params, optimizer, lr, momentum, weight_decay)
-    model = distributed.wrap(net, info)
-    if compile:
-        model = torch.compile(model)
-    if not hasattr(batches, "state_dict"):
-        batches = IterableBatches(batches)
+    setup = prepare_training(net, params, batches, info, optimizer=optimizer, lr=lr, momentum=momentum,
+                             weight_decay=weight_decay, compile=compile)
+    model = setup.model
 
     def step_fn(batch: tuple[torch.Tensor, torch.Tensor]) -> tuple[torch.Tensor, int]:
         x, y = batch
@@ -167,8 +163,9 @@ def finetune_ae(ae: SegNet, classifier: nn.Module, batches: Iterable[tuple[torch
         return loss, len(x)
 
     scale = cross_entropy_scale(classifier)  # plus the MSE term's, at most 1 for images in [0, 1]
-    task = LoopTask(step_fn=step_fn, batches=batches, modules={"ae": ae}, params=params, optimizer=opt,
-                    loss_scale=None if scale is None else scale + recon_weight, loss_hint=CLASSIFIER_LOSS_HINT)
+    task = LoopTask(step_fn=step_fn, batches=setup.batches, modules={"ae": ae}, params=params,
+                    optimizer=setup.optimizer, loss_scale=None if scale is None else scale + recon_weight,
+                    loss_hint=CLASSIFIER_LOSS_HINT)
     with tempfile.TemporaryDirectory(prefix="s2s-finetune-") as tmp:
         run = RunDir(Path(run_dir) if run_dir is not None else Path(tmp))
         return train_loop(task, run, info, total_steps=steps, ckpt_every=ckpt_every or steps, log_every=log_every,

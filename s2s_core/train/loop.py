@@ -32,7 +32,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from s2s_core.errors import CheckpointError, ConfigError, S2SError
-from s2s_core.train.distributed import DistInfo, all_reduce_, barrier, gather_objects
+from s2s_core.train.distributed import DistInfo, all_reduce_, barrier, gather_objects, wrap
 from s2s_core.train.progress import Progress
 from s2s_core.weights import load_into
 
@@ -80,6 +80,31 @@ class IterableBatches:
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self._skip = self.consumed = int(state["batches"])
+
+
+@dataclass
+class TrainingSetup:
+    """What every trainer builds before its loop (:func:`prepare_training`)."""
+
+    model: nn.Module                  #: what a step calls: the network, wrapped for DDP and compiled as asked
+    optimizer: torch.optim.Optimizer  #: over the trained parameters only
+    batches: ResumableBatches         #: the data source, able to report and restore its position
+
+
+def prepare_training(net: nn.Module, params: list[nn.Parameter], batches: Iterable[Any] | ResumableBatches,
+                     info: DistInfo, *, optimizer: str = "adam", lr: float = 1e-4, momentum: float = 0.9,
+                     weight_decay: float = 0.0, compile: bool = False) -> TrainingSetup:
+    """The preamble shared by pre-training, fine-tuning and classifier training: the optimiser over ``params``
+    (:func:`make_optimizer`), then ``net`` wrapped for DistributedDataParallel when distributed, then
+    ``torch.compile`` when ``compile``, and ``batches`` made resumable (:class:`IterableBatches` unless it
+    already has ``state_dict``/``load_state_dict``). ``net`` itself stays unwrapped: checkpoint that."""
+    opt = make_optimizer(params, optimizer, lr, momentum, weight_decay)
+    model = wrap(net, info)
+    if compile:
+        model = torch.compile(model)
+    if not hasattr(batches, "state_dict"):
+        batches = IterableBatches(batches)
+    return TrainingSetup(model=model, optimizer=opt, batches=batches)
 
 
 #: The folder of a run dir that holds its exported unit (``RUN/model``).

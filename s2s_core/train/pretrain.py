@@ -34,13 +34,12 @@ from s2s_core.runtime import RuntimeFlags
 from s2s_core.train import distributed
 from s2s_core.train.config import LOSS_SPACES, PretrainConfig
 from s2s_core.train.loop import (
-    IterableBatches,
     LoopResult,
     LoopTask,
     RunDir,
     done_event,
-    make_optimizer,
     open_run,
+    prepare_training,
     run_command,
     train_loop,
 )
@@ -268,7 +267,7 @@ def build_model(cfg: PretrainConfig) -> SegNet:
     return ae
 
 
-def pretrain_ae(ae: SegNet, batches: Any, heldout_u8: torch.Tensor, *, steps: int, model: torch.nn.Module | None = None,
+def pretrain_ae(ae: SegNet, batches: Any, heldout_u8: torch.Tensor, *, steps: int, compile: bool = False,
                 optimizer: str = "sgd", lr: float = 0.01, momentum: float = 0.9, weight_decay: float = 0.0,
                 lr_factor: float = 0.2, lr_patience: int = 2, eval_every_images: int = 1_000_000,
                 eval_batch_size: int = 32, run_dir: str | Path, ckpt_every: int | None = None, log_every: int = 10,
@@ -281,23 +280,23 @@ def pretrain_ae(ae: SegNet, batches: Any, heldout_u8: torch.Tensor, *, steps: in
     ``batches``: re-iterable source of ``(B, 3, S, S)`` images in [0, 1] (with ``state_dict``/``load_state_dict``
     for exact resume, e.g. :class:`StreamBatches`; any iterable works). ``heldout_u8``: uint8 ``(N, 3, S, S)``
     images checked every ``eval_every_images`` training images; the lr is multiplied by ``lr_factor`` after
-    ``lr_patience`` consecutive checks without improvement. ``model``: ``ae`` wrapped for DDP/compile (default
-    ``ae``). ``run_dir`` receives ``progress.jsonl`` and ``ckpt/``. Returns the loop result (its ``metrics``
-    hold the final held-out loss and PSNR), the optimiser and the scheduler. ``loss_space``: where the training
+    ``lr_patience`` consecutive checks without improvement. ``compile``: ``torch.compile`` the (DDP-wrapped) AE
+    (:func:`~s2s_core.train.loop.prepare_training`). ``run_dir`` receives ``progress.jsonl`` and ``ckpt/``.
+    Returns the loop result (its ``metrics`` hold the final held-out loss and PSNR), the optimiser and the
+    scheduler. ``loss_space``: where the training
     MSE is taken (:func:`reconstruction_loss`; the held-out loss is always in pixel space).
     """
     if loss_space not in LOSS_SPACES:
         raise ConfigError(f"loss_space must be one of {', '.join(LOSS_SPACES)}, got {loss_space!r}")
     info = info or distributed.DistInfo(device=next(ae.parameters()).device)
     flags = flags or RuntimeFlags.for_device(info.device)
-    model = model if model is not None else ae
-    if not hasattr(batches, "state_dict"):
-        batches = IterableBatches(batches)
     if schedule not in ("plateau", "cosine"):
         raise ConfigError(f"schedule must be 'plateau' or 'cosine', got {schedule!r}")
     if channels_last:
         ae.to(memory_format=torch.channels_last)
-    opt = make_optimizer(list(ae.parameters()), optimizer, lr, momentum, weight_decay)
+    setup = prepare_training(ae, list(ae.parameters()), batches, info, optimizer=optimizer, lr=lr, momentum=momentum,
+                             weight_decay=weight_decay, compile=compile)
+    model, opt = setup.model, setup.optimizer
     sched: PlateauScheduler | CosineScheduler = (
         PlateauScheduler(opt, factor=lr_factor, patience=lr_patience) if schedule == "plateau"
         else CosineScheduler(opt, total=steps, warmup=warmup_steps))
@@ -319,7 +318,7 @@ def pretrain_ae(ae: SegNet, batches: Any, heldout_u8: torch.Tensor, *, steps: in
 
     # an MSE of outputs in the image range is at most 1 in pixel space, 1/std² (about 20) in normalised space
     scale = 1.0 if loss_space == "pixel" else float(ae.std.min()) ** -2
-    task = LoopTask(step_fn=step_fn, batches=batches, modules={"ae": ae}, params=list(ae.parameters()),
+    task = LoopTask(step_fn=step_fn, batches=setup.batches, modules={"ae": ae}, params=list(ae.parameters()),
                     optimizer=opt, scheduler=sched, evaluate=evaluate, eval_every_images=eval_every_images,
                     loss_scale=scale, loss_hint="the AE's output is far outside the image range; lower the "
                     "learning rate, or check that the images are in [0, 1]")
@@ -346,16 +345,13 @@ def _pretrain(cfg: PretrainConfig, info: distributed.DistInfo, *, resume: bool, 
     flags.apply_global()
     torch.manual_seed(cfg.seed)  # same initial weights on every rank (DDP also broadcasts rank 0's)
     ae = flags.prepare_model(build_model(cfg)).train()
-    model = distributed.wrap(ae, info)
-    if cfg.compile:
-        model = torch.compile(model)
     torch.manual_seed(cfg.seed + 1 + info.rank)
     stream = open_stream(cfg.data, cfg.size, seed=cfg.seed, info=info, transform=make_augment(cfg.augment))
     batches = StreamBatches(stream, cfg.batch_size, cfg.num_workers, flags.pin_memory)
     heldout = heldout_set(cfg, info)
     t0 = time.monotonic()
     result, opt, sched = pretrain_ae(
-        ae, batches, heldout, steps=cfg.steps, model=model, optimizer=cfg.optimizer, lr=cfg.lr, momentum=cfg.momentum,
+        ae, batches, heldout, steps=cfg.steps, compile=cfg.compile, optimizer=cfg.optimizer, lr=cfg.lr, momentum=cfg.momentum,
         weight_decay=cfg.weight_decay, lr_factor=cfg.lr_factor, lr_patience=cfg.lr_patience,
         eval_every_images=cfg.eval_every_images, eval_batch_size=cfg.batch_size, run_dir=run.root,
         ckpt_every=cfg.ckpt_every, log_every=cfg.log_every, resume=resume, info=info, flags=flags, bar=bar,
