@@ -261,6 +261,14 @@ def _data_note(results_dir: str, keys: tuple[str, ...] | None, stamp: float) -> 
     return "caption", f"Computed on {rec.describe()} ({code})."
 
 
+def result_source(ref: ZooRef, key: str) -> results.DataRecord | None:
+    """The data result ``key`` was computed on (folder, n, file-list digest), or ``None`` when not recorded."""
+    try:
+        return results.sources(ref.info.results_dir).get(key)
+    except S2SError:
+        return None
+
+
 def data_note(ref: ZooRef, keys: Sequence[str] | None = None) -> None:
     """Say which data the zoo's result tables (``keys``, default all) were computed on: a caption when they
     share their data, a warning naming which table came from which data when they do not."""

@@ -10,6 +10,7 @@ import streamlit as st
 from dashboard import downloads, state
 from dashboard.lenses import LENSES, make_context, render
 from s2s_core.analysis.dataset.ground_truth import ground_truth_wide
+from s2s_core.analysis.figures import ground_truth_figure
 from s2s_core.errors import S2SError
 
 state.require_app(__file__)
@@ -73,4 +74,7 @@ else:
     for metric, title in (("auc", "pixel AUC"), ("iou", "IoU at the best threshold")):
         st.markdown(f"**{title}**")
         st.dataframe(ground_truth_wide(gt, metric, list(ref.info.classifiers)), width="stretch")
+        fig = ground_truth_figure(gt, metric, list(ref.info.classifiers))
+        st.plotly_chart(fig, key=f"gt_fig_{metric}", config={"displayModeBar": False})
+        downloads.figure_buttons(fig, f"{ref.info.name}_ground_truth_{metric}", key=f"gt_fig_{metric}_dl")
     downloads.csv_button(gt, f"{ref.info.name}_ground_truth.csv", key="gt_csv", index=False)

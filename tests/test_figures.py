@@ -180,3 +180,36 @@ def test_nmi_bars_figure_draws_the_chance_level():
     assert [list(t.x) for t in fig.data] == [["A_S", "A_L"], ["A_S", "A_L"]]
     assert [s["y0"] for s in fig.layout.shapes if s["type"] == "line"] == [pytest.approx(0.25)]
     assert "chance 0.250" in fig.layout.annotations[0].text
+
+
+def test_wilson_interval_known_answers() -> None:
+    from s2s_core.analysis.stats import wilson_interval
+
+    lo, hi = wilson_interval(5, 10)
+    assert (round(lo, 4), round(hi, 4)) == (0.2366, 0.7634)  # the textbook example
+    lo, hi = wilson_interval(10, 10)
+    assert hi == pytest.approx(1.0) and round(lo, 4) == 0.7225  # not empty at p = 1
+    assert all(v != v for v in wilson_interval(0, 0))
+
+
+def test_plots_beside_the_tables_have_intervals_and_chance() -> None:
+    from s2s_core.analysis.figures import ground_truth_figure, table1_figure, zeroing_figure
+
+    acc = pd.DataFrame({"classifier": ["L", "L", "L"], "input": ["original", "A_S", "A_L"], "top1": [0.5, 0.4, 0.5],
+                        "top5": [1.0, 1.0, 1.0]})
+    fig = table1_figure(acc, n=10, chance=0.1)
+    assert [t.name for t in fig.data] == ["i (original)", "i∘A_S", "i∘A_i"]
+    assert fig.data[0].y[0] == 50 and round(fig.data[0].error_y.array[0], 2) == round(100 * (0.7634 - 0.5), 2)
+    assert fig.layout.shapes[0].y0 == 10  # chance line
+    assert table1_figure(acc).data[0].error_y.visible is False  # no n: no made-up intervals
+    gt = pd.DataFrame({"label": ["a", "a", "b"], "classifier": ["L", "A", "L"], "auc": [0.8, 0.7, 0.6],
+                       "auc_std": [0.2, 0.1, 0.3], "iou": [0.5, 0.4, 0.3], "iou_std": [0.1, 0.1, 0.1],
+                       "chance_auc": [0.5, 0.5, 0.49], "chance_iou": [0.2, 0.2, 0.2], "n": [100, 100, 25]})
+    fig = ground_truth_figure(gt, "auc", ["L", "A"])
+    assert [t.name for t in fig.data] == ["L", "A", "random heatmap (chance)"]
+    assert np.allclose(fig.data[0].error_x.array, [1.96 * 0.2 / 10, 1.96 * 0.3 / 5])
+    assert list(fig.data[-1].x) == [0.5, 0.49]
+    z = pd.DataFrame({"classifier": ["L"], "k": [3], "top1": [0.9], "top1_relevant_zeroed": [0.5],
+                      "top1_random_zeroed": [0.85], "random_min": [0.8], "random_max": [0.88]})
+    fig = zeroing_figure(z)
+    assert list(fig.data[1].error_y.arrayminus) == pytest.approx([0.05]) and list(fig.data[2].y) == [0.5]

@@ -18,6 +18,7 @@ import streamlit as st
 from dashboard import downloads, state
 from dashboard.lenses import generic
 from dashboard.lenses.base import PageContext
+from s2s_core.analysis.figures import zeroing_figure
 from s2s_core.errors import S2SError
 from s2s_core.lenses.base import Lens, LensView
 from s2s_core.lenses.channels.lens import ChannelLens
@@ -111,7 +112,12 @@ def _zeroing(ctx: PageContext, key: str) -> None:
                 f"{int(zero['draws'].max())} draws; `channel_zeroing.csv`).")
     shown = zero.assign(random=[f"{m:.3f} ± {s:.3f} ({lo:.3f}–{hi:.3f})" for m, s, lo, hi in zip(
         zero["top1_random_zeroed"], zero["random_std"], zero["random_min"], zero["random_max"], strict=True)])
-    st.dataframe(shown[["classifier", "k", "top1", "top1_relevant_zeroed", "random"]].rename(columns={
+    table_col, plot_col = st.columns([1, 1])
+    table_col.dataframe(shown[["classifier", "k", "top1", "top1_relevant_zeroed", "random"]].rename(columns={
         "top1": "top-1", "top1_relevant_zeroed": "top-k relevant zeroed", "random": "k random zeroed"}),
         hide_index=True, width="stretch")
+    with plot_col:
+        fig = zeroing_figure(zero)
+        st.plotly_chart(fig, key=f"{key}_zero_fig", config={"displayModeBar": False})
+        downloads.figure_buttons(fig, f"{ctx.ref.info.name}_channel_zeroing", key=f"{key}_zero_fig_dl")
     downloads.csv_button(zero, f"{ctx.ref.info.name}_channel_zeroing.csv", key=f"{key}_zero_csv", index=False)

@@ -489,3 +489,96 @@ def inversion_depth_figure(df: pd.DataFrame) -> go.Figure:
                       title={"text": "Feature inversion vs. S2S by depth (solid: inversion, dashed: A_i(x), "
                                      "dotted: x)", "font": {"size": 13}})
     return fig
+
+
+# --- plots beside tables: points with 95 % intervals ----------------------------------------------------------
+
+
+def table1_figure(acc_df: pd.DataFrame, n: int | None = None, chance: float | None = None) -> go.Figure:
+    """Table 1 as points: per classifier i (x axis), top-1 in % of i, i∘A_S and i∘A_i (one trace each), with the
+    Wilson 95 % interval over ``n`` images when ``n`` is known, and ``chance`` (a fraction) as a dashed line."""
+    from s2s_core.analysis.stats import wilson_interval
+
+    df = _require(acc_df, ("classifier", "input", "top1"), "accuracy table")
+    names = _unique(df["classifier"])
+    fig = go.Figure()
+    for k, (what, label) in enumerate(((ORIGINAL, "i (original)"), (BASE_KEY, "i∘A_S"), (None, "i∘A_i"))):
+        xs, ys, lo, hi = [], [], [], []
+        for name in names:
+            rows = df[(df["classifier"] == name) & (df["input"] == (what or ae_key(name)))]
+            if rows.empty:
+                continue
+            top1 = float(rows["top1"].iloc[-1])
+            xs.append(name)
+            ys.append(100 * top1)
+            a, b = wilson_interval(round(top1 * n), n) if n else (np.nan, np.nan)
+            lo.append(100 * (top1 - a))
+            hi.append(100 * (b - top1))
+        error = {"type": "data", "array": hi, "arrayminus": lo, "visible": bool(n)}
+        fig.add_trace(go.Scatter(x=xs, y=ys, mode="markers", name=label, error_y=error, offsetgroup=str(k),
+                                 marker={"size": 10, "symbol": ("circle", "square", "diamond")[k],
+                                         "color": ("#444444", "#999999", colour(2))[k]},
+                                 hovertemplate=f"{label}, %{{x}}: %{{y:.1f}} %<extra></extra>"))
+    if chance is not None:
+        fig.add_hline(y=100 * chance, line_dash="dash", line_color="#b0b0b0",
+                      annotation_text=f"chance {100 * chance:.0f} %", annotation_position="bottom right")
+    fig.update_layout(scattermode="group", height=330, margin={"l": 40, "r": 10, "t": 40, "b": 40},
+                      yaxis={"title": "top-1 (%)", "range": [0, 102]}, xaxis={"title": "classifier i"},
+                      title={"text": "Table 1: top-1 with 95 % intervals" + ("" if n else " (n unknown: no intervals)"),
+                             "font": {"size": 13}}, legend={"orientation": "h", "y": -0.25})
+    return fig
+
+
+GROUND_TRUTH_COLUMNS = ("label", "classifier", "auc", "auc_std", "iou", "iou_std", "chance_auc", "chance_iou", "n")
+
+
+def ground_truth_figure(gt: pd.DataFrame, metric: str = "auc", classifiers: Sequence[str] | None = None) -> go.Figure:
+    """``ground_truth.csv`` as points: each lens's heatmap (rows) per classifier (one colour each), the mean of
+    ``metric`` over its images with a 95 % interval of that mean (1.96 · std / √n), and the random heatmap's
+    score on the same images (grey crosses): a lens whose interval lies right of its cross beats chance."""
+    df = _require(gt, GROUND_TRUTH_COLUMNS, "ground-truth table")
+    labels = _unique(df["label"])
+    order = [c for c in (classifiers or []) if c in set(df["classifier"])] or _unique(df["classifier"])
+    fig = go.Figure()
+    for k, name in enumerate(order):
+        rows = df[df["classifier"] == name]
+        half = 1.96 * rows[f"{metric}_std"] / np.sqrt(rows["n"].clip(lower=1))
+        fig.add_trace(go.Scatter(x=rows[metric], y=rows["label"], mode="markers", name=name,
+                                 marker={"color": colour(k), "size": 9}, offsetgroup=str(k),
+                                 error_x={"type": "data", "array": half, "visible": True},
+                                 customdata=rows["n"], hovertemplate=f"{name}, %{{y}}: %{{x:.3f}} (n = %{{customdata}})"
+                                                                     "<extra></extra>"))
+    chance = df.groupby("label", sort=False)[f"chance_{metric}"].first().reindex(labels)
+    fig.add_trace(go.Scatter(x=chance.to_numpy(), y=labels, mode="markers", name="random heatmap (chance)",
+                             marker={"symbol": "x", "color": "#999999", "size": 9},
+                             hovertemplate="random heatmap, %{y}: %{x:.3f}<extra></extra>"))
+    name = {"auc": "pixel AUC", "iou": "IoU at the best threshold"}.get(metric, metric)
+    fig.update_layout(scattermode="group", height=140 + 45 * len(labels), margin={"l": 10, "r": 10, "t": 40, "b": 40},
+                      xaxis={"title": f"{name} (mean, 95 % interval)", "range": [0, 1.02]},
+                      yaxis={"autorange": "reversed", "automargin": True}, legend={"orientation": "h", "y": -0.2},
+                      title={"text": f"Every lens against the masks: {name}", "font": {"size": 13}})
+    return fig
+
+
+ZEROING_COLUMNS = ("classifier", "k", "top1", "top1_relevant_zeroed", "top1_random_zeroed", "random_min", "random_max")
+
+
+def zeroing_figure(z: pd.DataFrame) -> go.Figure:
+    """``channel_zeroing.csv`` as points: per classifier and k, top-1 as the images are (grey), with the top-k
+    relevant channels zeroed (red) and with k random channels zeroed (blue: mean, bars from min to max over the
+    draws). Relevant below the whole random range: zeroing them costs more than chance channels."""
+    df = _require(z, ZEROING_COLUMNS, "zeroing table")
+    x = [f"{c} k={int(k)}" for c, k in zip(df["classifier"], df["k"], strict=True)]
+    fig = go.Figure()
+    fig.add_trace(go.Scatter(x=x, y=df["top1"], mode="markers", name="as they are",
+                             marker={"color": "#999999", "symbol": "line-ew-open", "size": 16, "line": {"width": 2}}))
+    fig.add_trace(go.Scatter(x=x, y=df["top1_random_zeroed"], mode="markers", name="k random channels zeroed",
+                             marker={"color": "#1f77b4", "size": 8},
+                             error_y={"type": "data", "array": df["random_max"] - df["top1_random_zeroed"],
+                                      "arrayminus": df["top1_random_zeroed"] - df["random_min"]}))
+    fig.add_trace(go.Scatter(x=x, y=df["top1_relevant_zeroed"], mode="markers", name="top-k relevant zeroed",
+                             marker={"color": "#d62728", "size": 9, "symbol": "diamond"}))
+    fig.update_layout(height=330, margin={"l": 40, "r": 10, "t": 40, "b": 60}, yaxis={"title": "top-1"},
+                      title={"text": "Zeroing the relevant channels vs random ones (bars: min–max over draws)",
+                             "font": {"size": 13}}, legend={"orientation": "h", "y": -0.3})
+    return fig

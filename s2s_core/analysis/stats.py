@@ -68,3 +68,15 @@ def difference_of_means(first: Summary, second: Summary) -> tuple[float, float, 
     dof = se**4 / ((first.se**4 / (first.n - 1)) + (second.se**4 / (second.n - 1))) if se > 0 else math.inf
     half = float(stats.t.ppf(0.5 + CONFIDENCE / 2, dof)) * se if math.isfinite(dof) else 1.959963984540054 * se
     return diff, se, diff - half, diff + half
+
+
+def wilson_interval(successes: int, n: int, confidence: float = CONFIDENCE) -> tuple[float, float]:
+    """The Wilson score interval of a proportion ``successes / n`` (e.g. a top-1 accuracy over n images); NaN for
+    ``n = 0``. Unlike ``p ± z·√(p(1−p)/n)`` it stays inside [0, 1] and is not empty at p = 0 or 1."""
+    if n <= 0:
+        return math.nan, math.nan
+    z = float(stats.norm.ppf(0.5 + confidence / 2))
+    p = successes / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return max(0.0, centre - half), min(1.0, centre + half)
