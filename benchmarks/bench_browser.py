@@ -11,6 +11,10 @@ of the main area loaded, and the figure the action changes drawn.
   the presses whose lattice differs from the previous one.
 * ``browser_noise_ms``: one ArrowRight on the Noise page's strength slider (a value not seen before) → the new
   panel, images loaded and figure drawn (median; target <= 500 ms).
+* ``browser_reconstructions_first_view_ms`` and ``browser_lenses_first_view_ms``: a click on the page in the
+  sidebar → its first complete view (every image loaded, a figure drawn), models already loaded by the first
+  page; ``browser_lenses_vs_reconstructions``: their ratio, measured in the same run (issue 29: ≤ 1.5, and the
+  Lenses page ≤ 2 s on a quiet machine).
 
 Chromium and the server share this machine's two cores (and the machine is shared with other jobs), so these
 are wall-clock times of the whole system, noisy by ±30 %.
@@ -86,6 +90,19 @@ def measure(url: str, tmp: Path, uploads: int = 6, presses: int = 12, noise_step
         page = browser.new_page(viewport={"width": 1600, "height": 1000})
         page.goto(url)
         page.wait_for_selector(IDLE, timeout=120_000)
+
+        # First complete views of Reconstructions and Lenses (the first test image; nothing cached for it yet).
+        def click(title: str):
+            return lambda: page.locator('[data-testid="stSidebarNav"] a').filter(has_text=title).first.click()
+
+        out["browser_reconstructions_first_view_ms"] = _timed(
+            page, click("Reconstructions"), done_js(text="Test images", plotly=True), "first_view")
+        out["browser_lenses_first_view_ms"] = _timed(
+            page, click("Lenses"), done_js(text="gradient of the class score", plotly=True), "first_view")
+        out["browser_lenses_vs_reconstructions"] = (out["browser_lenses_first_view_ms"]
+                                                    / out["browser_reconstructions_first_view_ms"])
+        print(f"first views ms: reconstructions {out['browser_reconstructions_first_view_ms']:.0f}, lenses "
+              f"{out['browser_lenses_first_view_ms']:.0f}", file=sys.stderr)
 
         # Upload: first upload, then different photos (no cache hits).
         _open(page, "Upload", "upload")
@@ -166,4 +183,4 @@ def run() -> dict[str, float]:
 if __name__ == "__main__":
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     for key, value in run().items():
-        print(f"{key}: {value:.0f}")
+        print(f"{key}: {value:.2f}" if key.endswith("_vs_reconstructions") else f"{key}: {value:.0f}")
