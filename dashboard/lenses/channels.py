@@ -92,7 +92,8 @@ def render(ctx: PageContext, lens: Lens, key: str = "lens") -> None:
         for col, column in zip(cols, fitted, strict=True):
             with col:
                 st.markdown(_table_html(column.table), unsafe_allow_html=True)
-                with st.expander(f"each channel of {column.classifier}"):
+                # a toggle, not an expander: an expander's images are sent (and encoded) even when it is closed
+                if st.toggle(f"each channel of {column.classifier}", key=f"{key}_each_{column.classifier}"):
                     for tile in column.details:
                         st.image(tile.image, caption=tile.caption, width="stretch")
         table = pd.concat([c.table for c in fitted])
