@@ -23,9 +23,10 @@ from dataclasses import dataclass, field
 import pandas as pd
 import torch
 
-from s2s_core.analysis.noise import NOISE_GRID, NOISE_SEED, topk_correct
+from s2s_core.analysis.noise import NOISE_GRID, NOISE_SEED
 from s2s_core.inversion.error_map import GT_STEPS as GT_INVERSION_STEPS
 from s2s_core.inversion.invert import STEPS as INVERSION_STEPS
+from s2s_core.metrics import topk_correct
 from s2s_core.views import ORIGINAL, view_names
 
 
