@@ -83,6 +83,7 @@ def queue_env(tmp_path, monkeypatch) -> Path:
     return tmp_path
 
 
+@pytest.mark.slow
 def test_the_paper_plan_rehearsed_on_the_cpu_then_skipped(queue_env, capsys):
     tmp = queue_env
     data = _tiny_imagenet(tmp / "data" / "imagenet")
