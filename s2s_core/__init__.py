@@ -31,7 +31,7 @@ _EXPORTS = {
     "inspect_image": "s2s_core.inspection",
     "Inspection": "s2s_core.inspection",
     "Classifier": "s2s_core.models.classifiers",
-    "ClassNames": "s2s_core.models.class_names",
+    "ClassNames": "s2s_core.data.class_names",
     "SegNet": "s2s_core.models.segnet",
     "load_autoencoder": "s2s_core.checkpoints",
     "load_classifier": "s2s_core.checkpoints",

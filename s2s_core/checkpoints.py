@@ -35,9 +35,9 @@ from safetensors.torch import save_file
 from torch import Tensor, nn
 
 from s2s_core import __version__
+from s2s_core.data.class_names import ClassNames, class_meta
 from s2s_core.errors import CheckpointError, ConfigError
 from s2s_core.models import classifiers
-from s2s_core.models.class_names import ClassNames, class_meta
 from s2s_core.models.segnet import SegNet, SegNetDecoder, SegNetEncoder
 from s2s_core.weights import load_into, read_safetensors
 
@@ -350,7 +350,7 @@ def save_classifier(path: str | Path, clf: nn.Module, meta: dict | None = None, 
     """Save a :class:`s2s_core.models.classifiers.Classifier` as a ``classifier`` unit.
 
     The unit records the classifier's class names in label order (``classes``, default ``clf.classes``, else
-    ``meta["classes"]``; see :func:`s2s_core.models.class_names.class_meta`); every command that writes
+    ``meta["classes"]``; see :func:`s2s_core.data.class_names.class_meta`); every command that writes
     classifier units (``s2s train-classifier``, the demo builder, ``s2s finetune`` with random weights) goes
     through here. A classifier whose labels have no names is refused,
     because nothing could later tell which data folder is which logit.

@@ -1,35 +1,50 @@
-"""The ``s2s`` command.
+"""The ``s2s`` command: the top of the package.
 
-Each sub-command lives beside the code it drives, in a module that exposes
-``register(subparsers) -> None``; that function adds its parser and sets ``func`` (called with the parsed
-namespace, returning an exit code or ``None``). This module only assembles them and turns
-:class:`~s2s_core.errors.S2SError` into one plain line on stderr and a non-zero exit code.
+Each sub-command group is a module of :mod:`s2s_core.commands` that exposes ``register(subparsers) -> None``;
+that function adds its parser and sets ``func`` (called with the parsed namespace, returning an exit code or
+``None``). This module only assembles them and turns :class:`~s2s_core.errors.S2SError` into one plain line on
+stderr and a non-zero exit code. The namespace also carries ``s2s``, this module's :func:`main`, for the one
+command that runs another (``run-stage``): nothing below the CLI imports it.
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib
 import sys
 from collections.abc import Sequence
+from types import ModuleType
 
 from s2s_core import __version__
+from s2s_core.commands import (
+    channels,
+    demo,
+    evaluate,
+    inversion,
+    jobs,
+    lenses,
+    models,
+    report,
+    reproduce,
+    signal_order,
+    train,
+    zoo,
+)
 from s2s_core.errors import S2SError
 
-#: Modules that contribute sub-commands, in the order they appear in ``s2s --help``.
-COMMAND_MODULES: tuple[str, ...] = (
-    "s2s_core.models.commands",  # reconstruct, import-pth
-    "s2s_core.train.commands",  # pretrain, finetune, train-classifier
-    "s2s_core.analysis.commands",  # evaluate, signal-order
-    "s2s_core.channels.commands",  # channels fit, channels show
-    "s2s_core.inversion.commands",  # layers, invert
-    "s2s_core.lenses.commands",  # lenses
-    "s2s_core.zoo_commands",  # zoo create
-    "s2s_core.demo.commands",  # demo
-    "s2s_core.demo.report",  # report
-    "s2s_core.demo.masks",  # demo-masks
-    "s2s_core.jobs.commands",  # jobs
-    "s2s_core.reproduce.commands",  # reproduce, run-stage
+#: The sub-command groups, in the order they appear in ``s2s --help``.
+COMMAND_MODULES: tuple[ModuleType, ...] = (
+    models,  # reconstruct, import-pth
+    train,  # pretrain, finetune, train-classifier
+    signal_order,  # signal-order
+    evaluate,  # evaluate
+    channels,  # channels fit, channels show
+    inversion,  # layers, invert
+    lenses,  # lenses
+    zoo,  # zoo create
+    demo,  # demo, demo-masks
+    report,  # report
+    jobs,  # jobs
+    reproduce,  # reproduce, run-stage
 )
 
 
@@ -39,9 +54,10 @@ def build_parser() -> argparse.ArgumentParser:
         description="Which part of its input does an image classifier use? (Palacio et al., CVPR 2018)",
     )
     parser.add_argument("--version", action="version", version=f"s2s {__version__}")
+    parser.set_defaults(s2s=main)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name in COMMAND_MODULES:
-        importlib.import_module(name).register(sub)
+    for module in COMMAND_MODULES:
+        module.register(sub)
     return parser
 
 

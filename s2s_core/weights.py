@@ -1,8 +1,9 @@
 """Reading weights: the one place that turns a file into a state dict and a state dict into a network.
 
 A leaf module (it imports torch, safetensors and :mod:`s2s_core.errors`, nothing else of s2s), so the zoo
-format (:mod:`s2s_core.checkpoints`), the classifier registry (:mod:`s2s_core.models.classifiers`) and the
-authors' importer (:mod:`s2s_core.models.authors`) all use it without importing each other.
+format (:mod:`s2s_core.checkpoints`), the classifier registry (:mod:`s2s_core.models.classifiers`), the
+authors' converter (:mod:`s2s_core.models.authors`) and their importer (:mod:`s2s_core.authors_import`) all use it;
+the first three never import each other.
 
 * :func:`read_state_dict`: ``.safetensors``, or a legacy ``.pth``/``.pt``/``.bin``/``.ckpt``/``.tar`` through
   ``torch.load(weights_only=True)``; a file that needs pickle is refused with a sentence saying why.

@@ -30,11 +30,11 @@ from s2s_core.checkpoints import (
     weights_origin,
     write_json_atomic,
 )
+from s2s_core.data.class_names import ClassNames
 from s2s_core.data.gallery import find_test_split
 from s2s_core.data.preprocess import zoo_preprocessing
 from s2s_core.errors import CheckpointError, ConfigError
 from s2s_core.models import classifiers
-from s2s_core.models.class_names import ClassNames
 from s2s_core.models.segnet import Code, SegNet, SegNetDecoder
 from s2s_core.views import AE_PREFIX, BASE_KEY, BASE_NAME, ae_key, ae_name
 

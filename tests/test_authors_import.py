@@ -13,10 +13,11 @@ import torch.nn.functional as F
 from PIL import Image
 from torch import nn
 
+from s2s_core.authors_import import import_pth
 from s2s_core.checkpoints import load_ae, read_manifest
 from s2s_core.cli import main
 from s2s_core.errors import CheckpointError
-from s2s_core.models.authors import convert_authors_state_dict, import_pth
+from s2s_core.models.authors import convert_authors_state_dict
 
 MEAN = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
 STD = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)

@@ -6,9 +6,9 @@ import pytest
 import torch
 from PIL import Image
 
+from s2s_core.data.class_names import ClassNames, from_categories, imagenet_wnids
 from s2s_core.data.datasets import LabelledImageFolder
 from s2s_core.errors import ConfigError
-from s2s_core.models.class_names import ClassNames, from_categories, imagenet_wnids
 
 
 def test_label_map_is_by_name_not_alphabetical() -> None:

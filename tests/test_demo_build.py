@@ -29,6 +29,7 @@ def quick_zoo(tmp_path_factory) -> Path:
     return out
 
 
+@pytest.mark.slow
 def test_quick_build_writes_a_zoo_that_loads(quick_zoo: Path) -> None:
     zoo = Zoo.load(quick_zoo)
     assert sorted(zoo.classifiers) == sorted(quick_recipe().classifiers)
@@ -42,6 +43,7 @@ def test_quick_build_writes_a_zoo_that_loads(quick_zoo: Path) -> None:
     assert DemoRecipe.from_dict(json.loads((quick_zoo / "recipe.json").read_text())) == quick_recipe()
 
 
+@pytest.mark.slow
 def test_quick_build_evaluated_every_table(quick_zoo: Path) -> None:
     tables = results.read_all(quick_zoo / "results")
     default = registry.default_tables()  # not the opt-in ones (inversion)
@@ -73,6 +75,7 @@ def test_quick_build_evaluated_every_table(quick_zoo: Path) -> None:
     assert mass.to_numpy() == pytest.approx(1.0, abs=1e-4)  # densities are written with 6 decimals
 
 
+@pytest.mark.slow
 def test_progress_events_end_with_done(quick_zoo: Path) -> None:
     events = [json.loads(line) for line in (quick_zoo.parent / "progress.jsonl").read_text().splitlines()]
     assert events[0]["event"] == "start"
@@ -81,6 +84,7 @@ def test_progress_events_end_with_done(quick_zoo: Path) -> None:
     assert steps[-1]["step"] == steps[-1]["total_steps"]
 
 
+@pytest.mark.slow
 def test_existing_zoo_is_not_overwritten_without_force(quick_zoo: Path, capsys) -> None:
     assert main(["demo", "--quick", "--out", str(quick_zoo)]) == 1
     assert "--force" in capsys.readouterr().err
@@ -108,6 +112,7 @@ def test_shipped_demo_zoo_hashes_verify_and_results_exist() -> None:
     assert size <= 40 * 1024 * 1024, f"the shipped zoo is {size / 2**20:.1f} MB (limit 40 MB)"
 
 
+@pytest.mark.slow
 def test_the_build_is_deterministic_for_its_seed(quick_zoo: Path, tmp_path) -> None:
     """A second quick build with the same seed writes bitwise identical weights (same sha256 in manifests)."""
     again = tmp_path / "zoo"

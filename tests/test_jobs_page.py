@@ -176,6 +176,7 @@ def test_refused_fields_are_named_and_nothing_is_queued(env: Path, monkeypatch) 
     assert JobStore(env / "runs" / DB_NAME).list() == []
 
 
+@pytest.mark.slow
 def test_submit_a_real_pretrain_and_watch_it_finish(env: Path, tiny_zoo: Path, monkeypatch) -> None:
     at = jobs_page(unlocked=True)
     at.selectbox(key="job_pretrain_data").set_value(str(env / "data" / "imgs"))
@@ -205,6 +206,7 @@ def test_submit_a_real_pretrain_and_watch_it_finish(env: Path, tiny_zoo: Path, m
     assert any("job 1" in c.value and "succeeded" in c.value for c in at.get("code"))  # the log tail
 
 
+@pytest.mark.slow
 def test_cancel_button_stops_a_running_job(env: Path, monkeypatch) -> None:
     runner = JobRunner(env / "runs", grace_s=20)
     job = runner.submit("pretrain", {"data": "imgs", "steps": 100_000, "batch_size": 2, "size": 32, "threads": 1,

@@ -46,6 +46,7 @@ def _wait_for(cond, timeout: float = 90.0) -> None:
         time.sleep(0.1)
 
 
+@pytest.mark.slow
 def test_killed_pretrain_is_lost_then_resumes_and_its_model_loads(runner: JobRunner) -> None:
     from s2s_core.checkpoints import load_ae
 
@@ -68,6 +69,7 @@ def test_killed_pretrain_is_lost_then_resumes_and_its_model_loads(runner: JobRun
         assert ae(torch.rand(1, 3, 32, 32)).shape == (1, 3, 32, 32)
 
 
+@pytest.mark.slow
 def test_cancelled_pretrain_leaves_a_resumable_checkpoint(runner: JobRunner) -> None:
     job = runner.submit("pretrain", {"data": "imgs", **TINY, "steps": 100000, "ckpt_every": 100000})
     _wait_for(lambda: any(e["event"] == "step" for e in runner.progress(job.id)))

@@ -88,6 +88,7 @@ def _running_with_steps(runner: JobRunner, job_id: int, n: int = 1):
     return lambda: runner.get(job_id).state == "running" and len(_steps(runner, job_id)) >= n
 
 
+@pytest.mark.slow
 def test_two_node_pretrain_runs_through_srun_and_torchrun_and_finishes(runner: JobRunner, capsys) -> None:
     from s2s_core.checkpoints import load_ae
     from s2s_core.cli import main
@@ -122,6 +123,7 @@ def test_two_node_pretrain_runs_through_srun_and_torchrun_and_finishes(runner: J
     assert jobs_frame([job]).loc[0, "slurm"] == f"{job.slurm_id} COMPLETED"
 
 
+@pytest.mark.slow
 def test_dashboard_submits_cancels_and_resumes_a_slurm_job(runner: JobRunner, tmp_path: Path,
                                                             monkeypatch: pytest.MonkeyPatch) -> None:
     """The Training jobs page on the Slurm backend: the form has the cluster fields, the job goes to sbatch, the
@@ -192,6 +194,7 @@ def test_dashboard_submits_cancels_and_resumes_a_slurm_job(runner: JobRunner, tm
         jobs_view.server_gate.clear()
 
 
+@pytest.mark.slow
 def test_time_limit_stops_the_job_and_resume_continues(runner: JobRunner) -> None:
     job = runner.submit("pretrain", {"data": "imgs", **LONG, "time_limit": "10"})
     _wait_for(runner, _running_with_steps(runner, job.id, 30), what="30 steps")

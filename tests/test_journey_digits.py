@@ -147,7 +147,7 @@ def test_the_report_reads_right_for_one_classifier(digits) -> None:
 
 def test_zoo_create_refuses_an_ae_paired_with_another_classifier(digits, tmp_path) -> None:
     with pytest.raises(ConfigError, match="fine-tuned through another classifier"):
-        from s2s_core.zoo_commands import create_zoo
+        from s2s_core.commands.zoo import create_zoo
 
         create_zoo(tmp_path / "bad", base=digits["base"], aes={"L": str(digits["ft_M"])},
                    classifiers={"L": str(digits["unit_L"])})

@@ -14,8 +14,9 @@ from s2s_core.analysis.lab import (
     lab_histograms,
     rgb_to_lab,
 )
-from s2s_core.analysis.noise import add_uniform_noise, noise_generator, topk_correct
+from s2s_core.analysis.noise import add_uniform_noise, noise_generator
 from s2s_core.errors import ConfigError
+from s2s_core.metrics import topk_correct
 
 PURE = {
     "red": (1.0, 0.0, 0.0),

@@ -17,8 +17,8 @@ from s2s_core.analysis.dataset import registry
 from s2s_core.errors import ConfigError
 from s2s_core.jobs.runner import JobRunner
 from s2s_core.provenance import fingerprint_path, read_provenance
-from s2s_core.reproduce.commands import schedule
 from s2s_core.reproduce.plan import load_plan
+from s2s_core.reproduce.schedule import schedule
 
 ROOT = Path(__file__).resolve().parents[1]
 WNIDS = ["n01440764", "n02102040", "n03888257"]  # ImageNet-like class folders
@@ -83,6 +83,7 @@ def queue_env(tmp_path, monkeypatch) -> Path:
     return tmp_path
 
 
+@pytest.mark.slow
 def test_the_paper_plan_rehearsed_on_the_cpu_then_skipped(queue_env, capsys):
     tmp = queue_env
     data = _tiny_imagenet(tmp / "data" / "imagenet")

@@ -79,10 +79,10 @@ def test_cli_jobs_and_dashboard_agree_on_the_runs_folder(clean_env: Path) -> Non
 
 def test_demo_writes_into_the_checkpoints_folder_by_default(clean_env: Path, monkeypatch) -> None:
     from s2s_core.cli import build_parser
-    from s2s_core.demo import commands
+    from s2s_core.commands import demo as demo_command
 
     seen = {}
-    monkeypatch.setattr(commands, "build_demo", lambda out, *a, **k: seen.setdefault("out", out))
+    monkeypatch.setattr(demo_command, "build_demo", lambda out, *a, **k: seen.setdefault("out", out))
     args = build_parser().parse_args(["demo", "--quick"])
     assert args.func(args) == 0
     assert seen["out"] == clean_env.resolve() / "checkpoints" / "demo"

@@ -11,8 +11,8 @@ import pytest
 import torch
 
 from s2s_core import cli
+from s2s_core.commands.train import config_from_args
 from s2s_core.errors import ConfigError
-from s2s_core.train.commands import config_from_args
 from s2s_core.train.config import (
     ClassifierConfig,
     FinetuneConfig,

@@ -115,6 +115,7 @@ def _env() -> dict[str, str]:
     return {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
 
 
+@pytest.mark.slow
 def test_sigterm_saves_and_resume_finishes(photos, tmp_path):
     out = tmp_path / "run"
     proc = subprocess.Popen([PY, "-m", "s2s_core.cli", "pretrain", *_cli_args(photos, out, 100_000)],
@@ -159,6 +160,7 @@ def test_resume_with_another_architecture_is_one_line_and_keeps_config(photos, t
     assert json.loads((out / "config.json").read_text())["steps"] == 3  # steps may change on resume
 
 
+@pytest.mark.slow
 def test_torchrun_two_processes_on_cpu(photos, tmp_path):
     out = tmp_path / "ddp"
     res = subprocess.run([PY, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",

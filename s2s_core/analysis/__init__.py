@@ -22,7 +22,7 @@ from s2s_core.analysis.fca import (
 )
 from s2s_core.analysis.lab import LabHistogramAccumulator, lab_histograms, rgb_to_lab
 from s2s_core.analysis.nmi import nmi, nmi_batch
-from s2s_core.analysis.noise import NOISE_GRID, add_uniform_noise, topk_correct
+from s2s_core.analysis.noise import NOISE_GRID, add_uniform_noise
 from s2s_core.analysis.rrc import rrc_matrix, sorted_pairs
 
 __all__ = [
@@ -44,5 +44,4 @@ __all__ = [
     "rrc_matrix",
     "sorted_pairs",
     "threshold_intervals",
-    "topk_correct",
 ]

@@ -1,4 +1,4 @@
-"""Additive uniform noise and top-k counting, Sec. 3.3.2 (Figs. 4-5).
+"""Additive uniform noise, Sec. 3.3.2 (Figs. 4-5).
 
 The paper tracks top-1 accuracy under additive noise drawn from U(-s, s), s in [0, 1], fed either to the
 classifier directly (dashed lines of Fig. 4) or through an AE first (solid lines). Here the noisy image
@@ -55,29 +55,6 @@ def add_uniform_noise(x01: torch.Tensor, s: float, generator: torch.Generator | 
     device = generator.device if generator is not None else x01.device
     u = torch.rand(x01.shape, generator=generator, device=device, dtype=x01.dtype).to(x01.device)
     return (x01 + (2.0 * u - 1.0) * s).clamp_(0.0, 1.0)
-
-
-def topk_correct(logits: torch.Tensor, labels: torch.Tensor, ks: tuple[int, ...] = (1, 5)) -> dict[int, int]:
-    """How many samples have their label among the ``k`` highest logits.
-
-    Args:
-        logits: ``(B, C)``.
-        labels: ``(B,)`` integer class indices.
-        ks: the ``k`` values; ``k > C`` counts as ``C`` (every sample correct).
-
-    Returns:
-        ``{k: number of correct samples}`` (ints; divide by ``B`` for accuracy).
-    """
-    if logits.dim() != 2 or labels.shape != logits.shape[:1]:
-        raise ConfigError(
-            f"expected logits (B, C) and labels (B,), got {tuple(logits.shape)} and {tuple(labels.shape)}"
-        )
-    if any(k < 1 for k in ks):
-        raise ConfigError(f"top-k needs k >= 1, got {ks}")
-    kmax = min(max(ks), logits.shape[1])
-    top = logits.topk(kmax, dim=1).indices
-    hit = top == labels.to(top.device).view(-1, 1)
-    return {k: int(hit[:, : min(k, kmax)].any(dim=1).sum()) for k in ks}
 
 
 def parse_grid(text: str) -> tuple[float, ...]:

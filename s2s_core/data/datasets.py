@@ -56,6 +56,7 @@ import torch
 from torch.utils.data import Dataset, IterableDataset, default_collate, get_worker_info
 
 from s2s_core.data.augment import Augment
+from s2s_core.data.class_names import ClassNames
 from s2s_core.data.images import (
     DEFAULT_MAX_PIXELS,
     IMAGE_EXTENSIONS,
@@ -67,7 +68,6 @@ from s2s_core.data.images import (
     resize_center_crop,
 )
 from s2s_core.errors import ConfigError, ImageLoadError
-from s2s_core.models.class_names import ClassNames
 
 log = logging.getLogger(__name__)
 
@@ -133,7 +133,7 @@ class LabelledImageFolder(Dataset):
     """Map-style ``(image (3, S, S) in [0, 1], label)`` pairs from a torchvision-ImageFolder layout.
 
     ``root/<class>/**/<image>``. Labels: with ``classes`` (a classifier's class names in label order, see
-    :class:`~s2s_core.models.class_names.ClassNames`) each folder gets the label of the class it names (by
+    :class:`~s2s_core.data.class_names.ClassNames`) each folder gets the label of the class it names (by
     WordNet id or name), and a folder the classifier does not know is a ConfigError naming it (``where`` says
     whose classes they are); with ``class_to_idx`` only those folders are used; with neither, the sorted
     folder names are the labels (only right for data whose classifier was trained in that order).

@@ -23,11 +23,11 @@ import torch
 from PIL import Image
 from torch.utils.data import Dataset
 
+from s2s_core.data.class_names import ClassNames
 from s2s_core.data.datasets import LabelledImageFolder
 from s2s_core.data.images import DEFAULT_MAX_PIXELS, load_image
 from s2s_core.data.preprocess import Preprocessing
 from s2s_core.errors import ConfigError, ImageLoadError
-from s2s_core.models.class_names import ClassNames
 
 log = logging.getLogger(__name__)
 

@@ -321,8 +321,8 @@ def build_demo(out: str | Path, recipe: DemoRecipe, *, force: bool = False, prog
     import torch
 
     from s2s_core.analysis.evaluate import run_evaluation
-    from s2s_core.channels.commands import fit_command as fit_channels
     from s2s_core.data.demo_data import CLASS_NAMES, write_split_to_folder
+    from s2s_core.lenses.channels.fit import fit_zoo as fit_channels
     from s2s_core.zoo import write_zoo_manifest
 
     recipe.validate()

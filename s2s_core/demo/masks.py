@@ -55,18 +55,3 @@ def write_demo_masks(zoo_dir: str | Path) -> tuple[Path, int]:
         (root / name.parent).mkdir(parents=True, exist_ok=True)
         Image.fromarray(mask_to_uint8(m[i])).save(root / name, optimize=True)
     return root, len(names)
-
-
-def register(sub) -> None:
-    """Add ``s2s demo-masks`` to the CLI."""
-    p = sub.add_parser("demo-masks", help="write the shape mask of every test image of a demo zoo (ground truth)",
-                       description="Regenerate a demo zoo's test split from its recipe, check it equals the shipped "
-                       "PNGs, and write each image's shape mask (8-bit coverage) to data/test_masks/.")
-    p.add_argument("zoo", type=Path, nargs="?", default=Path("checkpoints/demo"), help="demo zoo directory")
-    p.set_defaults(func=_main)
-
-
-def _main(args) -> int:
-    root, n = write_demo_masks(args.zoo)
-    print(f"wrote {n} masks to {root}")
-    return 0

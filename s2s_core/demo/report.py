@@ -435,32 +435,3 @@ def readme_block(readme: str | Path) -> str:
     """The text currently between the markers of ``readme`` (for the test that keeps it generated)."""
     content = Path(readme).read_text(encoding="utf-8")
     return content.split(BEGIN, 1)[1].split(END, 1)[0].lstrip("\n")
-
-
-def register(sub) -> None:
-    """Add ``s2s report`` to the CLI."""
-    p = sub.add_parser("report", help="markdown account of a zoo's results (Tables 1-2, AE quality, nMI, noise)",
-                       description="Print the account of a zoo generated from its results/ files, or write it "
-                       f"into a README between the markers {BEGIN} and {END}.")
-    p.add_argument("zoo", type=Path, nargs="?", default=Path("checkpoints/demo"), help="zoo directory")
-    p.add_argument("--readme", type=Path, default=None, help="write the account into this file's marked block")
-    p.add_argument("--allow-mixed", action="store_true",
-                   help="print the account even when its tables come from different data (with a warning); "
-                        "by default that is refused")
-    p.set_defaults(func=_main)
-
-
-def _main(args) -> int:
-    text = report(args.zoo, allow_mixed=args.allow_mixed)
-    if args.readme is None:
-        print(text, end="")
-    else:
-        changed = write_into(args.readme, text)
-        print(f"{args.readme}: {'updated' if changed else 'already up to date'}")
-    return 0
-
-
-if __name__ == "__main__":  # pragma: no cover
-    import sys
-
-    print(report(sys.argv[1] if len(sys.argv) > 1 else "checkpoints/demo"), end="")

@@ -6,23 +6,22 @@ Their state dicts use the names this package also uses (``encoder.conv11.weight`
 (torch.compile), and possibly without BatchNorm's ``num_batches_tracked`` buffers. Their AE maps RGB images
 normalised with torchvision's ImageNet mean/std to the same space, which is what :class:`SegNet` does
 inside, so after conversion ``SegNet(x01)`` equals ``their_net(normalise(x01))`` de-normalised.
-The file is read with ``torch.load(weights_only=True)``: a checkpoint that needs pickle is refused.
+Writing the converted weights as an ``ae`` unit is :func:`s2s_core.authors_import.import_pth` (a floor above
+:mod:`s2s_core.checkpoints`, which this module does not import).
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
 import torch
 from torch import Tensor
 
-from s2s_core.checkpoints import save_ae, sha256_file
 from s2s_core.errors import CheckpointError, ConfigError
 from s2s_core.models.segnet import IMAGENET_MEAN, IMAGENET_STD, SegNet
-from s2s_core.weights import load_into, torch_load_safe, unwrap_state_dict
+from s2s_core.weights import load_into, unwrap_state_dict
 
 _PREFIXES = ("module.", "_orig_mod.", "model.", "ae.", "autoencoder.")
 _ENCODER_CONV = re.compile(r"^encoder\.conv(\d)(\d)\.weight$")
@@ -87,12 +86,3 @@ def convert_authors_state_dict(sd: Mapping[str, Any]) -> tuple[dict[str, Tensor]
     load_into(model, state, "the authors' checkpoint")  # validates names and shapes
     return state, config
 
-
-def import_pth(path: str | Path, out_dir: str | Path, meta: dict | None = None) -> Path:
-    """Convert an authors' ``.pth`` into an ``ae`` unit at ``out_dir`` (written atomically); returns ``out_dir``."""
-    path = Path(path)
-    state, config = convert_authors_state_dict(torch_load_safe(path))
-    model = SegNet(**config)
-    model.load_state_dict(state)
-    info = {"source": {"file": path.name, "sha256": sha256_file(path), "layout": "authors-segnet"}, **(meta or {})}
-    return save_ae(out_dir, model, info)

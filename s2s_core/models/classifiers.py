@@ -31,9 +31,9 @@ import torchvision
 from torch import nn
 
 from s2s_core import settings
+from s2s_core.data.class_names import ClassNames, from_categories
 from s2s_core.data.preprocess import Preprocessing
 from s2s_core.errors import CheckpointError, ConfigError, WeightsUnavailableError
-from s2s_core.models.class_names import ClassNames, from_categories
 from s2s_core.models.demo_nets import DEMO_ENTRIES, DEMO_INPUT_SIZE, DEMO_NUM_CLASSES
 from s2s_core.models.lenet import LeNet5
 from s2s_core.models.segnet import IMAGENET_MEAN, IMAGENET_STD

@@ -16,6 +16,7 @@ import json
 import os
 import shutil
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -105,10 +106,10 @@ def _settings(out: Path, argv: list[str]) -> dict[str, Any]:
     return {"argv": argv}
 
 
-def run_stage(path: str | Path) -> int:
-    """Run the stage described by ``path``; returns the command's exit code (:data:`STOPPED_EXIT` if stopped)."""
-    from s2s_core.cli import main
-
+def run_stage(path: str | Path, s2s: Callable[[list[str]], int]) -> int:
+    """Run the stage described by ``path`` through ``s2s`` (the CLI's ``main``: the stage's command is an ``s2s``
+    command, and the CLI stands above this package); returns the command's exit code (:data:`STOPPED_EXIT` if
+    stopped)."""
     spec = read_stage(path)
     out, output = Path(spec["out"]), Path(spec["output"])
     rank0 = os.environ.get("RANK", "0") == "0"
@@ -128,7 +129,7 @@ def run_stage(path: str | Path) -> int:
         write_json_atomic(out / ATTEMPT, {"fingerprint": fingerprint, "started": _now()})
         (out / RECORD).unlink(missing_ok=True)
     started, t0, wall0 = _now(), time.monotonic(), time.time()
-    code = main(argv)
+    code = s2s(argv)
     if code != 0:
         return code
     if _stopped(out, wall0):

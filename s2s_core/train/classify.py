@@ -27,11 +27,11 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader, Subset
 
-from s2s_core.analysis.noise import topk_correct
 from s2s_core.checkpoints import save_classifier
 from s2s_core.data.augment import Augment
 from s2s_core.data.datasets import LabelledImageFolder
 from s2s_core.errors import ConfigError
+from s2s_core.metrics import topk_correct
 from s2s_core.models.classifiers import Classifier
 from s2s_core.runtime import RuntimeFlags
 from s2s_core.train import distributed

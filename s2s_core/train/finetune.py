@@ -197,7 +197,7 @@ def load_frozen_classifier(cfg: FinetuneConfig, data_root: str | Path) -> tuple[
     not available. ``classifier_weights: none`` builds it randomly initialised with one output per class
     folder of ``data_root``, labelled in sorted folder order.
     """
-    from s2s_core.models.class_names import ClassNames
+    from s2s_core.data.class_names import ClassNames
     from s2s_core.models.classifiers import Classifier
 
     path = Path(cfg.classifier)

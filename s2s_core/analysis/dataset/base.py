@@ -24,7 +24,8 @@ from typing import Any, ClassVar
 import pandas as pd
 import torch
 
-from s2s_core.analysis.noise import NOISE_SEED, topk_correct
+from s2s_core.analysis.noise import NOISE_SEED
+from s2s_core.metrics import topk_correct
 from s2s_core.views import ORIGINAL, view_names
 
 

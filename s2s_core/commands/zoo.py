@@ -10,8 +10,8 @@ import os
 from pathlib import Path
 
 from s2s_core.checkpoints import classifier_weights_sha256, read_finetuned, read_manifest
+from s2s_core.data.class_names import ClassNames
 from s2s_core.errors import ConfigError
-from s2s_core.models.class_names import ClassNames
 from s2s_core.models.classifiers import check_weights_available
 from s2s_core.models.segnet import check_input_size
 from s2s_core.zoo import ZooInfo, check_member_name, write_zoo_manifest

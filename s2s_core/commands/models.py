@@ -7,10 +7,10 @@ from pathlib import Path
 
 import torch
 
+from s2s_core.authors_import import import_pth
 from s2s_core.checkpoints import load_ae, load_autoencoder, load_finetuned, read_manifest
 from s2s_core.data.images import ALPHA_POLICY, load_image_tensor, tensor_to_image
 from s2s_core.errors import ConfigError, ImageLoadError
-from s2s_core.models.authors import import_pth
 from s2s_core.models.segnet import SegNet
 from s2s_core.runtime import select_device
 from s2s_core.views import ae_key, ae_name

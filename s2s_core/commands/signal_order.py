@@ -1,4 +1,4 @@
-"""CLI of the analyses: ``s2s signal-order`` (Sec. 3.4) and ``s2s evaluate`` (in :mod:`.evaluate`).
+"""``s2s signal-order`` (Sec. 3.4).
 
 ``s2s signal-order CROSS.csv [--threshold T] [--json] [--figure FILE]`` reads a cross-accuracy table (see
 :mod:`s2s_core.analysis.crosstable`), computes RRC, the formal context at ``T`` (default 0.5), its
@@ -15,7 +15,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from s2s_core.analysis import evaluate
 from s2s_core.analysis.crosstable import CrossTable, read_cross_table
 from s2s_core.analysis.fca import Interval, Lattice, lattice_at, threshold_intervals
 from s2s_core.analysis.lattice_figure import lattice_figure
@@ -26,16 +25,6 @@ DEFAULT_THRESHOLD = 0.5
 
 
 def register(sub) -> None:
-    """Add the analysis sub-commands: ``signal-order`` here, ``evaluate`` from :mod:`.evaluate`."""
-
-    _register_signal_order(sub)
-    evaluate.register(sub)
-
-
-# --- signal-order ------------------------------------------------------------------------------
-
-
-def _register_signal_order(sub) -> None:
     p = sub.add_parser(
         "signal-order",
         help="RRC, formal concepts and lattice of a cross-accuracy table (Sec. 3.4)",

@@ -1,4 +1,5 @@
-"""``s2s demo``: build the embedded demo zoo (see :mod:`s2s_core.demo.build`)."""
+"""``s2s demo`` builds the embedded demo zoo (:mod:`s2s_core.demo.build`); ``s2s demo-masks`` writes its test
+images' shape masks (:mod:`s2s_core.demo.masks`)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from pathlib import Path
 
 from s2s_core import settings
 from s2s_core.demo.build import build_demo
+from s2s_core.demo.masks import write_demo_masks
 from s2s_core.demo.recipe import DemoRecipe, quick_recipe
 from s2s_core.errors import ConfigError
 
@@ -32,6 +34,7 @@ def register(sub) -> None:
     p.add_argument("--progress", type=Path, default=None, help="also write JSON-lines progress events to this file")
     p.add_argument("--no-evaluate", action="store_true", help="skip the evaluation stage")
     p.set_defaults(func=_main)
+    _register_masks(sub)
 
 
 def _main(args) -> int:
@@ -55,4 +58,18 @@ def _main(args) -> int:
     out = build_demo(args.out or settings.demo_zoo_dir(), recipe, force=args.force, progress_file=args.progress,
                      show_bar=sys.stderr.isatty(), evaluate=not args.no_evaluate, eval_threads=args.threads)
     print(f"demo zoo written to {out}")
+    return 0
+
+
+def _register_masks(sub) -> None:
+    p = sub.add_parser("demo-masks", help="write the shape mask of every test image of a demo zoo (ground truth)",
+                       description="Regenerate a demo zoo's test split from its recipe, check it equals the shipped "
+                       "PNGs, and write each image's shape mask (8-bit coverage) to data/test_masks/.")
+    p.add_argument("zoo", type=Path, nargs="?", default=Path("checkpoints/demo"), help="demo zoo directory")
+    p.set_defaults(func=_masks)
+
+
+def _masks(args) -> int:
+    root, n = write_demo_masks(args.zoo)
+    print(f"wrote {n} masks to {root}")
     return 0

@@ -13,80 +13,14 @@ from pathlib import Path
 import numpy as np
 import torch
 from PIL import Image
-from torch.utils.data import DataLoader
 
-from s2s_core.data.datasets import LabelledImageFolder, collate_skip_none
-from s2s_core.data.demo_data import fixed_split
 from s2s_core.data.images import ALPHA_POLICY, load_image_tensor
-from s2s_core.errors import ConfigError, S2SError
-from s2s_core.lenses.channels.lens import DEFAULT_K, ChannelLens, fit_channel_weights
-from s2s_core.lenses.channels.store import load_channel_weights, save_channel_weights
+from s2s_core.errors import ConfigError
+from s2s_core.lenses.channels.fit import chosen_classifiers, fit_zoo
+from s2s_core.lenses.channels.lens import DEFAULT_K, ChannelLens
+from s2s_core.lenses.channels.store import load_channel_weights
 from s2s_core.runtime import configure_threads
 from s2s_core.zoo import Zoo
-
-
-def _names(zoo: Zoo, text: str | None) -> list[str]:
-    names = [n.strip() for n in text.split(",") if n.strip()] if text else list(zoo.classifiers)
-    unknown = [n for n in names if n not in zoo.classifiers]
-    if unknown:
-        raise ConfigError(f"no classifier {', '.join(map(repr, unknown))} in the zoo; known: {', '.join(zoo.classifiers)}")
-    return names
-
-
-def _batches(zoo: Zoo, data: Path | None, demo_split: str | None, batch_size: int, limit: int | None):
-    """``(description, list of (x, y) batches)`` of the fitting data."""
-    if demo_split is not None:
-        recipe = zoo.info.recipe
-        if not {"seed", "size", "val_images"} <= set(recipe):
-            raise ConfigError("--demo-split needs a zoo built by `s2s demo` (its recipe names the split)")
-        n = int(recipe["val_images"]) if limit is None else min(limit, int(recipe["val_images"]))
-        x, y = fixed_split(demo_split, n, seed=int(recipe["seed"]), size=int(recipe["size"]))
-        return f"demo {demo_split} split ({n} images, seed {recipe['seed']})", [
-            (x[i: i + batch_size], y[i: i + batch_size]) for i in range(0, n, batch_size)]
-    if data is None or not Path(data).is_dir():
-        raise ConfigError(f"--data {data}: not a directory of class sub-folders of images")
-    dataset = LabelledImageFolder(data, size=zoo.input_size, on_error="none", classes=zoo.folder_classes(data),
-                                  where=f"zoo {zoo.name!r}")
-    loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, collate_fn=collate_skip_none)
-    out, seen = [], 0
-    for batch in loader:
-        if batch is None:
-            continue
-        x, y = batch
-        if limit is not None:
-            x, y = x[: limit - seen], y[: limit - seen]
-        out.append((x, y))
-        seen += len(y)
-        if limit is not None and seen >= limit:
-            break
-    return f"{data} ({seen} images)", out
-
-
-def fit_command(zoo_dir: Path, *, data: Path | None = None, demo_split: str | None = None,
-                classifiers: str | None = None, layers: list[str] | None = None, mu: float | None = None,
-                batch_size: int = 100, limit: int | None = None) -> dict[str, dict]:
-    """Fit and save W for each chosen classifier, one after the other; returns ``{name: {"mu", "rule",
-    "sparsity", "path"}}``, or ``{name: {"error": message}}`` for a classifier whose fit was refused (the others
-    are still fitted and saved)."""
-    if batch_size < 1:
-        raise ConfigError(f"--batch-size must be positive, got {batch_size}")
-    if limit is not None and limit < 2:
-        raise ConfigError(f"--limit must be at least 2 images, got {limit}")
-    zoo = Zoo.load(zoo_dir)
-    names = _names(zoo, classifiers)
-    described, batches = _batches(zoo, data, demo_split, batch_size, limit)
-    out = {}
-    for name in names:
-        try:
-            weights = fit_channel_weights(zoo.classifiers[name], name, batches, zoo.num_classes, layers=layers,
-                                          mu=mu, input_size=zoo.input_size)
-        except S2SError as exc:
-            out[name] = {"error": str(exc)}
-            continue
-        weights.meta["data"] = described
-        path = save_channel_weights(zoo_dir, weights)
-        out[name] = {"mu": weights.mu, "rule": weights.rule, "sparsity": weights.meta["sparsity"], "path": path}
-    return out
 
 
 def register(sub) -> None:
@@ -121,7 +55,7 @@ def register(sub) -> None:
 def _fit(args) -> int:
     configure_threads(args.threads)
     layers = [t.strip() for t in args.layers.split(",") if t.strip()] if args.layers else None
-    fitted = fit_command(args.zoo, data=args.data, demo_split=args.demo_split, classifiers=args.classifier,
+    fitted = fit_zoo(args.zoo, data=args.data, demo_split=args.demo_split, classifiers=args.classifier,
                          layers=layers, mu=args.mu, batch_size=args.batch_size, limit=args.limit)
     failed = {name: r["error"] for name, r in fitted.items() if "error" in r}
     for name, r in fitted.items():
@@ -146,7 +80,7 @@ def _show(args) -> int:
     if args.k < 1:
         raise ConfigError(f"--k must be at least 1, got {args.k}")
     zoo = Zoo.load(args.zoo)
-    name = _names(zoo, args.classifier)[0]
+    name = chosen_classifiers(zoo, args.classifier)[0]
     lens = ChannelLens(zoo.classifiers[name], load_channel_weights(args.zoo, name), input_size=zoo.input_size)
     notes: list[str] = []
     x = load_image_tensor(args.image, size=zoo.input_size, notes=notes).unsqueeze(0)
