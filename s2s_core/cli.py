@@ -17,6 +17,7 @@ from types import ModuleType
 from s2s_core import __version__
 from s2s_core.commands import (
     channels,
+    dashboard,
     demo,
     evaluate,
     inversion,
@@ -45,6 +46,7 @@ COMMAND_MODULES: tuple[ModuleType, ...] = (
     report,  # report
     jobs,  # jobs
     reproduce,  # reproduce, run-stage
+    dashboard,  # dashboard
 )
 
 
@@ -63,7 +65,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    if extra and not getattr(args, "passthrough", False):
+        parser.parse_args(argv)  # the usual one-line refusal of the unknown arguments, exit 2
+    args.extra = extra
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
