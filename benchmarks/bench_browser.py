@@ -48,7 +48,7 @@ from browser_harness import (  # noqa: E402
 DEMO_ZOO = Path(os.environ.get("S2S_BENCH_ZOO", ROOT / "checkpoints" / "demo"))  # another zoo: side by side
 #: The app to time (another checkout's app.py measures "before" side by side with "after").
 APP = Path(os.environ.get("S2S_BENCH_APP", ROOT / "app.py"))
-PANEL = {"plotly": True}
+PANEL = {"plotly": True, "images": True}
 #: The Signal order page's lattice: a Graphviz chart before issue 15, a plotly chart (key "lattice") after.
 LATTICE = os.environ.get("S2S_BENCH_LATTICE", ".st-key-lattice .js-plotly-plot")
 
@@ -96,9 +96,9 @@ def measure(url: str, tmp: Path, uploads: int = 6, presses: int = 12, noise_step
             return lambda: page.locator('[data-testid="stSidebarNav"] a').filter(has_text=title).first.click()
 
         out["browser_reconstructions_first_view_ms"] = _timed(
-            page, click("Reconstructions"), done_js(text="Test images", plotly=True), "first_view")
+            page, click("Reconstructions"), done_js(text="Test images", plotly=True, images=True), "first_view")
         out["browser_lenses_first_view_ms"] = _timed(
-            page, click("Lenses"), done_js(text="gradient of the class score", plotly=True), "first_view")
+            page, click("Lenses"), done_js(text="gradient of the class score", plotly=True, images=True), "first_view")
         out["browser_lenses_vs_reconstructions"] = (out["browser_lenses_first_view_ms"]
                                                     / out["browser_reconstructions_first_view_ms"])
         print(f"first views ms: reconstructions {out['browser_reconstructions_first_view_ms']:.0f}, lenses "

@@ -51,7 +51,7 @@ SPLIT_JS = "() => window.__s2sIdleAt === null ? null : window.__s2sIdleAt - wind
 
 
 def done_js(*, plotly: bool = False, drawn: str | None = None, text: str | None = None,
-            changed_from: str | None = None, need_rerun: bool = True) -> str:
+            changed_from: str | None = None, need_rerun: bool = True, images: bool = False) -> str:
     """A JS predicate: the armed rerun finished, every ``stMain`` image is loaded, plus the options:
     a plotly figure drawn, the element ``drawn`` (a CSS selector) present with an ``svg`` inside (and, with
     ``changed_from``, its markup differs from that), ``text`` present in the main area."""
@@ -62,6 +62,8 @@ def done_js(*, plotly: bool = False, drawn: str | None = None, text: str | None 
         checks.insert(0, "window.__s2sRan === true")
     if plotly:
         checks.append("document.querySelectorAll('[data-testid=stMain] .js-plotly-plot .main-svg').length > 0")
+    if images:  # at least one image: "every image loaded" alone also holds before any has arrived
+        checks.append("document.querySelectorAll('[data-testid=stMain] [data-testid=stImage] img').length > 0")
     if drawn is not None:
         checks.append(f"(() => {{ const s = document.querySelector({json.dumps(drawn)});"
                       " return s !== null && s.querySelector('svg') !== null"
@@ -241,7 +243,8 @@ async def run_sessions(url: str, photos: list[list[Path]], *, chromium_args=CHRO
             await page.evaluate(ARM_JS)
             start = time.perf_counter()
             await page.locator('[data-testid="stFileUploader"] input[type="file"]').set_input_files(str(photo))
-            await page.wait_for_function(done_js(plotly=True, text=photo.name), timeout=timeout_ms, polling="raf")
+            await page.wait_for_function(done_js(plotly=True, images=True, text=photo.name), timeout=timeout_ms,
+                                         polling="raf")
             result["upload_ms"].append(1000 * (time.perf_counter() - start))
             result["upload_step"].append(step)
             result["exceptions"] += await exceptions()
