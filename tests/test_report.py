@@ -1,12 +1,23 @@
 """The generated account of a zoo (``s2s report``): known answers and the README block round trip."""
 
+import re
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from s2s_core.analysis.paper import PAPER_NAMES, PAPER_TABLE2
-from s2s_core.demo.report import BEGIN, END, chain_ranges, readme_block, report, write_into
+from s2s_core.demo.report import (
+    BEGIN,
+    END,
+    SUMMARY_BEGIN,
+    SUMMARY_END,
+    chain_ranges,
+    readme_block,
+    report,
+    summary,
+    write_into,
+)
 from s2s_core.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -50,9 +61,26 @@ def test_readme_block_round_trip(tmp_path):
 
 
 def test_readme_demo_account_is_generated_from_the_shipped_results():
-    """The README's demo numbers and claims are `s2s report checkpoints/demo` verbatim (regenerate with
-    `s2s report checkpoints/demo --readme README.md` after rebuilding or re-evaluating the zoo)."""
-    assert readme_block(ROOT / "README.md") == report(SHIPPED)
+    """The demo's numbers and claims (docs/DEMO_RESULTS.md) and the README's summary of them are
+    `s2s report checkpoints/demo` verbatim (regenerate with `s2s report checkpoints/demo --readme
+    docs/DEMO_RESULTS.md --summary README.md` after rebuilding or re-evaluating the zoo)."""
+    assert readme_block(ROOT / "docs" / "DEMO_RESULTS.md") == report(SHIPPED)
+    text = readme_block(ROOT / "README.md", (SUMMARY_BEGIN, SUMMARY_END))
+    assert text == summary(SHIPPED)
+    assert text.count("\n") <= 5 and "chance 10 %" in text and "docs/DEMO_RESULTS.md" in text
+
+
+def test_the_readme_is_a_first_screen():
+    """Issue 29: the README shows before it tells (a picture made by docs/make_screenshots.py), gives the two
+    commands, links to the rest, and stays short."""
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert len(text.splitlines()) <= 250
+    pictures = re.findall(r"!\[[^\]]+\]\(([^)]+)\)", text)
+    assert pictures and all((ROOT / p).is_file() for p in pictures)
+    for doc in ("docs/DEMO_RESULTS.md", "docs/deploy.md", "docs/CLUSTER.md", "docs/ARCHITECTURE.md"):
+        assert f"]({doc})" in text and (ROOT / doc).is_file()
+    links = re.findall(r"\]\(((?:docs/)?[A-Za-z_]+\.md)\)", text)
+    assert all((ROOT / link).is_file() for link in links)
 
 
 def test_shipped_zoo_shows_the_papers_phenomenon():
