@@ -14,7 +14,7 @@ from dashboard import downloads, state
 from dashboard.lenses.base import PageContext
 from s2s_core.lenses.base import Lens, LensView
 from s2s_core.lenses.registry import get
-from s2s_core.lenses.tiles import image_tile, shown_factor, side_by_side
+from s2s_core.lenses.tiles import image_tile, shown_factor, side_by_side, stack
 
 
 @st.cache_data(max_entries=32, show_spinner="Computing the lens…")
@@ -39,8 +39,9 @@ def draw(ctx: PageContext, lens: Lens, v: LensView, key: str) -> None:
     for col, column in zip(cols, v.columns, strict=False):
         with col:
             st.markdown(f"**{html.escape(column.title)}**")
-            for tile in column.tiles:
-                st.image(tile.image, caption=tile.caption, width="stretch")
+            if column.tiles:  # one picture per column, its tiles stacked: a few images to send, not dozens
+                st.image(stack(column.tiles), caption=" · ".join(t.caption for t in column.tiles) + " (top to bottom)",
+                         width="stretch")
             if column.note:
                 st.info(f"{column.classifier}: {column.note}")
             if column.tiles:

@@ -74,3 +74,11 @@ def side_by_side(columns: list[np.ndarray], gap: int = 4) -> np.ndarray:
     padded = [np.pad(c, ((0, height - c.shape[0]), (0, 0), (0, 0)), constant_values=255) for c in columns]
     white = np.full((height, gap, 3), 255, np.uint8)
     return np.concatenate([p for c in padded for p in (c, white)][:-1], axis=1)
+
+
+def stack(tiles: list[Tile], gap: int = 6) -> np.ndarray:
+    """The tiles' images (equal widths) top to bottom on white, ``gap`` px apart: one picture for a column."""
+    if not tiles:
+        return np.zeros((0, 0, 3), np.uint8)
+    white = np.full((gap, tiles[0].image.shape[1], 3), 255, np.uint8)
+    return np.concatenate([part for t in tiles for part in (t.image, white)][:-1], axis=0)
