@@ -112,3 +112,17 @@ def test_s2s_lenses_lists_the_registry(capsys) -> None:
     gradient = next(r for r in rows if r["key"] == "gradient")
     assert gradient["class_conditional"] and gradient["heatmaps"] == {"gradient": "gradient of the class score"}
     assert main(["lenses"]) == 0 and "inversion: Feature inversion (opt-in)" in capsys.readouterr().out
+
+
+def test_only_a_lens_that_reads_reconstructions_runs_the_encoder(zoo_dir: Path, monkeypatch) -> None:
+    zoo = Zoo.load(zoo_dir)
+    calls = []
+    original = zoo.reconstruct_all
+    monkeypatch.setattr(zoo, "reconstruct_all", lambda *a, **k: calls.append(1) or original(*a, **k))
+    x = torch.rand(1, 3, 64, 64, generator=torch.Generator().manual_seed(2))
+    names = list(zoo.classifiers)
+    LENSES["gradient"].view(zoo, x, names)
+    LENSES["channels"].view(zoo, x, names, options={"channel_lenses": dict.fromkeys(names, "no W")})
+    assert calls == []  # neither reads A_i(x): no AE pass
+    LENSES["s2s"].view(zoo, x, names)
+    assert calls == [1]  # one encoder pass for every decoder

@@ -165,6 +165,8 @@ class Lens(ABC):
     class_conditional: ClassVar[bool] = False
     needs_model: ClassVar[bool] = True
     default: ClassVar[bool] = True  #: False: too slow for every image; scored only when asked for
+    #: True for a lens that reads the AEs' reconstructions: only then does :meth:`view` run the encoder
+    reads_reconstructions: ClassVar[bool] = False
     heatmaps: ClassVar[tuple[Heatmap, ...]] = ()
 
     @abstractmethod
@@ -184,7 +186,11 @@ class Lens(ABC):
         """The lens on one image ``x01`` ``(1, 3, S, S)`` for classifiers ``names`` (one encoder pass for all):
         one :meth:`column` per classifier."""
         ctx = BatchContext(zoo, options or {})
-        ctx.start_batch(ImageBatch.of(zoo, x01, [n for n in names if n in getattr(zoo, "decoders", {})]))
+        if self.reads_reconstructions:  # one encoder pass, every chosen decoder once
+            batch = ImageBatch.of(zoo, x01, [n for n in names if n in getattr(zoo, "decoders", {})])
+        else:  # a lens that reads only x and the classifiers: no AE pass at all
+            batch = ImageBatch(x=x01, images={ORIGINAL: x01}, y=torch.full((x01.shape[0],), -1, dtype=torch.long))
+        ctx.start_batch(batch)
         out = LensView(self.key, to_uint8(x01[0]), [])
         for name in names:
             column, maps = self.column(ctx, name, mask=mask, factor=factor)

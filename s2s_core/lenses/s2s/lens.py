@@ -19,6 +19,7 @@ class S2S(Lens):
     summary = "what A_i(x) keeps of x and what fine-tuning for i changed (the decoder tuned through i)"
     paper = "Palacio et al., What do Deep Networks Like to See?, CVPR 2018"
     heatmaps = (Heatmap("ae_change", "|A_i(x) − A_S(x)|"), Heatmap("ae_residual", "|x − A_i(x)|"))
+    reads_reconstructions = True
 
     def heatmap(self, ctx: BatchContext, classifier: str, variant: str,
                 target: torch.Tensor | None = None) -> torch.Tensor | None:
