@@ -91,3 +91,23 @@ def test_difference_of_means_matches_welch():
     ref = stats.ttest_ind(a, b, equal_var=False).confidence_interval(0.95)
     assert diff == pytest.approx(np.mean(a) - np.mean(b))
     assert (low, high) == (pytest.approx(ref.low), pytest.approx(ref.high))
+
+
+def test_paired_bootstrap_known_answers():
+    from s2s_core.analysis.stats import paired_bootstrap
+
+    same = paired_bootstrap([0.5] * 20, [0.5] * 20)
+    assert (same.diff, same.ci_low, same.ci_high, same.n, same.verdict) == (0.0, 0.0, 0.0, 20, "tie")
+    shifted = paired_bootstrap(np.arange(50) + 0.1, np.arange(50))  # every difference 0.1: interval collapses
+    assert shifted.ci_low == pytest.approx(0.1) and shifted.ci_high == pytest.approx(0.1) and shifted.verdict == "higher"
+    rng = np.random.default_rng(0)
+    noise = rng.normal(size=400)
+    near = paired_bootstrap(noise, np.zeros(400))  # mean ~ 0, sd 1: the interval is about ± 1.96 / 20
+    assert near.ci_low < near.diff < near.ci_high
+    assert near.ci_high - near.ci_low == pytest.approx(2 * 1.96 / 20, rel=0.2)
+    assert paired_bootstrap(noise - 1, np.zeros(400)).verdict == "lower"
+    nan = paired_bootstrap([1.0, np.nan, 3.0], [0.0, 0.0, np.nan])  # only pair 0 is complete
+    assert nan.n == 1 and nan.diff == 1.0
+    assert paired_bootstrap([], []).n == 0
+    with pytest.raises(ValueError):
+        paired_bootstrap([1.0, 2.0], [1.0])

@@ -3,7 +3,10 @@ interval, for one sample and for paired differences (Sec. 3.5 reports mean and s
 standard error and the interval say how far a mean can be trusted).
 
 The interval is Student's t: ``mean ± t(0.975, n - 1) · s / √n`` with the sample standard deviation ``s``
-(``ddof = 1``). With one value the spread and the interval are NaN.
+(``ddof = 1``). With one value the spread and the interval are NaN. A difference between two methods scored on
+the same images is decided by :func:`paired_bootstrap`: the percentile interval of the mean per-image
+difference over resamples of the images (Efron & Tibshirani 1993, ch. 13), which assumes nothing about the
+shape of the scores (pointing-game hits are 0/1, AUCs pile up near 1).
 """
 
 from __future__ import annotations
@@ -80,3 +83,52 @@ def wilson_interval(successes: int, n: int, confidence: float = CONFIDENCE) -> t
     centre = (p + z * z / (2 * n)) / (1 + z * z / n)
     half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
     return max(0.0, centre - half), min(1.0, centre + half)
+
+
+#: Resamples of :func:`paired_bootstrap` (2000: the percentile interval's ends are stable to about 0.1 of a
+#: standard error) and its seed (fixed, so a table regenerated from the same scores gives the same interval).
+BOOTSTRAP_RESAMPLES = 2000
+BOOTSTRAP_SEED = 1_800_002
+
+
+@dataclass(frozen=True)
+class PairedBootstrap:
+    """Mean per-item difference ``first - second``, its percentile bootstrap interval and the item count."""
+
+    diff: float
+    ci_low: float
+    ci_high: float
+    n: int
+
+    @property
+    def verdict(self) -> str:
+        """``"higher"`` (the interval lies above 0), ``"lower"`` (below 0) or ``"tie"`` (it holds 0, or n = 0)."""
+        if self.ci_low > 0:
+            return "higher"
+        if self.ci_high < 0:
+            return "lower"
+        return "tie"
+
+    def as_dict(self, prefix: str = "") -> dict[str, float | int | str]:
+        return {f"{prefix}{k}": v for k, v in {**asdict(self), "verdict": self.verdict}.items()}
+
+
+def paired_bootstrap(first: Sequence[float] | np.ndarray, second: Sequence[float] | np.ndarray, *,
+                     resamples: int = BOOTSTRAP_RESAMPLES, seed: int = BOOTSTRAP_SEED,
+                     confidence: float = CONFIDENCE) -> PairedBootstrap:
+    """Paired percentile bootstrap of the mean of ``first - second`` over the items both scored (pairs with a
+    NaN on either side are left out): ``resamples`` resamples of the items with replacement, the interval
+    between the ``(1 - confidence) / 2`` and ``(1 + confidence) / 2`` quantiles of their means. With every
+    difference equal, the interval is that value; with no pairs, NaN and ``n = 0``."""
+    a, b = np.asarray(first, dtype=np.float64).ravel(), np.asarray(second, dtype=np.float64).ravel()
+    if a.shape != b.shape:
+        raise ValueError(f"paired samples must have the same length, got {a.shape} and {b.shape}")
+    d = a - b
+    d = d[np.isfinite(d)]
+    n = int(d.size)
+    if n == 0:
+        return PairedBootstrap(math.nan, math.nan, math.nan, 0)
+    rng = np.random.default_rng(seed)
+    means = d[rng.integers(0, n, size=(int(resamples), n))].mean(axis=1)
+    low, high = np.quantile(means, [(1 - confidence) / 2, (1 + confidence) / 2])
+    return PairedBootstrap(float(d.mean()), float(low), float(high), n)
