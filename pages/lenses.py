@@ -9,8 +9,15 @@ import streamlit as st
 
 from dashboard import downloads, state
 from dashboard.lenses import LENSES, make_context, render
-from s2s_core.analysis.dataset.ground_truth import ground_truth_wide
 from s2s_core.analysis.figures import ground_truth_figure
+from s2s_core.analysis.lens_tables import (
+    HEADLINE_METRIC,
+    OPTIMISTIC,
+    metric_label,
+    scores_wide,
+    verdict_sentences,
+    verdicts_wide,
+)
 from s2s_core.errors import S2SError
 
 state.require_app(__file__)
@@ -57,24 +64,45 @@ for lens in LENSES.values():
     st.header(lens.title)
     render(ctx, lens)
 
-st.header("Ground truth: every lens against the masks")
+st.header("Ground truth: every lens against the masks and against maps that read no classifier")
 gt = state.result_table(ref, "ground_truth")
+vs = state.result_table(ref, "ground_truth_baselines")
 if gt is not None:
-    state.data_note(ref, ("ground_truth", "channel_zeroing", "inversion"))
+    state.data_note(ref, ("ground_truth", "ground_truth_baselines", "channel_zeroing", "inversion"))
 if gt is None:
     st.info("No ground-truth table yet: it needs test images with masks (`s2s demo-masks` for a demo zoo) and "
             f"`s2s evaluate {state.zoo_label(ref.path)} --data DIR --only ground_truth,channel_zeroing`.")
 else:
+    lens_rows = gt[~gt["model_free"].astype(bool)]
     n = int(gt["n"].max())
-    fewer = "".join(f"; {label}: {int(m)} images (the first of every class met in the evaluation's seeded order: an optimisation per image)"
-                    for label, m in gt[gt["n"] < n].groupby("label", sort=False)["n"].max().items())
-    st.markdown("Pixel AUC (chance 0.5) and best-threshold IoU of each lens's heatmap against the mask, "
-                f"mean ± standard deviation over {n} test images{fewer} (`ground_truth.csv`); the last column "
-                "scores a random heatmap on the same images as its row.")
-    for metric, title in (("auc", "pixel AUC"), ("iou", "IoU at the best threshold")):
-        st.markdown(f"**{title}**")
-        st.dataframe(ground_truth_wide(gt, metric, list(ref.info.classifiers)), width="stretch")
-        fig = ground_truth_figure(gt, metric, list(ref.info.classifiers))
-        st.plotly_chart(fig, key=f"gt_fig_{metric}", config={"displayModeBar": False})
-        downloads.figure_buttons(fig, f"{ref.info.name}_ground_truth_{metric}", key=f"gt_fig_{metric}_dl")
+    fewer = "".join(f"; {label}: {int(m)} images (the first of every class met in the evaluation's seeded order: "
+                    "an optimisation per image)"
+                    for label, m in lens_rows[lens_rows["n"] < n].groupby("label", sort=False)["n"].max().items())
+    st.markdown("Each lens's heatmaps are scored against the test images' masks, and so are maps that read **no "
+                "classifier** (a random map, a centre prior, an edge map, saliency maps; for S2S its own control "
+                "|x − A_S(x)|). A lens shows what *i* uses only where it beats the best of those on the same "
+                f"images. Means with 95 % intervals over {n} test images{fewer} (`ground_truth.csv`); verdicts "
+                "from a paired bootstrap of the per-image difference (`ground_truth_baselines.csv`).")
+    if vs is not None:
+        for sentence in verdict_sentences(vs, gt, list(ref.info.classifiers)):
+            st.markdown(f"- {sentence}")
+    c = st.columns(2)
+    metrics = list(dict.fromkeys(gt["metric"]))
+    metric = c[0].selectbox("Metric", metrics, index=metrics.index(HEADLINE_METRIC) if HEADLINE_METRIC in metrics else 0,
+                            format_func=metric_label, key="gt_metric")
+    masks = list(dict.fromkeys(gt["mask"]))
+    mask = c[1].radio("Mask", masks, horizontal=True, key="gt_mask",
+                      format_func={"filled": "filled shape", "outline": "outline band"}.get)
+    if metric in OPTIMISTIC:
+        st.caption(f"{metric_label(metric)} picks each image's threshold with the mask in hand: optimistic, never "
+                   "used for a verdict.")
+    st.dataframe(scores_wide(gt, metric, mask, list(ref.info.classifiers)), width="stretch")
+    fig = ground_truth_figure(gt, metric, mask, list(ref.info.classifiers))
+    st.plotly_chart(fig, key="gt_fig", config={"displayModeBar": False})
+    downloads.figure_buttons(fig, f"{ref.info.name}_ground_truth_{metric}_{mask}", key="gt_fig_dl")
+    if vs is not None:
+        st.markdown(f"**Against the best model-free map on the same images** ({metric_label(metric)}, {mask}): "
+                    "mean per-image difference, paired bootstrap 95 % interval, verdict")
+        st.dataframe(verdicts_wide(vs, metric, mask, list(ref.info.classifiers)), width="stretch")
+        downloads.csv_button(vs, f"{ref.info.name}_ground_truth_baselines.csv", key="gt_vs_csv", index=False)
     downloads.csv_button(gt, f"{ref.info.name}_ground_truth.csv", key="gt_csv", index=False)

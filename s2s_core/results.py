@@ -17,7 +17,8 @@ tests read, only through here. Values are fractions in [0, 1] unless a column sa
 | ``preprocessing`` | ``preprocessing.csv`` | ``model,role,resize_size,crop_size,interpolation,source,weights,published_top1,published_top5`` (Table 1's protocol) |
 | ``ae_patterns`` | ``ae_patterns.csv`` | ``ae,n,cast_r,cast_g,cast_b,mean_abs,std_mean,peak_period,peak_ratio,peak_share,peak4_ratio`` (Sec. 3.3.1) |
 | ``ae_pattern_images`` | ``ae_patterns.safetensors`` | arrays ``<ae>/mean``, ``<ae>/std`` (3, S, S) and ``<ae>/spectrum`` (S, S) (Sec. 3.3.1) |
-| ``ground_truth`` | ``ground_truth.csv`` | ``lens,label,classifier,auc,auc_std,iou,iou_std,chance_auc,chance_iou,n``: every heatmap lens against the masks (issue 18) |
+| ``ground_truth`` | ``ground_truth.csv`` | ``lens,heatmap,label,classifier,model_free,mask,metric,mean,std,ci_low,ci_high,n``: every heatmap and model-free map against the masks (issue 25) |
+| ``ground_truth_baselines`` | ``ground_truth_baselines.csv`` | ``lens,heatmap,label,classifier,mask,metric,baseline,baseline_label,score,baseline_score,diff,ci_low,ci_high,n,verdict``: every lens against the best model-free map on the same images (issue 25) |
 | ``channel_zeroing`` | ``channel_zeroing.csv`` | ``classifier,k,top1,top1_relevant_zeroed,top1_random_zeroed,random_std,random_min,random_max,draws,n`` (issue 18) |
 | ``inversion`` | ``inversion.csv`` | ``classifier,layer,kind,depth,n,error_mean,error_std,ae_error_mean,top1_inversion,top1_ae,top1_original,chance,steps`` (feature inversion, seed 003) |
 
@@ -171,10 +172,19 @@ for _spec in (
     ResultFile("ae_pattern_images", "ae_patterns.safetensors", (), (),
                "mean and std of A(x) - x and the mean's power spectrum per AE (Sec. 3.3.1)", kind="arrays"),
     ResultFile("ground_truth", "ground_truth.csv",
-               ("lens", "label", "classifier", "auc", "auc_std", "iou", "iou_std", "chance_auc", "chance_iou", "n"),
-               ("auc", "auc_std", "iou", "iou_std", "chance_auc", "chance_iou", "n"),
-               "pixel AUC and best-threshold IoU of every lens's heatmap against ground-truth masks, beside a random "
-               "heatmap's (issue 18)", needs="masks beside the test images (<split>_masks/)"),
+               ("lens", "heatmap", "label", "classifier", "model_free", "mask", "metric", "mean", "std", "ci_low",
+                "ci_high", "n"),
+               ("mean", "n"),
+               "standard localisation metrics of every lens's heatmap and of maps that read no classifier against "
+               "the filled masks and their outline bands, with 95 % intervals (issue 25)",
+               needs="masks beside the test images (<split>_masks/)"),
+    ResultFile("ground_truth_baselines", "ground_truth_baselines.csv",
+               ("lens", "heatmap", "label", "classifier", "mask", "metric", "baseline", "baseline_label", "score",
+                "baseline_score", "diff", "ci_low", "ci_high", "n", "verdict"),
+               ("score", "baseline_score", "diff", "n"),
+               "every lens against the best model-free map on the same images: paired bootstrap 95 % interval of "
+               "the per-image difference and its verdict (issue 25)",
+               needs="masks beside the test images (<split>_masks/)"),
     ResultFile("channel_zeroing", "channel_zeroing.csv",
                ("classifier", "k", "top1", "top1_relevant_zeroed", "top1_random_zeroed", "random_std", "random_min",
                 "random_max", "draws", "n"),

@@ -193,7 +193,7 @@ def test_wilson_interval_known_answers() -> None:
 
 
 def test_plots_beside_the_tables_have_intervals_and_chance() -> None:
-    from s2s_core.analysis.figures import ground_truth_figure, table1_figure, zeroing_figure
+    from s2s_core.analysis.figures import table1_figure, zeroing_figure
 
     acc = pd.DataFrame({"classifier": ["L", "L", "L"], "input": ["original", "A_S", "A_L"], "top1": [0.5, 0.4, 0.5],
                         "top5": [1.0, 1.0, 1.0]})
@@ -202,13 +202,6 @@ def test_plots_beside_the_tables_have_intervals_and_chance() -> None:
     assert fig.data[0].y[0] == 50 and round(fig.data[0].error_y.array[0], 2) == round(100 * (0.7634 - 0.5), 2)
     assert fig.layout.shapes[0].y0 == 10  # chance line
     assert table1_figure(acc).data[0].error_y.visible is False  # no n: no made-up intervals
-    gt = pd.DataFrame({"label": ["a", "a", "b"], "classifier": ["L", "A", "L"], "auc": [0.8, 0.7, 0.6],
-                       "auc_std": [0.2, 0.1, 0.3], "iou": [0.5, 0.4, 0.3], "iou_std": [0.1, 0.1, 0.1],
-                       "chance_auc": [0.5, 0.5, 0.49], "chance_iou": [0.2, 0.2, 0.2], "n": [100, 100, 25]})
-    fig = ground_truth_figure(gt, "auc", ["L", "A"])
-    assert [t.name for t in fig.data] == ["L", "A", "random heatmap (chance)"]
-    assert np.allclose(fig.data[0].error_x.array, [1.96 * 0.2 / 10, 1.96 * 0.3 / 5])
-    assert list(fig.data[-1].x) == [0.5, 0.49]
     z = pd.DataFrame({"classifier": ["L"], "k": [3], "top1": [0.9], "top1_relevant_zeroed": [0.5],
                       "top1_random_zeroed": [0.85], "random_min": [0.8], "random_max": [0.88]})
     fig = zeroing_figure(z)

@@ -17,7 +17,7 @@ from s2s_core import results
 from s2s_core.analysis.dataset.channel_zeroing import DRAWS, KS, random_like
 from s2s_core.analysis.evaluate import run_evaluation
 from s2s_core.data.datasets import LabelledImageFolder
-from s2s_core.demo.report import ground_truth_section, zeroing_section
+from s2s_core.demo.report import zeroing_section
 from s2s_core.errors import ConfigError
 from s2s_core.lenses.base import Heatmap, Lens
 from s2s_core.lenses.registry import LENSES
@@ -56,27 +56,60 @@ def _run(zoo: Path, batch_size: int) -> dict[str, pd.DataFrame]:
     return result.tables
 
 
+def _metric(gt: pd.DataFrame, metric: str, mask: str = "filled") -> pd.DataFrame:
+    """One metric and mask of the long ground-truth table, indexed by (heatmap, classifier)."""
+    return gt[(gt["metric"] == metric) & (gt["mask"] == mask)].set_index(["heatmap", "classifier"])
+
+
 def test_an_oracle_lens_scores_one_its_complement_zero_and_every_lens_has_a_row(zoo_with_masks: Path,
                                                                                 monkeypatch) -> None:
     monkeypatch.setitem(LENSES, "oracle", Oracle())
     one, every = _run(zoo_with_masks, 1), _run(zoo_with_masks, 100)
-    for key in ("ground_truth", "channel_zeroing"):
-        pd.testing.assert_frame_equal(one[key], every[key], check_exact=False, rtol=1e-5, atol=1e-5)  # float32 convs
-    gt = every["ground_truth"].set_index(["lens", "classifier"])
+    for key in ("ground_truth", "ground_truth_baselines", "channel_zeroing"):
+        # float32 convs differ by batch size in the last bits, which can swap two near-tied pixels of a map:
+        # the metrics that rank pixels move by a pixel's share (1 / 4096 at 64 px), nothing more
+        pd.testing.assert_frame_equal(one[key], every[key], check_exact=False, rtol=0, atol=2e-3)
+    full = every["ground_truth"]
     names = list(Zoo.load(zoo_with_masks).names)
     fitted = next(iter(Zoo.load(zoo_with_masks).classifiers))
-    for name in names:
-        assert gt.loc[("oracle", name), "auc"] == pytest.approx(1.0)
-        assert gt.loc[("oracle", name), "iou"] == pytest.approx(1.0)
-        assert gt.loc[("complement", name), "auc"] == pytest.approx(0.0)
-        for lens in ("ae_change", "ae_residual", "gradient"):
-            row = gt.loc[(lens, name)]
-            assert 0 <= row["auc"] <= 1 and row["n"] == 9
+    assert set(full["mask"]) == {"filled", "outline"}
+    assert set(full["metric"]) == {"auc", "pointing", "mass", "rank", "topk", "iou_auc", "best_iou"}
+    for mask in ("filled", "outline"):
+        for metric in ("auc", "pointing", "mass", "rank", "topk", "best_iou"):
+            gt = _metric(full, metric, mask)
+            for name in names:
+                if mask == "filled":  # the mask itself: a perfect map of the filled shape
+                    assert gt.loc[("oracle", name), "mean"] == pytest.approx(1.0), metric
+                    if metric != "best_iou":  # its lowest threshold marks everything: IoU = the mask's share
+                        assert gt.loc[("complement", name), "mean"] == pytest.approx(0.0), metric
+                for lens in ("ae_change", "ae_residual", "gradient"):
+                    row = gt.loc[(lens, name)]
+                    assert 0 <= row["mean"] <= 1 and row["n"] == 9
+                    assert row["ci_low"] <= row["mean"] <= row["ci_high"]
+    gt = _metric(full, "auc")
+    for name in names:  # the band around the outline lies half inside the shape: the filled mask is no oracle there
+        assert 0.3 < _metric(full, "auc", "outline").loc[("oracle", name), "mean"] < 0.9
     assert {lens for lens, name in gt.index if name == fitted} >= {"channels_deconvnet", "channels_guided"}
     assert not any(lens.startswith("channels") for lens, name in gt.index if name != fitted)
-    assert gt["chance_auc"].nunique() == 1 and abs(gt["chance_auc"].iloc[0] - 0.5) < 0.05
+    # the maps that read no classifier: one row each, on every image, flagged
+    free = gt[gt["model_free"].astype(bool)]
+    assert set(free.index.get_level_values(0)) == {"random", "centre", "edges", "spectral", "border", "ae_control"}
+    assert (free.index.get_level_values(1) == "").all() and (free["n"] == 9).all()
+    assert abs(gt.loc[("random", ""), "mean"] - 0.5) < 0.05
+    # each lens against the best model-free map on its images: the control |x - A_S| only for S2S's heatmaps
+    vs = every["ground_truth_baselines"]
+    auc = vs[(vs["metric"] == "auc") & (vs["mask"] == "filled")].set_index(["heatmap", "classifier"])
+    general = free.drop(index=("ae_control", ""))["mean"]
+    for name in names:
+        assert auc.loc[("oracle", name), "baseline"] == general.idxmax()[0]
+        assert auc.loc[("oracle", name), "baseline_score"] == pytest.approx(general.max())
+        assert auc.loc[("oracle", name), "verdict"] == "beats" and auc.loc[("complement", name), "verdict"] == "below"
+        assert auc.loc[("ae_residual", name), "baseline"] == free["mean"].idxmax()[0]
+        assert auc.loc[("oracle", name), "diff"] == pytest.approx(1.0 - general.max())
     # written through the results module, readable with its schema
     assert set(results.read(zoo_with_masks / "results", "ground_truth")["lens"]) >= {"oracle", "gradient"}
+    assert set(results.read(zoo_with_masks / "results", "ground_truth_baselines")["verdict"]) <= {"beats", "below",
+                                                                                                  "tie"}
 
 
 def test_zeroing_rows_for_the_classifier_with_weights(zoo_with_masks: Path) -> None:
@@ -112,23 +145,6 @@ def test_a_missing_mask_is_named(zoo_with_masks: Path, tmp_path: Path) -> None:
 
 
 def test_the_report_states_what_the_tables_say() -> None:
-    gt = pd.DataFrame({"lens": ["gradient", "gradient", "channels_guided", "channels_guided"],
-                       "label": ["gradient of the class score"] * 2 + ["relevant channels, guided backprop"] * 2,
-                       "classifier": ["L", "A", "L", "A"], "auc": [0.8, 0.45, 0.9, 0.7],
-                       "auc_std": [0.1] * 4, "iou": [0.3, 0.2, 0.5, 0.4], "iou_std": [0.05] * 4,
-                       "chance_auc": [0.5] * 4, "chance_iou": [0.12] * 4, "n": [500] * 4})
-    text = "\n".join(ground_truth_section(gt))
-    assert "L: relevant channels, guided backprop (0.900); A: relevant channels, guided backprop (0.700)" in text
-    assert "At or below the random heatmap's AUC: gradient of the class score for A (0.450)." in text
-    assert "| gradient of the class score | 0.800 ± 0.100 | 0.450 ± 0.100 | 0.500 |" in text
-    assert "\n".join(ground_truth_section(gt, ["A", "L"])).count("| 0.450 ± 0.100 | 0.800 ± 0.100 |") == 1
-    pipes = gt.assign(label=["|x − A_i(x)|"] * 2 + ["relevant channels, guided backprop"] * 2)
-    assert "| \\|x − A_i(x)\\| |" in "\n".join(ground_truth_section(pipes))
-    subset = pd.concat([gt, gt.iloc[:2].assign(lens="inversion_error", label="feature inversion", n=30, auc=0.6,
-                                              chance_auc=0.49)])
-    text = "\n".join(ground_truth_section(subset))
-    assert "over 500 test images; feature inversion: 30 of them (the first of every class" in text
-    assert "| feature inversion | 0.600 ± 0.100 | 0.600 ± 0.100 | 0.490 |" in text
     z = pd.DataFrame({"classifier": ["L", "L"], "k": [1, 3], "top1": [0.9, 0.9], "top1_relevant_zeroed": [0.85, 0.5],
                       "top1_random_zeroed": [0.88, 0.87], "random_std": [0.01, 0.02], "random_min": [0.84, 0.85],
                       "random_max": [0.9, 0.9], "draws": [10, 10], "n": [500, 500]})
@@ -172,29 +188,35 @@ def test_the_error_map_is_small_where_the_layer_keeps_the_image_and_large_where_
     torch.testing.assert_close(one[0], heat[1], rtol=1e-5, atol=1e-5)
 
 
-def _run_with_inversion(zoo: Path, batch_size: int, per_class: int = 1) -> pd.DataFrame:
+def _run_with_inversion(zoo: Path, batch_size: int, per_class: int = 1,
+                        table: str = "ground_truth") -> pd.DataFrame:
     result, _ = run_evaluation(zoo, zoo / "data" / "test", batch_size=batch_size, device="cpu", show_progress=False,
                                only=["ground_truth"],
                                options={"gt_inversion_per_class": per_class, "gt_inversion_steps": 5})
-    return result.tables["ground_truth"]
+    return result.tables[table]
 
 
 def test_the_inversion_error_map_row_on_a_subset_beside_its_own_chance(zoo_with_masks: Path, monkeypatch) -> None:
     # an oracle that scores only the first image of every class (NaN for the others) still scores 1 there
     monkeypatch.setitem(LENSES, "oracle", Oracle())
     one, every = _run_with_inversion(zoo_with_masks, 1), _run_with_inversion(zoo_with_masks, 100)
-    pd.testing.assert_frame_equal(one, every, check_exact=False, rtol=1e-4, atol=1e-4)
-    gt = every.set_index(["lens", "classifier"])
+    pd.testing.assert_frame_equal(one, every, check_exact=False, rtol=0, atol=2e-3)  # near-tied pixels, as above
+    gt = _metric(every, "auc")
     zoo = Zoo.load(zoo_with_masks)
     classes = sum(1 for d in (zoo_with_masks / "data" / "test").iterdir() if d.is_dir())  # classes in the data
     for name in zoo.names:
-        inv, full, sub = gt.loc[("inversion_error", name)], gt.loc[("oracle", name)], gt.loc[("subset_oracle", name)]
-        assert inv["n"] == classes and 0 <= inv["auc"] <= 1 and 0 <= inv["iou"] <= 1  # one image per class
+        inv, full = gt.loc[("inversion_error", name)], gt.loc[("oracle", name)]
+        sub = gt.loc[("subset_oracle", name)]
+        assert inv["n"] == classes and 0 <= inv["mean"] <= 1  # one image per class
         assert inv["label"] == LENSES["inversion"].labels(steps=5)["inversion_error"]  # the steps it used
-        assert full["n"] == 9 and full["auc"] == pytest.approx(1.0)
-        assert sub["n"] == classes and sub["auc"] == pytest.approx(1.0) and sub["iou"] == pytest.approx(1.0)
-        # each row's chance is a random heatmap on that row's own images: the subset rows share theirs
-        assert sub["chance_auc"] == pytest.approx(inv["chance_auc"]) and 0.3 < inv["chance_auc"] < 0.7
+        assert full["n"] == 9 and full["mean"] == pytest.approx(1.0)
+        assert sub["n"] == classes and sub["mean"] == pytest.approx(1.0)
+        assert _metric(every, "best_iou").loc[("subset_oracle", name), "mean"] == pytest.approx(1.0)
+    # the subset rows are compared with the baselines on their own images only
+    vs = _run_with_inversion(zoo_with_masks, 100, table="ground_truth_baselines")
+    auc = vs[(vs["metric"] == "auc") & (vs["mask"] == "filled")].set_index(["heatmap", "classifier"])
+    for name in zoo.names:
+        assert auc.loc[("subset_oracle", name), "n"] == classes and auc.loc[("oracle", name), "n"] == 9
     # off by default (an optimisation per image): no row without --gt-inversion-per-class
     assert "inversion_error" not in set(_run(zoo_with_masks, 100)["ground_truth"]["lens"])
     with pytest.raises(ConfigError, match="at least 1 step"):
@@ -208,7 +230,7 @@ def test_an_empty_mask_does_not_take_a_place_in_the_inversion_subset(zoo_with_ma
     first = sorted((zoo / "data" / "test_masks").rglob("*.png"))[0]
     Image.fromarray(np.zeros((64, 64), np.uint8)).save(first)  # nothing to score on this image
     one, every = _run_with_inversion(zoo, 1), _run_with_inversion(zoo, 100)
-    pd.testing.assert_frame_equal(one, every, check_exact=False, rtol=1e-4, atol=1e-4)
+    pd.testing.assert_frame_equal(one, every, check_exact=False, rtol=0, atol=2e-3)  # near-tied pixels, as above
     inv = every[every["lens"] == "inversion_error"]
     assert (inv["n"] == 3).all()  # the next image of that class takes its place: still one per class
     assert (every[every["lens"] == "gradient"]["n"] == 8).all()

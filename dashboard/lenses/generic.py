@@ -27,7 +27,8 @@ def _view(lens_key: str, path: str, stamp: float, source: str, names: tuple[str,
 
 def view(ctx: PageContext, lens: Lens) -> LensView:
     """The cached view of ``lens`` on the chosen image and classifiers."""
-    return _view(lens.key, ctx.ref.path, ctx.ref.stamp, ctx.source_key, tuple(ctx.names), ctx.drawn_mask is not None,
+    names = tuple(ctx.names) if lens.needs_model else tuple(ctx.names[:1])  # one column: it reads no classifier
+    return _view(lens.key, ctx.ref.path, ctx.ref.stamp, ctx.source_key, names, ctx.drawn_mask is not None,
                  state.load_zoo(ctx.ref), ctx.x01, ctx.drawn_mask, list(ctx.classes))
 
 
@@ -38,7 +39,7 @@ def draw(ctx: PageContext, lens: Lens, v: LensView, key: str) -> None:
     factor = shown_factor(v.image.shape[0])
     for col, column in zip(cols, v.columns, strict=False):
         with col:
-            st.markdown(f"**{html.escape(column.title)}**")
+            st.markdown(f"**{html.escape(column.title if lens.needs_model else 'reads no classifier')}**")
             if column.tiles:  # one picture per column, its tiles stacked: a few images to send, not dozens
                 st.image(stack(column.tiles), caption=" · ".join(t.caption for t in column.tiles) + " (top to bottom)",
                          width="stretch")
@@ -52,6 +53,8 @@ def draw(ctx: PageContext, lens: Lens, v: LensView, key: str) -> None:
         wide = scores.pivot(index="label", columns="classifier", values="AUC")
         wide = wide.reindex(list(dict.fromkeys(scores["label"])))[list(v.heatmaps)].round(3)
         wide.index.name = "heatmap"
+        if not lens.needs_model:
+            wide.columns = ["reads no classifier"]
         st.markdown(f"**This image against its ground-truth mask** ({lens.title}): pixel AUC of each heatmap "
                     "(chance 0.5; the Ground truth table below scores the whole test split)")
         st.dataframe(wide, width="stretch")

@@ -27,6 +27,7 @@ from plotly.subplots import make_subplots
 from s2s_core.analysis.crosstable import CrossTable
 from s2s_core.analysis.fca import Lattice
 from s2s_core.analysis.lab import CHANNELS
+from s2s_core.analysis.lens_tables import metric_label
 from s2s_core.analysis.rrc import sorted_pairs
 from s2s_core.errors import InputTableError
 from s2s_core.views import BASE_KEY, ORIGINAL, ae_key, ae_name
@@ -529,34 +530,46 @@ def table1_figure(acc_df: pd.DataFrame, n: int | None = None, chance: float | No
     return fig
 
 
-GROUND_TRUTH_COLUMNS = ("label", "classifier", "auc", "auc_std", "iou", "iou_std", "chance_auc", "chance_iou", "n")
+GROUND_TRUTH_COLUMNS = ("label", "classifier", "model_free", "mask", "metric", "mean", "ci_low", "ci_high", "n")
 
 
-def ground_truth_figure(gt: pd.DataFrame, metric: str = "auc", classifiers: Sequence[str] | None = None) -> go.Figure:
+def ground_truth_figure(gt: pd.DataFrame, metric: str = "auc", mask: str = "filled",
+                        classifiers: Sequence[str] | None = None) -> go.Figure:
     """``ground_truth.csv`` as points: each lens's heatmap (rows) per classifier (one colour each), the mean of
-    ``metric`` over its images with a 95 % interval of that mean (1.96 · std / √n), and the random heatmap's
-    score on the same images (grey crosses): a lens whose interval lies right of its cross beats chance."""
+    ``metric`` on ``mask`` with its 95 % interval; below them the maps that read no classifier (grey), and a
+    dashed line at the best of those: a lens left of the line does no better than a map that ignores i."""
     df = _require(gt, GROUND_TRUTH_COLUMNS, "ground-truth table")
-    labels = _unique(df["label"])
-    order = [c for c in (classifiers or []) if c in set(df["classifier"])] or _unique(df["classifier"])
+    df = df[(df["metric"] == metric) & (df["mask"] == mask)]
+    free = df[df["model_free"].astype(bool)]
+    lenses = df[~df["model_free"].astype(bool)]
+    order = [c for c in (classifiers or []) if c in set(lenses["classifier"])] or _unique(lenses["classifier"])
     fig = go.Figure()
     for k, name in enumerate(order):
-        rows = df[df["classifier"] == name]
-        half = 1.96 * rows[f"{metric}_std"] / np.sqrt(rows["n"].clip(lower=1))
-        fig.add_trace(go.Scatter(x=rows[metric], y=rows["label"], mode="markers", name=name,
+        rows = lenses[lenses["classifier"] == name]
+        fig.add_trace(go.Scatter(x=rows["mean"], y=rows["label"], mode="markers", name=name,
                                  marker={"color": colour(k), "size": 9}, offsetgroup=str(k),
-                                 error_x={"type": "data", "array": half, "visible": True},
+                                 error_x={"type": "data", "array": rows["ci_high"] - rows["mean"],
+                                          "arrayminus": rows["mean"] - rows["ci_low"], "visible": True},
                                  customdata=rows["n"], hovertemplate=f"{name}, %{{y}}: %{{x:.3f}} (n = %{{customdata}})"
                                                                      "<extra></extra>"))
-    chance = df.groupby("label", sort=False)[f"chance_{metric}"].first().reindex(labels)
-    fig.add_trace(go.Scatter(x=chance.to_numpy(), y=labels, mode="markers", name="random heatmap (chance)",
-                             marker={"symbol": "x", "color": "#999999", "size": 9},
-                             hovertemplate="random heatmap, %{y}: %{x:.3f}<extra></extra>"))
-    name = {"auc": "pixel AUC", "iou": "IoU at the best threshold"}.get(metric, metric)
-    fig.update_layout(scattermode="group", height=140 + 45 * len(labels), margin={"l": 10, "r": 10, "t": 40, "b": 40},
-                      xaxis={"title": f"{name} (mean, 95 % interval)", "range": [0, 1.02]},
-                      yaxis={"autorange": "reversed", "automargin": True}, legend={"orientation": "h", "y": -0.2},
-                      title={"text": f"Every lens against the masks: {name}", "font": {"size": 13}})
+    labels = [f"model-free: {v}" for v in free["label"]]
+    fig.add_trace(go.Scatter(x=free["mean"], y=labels, mode="markers", name="reads no classifier",
+                             marker={"symbol": "x", "color": "#777777", "size": 9},
+                             error_x={"type": "data", "array": free["ci_high"] - free["mean"],
+                                      "arrayminus": free["mean"] - free["ci_low"], "visible": True},
+                             hovertemplate="%{y}: %{x:.3f}<extra></extra>"))
+    if not free.empty:
+        best = free.loc[free["mean"].idxmax()]
+        fig.add_vline(x=float(best["mean"]), line={"dash": "dash", "color": "#777777"},
+                      annotation_text=f"best model-free: {best['label']}", annotation_position="top")
+    lo = float(min(df["ci_low"].min(), df["mean"].min(), 0.0)) if not df.empty else 0.0
+    rows = len(_unique(lenses["label"])) + len(labels)
+    fig.update_layout(scattermode="group", height=160 + 40 * rows, margin={"l": 10, "r": 10, "t": 60, "b": 40},
+                      xaxis={"title": f"{metric_label(metric)} on the {mask} mask (mean, 95 % interval)",
+                             "range": [min(lo, 0.0) - 0.02, 1.02]},
+                      yaxis={"autorange": "reversed", "automargin": True}, legend={"orientation": "h", "y": -0.15},
+                      title={"text": f"Every lens against the masks and the maps that read no classifier: "
+                                     f"{metric_label(metric)}, {mask} mask", "font": {"size": 13}})
     return fig
 
 

@@ -24,6 +24,14 @@ def masks_folder(split_dir: str | Path) -> Path:
     return split_dir.with_name(split_dir.name + "_masks")
 
 
+def outlines_folder(split_dir: str | Path) -> Path:
+    """Where the outline bands of a split's masks live: beside it, ``<split>_outlines`` (same sub-paths, PNG
+    0 / 255; written by :func:`s2s_core.demo.masks.write_outlines`, for a person to look at: the ground-truth
+    table draws the same band from the mask itself)."""
+    split_dir = Path(split_dir)
+    return split_dir.with_name(split_dir.name + "_outlines")
+
+
 def has_masks(split_dir: str | Path) -> bool:
     return masks_folder(split_dir).is_dir()
 

@@ -322,6 +322,7 @@ def build_demo(out: str | Path, recipe: DemoRecipe, *, force: bool = False, prog
 
     from s2s_core.analysis.evaluate import run_evaluation
     from s2s_core.data.demo_data import CLASS_NAMES, write_split_to_folder
+    from s2s_core.demo.masks import write_outlines
     from s2s_core.lenses.channels.fit import fit_zoo as fit_channels
     from s2s_core.zoo import write_zoo_manifest
 
@@ -356,6 +357,7 @@ def build_demo(out: str | Path, recipe: DemoRecipe, *, force: bool = False, prog
     if not (test_dir / ".complete").exists():
         write_split_to_folder(test_dir, "test", recipe.test_images, seed=recipe.seed, size=recipe.size,
                               masks=True)
+        write_outlines(test_dir)
         (test_dir / ".complete").write_text("")
     reporter.stage_done({"stage": "data"})
 

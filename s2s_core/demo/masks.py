@@ -5,7 +5,10 @@ mask is where a classifier *should* look: the an8flower idea of Oramas et al. (s
 test split is deterministic (:func:`~s2s_core.data.demo_data.fixed_split_with_masks` from the zoo's recipe),
 so the masks can be regenerated for a zoo built before they were written:
 
-    s2s demo-masks checkpoints/demo      # writes data/test_masks/<class>/test_<i>.png
+    s2s demo-masks checkpoints/demo      # writes data/test_masks/<class>/test_<i>.png and data/test_outlines/
+
+Beside each mask it writes the mask's outline band (:func:`~s2s_core.lenses.scores.outline_band`: 2 px either
+side of the contour at 64 px), the second ground truth of the lens tables: the demo's class is the outline.
 
 Every regenerated image must equal the shipped PNG bit for bit before its mask is written, so a mask never
 describes an image it was not drawn with.
@@ -20,8 +23,9 @@ import torch
 from PIL import Image
 
 from s2s_core.data.demo_data import class_folder, fixed_split_with_masks, mask_to_uint8
-from s2s_core.data.masks import masks_folder
+from s2s_core.data.masks import masks_folder, outlines_folder
 from s2s_core.errors import ConfigError
+from s2s_core.lenses.scores import MASK_THRESHOLD, outline_band
 from s2s_core.zoo import ZooInfo
 
 
@@ -54,4 +58,20 @@ def write_demo_masks(zoo_dir: str | Path) -> tuple[Path, int]:
     for i, name in enumerate(names):
         (root / name.parent).mkdir(parents=True, exist_ok=True)
         Image.fromarray(mask_to_uint8(m[i])).save(root / name, optimize=True)
+    write_outlines(split_dir)
     return root, len(names)
+
+
+def write_outlines(split_dir: str | Path) -> tuple[Path, int]:
+    """For every mask PNG under ``<split>_masks/``, write its outline band (coverage >= 0.5 binarised, then
+    :func:`outline_band` at the mask's own size) as a 0 / 255 PNG at the same sub-path of ``<split>_outlines/``.
+    Returns ``(outlines folder, number written)``."""
+    masks, out = masks_folder(split_dir), outlines_folder(split_dir)
+    files = sorted(masks.rglob("*.png"))
+    for file in files:
+        coverage = np.asarray(Image.open(file).convert("L"), dtype=np.float32) / 255.0
+        band = outline_band(torch.from_numpy(coverage >= MASK_THRESHOLD)[None])[0].numpy()
+        target = out / file.relative_to(masks)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        Image.fromarray((band * 255).astype(np.uint8)).save(target, optimize=True)
+    return out, len(files)

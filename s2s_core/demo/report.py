@@ -19,8 +19,16 @@ import pandas as pd
 
 from s2s_core import results as result_tables
 from s2s_core.analysis.accounts import nmi_account, noise_account, pattern_account
-from s2s_core.analysis.dataset.ground_truth import ground_truth_wide
 from s2s_core.analysis.fca import lattice_at, threshold_intervals
+from s2s_core.analysis.lens_tables import (
+    HEADLINE_METRIC,
+    lens_headline,
+    metric_label,
+    scores_wide,
+    standard_metrics,
+    verdict_sentences,
+    verdicts_wide,
+)
 from s2s_core.analysis.paper import PAPER_NAMES, PAPER_TABLE2
 from s2s_core.analysis.rrc import rrc_matrix
 from s2s_core.analysis.tables import class_highlights, nmi_summary, table1
@@ -280,7 +288,9 @@ def report(zoo_dir: str | Path, allow_mixed: bool = False) -> str:
     if "preprocessing" in optional:
         out.append(_protocol_sentence(optional["preprocessing"]))
     if result_tables.exists(results, "ground_truth"):
-        out += ground_truth_section(_read(results, "ground_truth"), names)
+        vs = _read(results, "ground_truth_baselines") if result_tables.exists(results, "ground_truth_baselines") \
+            else None
+        out += ground_truth_section(_read(results, "ground_truth"), vs, names)
     if result_tables.exists(results, "channel_zeroing"):
         out += zeroing_section(_read(results, "channel_zeroing"))
     if result_tables.exists(results, "inversion"):
@@ -336,37 +346,39 @@ def _md(label: str) -> str:
     return label.replace("*", "\\*")
 
 
-def ground_truth_section(gt: pd.DataFrame, names: list[str] | None = None) -> list[str]:
-    """Every lens against the shapes' masks (issue 18): AUC and IoU tables (classifiers in ``names`` order), and
-    what they say."""
+def ground_truth_section(gt: pd.DataFrame, vs: pd.DataFrame | None, names: list[str] | None = None) -> list[str]:
+    """Every lens against the masks and against the maps that read no classifier (issue 25): pixel AUC per
+    lens, classifier and mask with 95 % intervals, the paired verdicts against the best model-free map, and the
+    generated claims (:mod:`s2s_core.analysis.lens_tables`)."""
+    def md(frame: pd.DataFrame) -> str:
+        frame = frame.copy()
+        frame.index = [_md(label).replace("|", "\\|") for label in frame.index]  # a pipe would end the cell
+        frame.index.name = "heatmap"
+        return _markdown(frame, index=True)
+
+    lens_rows = gt[~gt["model_free"].astype(bool)]
     n = int(gt["n"].max())
-
-    def table(metric: str) -> str:
-        wide = ground_truth_wide(gt, metric, names)
-        wide.index = [_md(label).replace("|", "\\|") for label in wide.index]  # a pipe would end the markdown cell
-        wide.index.name = "lens"
-        return _markdown(wide, index=True)
-
-    chance_auc, chance_iou = float(gt["chance_auc"].iloc[0]), float(gt["chance_iou"].iloc[0])
-    best = gt.loc[gt.groupby("classifier", sort=False)["auc"].idxmax()]
-    if names:
-        best = best.set_index("classifier").reindex([c for c in names if c in set(best["classifier"])]).reset_index()
-    below = gt[gt["auc"] <= gt["chance_auc"]]
-    text = ("Highest AUC per classifier: " + "; ".join(f"{r.classifier}: {r.label} ({r.auc:.3f})"
-                                                    for r in best.itertuples()) + ". ")
-    text += (f"Every lens scores above the random heatmap's AUC ({chance_auc:.3f}) for every classifier."
-             if below.empty else "At or below the random heatmap's AUC: "
-             + "; ".join(f"{r.label} for {r.classifier} ({r.auc:.3f})" for r in below.itertuples()) + ".")
-    subsets = gt[gt["n"] < n].groupby("label", sort=False)["n"].max()
-    fewer = "".join(f"; {_md(label)}: {int(m)} of them (the first of every class in the evaluation's seeded order, an optimisation each)"
-                    for label, m in subsets.items())
-    return [f"**Every lens against ground truth** (`ground_truth.csv`): the masks beside the test images mark "
-            f"the pixels that make each image's class, so they are where a classifier should look. Pixel AUC (chance {chance_auc:.2f}) of each lens's "
-            f"heatmap against the mask, mean ± standard deviation over {n} test images{fewer}; the last column "
-            "scores a random heatmap on the same images as its row:",
-            table("auc"),
-            f"IoU at the best threshold (a random heatmap: {chance_iou:.3f}, about the masks' share of the image):",
-            table("iou"), text]
+    subsets = lens_rows[lens_rows["n"] < n].groupby("label", sort=False)["n"].max()
+    fewer = "".join(f"; {_md(label)}: {int(m)} of them (the first of every class in the evaluation's seeded "
+                    "order, an optimisation each)" for label, m in subsets.items())
+    metrics = ", ".join(metric_label(m) for m in standard_metrics())
+    out = [f"**Every lens against ground truth** (`ground_truth.csv`, `ground_truth_baselines.csv`): the masks "
+           "beside the test images mark the pixels that make each image's class, so they are where a classifier "
+           "should look. Every heatmap is scored against the filled shape and against a band around its outline "
+           f"(the demo's class is the outline), by {metrics} and the best-threshold IoU (optimistic: it picks the "
+           f"threshold with the mask in hand), over {n} test images{fewer}. The same images are scored by maps "
+           "that read no classifier (a random map, a centre prior, an edge map, saliency maps, and for S2S its own "
+           "control |x − A_S(x)|): a lens shows what the classifier uses only where it beats the best of them. "
+           f"{metric_label(HEADLINE_METRIC).capitalize()} (chance 0.5), mean [95 % interval], filled shape:",
+           md(scores_wide(gt, HEADLINE_METRIC, "filled", names)),
+           f"{metric_label(HEADLINE_METRIC).capitalize()} on the outline band:",
+           md(scores_wide(gt, HEADLINE_METRIC, "outline", names))]
+    if vs is not None and not vs.empty:
+        out += ["Each lens against the best model-free map on the same images (pixel AUC, filled shape): mean "
+                "per-image difference, paired bootstrap 95 % interval, verdict:",
+                md(verdicts_wide(vs, HEADLINE_METRIC, "filled", names)),
+                " ".join(verdict_sentences(vs, gt, names))]
+    return out
 
 
 def zeroing_section(z: pd.DataFrame) -> list[str]:
@@ -441,6 +453,8 @@ def summary(zoo_dir: str | Path, account: str = "docs/DEMO_RESULTS.md") -> str:
         if BASE_KEY in q.index:
             lines.append(f"- **A_S** reconstructs the test images at {q.loc[BASE_KEY, 'psnr_input']:.1f} dB PSNR "
                          f"(SSIM {q.loc[BASE_KEY, 'ssim_input']:.3f}).")
+    if result_tables.exists(results, "ground_truth") and result_tables.exists(results, "ground_truth_baselines"):
+        lines.append(f"- **Lenses against maps that read no classifier**: {lens_headline(_read(results, 'ground_truth'), _read(results, 'ground_truth_baselines'), names)}")
     lines.append(f"- Table 2, RRC and lattices, nMI, noise, patterns and every lens against the masks: [{account}]"
                  f"({account}), generated by `s2s report`.")
     return "\n".join(lines) + "\n"

@@ -168,6 +168,9 @@ class Lens(ABC):
     #: True for a lens that reads the AEs' reconstructions: only then does :meth:`view` run the encoder
     reads_reconstructions: ClassVar[bool] = False
     heatmaps: ClassVar[tuple[Heatmap, ...]] = ()
+    #: For a model-free lens: the keys of the lenses it is a baseline of (None: every lens); S2S's control
+    #: ``|x − A_S(x)|`` is a baseline of S2S alone
+    baseline_for: ClassVar[tuple[str, ...] | None] = None
 
     @abstractmethod
     def heatmap(self, ctx: BatchContext, classifier: str, variant: str,

@@ -20,6 +20,8 @@ LENS_CLASSES = (
     "s2s_core.lenses.channels.relevant:RelevantChannels",
     "s2s_core.lenses.gradient.lens:Gradient",
     "s2s_core.lenses.inversion.lens:FeatureInversion",
+    "s2s_core.lenses.s2s.control:S2SControl",
+    "s2s_core.lenses.baselines.lens:ModelFree",
 )
 
 LENSES: dict[str, Lens] = {}
