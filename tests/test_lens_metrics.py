@@ -144,3 +144,13 @@ def test_the_s2s_control_is_x_minus_a_s_and_a_baseline_of_s2s_alone() -> None:
     ctx.start_batch(ImageBatch(x=x, images={ORIGINAL: x, BASE_KEY: base}, y=torch.zeros(2, dtype=torch.long)))
     torch.testing.assert_close(control.heatmap(ctx, "any", "ae_control"), (x - base.clamp(0, 1)).abs().mean(1))
     torch.testing.assert_close(free.heatmap(ctx, "any", "centre"), centre_prior(x))
+
+
+def test_the_iou_curve_equals_a_brute_force_over_thresholds_with_ties() -> None:
+    g = torch.Generator().manual_seed(3)
+    mask = torch.rand(6, 16, 16, generator=g) > 0.6
+    for heat in (torch.rand(6, 16, 16, generator=g), (torch.rand(6, 16, 16, generator=g) * 5).round()):
+        h, m = heat.reshape(6, -1).double(), mask.reshape(6, -1)
+        marked = (h / h.max(1, keepdim=True).values)[:, None] >= scores.IOU_THRESHOLDS[None, :, None]
+        brute = (marked & m[:, None]).sum(2).double() / (marked | m[:, None]).sum(2).double()
+        torch.testing.assert_close(scores.iou_curve(heat, mask), brute)

@@ -161,14 +161,18 @@ def topk_intersection(heat: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
 
 def iou_curve(heat: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """``(B, T)`` IoU of ``heat / max(heat) >= t`` with the mask at every threshold of :data:`IOU_THRESHOLDS`
-    (a map that is zero everywhere marks every pixel at every threshold)."""
+    (a map that is zero everywhere marks every pixel at every threshold). One sort per map: the pixels at or
+    above ``t`` are a suffix of the ascending order, found by binary search."""
     h, m = _check(heat, mask)
     peak = h.max(dim=1, keepdim=True).values
     scaled = torch.where(peak > 0, h / peak.clamp(min=1e-300), torch.ones_like(h))
-    marked = scaled[:, None, :] >= IOU_THRESHOLDS[None, :, None]  # (B, T, N)
-    inter = (marked & m[:, None, :]).sum(2).double()
-    union = (marked | m[:, None, :]).sum(2).double()
-    return inter / union.clamp(min=1)
+    ascending, order = torch.sort(scaled, dim=1)
+    hits = torch.zeros(h.shape[0], h.shape[1] + 1, dtype=torch.float64)
+    hits[:, 1:] = torch.gather(m.double(), 1, order).cumsum(1)  # mask pixels among the i lowest
+    first = torch.searchsorted(ascending, IOU_THRESHOLDS.expand(h.shape[0], -1).contiguous())  # first pixel >= t
+    marked = h.shape[1] - first
+    inter = hits[:, -1:] - hits.gather(1, first)
+    return inter / (marked + hits[:, -1:] - inter).clamp(min=1)
 
 
 def iou_auc(heat: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
