@@ -18,7 +18,7 @@ tests read, only through here. Values are fractions in [0, 1] unless a column sa
 | ``ae_patterns`` | ``ae_patterns.csv`` | ``ae,n,cast_r,cast_g,cast_b,mean_abs,std_mean,peak_period,peak_ratio,peak_share,peak4_ratio`` (Sec. 3.3.1) |
 | ``ae_pattern_images`` | ``ae_patterns.safetensors`` | arrays ``<ae>/mean``, ``<ae>/std`` (3, S, S) and ``<ae>/spectrum`` (S, S) (Sec. 3.3.1) |
 | ``ground_truth`` | ``ground_truth.csv`` | ``lens,label,classifier,auc,auc_std,iou,iou_std,chance_auc,chance_iou,n``: every heatmap lens against the masks (issue 18) |
-| ``channel_zeroing`` | ``channel_zeroing.csv`` | ``classifier,k,top1,top1_relevant_zeroed,top1_random_zeroed,random_std,random_min,random_max,draws,n`` (issue 18) |
+| ``channel_zeroing`` | ``channel_zeroing.csv`` | ``classifier,k,top1,top1_relevant_zeroed,top1_random_zeroed,drop_relevant,drop_random,drop_diff,drop_ci_low,drop_ci_high,flip_relevant,flip_random,flip_diff,flip_ci_low,flip_ci_high,verdict,draws,n``: per-image drop of the predicted class's probability and flip rate, top-k relevant vs k random zeroed, paired bootstrap 95 % intervals of relevant − random; ``verdict`` from the drop's interval (issues 18, 25) |
 | ``inversion`` | ``inversion.csv`` | ``classifier,layer,kind,depth,n,error_mean,error_std,ae_error_mean,top1_inversion,top1_ae,top1_original,chance,steps`` (feature inversion, seed 003) |
 
 Beside the tables, ``schema.json`` records the schema version that wrote them
@@ -86,6 +86,11 @@ NMI_DIFF_COLUMNS = ("kind", "first", "second", "estimator", *SUMMARY_COLUMNS)
 PER_CLASS_COLUMNS = ("classifier", "input", "label", "class", "n", "top1_correct", "top5_correct", "top1", "top5")
 PROTOCOL_COLUMNS = ("model", "role", "resize_size", "crop_size", "interpolation", "source", "weights",
                     "published_top1", "published_top5")
+#: Zeroing: top-1 as before; the drop of the predicted class's probability and the flip rate, top-k relevant vs
+#: k random channels zeroed, each with the paired bootstrap of relevant − random (issue 25).
+ZEROING_COLUMNS = ("classifier", "k", "top1", "top1_relevant_zeroed", "top1_random_zeroed",
+                   "drop_relevant", "drop_random", "drop_diff", "drop_ci_low", "drop_ci_high",
+                   "flip_relevant", "flip_random", "flip_diff", "flip_ci_low", "flip_ci_high", "verdict", "draws", "n")
 PATTERN_COLUMNS = ("ae", "n", "cast_r", "cast_g", "cast_b", "mean_abs", "std_mean", "peak_period", "peak_ratio",
                    "peak_share", "peak4_ratio")
 
@@ -175,12 +180,10 @@ for _spec in (
                ("auc", "auc_std", "iou", "iou_std", "chance_auc", "chance_iou", "n"),
                "pixel AUC and best-threshold IoU of every lens's heatmap against ground-truth masks, beside a random "
                "heatmap's (issue 18)", needs="masks beside the test images (<split>_masks/)"),
-    ResultFile("channel_zeroing", "channel_zeroing.csv",
-               ("classifier", "k", "top1", "top1_relevant_zeroed", "top1_random_zeroed", "random_std", "random_min",
-                "random_max", "draws", "n"),
-               ("k", "top1", "top1_relevant_zeroed", "top1_random_zeroed", "random_std", "random_min", "random_max",
-                "draws", "n"),
-               "top-1 with each image's top-k relevant channels zeroed vs k random same-layer channels (issue 18)",
+    ResultFile("channel_zeroing", "channel_zeroing.csv", ZEROING_COLUMNS,
+               tuple(c for c in ZEROING_COLUMNS if c not in ("classifier", "verdict")),
+               "the predicted class's probability drop and flip rate with each image's top-k relevant channels "
+               "zeroed vs k random same-layer channels, paired 95 % intervals, top-1 beside (issues 18, 25)",
                needs="relevant-channel weights in the zoo (s2s channels fit)"),
     ResultFile("inversion", "inversion.csv",
                ("classifier", "layer", "kind", "depth", "n", "error_mean", "error_std", "ae_error_mean",

@@ -560,25 +560,36 @@ def ground_truth_figure(gt: pd.DataFrame, metric: str = "auc", classifiers: Sequ
     return fig
 
 
-ZEROING_COLUMNS = ("classifier", "k", "top1", "top1_relevant_zeroed", "top1_random_zeroed", "random_min", "random_max")
+ZEROING_COLUMNS = ("classifier", "k", "drop_relevant", "drop_random", "drop_diff", "drop_ci_low", "drop_ci_high",
+                   "flip_diff", "flip_ci_low", "flip_ci_high", "verdict")
+
+
+def _diff_trace(x: list[str], df: pd.DataFrame, what: str, name: str, colour_: str, symbol: str) -> go.Scatter:
+    """The paired difference ``<what>_diff`` with its 95 % interval as error bars."""
+    return go.Scatter(x=x, y=df[f"{what}_diff"], mode="markers", name=name, marker={"color": colour_, "size": 8,
+                      "symbol": symbol}, customdata=df["verdict"],
+                      error_y={"type": "data", "array": df[f"{what}_ci_high"] - df[f"{what}_diff"],
+                               "arrayminus": df[f"{what}_diff"] - df[f"{what}_ci_low"]},
+                      hovertemplate=f"{name}: %{{y:.4f}} (drop test: %{{customdata}})<extra></extra>")
 
 
 def zeroing_figure(z: pd.DataFrame) -> go.Figure:
-    """``channel_zeroing.csv`` as points: per classifier and k, top-1 as the images are (grey), with the top-k
-    relevant channels zeroed (red) and with k random channels zeroed (blue: mean, bars from min to max over the
-    draws). Relevant below the whole random range: zeroing them costs more than chance channels."""
+    """``channel_zeroing.csv`` per classifier and k. Left: the mean drop of the predicted class's probability with
+    the top-k relevant channels zeroed (red) and with k random channels zeroed (blue, mean over the draws). Right:
+    relevant − random per image, averaged, with its paired bootstrap 95 % interval, for the drop and for the flip
+    rate; an interval above 0 means zeroing the relevant channels hurts more than random ones (the verdict)."""
     df = _require(z, ZEROING_COLUMNS, "zeroing table")
     x = [f"{c} k={int(k)}" for c, k in zip(df["classifier"], df["k"], strict=True)]
-    fig = go.Figure()
-    fig.add_trace(go.Scatter(x=x, y=df["top1"], mode="markers", name="as they are",
-                             marker={"color": "#999999", "symbol": "line-ew-open", "size": 16, "line": {"width": 2}}))
-    fig.add_trace(go.Scatter(x=x, y=df["top1_random_zeroed"], mode="markers", name="k random channels zeroed",
-                             marker={"color": "#1f77b4", "size": 8},
-                             error_y={"type": "data", "array": df["random_max"] - df["top1_random_zeroed"],
-                                      "arrayminus": df["top1_random_zeroed"] - df["random_min"]}))
-    fig.add_trace(go.Scatter(x=x, y=df["top1_relevant_zeroed"], mode="markers", name="top-k relevant zeroed",
-                             marker={"color": "#d62728", "size": 9, "symbol": "diamond"}))
-    fig.update_layout(height=330, margin={"l": 40, "r": 10, "t": 40, "b": 60}, yaxis={"title": "top-1"},
-                      title={"text": "Zeroing the relevant channels vs random ones (bars: min–max over draws)",
+    fig = make_subplots(rows=1, cols=2, horizontal_spacing=0.1, subplot_titles=(
+        "drop of the predicted class's probability", "relevant − random (95 % interval)"))
+    fig.add_trace(go.Scatter(x=x, y=df["drop_random"], mode="markers", name="k random channels zeroed",
+                             marker={"color": "#1f77b4", "size": 8}), row=1, col=1)
+    fig.add_trace(go.Scatter(x=x, y=df["drop_relevant"], mode="markers", name="top-k relevant zeroed",
+                             marker={"color": "#d62728", "size": 9, "symbol": "diamond"}), row=1, col=1)
+    fig.add_trace(_diff_trace(x, df, "drop", "drop: relevant − random", "#3c3c3c", "circle"), row=1, col=2)
+    fig.add_trace(_diff_trace(x, df, "flip", "flip rate: relevant − random", "#9467bd", "square"), row=1, col=2)
+    fig.add_hline(y=0, line={"color": "#b0b0b0", "width": 1}, row=1, col=2)
+    fig.update_layout(height=360, margin={"l": 40, "r": 10, "t": 60, "b": 60}, scattermode="group",
+                      title={"text": "Zeroing the relevant channels vs random ones (paired over images)",
                              "font": {"size": 13}}, legend={"orientation": "h", "y": -0.3})
     return fig
