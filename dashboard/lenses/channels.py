@@ -18,6 +18,7 @@ import streamlit as st
 from dashboard import downloads, state
 from dashboard.lenses import generic
 from dashboard.lenses.base import PageContext
+from s2s_core.analysis.accounts import zeroing_account
 from s2s_core.analysis.figures import zeroing_figure
 from s2s_core.errors import S2SError
 from s2s_core.lenses.base import Lens, LensView
@@ -103,16 +104,11 @@ def render(ctx: PageContext, lens: Lens, key: str = "lens") -> None:
 
 
 def zeroing_caption(zero: pd.DataFrame) -> str:
-    """What the zeroing table shows, and which classifiers' relevant channels hurt more than random ones (from
-    its ``verdict`` column: the paired bootstrap interval of the drop, relevant − random)."""
-    hurt = zero[zero["verdict"] == "hurts more than random"]
-    named = ", ".join(f"{c} (k = {', '.join(str(int(k)) for k in rows['k'])})"
-                      for c, rows in hurt.groupby("classifier", sort=False)) or "no classifier"
+    """What the zeroing table shows, then what it says (:func:`~s2s_core.analysis.accounts.zeroing_account`)."""
     return ("Per test image, the drop of the predicted class's probability and whether the prediction flips, with "
             "the image's top-k relevant channels zeroed and with k random channels of the same layers zeroed "
             f"(mean over {int(zero['draws'].max())} draws); relevant − random with its paired bootstrap 95 % "
-            f"interval over {int(zero['n'].max())} images (`channel_zeroing.csv`). Zeroing the relevant channels "
-            f"hurts more than random ones (interval above 0) for {named}.")
+            f"interval over {int(zero['n'].max())} images (`channel_zeroing.csv`). " + " ".join(zeroing_account(zero)))
 
 
 def zeroing_shown(zero: pd.DataFrame) -> pd.DataFrame:
