@@ -202,12 +202,12 @@ ZEROING_LEADS = {
 }
 
 
-def _by_classifier(rows: pd.DataFrame, what: str) -> str:
+def _by_classifier(rows: pd.DataFrame, what: str, digits: int = 3) -> str:
     """``"L (k = 1: +0.030 [+0.021, +0.040]; k = 3: ...), A (...)"``: ``what``'s difference with its interval."""
     parts = []
     for name, sub in rows.groupby("classifier", sort=False):
         cells = "; ".join(f"k = {int(r.k)}: " + _interval(getattr(r, f"{what}_diff"), getattr(r, f"{what}_ci_low"),
-                                                         getattr(r, f"{what}_ci_high")) for r in sub.itertuples())
+                                                         getattr(r, f"{what}_ci_high"), digits) for r in sub.itertuples())
         parts.append(f"{name} ({cells})")
     return ", ".join(parts)
 
@@ -216,7 +216,7 @@ def zeroing_account(z: pd.DataFrame) -> list[str]:
     """Sentences on ``channel_zeroing.csv``: for which classifiers and k zeroing the relevant channels lowers the
     predicted class's probability more than random channels (each with the paired 95 % interval of relevant −
     random), for which not, and where the prediction flips more often."""
-    out = [ZEROING_LEADS[verdict] + _by_classifier(z[z["verdict"] == verdict], "drop") + "."
+    out = [ZEROING_LEADS[verdict] + _by_classifier(z[z["verdict"] == verdict], "drop", 4) + "."
            for verdict in ZEROING_LEADS if (z["verdict"] == verdict).any()]
     flips = z[z["flip_ci_low"] > 0]
     out.append("The prediction flips more often with the relevant channels zeroed than with random ones for "
