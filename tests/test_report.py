@@ -125,3 +125,6 @@ def test_inversion_section_compares_normalised_errors_and_draws_nothing_from_the
     assert "the intervals hold 0 at A fc (depth 1.00" in text
     assert "Top-1 on x* inverted from the logits (L 1.00, A 0.90) is no evidence" in text
     assert "keeps as much" not in text
+    assert "Every interval lies below 1 (the highest end 0.95)" in text
+    far = inv.assign(ae_error_norm_ci_high=[0.85, 0.65, 1.2, 0.55])
+    assert "An interval reaches 1 (as far as another image) at A conv1." in inversion_section(far)[2]

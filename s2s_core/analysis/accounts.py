@@ -240,6 +240,15 @@ def inversion_account(inv: pd.DataFrame) -> list[str]:
            "layer, so 1 means as far as another image), the inversion x* lies nearer to x's features than A_i(x) "
            "does at " + ("; ".join(nearer) or "no layer") + "; farther at " + ("; ".join(farther) or "no layer")
            + ("; the intervals hold 0 at " + "; ".join(tied) if tied else "") + "."]
+    highs = pd.concat([inv["error_norm_ci_high"], inv["ae_error_norm_ci_high"]])
+    if (highs < 1).all():
+        out.append(f"Every interval lies below 1 (the highest end {highs.max():.2f}): x* and A_i(x) both stay nearer "
+                   "to x than another test image is, at every inverted layer. x* is fitted to this very error at its "
+                   "own layer and A_i(x) is not, so x* being nearer is expected; the scale says by how much.")
+    else:
+        far = inv[(inv["error_norm_ci_high"] >= 1) | (inv["ae_error_norm_ci_high"] >= 1)]
+        out.append("An interval reaches 1 (as far as another image) at " + "; ".join(
+            f"{r.classifier} {r.layer}" for r in far.itertuples()) + ".")
     fitted = inv[inv["fitted_to_logits"].astype(bool)]
     if not fitted.empty:
         out.append("Top-1 on x* inverted from the logits (" + ", ".join(
