@@ -19,8 +19,8 @@ tests read, only through here. Values are fractions in [0, 1] unless a column sa
 | ``ae_pattern_images`` | ``ae_patterns.safetensors`` | arrays ``<ae>/mean``, ``<ae>/std`` (3, S, S) and ``<ae>/spectrum`` (S, S) (Sec. 3.3.1) |
 | ``ground_truth`` | ``ground_truth.csv`` | ``lens,heatmap,label,classifier,model_free,mask,metric,mean,std,ci_low,ci_high,n``: every heatmap and model-free map against the masks (issue 25) |
 | ``ground_truth_baselines`` | ``ground_truth_baselines.csv`` | ``lens,heatmap,label,classifier,mask,metric,baseline,baseline_label,score,baseline_score,diff,ci_low,ci_high,n,verdict``: every lens against the best model-free map on the same images (issue 25) |
-| ``channel_zeroing`` | ``channel_zeroing.csv`` | ``classifier,k,top1,top1_relevant_zeroed,top1_random_zeroed,random_std,random_min,random_max,draws,n`` (issue 18) |
-| ``inversion`` | ``inversion.csv`` | ``classifier,layer,kind,depth,n,error_mean,error_std,ae_error_mean,top1_inversion,top1_ae,top1_original,chance,steps`` (feature inversion, seed 003) |
+| ``channel_zeroing`` | ``channel_zeroing.csv`` | ``classifier,k,top1,top1_relevant_zeroed,top1_random_zeroed,drop_relevant,drop_random,drop_diff,drop_ci_low,drop_ci_high,flip_relevant,flip_random,flip_diff,flip_ci_low,flip_ci_high,verdict,draws,n``: per-image drop of the predicted class's probability and flip rate, top-k relevant vs k random zeroed, paired bootstrap 95 % intervals of relevant − random; ``verdict`` from the drop's interval (issues 18, 25) |
+| ``inversion`` | ``inversion.csv`` | ``classifier,layer,kind,depth,n,error_mean,error_std,ae_error_mean,pair_distance,error_norm,error_norm_ci_low,error_norm_ci_high,ae_error_norm,ae_error_norm_ci_low,ae_error_norm_ci_high,norm_diff,norm_diff_ci_low,norm_diff_ci_high,top1_inversion,top1_ae,top1_original,fitted_to_logits,chance,steps``: errors also divided by the mean distance between two different test images at the layer (1: as far as another image), ``norm_diff`` = x* − A_i(x) paired; ``fitted_to_logits`` (bool) marks the logits layer, where top-1 on x* is near-tautological (feature inversion, seed 003; issue 25) |
 
 Beside the tables, ``schema.json`` records the schema version that wrote them
 (``{"format": "s2s-results", "version": 1, "files": {...}, "sources": {...}}``). A results folder without it
@@ -87,6 +87,18 @@ NMI_DIFF_COLUMNS = ("kind", "first", "second", "estimator", *SUMMARY_COLUMNS)
 PER_CLASS_COLUMNS = ("classifier", "input", "label", "class", "n", "top1_correct", "top5_correct", "top1", "top5")
 PROTOCOL_COLUMNS = ("model", "role", "resize_size", "crop_size", "interpolation", "source", "weights",
                     "published_top1", "published_top5")
+#: Zeroing: top-1 as before; the drop of the predicted class's probability and the flip rate, top-k relevant vs
+#: k random channels zeroed, each with the paired bootstrap of relevant − random (issue 25).
+ZEROING_COLUMNS = ("classifier", "k", "top1", "top1_relevant_zeroed", "top1_random_zeroed",
+                   "drop_relevant", "drop_random", "drop_diff", "drop_ci_low", "drop_ci_high",
+                   "flip_relevant", "flip_random", "flip_diff", "flip_ci_low", "flip_ci_high", "verdict", "draws", "n")
+#: Inversion: the error of x* and of A_i(x) as before, and divided by ``pair_distance`` (the same measure between two
+#: different test images) with 95 % intervals; ``fitted_to_logits`` marks the logits layer (issue 25).
+INVERSION_COLUMNS = ("classifier", "layer", "kind", "depth", "n", "error_mean", "error_std", "ae_error_mean",
+                     "pair_distance", "error_norm", "error_norm_ci_low", "error_norm_ci_high", "ae_error_norm",
+                     "ae_error_norm_ci_low", "ae_error_norm_ci_high", "norm_diff", "norm_diff_ci_low",
+                     "norm_diff_ci_high", "top1_inversion", "top1_ae", "top1_original", "fitted_to_logits", "chance",
+                     "steps")
 PATTERN_COLUMNS = ("ae", "n", "cast_r", "cast_g", "cast_b", "mean_abs", "std_mean", "peak_period", "peak_ratio",
                    "peak_share", "peak4_ratio")
 
@@ -185,20 +197,15 @@ for _spec in (
                "every lens against the best model-free map on the same images: paired bootstrap 95 % interval of "
                "the per-image difference and its verdict (issue 25)",
                needs="masks beside the test images (<split>_masks/)"),
-    ResultFile("channel_zeroing", "channel_zeroing.csv",
-               ("classifier", "k", "top1", "top1_relevant_zeroed", "top1_random_zeroed", "random_std", "random_min",
-                "random_max", "draws", "n"),
-               ("k", "top1", "top1_relevant_zeroed", "top1_random_zeroed", "random_std", "random_min", "random_max",
-                "draws", "n"),
-               "top-1 with each image's top-k relevant channels zeroed vs k random same-layer channels (issue 18)",
+    ResultFile("channel_zeroing", "channel_zeroing.csv", ZEROING_COLUMNS,
+               tuple(c for c in ZEROING_COLUMNS if c not in ("classifier", "verdict")),
+               "the predicted class's probability drop and flip rate with each image's top-k relevant channels "
+               "zeroed vs k random same-layer channels, paired 95 % intervals, top-1 beside (issues 18, 25)",
                needs="relevant-channel weights in the zoo (s2s channels fit)"),
-    ResultFile("inversion", "inversion.csv",
-               ("classifier", "layer", "kind", "depth", "n", "error_mean", "error_std", "ae_error_mean",
-                "top1_inversion", "top1_ae", "top1_original", "chance", "steps"),
-               ("depth", "n", "error_mean", "error_std", "ae_error_mean", "top1_inversion", "top1_ae",
-                "top1_original", "chance", "steps"),
-               "feature inversion per classifier and layer: normalised error and top-1 on the inversions vs. "
-               "A_i(x) (Mahendran & Vedaldi)"),
+    ResultFile("inversion", "inversion.csv", INVERSION_COLUMNS,
+               tuple(c for c in INVERSION_COLUMNS if c not in ("classifier", "layer", "kind", "fitted_to_logits")),
+               "feature inversion per classifier and layer: normalised error, also on the paper's scale (1: as far "
+               "as another image) with intervals, and top-1 on the inversions vs. A_i(x) (Mahendran & Vedaldi)"),
 ):
     register(_spec)
 

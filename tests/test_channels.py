@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import shutil
 from pathlib import Path
 
@@ -14,13 +15,14 @@ from sklearn.linear_model import Lasso
 from tiny_zoo import build_tiny_zoo
 from torch import nn
 
+from s2s_core.analysis.dataset.channel_zeroing import prediction_change, zeroing_row, zeroing_scores
 from s2s_core.checkpoints import sha256_file
 from s2s_core.cli import main
 from s2s_core.errors import CheckpointError, ConfigError
 from s2s_core.lenses.channels.lasso import fit_mu_lasso
 from s2s_core.lenses.channels.lens import ChannelLens, fit_channel_weights
 from s2s_core.lenses.channels.probe import ChannelProbe, pooled_responses
-from s2s_core.lenses.channels.store import load_channel_weights, save_channel_weights
+from s2s_core.lenses.channels.store import ChannelWeights, load_channel_weights, save_channel_weights
 from s2s_core.lenses.gradient.lens import gradient_heatmap
 from s2s_core.zoo import Zoo
 
@@ -79,6 +81,45 @@ def test_the_lasso_finds_the_one_channel_the_decision_depends_on() -> None:
     assert lens.logits_without(xt, ones).argmax(1).eq(0).all()
     others = [[("body.1", 0)] if c == 1 else [] for c in yt.tolist()]
     assert torch.equal(lens.logits_without(xt, others).argmax(1), yt)
+
+
+class IgnoringNet(OneChannelNet):
+    """The same layers (the probe reads and zeroes them), but the logits read the input's red directly: no
+    channel can change the decision."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        _ = self.body(x)
+        red = x[:, 0].mean(dim=(1, 2))
+        return torch.stack([torch.zeros_like(red), 10 * (red - 0.5)], dim=1)
+
+
+def _hand_weights() -> ChannelWeights:
+    """W by hand: class 1 rests on channel 2 of ``body.1`` (red) alone."""
+    W = torch.zeros(7, 2)
+    W[2, 1] = 1.0
+    return ChannelWeights("one", [("body.1", 5), ("body.3", 2)], W, torch.zeros(2), 1.0, "by hand")
+
+
+def test_prediction_change_by_hand() -> None:
+    drop, flip = prediction_change(torch.tensor([[0.0, math.log(3.0)], [2.0, 0.0]]),
+                                   torch.tensor([[0.0, 0.0], [2.0, 0.0]]))
+    assert drop == pytest.approx([0.25, 0.0]) and flip.tolist() == [1.0, 0.0]  # 3/4 -> 1/2, and no change
+
+
+def test_zeroing_the_one_channel_flips_every_prediction_and_a_blind_model_shows_no_effect() -> None:
+    x, y = _data(40, seed=2)
+    x, y = x[y == 1], y[y == 1]  # class 1: the red channel is what the decision rests on
+    items = list(range(len(y)))
+    scores = zeroing_scores(ChannelLens(OneChannelNet(), _hand_weights(), input_size=8), x, y, 1, items)
+    assert scores["flip_relevant"].tolist() == [1.0] * len(y) and not scores["flip_random"].any()
+    assert (scores["drop_relevant"] > 0.5).all() and scores["drop_random"] == pytest.approx(0.0, abs=1e-12)
+    row = zeroing_row(scores)
+    assert row["flip_relevant"] == 1.0 and row["flip_random"] == 0.0 and row["top1_relevant_zeroed"] == 0.0
+    assert (row["flip_diff"], row["flip_ci_low"], row["flip_ci_high"]) == (1.0, 1.0, 1.0)
+    assert row["verdict"] == "hurts more than random" and row["n"] == len(y) and row["top1"] == 1.0
+    blind = zeroing_row(zeroing_scores(ChannelLens(IgnoringNet(), _hand_weights(), input_size=8), x, y, 1, items))
+    assert blind["drop_relevant"] == 0.0 and blind["drop_random"] == 0.0 and blind["flip_relevant"] == 0.0
+    assert blind["verdict"] == "no more than random" and blind["top1_relevant_zeroed"] == 1.0
 
 
 def test_mu_bounds_each_column_and_smaller_mu_is_sparser() -> None:

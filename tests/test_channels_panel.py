@@ -89,7 +89,9 @@ def test_lenses_page(zoo_dir: Path, tmp_path: Path, monkeypatch) -> None:
     assert channel_rows(at) == 3  # k = 3 rows of the one fitted classifier
     gt = next(f for f in frames if "random heatmap (chance)" in f.columns)
     assert fitted in gt.columns and "gradient of the class score" in gt.index
-    assert any("k random zeroed" in f.columns for f in frames)
+    zero = next(f for f in frames if "drop: relevant − random [95 % CI]" in f.columns)
+    assert set(zero["verdict"]) <= {"hurts more than random", "no more than random", "less than random"}
+    assert "paired bootstrap 95 % interval" in text and "The prediction flips more often" in text
     # the inversion lens outlines the mask too and scores its error map against it
     assert "pixel AUC against the mask" in text
     assert [h.value for h in at.header][:4] == [lens.title for lens in LENSES.values()]

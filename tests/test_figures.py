@@ -202,7 +202,12 @@ def test_plots_beside_the_tables_have_intervals_and_chance() -> None:
     assert fig.data[0].y[0] == 50 and round(fig.data[0].error_y.array[0], 2) == round(100 * (0.7634 - 0.5), 2)
     assert fig.layout.shapes[0].y0 == 10  # chance line
     assert table1_figure(acc).data[0].error_y.visible is False  # no n: no made-up intervals
-    z = pd.DataFrame({"classifier": ["L"], "k": [3], "top1": [0.9], "top1_relevant_zeroed": [0.5],
-                      "top1_random_zeroed": [0.85], "random_min": [0.8], "random_max": [0.88]})
+    z = pd.DataFrame({"classifier": ["L"], "k": [3], "drop_relevant": [0.3], "drop_random": [0.01],
+                      "drop_diff": [0.29], "drop_ci_low": [0.2], "drop_ci_high": [0.35], "flip_diff": [0.1],
+                      "flip_ci_low": [0.05], "flip_ci_high": [0.2], "verdict": ["hurts more than random"]})
     fig = zeroing_figure(z)
-    assert list(fig.data[1].error_y.arrayminus) == pytest.approx([0.05]) and list(fig.data[2].y) == [0.5]
+    assert [t.name for t in fig.data] == ["k random channels zeroed", "top-k relevant zeroed",
+                                          "drop: relevant − random", "flip rate: relevant − random"]
+    assert list(fig.data[1].y) == [0.3] and list(fig.data[2].y) == [0.29]
+    assert list(fig.data[2].error_y.arrayminus) == pytest.approx([0.09])
+    assert list(fig.data[3].error_y.array) == pytest.approx([0.1])

@@ -11,7 +11,16 @@ import torch
 from torch import nn
 
 from s2s_core.errors import ConfigError
-from s2s_core.lenses.inversion.invert import InversionSettings, feature_errors, invert, schedule
+from s2s_core.lenses.inversion.invert import (
+    InversionSettings,
+    feature_distances,
+    feature_errors,
+    invert,
+    is_logits_layer,
+    layer_features,
+    mean_pair_distance,
+    schedule,
+)
 from s2s_core.lenses.inversion.priors import alpha_norm, alpha_weight, natural_sigma, tv_beta, tv_weight
 from s2s_core.models.classifiers import IMAGENET_MEAN, IMAGENET_STD, Classifier, ClassifierSpec
 from s2s_core.models.layers import LayerTap, list_layers, mid_layer, resolve_layers, sweep_layers
@@ -163,6 +172,33 @@ def test_feature_errors_are_zero_for_x_itself():
     infos = resolve_layers(clf, ["3"])
     assert feature_errors(clf, x0, x0, infos)["3"].item() == 0.0
     assert feature_errors(clf, x0, x0.flip(-1), infos)["3"].item() > 0.05
+
+
+def test_mean_pair_distance_by_hand():
+    # a = (3, 0), b = (0, 4), c = (3, 4): |a - b| = 5, |a - c| = 4, |b - c| = 3; norms 3, 4, 5
+    f = torch.tensor([[3.0, 0.0], [0.0, 4.0], [3.0, 4.0]])
+    d = feature_distances(f)
+    expected = torch.tensor([[0, 5 / 3, 4 / 3], [5 / 4, 0, 3 / 4], [4 / 5, 3 / 5, 0]], dtype=torch.float64)
+    assert torch.allclose(d, expected)
+    assert mean_pair_distance(f) == pytest.approx((5 / 3 + 4 / 3 + 5 / 4 + 3 / 4 + 4 / 5 + 3 / 5) / 6)  # 1.0667
+    assert mean_pair_distance(torch.tensor([[1.0, 2.0], [1.0, 2.0]])) == 0.0  # two copies of one image
+    assert math.isnan(mean_pair_distance(f[:1]))  # no pair
+
+
+def test_layer_features_match_the_tap_and_the_errors_scale_to_one_for_another_image():
+    clf = _tiny_conv()
+    x = _image(16, batch=5)
+    infos = resolve_layers(clf, ["3", "7"], infos=list_layers(clf, 16))
+    feats = layer_features(clf, x, infos, batch_size=2)
+    with torch.no_grad():
+        tapped = LayerTap(clf, infos)(x)
+    assert {n: f.shape for n, f in feats.items()} == {"3": (5, 16 * 8 * 8), "7": (5, 10)}
+    assert torch.allclose(feats["3"], tapped["3"].flatten(1).double(), atol=1e-6)
+    # the error of "x* = another image" averaged over the pairs is the pair distance: scaled, exactly 1
+    errors = [feature_errors(clf, x[a:a + 1], x[b:b + 1], infos[:1])["3"].item()
+              for a in range(5) for b in range(5) if a != b]
+    assert sum(errors) / len(errors) / mean_pair_distance(feats["3"]) == pytest.approx(1.0, rel=1e-5)
+    assert [is_logits_layer(i) for i in infos] == [False, True]
 
 
 @pytest.mark.parametrize("bad", [InversionSettings(steps=0), InversionSettings(lr=-1.0),

@@ -118,7 +118,11 @@ def test_zeroing_rows_for_the_classifier_with_weights(zoo_with_masks: Path) -> N
     fitted = next(iter(zoo.classifiers))
     assert list(z["classifier"]) == [fitted] * len(KS) and list(z["k"]) == list(KS)
     assert (z["draws"] == DRAWS).all() and (z["n"] == 9).all()
-    assert (z["random_min"] <= z["top1_random_zeroed"]).all() and (z["top1_random_zeroed"] <= z["random_max"]).all()
+    for what in ("drop", "flip"):
+        assert (z[f"{what}_ci_low"] <= z[f"{what}_diff"]).all() and (z[f"{what}_diff"] <= z[f"{what}_ci_high"]).all()
+        assert np.allclose(z[f"{what}_diff"], z[f"{what}_relevant"] - z[f"{what}_random"])
+    assert z["flip_relevant"].between(0, 1).all() and z["drop_relevant"].between(-1, 1).all()
+    assert set(z["verdict"]) <= {"hurts more than random", "no more than random", "less than random"}
     # the unmodified accuracy is the classifier's own top-1 on the originals
     data = LabelledImageFolder(zoo_with_masks / "data" / "test", 64,
                                class_to_idx={c: i for i, c in enumerate(zoo.classes)})
@@ -145,12 +149,22 @@ def test_a_missing_mask_is_named(zoo_with_masks: Path, tmp_path: Path) -> None:
 
 
 def test_the_report_states_what_the_tables_say() -> None:
-    z = pd.DataFrame({"classifier": ["L", "L"], "k": [1, 3], "top1": [0.9, 0.9], "top1_relevant_zeroed": [0.85, 0.5],
-                      "top1_random_zeroed": [0.88, 0.87], "random_std": [0.01, 0.02], "random_min": [0.84, 0.85],
-                      "random_max": [0.9, 0.9], "draws": [10, 10], "n": [500, 500]})
+    z = pd.DataFrame({"classifier": ["L", "L", "V"], "k": [1, 3, 1], "top1": [0.9, 0.9, 0.97],
+                      "top1_relevant_zeroed": [0.85, 0.5, 0.97], "top1_random_zeroed": [0.88, 0.87, 0.97],
+                      "drop_relevant": [0.02, 0.3, 0.03], "drop_random": [0.01, 0.02, 0.001],
+                      "drop_diff": [0.01, 0.28, 0.029], "drop_ci_low": [-0.002, 0.25, 0.02],
+                      "drop_ci_high": [0.02, 0.31, 0.04], "flip_relevant": [0.05, 0.4, 0.0],
+                      "flip_random": [0.04, 0.03, 0.0], "flip_diff": [0.01, 0.37, 0.0],
+                      "flip_ci_low": [-0.01, 0.33, 0.0], "flip_ci_high": [0.03, 0.41, 0.0],
+                      "verdict": ["no more than random", "hurts more than random", "hurts more than random"],
+                      "draws": [10, 10, 10], "n": [500, 500, 500]})
     text = "\n".join(zeroing_section(z))
-    assert "costs more top-1 than every random draw for L (k = 3); not for L (k = 1)." in text
-    assert "0.870 ± 0.020 (0.850–0.900)" in text
+    assert ("than zeroing k random channels (interval of relevant − random above 0) for L (k = 3: +0.2800 "
+            "[+0.2500, +0.3100]), V (k = 1: +0.0290 [+0.0200, +0.0400]).") in text
+    assert "No more than random channels (the interval holds 0) for L (k = 1: +0.0100 [-0.0020, +0.0200])." in text
+    assert "flips more often with the relevant channels zeroed than with random ones for L (k = 3: +0.370" in text
+    assert "| L | 3 | 0.900 / 0.500 / 0.870 | 0.3000 / 0.0200 | +0.2800 [+0.2500, +0.3100] |" in text
+    assert "every random draw" not in text and "min" not in text
 
 
 # ------------------------------------------------------------------------- the feature-inversion error map

@@ -122,3 +122,6 @@ def test_data_set_numbers_appear_once_evaluated(lenses: AppTest, tiny_zoo: Path)
     assert any("Feature inversion vs. S2S by depth" in spec for spec in figures)
     table = next(df.value for df in at.dataframe if "top1_inversion" in df.value.columns)
     assert set(table["classifier"]) == {"L", "A", "V"} and len(table) == 6 and "chance" in table.columns
+    assert {"pair_distance", "error_norm", "norm_diff_ci_high", "fitted_to_logits"} <= set(table.columns)
+    text = _texts(at)
+    assert "On the paper's scale" in text and "fitted to i's own logits" in text and "keeps as much" not in text

@@ -98,16 +98,33 @@ def test_shipped_zoo_shows_the_papers_phenomenon():
         assert quality.loc[f"A_{name}", "psnr_base"] < 40.0, name  # fine-tuning changed the reconstruction
 
 
-def test_inversion_section_states_where_the_inversion_keeps_what_s2s_keeps():
+def test_inversion_section_compares_normalised_errors_and_draws_nothing_from_the_logits():
     import pandas as pd
 
     from s2s_core.demo.report import inversion_section
 
-    rows = [("L", "conv1", 0.25, 0.9), ("L", "fc", 1.0, 0.3), ("A", "conv1", 0.2, 0.4), ("A", "fc", 1.0, 0.1)]
+    # (classifier, layer, depth, x* scaled, A_i(x) scaled, difference interval, top-1 on x*)
+    rows = [("L", "conv1", 0.25, 0.3, 0.8, (-0.5, -0.6, -0.4), 0.9), ("L", "fc", 1.0, 0.1, 0.6, (-0.5, -0.6, -0.4), 1.0),
+            ("A", "conv1", 0.2, 0.9, 0.4, (0.5, 0.3, 0.7), 0.4), ("A", "fc", 1.0, 0.5, 0.5, (0.0, -0.1, 0.1), 0.9)]
     inv = pd.DataFrame([{"classifier": c, "layer": lay, "kind": "Conv2d", "depth": d, "n": 20, "error_mean": 0.1,
-                         "error_std": 0.01, "ae_error_mean": 0.2, "top1_inversion": top1, "top1_ae": 0.5,
-                         "top1_original": 0.6, "chance": 0.1, "steps": 200} for c, lay, d, top1 in rows])
+                         "error_std": 0.01, "ae_error_mean": 0.2, "pair_distance": 0.5, "error_norm": e,
+                         "error_norm_ci_low": e - 0.05, "error_norm_ci_high": e + 0.05, "ae_error_norm": a,
+                         "ae_error_norm_ci_low": a - 0.05, "ae_error_norm_ci_high": a + 0.05, "norm_diff": diff[0],
+                         "norm_diff_ci_low": diff[1], "norm_diff_ci_high": diff[2], "top1_inversion": top1,
+                         "top1_ae": 0.5, "top1_original": 0.6, "fitted_to_logits": d == 1.0, "chance": 0.1,
+                         "steps": 200} for c, lay, d, e, a, diff, top1 in rows])
     header, table, text = inversion_section(inv, ["L", "A"])
     assert "20 test images per classifier, 200 steps" in header and "chance 0.10" in header
-    assert table.splitlines()[2].startswith("| L | conv1 (0.25) | 0.100 | 0.200 | 0.90 | 0.50 | 0.60 |")
-    assert "L: at depth 0.25; A: at no layer" in text
+    assert "1 means as far from x as another image" in header
+    assert table.splitlines()[2].startswith("| L | conv1 (0.25) | 0.500 | 0.30 [0.25, 0.35] | 0.80 [0.75, 0.85] | "
+                                            "-0.50 [-0.60, -0.40] | 0.90 | 0.50 | 0.60 |")
+    assert "| 1.00 (fitted to the logits) |" in table
+    assert ("nearer to x's features than A_i(x) does at L conv1 (depth 0.25: 0.30 vs 0.80, -0.50 [-0.60, -0.40]); "
+            "L fc (depth 1.00") in text
+    assert "farther at A conv1 (depth 0.20: 0.90 vs 0.40, +0.50 [+0.30, +0.70])" in text
+    assert "the intervals hold 0 at A fc (depth 1.00" in text
+    assert "Top-1 on x* inverted from the logits (L 1.00, A 0.90) is no evidence" in text
+    assert "keeps as much" not in text
+    assert "Every interval lies below 1 (the highest end 0.95)" in text
+    far = inv.assign(ae_error_norm_ci_high=[0.85, 0.65, 1.2, 0.55])
+    assert "An interval reaches 1 (as far as another image) at A conv1." in inversion_section(far)[2]

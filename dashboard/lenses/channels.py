@@ -18,6 +18,7 @@ import streamlit as st
 from dashboard import downloads, state
 from dashboard.lenses import generic
 from dashboard.lenses.base import PageContext
+from s2s_core.analysis.accounts import zeroing_account
 from s2s_core.analysis.figures import zeroing_figure
 from s2s_core.errors import S2SError
 from s2s_core.lenses.base import Lens, LensView
@@ -102,23 +103,38 @@ def render(ctx: PageContext, lens: Lens, key: str = "lens") -> None:
     _zeroing(ctx, key)
 
 
+def zeroing_caption(zero: pd.DataFrame) -> str:
+    """What the zeroing table shows, then what it says (:func:`~s2s_core.analysis.accounts.zeroing_account`)."""
+    return ("Per test image, the drop of the predicted class's probability and whether the prediction flips, with "
+            "the image's top-k relevant channels zeroed and with k random channels of the same layers zeroed "
+            f"(mean over {int(zero['draws'].max())} draws); relevant − random with its paired bootstrap 95 % "
+            f"interval over {int(zero['n'].max())} images (`channel_zeroing.csv`). " + " ".join(zeroing_account(zero)))
+
+
+def zeroing_shown(zero: pd.DataFrame) -> pd.DataFrame:
+    """The zeroing table as the page shows it: top-1, the drops and flips with their intervals, the verdict."""
+    def interval(what: str, digits: int) -> list[str]:
+        return [f"{d:+.{digits}f} [{lo:+.{digits}f}, {hi:+.{digits}f}]" for d, lo, hi in
+                zip(zero[f"{what}_diff"], zero[f"{what}_ci_low"], zero[f"{what}_ci_high"], strict=True)]
+
+    return pd.DataFrame({
+        "classifier": zero["classifier"], "k": zero["k"].astype(int), "top-1": zero["top1"],
+        "top-1, relevant zeroed": zero["top1_relevant_zeroed"], "top-1, random zeroed": zero["top1_random_zeroed"],
+        "drop, relevant": zero["drop_relevant"], "drop, random": zero["drop_random"],
+        "drop: relevant − random [95 % CI]": interval("drop", 4), "flips, relevant": zero["flip_relevant"],
+        "flips, random": zero["flip_random"], "flips: relevant − random [95 % CI]": interval("flip", 3),
+        "verdict": zero["verdict"]})
+
+
 def _zeroing(ctx: PageContext, key: str) -> None:
     st.markdown("#### Zeroing the relevant channels (the paper's first check)")
     zero = state.result_table(ctx.ref, "channel_zeroing")
     if zero is None:
         st.info("No zeroing table yet: fit W (`s2s channels fit`) and run `s2s evaluate ... --only channel_zeroing`.")
         return
-    st.markdown("Top-1 on the test images as they are, with each image's top-k relevant channels set to zero, and "
-                "with k random channels of the same layers set to zero instead (mean ± std, min–max over "
-                f"{int(zero['draws'].max())} draws; `channel_zeroing.csv`).")
-    shown = zero.assign(random=[f"{m:.3f} ± {s:.3f} ({lo:.3f}–{hi:.3f})" for m, s, lo, hi in zip(
-        zero["top1_random_zeroed"], zero["random_std"], zero["random_min"], zero["random_max"], strict=True)])
-    table_col, plot_col = st.columns([1, 1])
-    table_col.dataframe(shown[["classifier", "k", "top1", "top1_relevant_zeroed", "random"]].rename(columns={
-        "top1": "top-1", "top1_relevant_zeroed": "top-k relevant zeroed", "random": "k random zeroed"}),
-        hide_index=True, width="stretch")
-    with plot_col:
-        fig = zeroing_figure(zero)
-        st.plotly_chart(fig, key=f"{key}_zero_fig", config={"displayModeBar": False})
-        downloads.figure_buttons(fig, f"{ctx.ref.info.name}_channel_zeroing", key=f"{key}_zero_fig_dl")
+    st.markdown(zeroing_caption(zero))
+    st.dataframe(zeroing_shown(zero), hide_index=True, width="stretch")
+    fig = zeroing_figure(zero)
+    st.plotly_chart(fig, key=f"{key}_zero_fig", config={"displayModeBar": False})
+    downloads.figure_buttons(fig, f"{ctx.ref.info.name}_channel_zeroing", key=f"{key}_zero_fig_dl")
     downloads.csv_button(zero, f"{ctx.ref.info.name}_channel_zeroing.csv", key=f"{key}_zero_csv", index=False)

@@ -23,6 +23,7 @@ import torch
 
 from dashboard import downloads, state
 from dashboard.lenses.base import PageContext
+from s2s_core.analysis.accounts import inversion_account
 from s2s_core.analysis.figures import inversion_depth_figure
 from s2s_core.errors import S2SError
 from s2s_core.imaging import to_uint8, upscale
@@ -267,7 +268,10 @@ def _dataset(ctx: PageContext, key: str) -> None:
     st.caption(f"From {state.zoo_label(str(state.result_path(ctx.ref, 'inversion')))}: "
                f"{int(table['n'].iloc[0])} images ({table['n'].iloc[0] / max(len(ctx.classes), 1):.0f} per class), "
                f"{int(table['steps'].iloc[0])} steps per inversion. Chance is {table['chance'].iloc[0]:.0%}. "
-               "The dashed error is S2S's A_i(x) measured at the same layer.")
+               "The errors are divided by the mean distance between two different test images at the layer "
+               "(`pair_distance`): 1 means as far from x as another image. The dashed error is S2S's A_i(x) "
+               "measured at the same layer; bars are 95 % intervals.")
+    st.markdown(" ".join(inversion_account(table)))
     fig = inversion_depth_figure(table)
     st.plotly_chart(fig, key=f"{key}_data_fig", config={"displayModeBar": False})
     st.dataframe(table.drop(columns=["steps"]), hide_index=True, width="stretch")

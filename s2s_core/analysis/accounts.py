@@ -190,3 +190,68 @@ def pattern_account(patterns: pd.DataFrame) -> str:
             + f". {cast_ae} has the largest colour cast (R, G, B {cast['cast_r']:+.3f}, {cast['cast_g']:+.3f}, "
             f"{cast['cast_b']:+.3f} of the image range).")
     return text
+
+
+# -------------------------------------------------------------------------------------------- channel zeroing
+#: The zeroing verdicts (``channel_zeroing.csv``'s ``verdict``, from the drop's paired interval) and how to say them.
+ZEROING_LEADS = {
+    "hurts more than random": "Zeroing the top-k relevant channels lowers the predicted class's probability more "
+                              "than zeroing k random channels (interval of relevant − random above 0) for ",
+    "no more than random": "No more than random channels (the interval holds 0) for ",
+    "less than random": "Less than random channels (interval below 0) for ",
+}
+
+
+def _by_classifier(rows: pd.DataFrame, what: str, digits: int = 3) -> str:
+    """``"L (k = 1: +0.030 [+0.021, +0.040]; k = 3: ...), A (...)"``: ``what``'s difference with its interval."""
+    parts = []
+    for name, sub in rows.groupby("classifier", sort=False):
+        cells = "; ".join(f"k = {int(r.k)}: " + _interval(getattr(r, f"{what}_diff"), getattr(r, f"{what}_ci_low"),
+                                                         getattr(r, f"{what}_ci_high"), digits) for r in sub.itertuples())
+        parts.append(f"{name} ({cells})")
+    return ", ".join(parts)
+
+
+def zeroing_account(z: pd.DataFrame) -> list[str]:
+    """Sentences on ``channel_zeroing.csv``: for which classifiers and k zeroing the relevant channels lowers the
+    predicted class's probability more than random channels (each with the paired 95 % interval of relevant −
+    random), for which not, and where the prediction flips more often."""
+    out = [ZEROING_LEADS[verdict] + _by_classifier(z[z["verdict"] == verdict], "drop", 4) + "."
+           for verdict in ZEROING_LEADS if (z["verdict"] == verdict).any()]
+    flips = z[z["flip_ci_low"] > 0]
+    out.append("The prediction flips more often with the relevant channels zeroed than with random ones for "
+               + (_by_classifier(flips, "flip") or "no classifier and k") + ".")
+    return out
+
+
+# -------------------------------------------------------------------------------------------- feature inversion
+def inversion_account(inv: pd.DataFrame) -> list[str]:
+    """Sentences on ``inversion.csv`` on the paper's scale (1 = as far as another test image): per classifier, the
+    layers where the inversion x* lies nearer x's features than A_i(x) does, and where farther, each with the
+    paired 95 % interval of the normalised errors' difference; and why top-1 on x* at the logits proves nothing."""
+    nearer, farther, tied = [], [], []
+    for name, rows in inv.groupby("classifier", sort=False):
+        for r in rows.sort_values("depth").itertuples():
+            cell = (f"{name} {r.layer} (depth {r.depth:.2f}: {r.error_norm:.2f} vs {r.ae_error_norm:.2f}, "
+                    f"{_interval(r.norm_diff, r.norm_diff_ci_low, r.norm_diff_ci_high, 2)})")
+            verdict = _verdict(r.norm_diff_ci_low, r.norm_diff_ci_high)
+            (nearer if verdict == "below" else farther if verdict == "above" else tied).append(cell)
+    out = ["On the paper's scale (the error divided by the mean distance between two different test images at that "
+           "layer, so 1 means as far as another image), the inversion x* lies nearer to x's features than A_i(x) "
+           "does at " + ("; ".join(nearer) or "no layer") + "; farther at " + ("; ".join(farther) or "no layer")
+           + ("; the intervals hold 0 at " + "; ".join(tied) if tied else "") + "."]
+    highs = pd.concat([inv["error_norm_ci_high"], inv["ae_error_norm_ci_high"]])
+    if (highs < 1).all():
+        out.append(f"Every interval lies below 1 (the highest end {highs.max():.2f}): x* and A_i(x) both stay nearer "
+                   "to x than another test image is, at every inverted layer. x* is fitted to this very error at its "
+                   "own layer and A_i(x) is not, so x* being nearer is expected; the scale says by how much.")
+    else:
+        far = inv[(inv["error_norm_ci_high"] >= 1) | (inv["ae_error_norm_ci_high"] >= 1)]
+        out.append("An interval reaches 1 (as far as another image) at " + "; ".join(
+            f"{r.classifier} {r.layer}" for r in far.itertuples()) + ".")
+    fitted = inv[inv["fitted_to_logits"].astype(bool)]
+    if not fitted.empty:
+        out.append("Top-1 on x* inverted from the logits (" + ", ".join(
+            f"{r.classifier} {r.top1_inversion:.2f}" for r in fitted.itertuples()) + ") is no evidence that the "
+            "inversion keeps what i uses: x* was fitted to i's own logits, so it is left out of any comparison with S2S.")
+    return out

@@ -446,33 +446,43 @@ def lab_lines_figure(hists: Mapping[str, Histograms], colours: Mapping[str, str]
     return go.Figure(data=data, layout=layout)
 # --- feature inversion (seed 003) ------------------------------------------------------------------
 
-INVERSION_COLUMNS = ("classifier", "layer", "depth", "n", "error_mean", "ae_error_mean", "top1_inversion", "top1_ae",
-                     "top1_original", "chance")
+INVERSION_COLUMNS = ("classifier", "layer", "depth", "n", "error_norm", "error_norm_ci_low", "error_norm_ci_high",
+                     "ae_error_norm", "ae_error_norm_ci_low", "ae_error_norm_ci_high", "top1_inversion", "top1_ae",
+                     "top1_original", "fitted_to_logits", "chance")
+
+
+def _bars(rows: pd.DataFrame, column: str) -> dict:
+    """Error bars of ``column`` from its ``_ci_low`` / ``_ci_high`` columns."""
+    return {"type": "data", "array": rows[f"{column}_ci_high"] - rows[column],
+            "arrayminus": rows[column] - rows[f"{column}_ci_low"]}
 
 
 def inversion_depth_figure(df: pd.DataFrame) -> go.Figure:
     """Feature inversion against S2S by depth (``inversion.csv``), one colour per classifier (:func:`colour`).
 
-    Left: the normalised error ``‖Φ_ℓ(·) − Φ_ℓ(x)‖ / ‖Φ_ℓ(x)‖`` of the inversion (solid) and of A_i(x) (dashed) at
-    each inverted layer ℓ. Right: classifier i's top-1 on its inversions from each layer (solid), on A_i(x)
-    (dashed) and on x (dotted), with chance (grey).
+    Left: the feature error at each inverted layer ℓ on the paper's scale (``error_norm``: divided by the mean
+    distance between two different test images there; the grey line at 1 is "as far as another image"), of the
+    inversion (solid) and of A_i(x) (dashed), with 95 % intervals. Right: classifier i's top-1 on its inversions
+    from each layer (solid; an open marker where x* was fitted to the logits, so top-1 there proves nothing), on
+    A_i(x) (dashed) and on x (dotted), with chance (grey).
     """
     df = _require(df, INVERSION_COLUMNS, "inversion table")
     fig = make_subplots(rows=1, cols=2, horizontal_spacing=0.1, subplot_titles=(
-        "normalised feature error at layer ℓ", "top-1 of i"))
+        "feature error at layer ℓ (1: as far as another image)", "top-1 of i"))
     for k, name in enumerate(_unique(df["classifier"])):
         rows = df[df["classifier"] == name].sort_values("depth")
         c = colour(k)
         hover = rows["layer"] + " (n=" + rows["n"].astype(int).astype(str) + ")"
         common = {"x": rows["depth"], "customdata": hover, "legendgroup": name}
-        fig.add_trace(go.Scatter(y=rows["error_mean"], name=f"{name} inversion", mode="lines+markers",
-                                 line={"color": c}, hovertemplate="%{customdata}: %{y:.3f}<extra></extra>", **common),
-                      row=1, col=1)
-        fig.add_trace(go.Scatter(y=rows["ae_error_mean"], name=f"{name} A_{name}(x)", mode="lines+markers",
-                                 line={"color": c, "dash": "dash"}, showlegend=False,
+        fig.add_trace(go.Scatter(y=rows["error_norm"], name=f"{name} inversion", mode="lines+markers",
+                                 line={"color": c}, error_y=_bars(rows, "error_norm"),
+                                 hovertemplate="%{customdata}: %{y:.3f}<extra></extra>", **common), row=1, col=1)
+        fig.add_trace(go.Scatter(y=rows["ae_error_norm"], name=f"{name} A_{name}(x)", mode="lines+markers",
+                                 line={"color": c, "dash": "dash"}, showlegend=False, error_y=_bars(rows, "ae_error_norm"),
                                  hovertemplate="A(x) at %{customdata}: %{y:.3f}<extra></extra>", **common), row=1, col=1)
+        symbols = ["circle-open" if f else "circle" for f in rows["fitted_to_logits"].astype(bool)]
         fig.add_trace(go.Scatter(y=rows["top1_inversion"], name=f"{name} on inversions", mode="lines+markers",
-                                 line={"color": c}, showlegend=False,
+                                 line={"color": c}, marker={"symbol": symbols, "size": 8}, showlegend=False,
                                  hovertemplate="on inversions from %{customdata}: %{y:.2f}<extra></extra>", **common),
                       row=1, col=2)
         for column, dash, what in (("top1_ae", "dash", f"{name}∘A_{name}"), ("top1_original", "dot", f"{name} on x")):
@@ -483,12 +493,13 @@ def inversion_depth_figure(df: pd.DataFrame) -> go.Figure:
     chance = float(df["chance"].iloc[0])
     fig.add_trace(go.Scatter(x=[0, 1], y=[chance, chance], mode="lines", line={"color": "#b0b0b0"}, name="chance",
                              hovertemplate=f"chance: {chance:.2f}<extra></extra>"), row=1, col=2)
+    fig.add_hline(y=1.0, line={"color": "#b0b0b0", "width": 1}, row=1, col=1)
     fig.update_xaxes(title_text="depth of layer ℓ (0: input, 1: logits)", range=[0, 1.02])
     fig.update_yaxes(rangemode="tozero", row=1, col=1)
     fig.update_yaxes(range=[0, 1.02], row=1, col=2)
     fig.update_layout(height=400, margin={"l": 40, "r": 10, "t": 85, "b": 40},
                       title={"text": "Feature inversion vs. S2S by depth (solid: inversion, dashed: A_i(x), "
-                                     "dotted: x)", "font": {"size": 13}})
+                                     "dotted: x; open: fitted to the logits)", "font": {"size": 13}})
     return fig
 
 
@@ -573,25 +584,36 @@ def ground_truth_figure(gt: pd.DataFrame, metric: str = "auc", mask: str = "fill
     return fig
 
 
-ZEROING_COLUMNS = ("classifier", "k", "top1", "top1_relevant_zeroed", "top1_random_zeroed", "random_min", "random_max")
+ZEROING_COLUMNS = ("classifier", "k", "drop_relevant", "drop_random", "drop_diff", "drop_ci_low", "drop_ci_high",
+                   "flip_diff", "flip_ci_low", "flip_ci_high", "verdict")
+
+
+def _diff_trace(x: list[str], df: pd.DataFrame, what: str, name: str, colour_: str, symbol: str) -> go.Scatter:
+    """The paired difference ``<what>_diff`` with its 95 % interval as error bars."""
+    return go.Scatter(x=x, y=df[f"{what}_diff"], mode="markers", name=name, marker={"color": colour_, "size": 8,
+                      "symbol": symbol}, customdata=df["verdict"],
+                      error_y={"type": "data", "array": df[f"{what}_ci_high"] - df[f"{what}_diff"],
+                               "arrayminus": df[f"{what}_diff"] - df[f"{what}_ci_low"]},
+                      hovertemplate=f"{name}: %{{y:.4f}} (drop test: %{{customdata}})<extra></extra>")
 
 
 def zeroing_figure(z: pd.DataFrame) -> go.Figure:
-    """``channel_zeroing.csv`` as points: per classifier and k, top-1 as the images are (grey), with the top-k
-    relevant channels zeroed (red) and with k random channels zeroed (blue: mean, bars from min to max over the
-    draws). Relevant below the whole random range: zeroing them costs more than chance channels."""
+    """``channel_zeroing.csv`` per classifier and k. Left: the mean drop of the predicted class's probability with
+    the top-k relevant channels zeroed (red) and with k random channels zeroed (blue, mean over the draws). Right:
+    relevant − random per image, averaged, with its paired bootstrap 95 % interval, for the drop and for the flip
+    rate; an interval above 0 means zeroing the relevant channels hurts more than random ones (the verdict)."""
     df = _require(z, ZEROING_COLUMNS, "zeroing table")
     x = [f"{c} k={int(k)}" for c, k in zip(df["classifier"], df["k"], strict=True)]
-    fig = go.Figure()
-    fig.add_trace(go.Scatter(x=x, y=df["top1"], mode="markers", name="as they are",
-                             marker={"color": "#999999", "symbol": "line-ew-open", "size": 16, "line": {"width": 2}}))
-    fig.add_trace(go.Scatter(x=x, y=df["top1_random_zeroed"], mode="markers", name="k random channels zeroed",
-                             marker={"color": "#1f77b4", "size": 8},
-                             error_y={"type": "data", "array": df["random_max"] - df["top1_random_zeroed"],
-                                      "arrayminus": df["top1_random_zeroed"] - df["random_min"]}))
-    fig.add_trace(go.Scatter(x=x, y=df["top1_relevant_zeroed"], mode="markers", name="top-k relevant zeroed",
-                             marker={"color": "#d62728", "size": 9, "symbol": "diamond"}))
-    fig.update_layout(height=330, margin={"l": 40, "r": 10, "t": 40, "b": 60}, yaxis={"title": "top-1"},
-                      title={"text": "Zeroing the relevant channels vs random ones (bars: min–max over draws)",
+    fig = make_subplots(rows=1, cols=2, horizontal_spacing=0.1, subplot_titles=(
+        "drop of the predicted class's probability", "relevant − random (95 % interval)"))
+    fig.add_trace(go.Scatter(x=x, y=df["drop_random"], mode="markers", name="k random channels zeroed",
+                             marker={"color": "#1f77b4", "size": 8}), row=1, col=1)
+    fig.add_trace(go.Scatter(x=x, y=df["drop_relevant"], mode="markers", name="top-k relevant zeroed",
+                             marker={"color": "#d62728", "size": 9, "symbol": "diamond"}), row=1, col=1)
+    fig.add_trace(_diff_trace(x, df, "drop", "drop: relevant − random", "#3c3c3c", "circle"), row=1, col=2)
+    fig.add_trace(_diff_trace(x, df, "flip", "flip rate: relevant − random", "#9467bd", "square"), row=1, col=2)
+    fig.add_hline(y=0, line={"color": "#b0b0b0", "width": 1}, row=1, col=2)
+    fig.update_layout(height=360, margin={"l": 40, "r": 10, "t": 60, "b": 60}, scattermode="group",
+                      title={"text": "Zeroing the relevant channels vs random ones (paired over images)",
                              "font": {"size": 13}}, legend={"orientation": "h", "y": -0.3})
     return fig

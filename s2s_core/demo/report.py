@@ -18,7 +18,13 @@ import numpy as np
 import pandas as pd
 
 from s2s_core import results as result_tables
-from s2s_core.analysis.accounts import nmi_account, noise_account, pattern_account
+from s2s_core.analysis.accounts import (
+    inversion_account,
+    nmi_account,
+    noise_account,
+    pattern_account,
+    zeroing_account,
+)
 from s2s_core.analysis.fca import lattice_at, threshold_intervals
 from s2s_core.analysis.lens_tables import (
     HEADLINE_METRIC,
@@ -381,54 +387,77 @@ def ground_truth_section(gt: pd.DataFrame, vs: pd.DataFrame | None, names: list[
     return out
 
 
+def _interval(diff: float, low: float, high: float, digits: int = 3) -> str:
+    """``"+0.030 [+0.021, +0.040]"``: a difference with its 95 % interval."""
+    return f"{diff:+.{digits}f} [{low:+.{digits}f}, {high:+.{digits}f}]"
+
+
 def zeroing_section(z: pd.DataFrame) -> list[str]:
-    """The relevant channels' first check (Oramas et al.): zeroing the top-k relevant vs k random channels."""
+    """The relevant channels' first check (Oramas et al.), re-scored (issue 25): per image, the drop of the predicted
+    class's probability and whether the prediction flips, top-k relevant vs k random channels zeroed; the claims
+    come from the paired bootstrap intervals of relevant − random (``verdict``: the drop's)."""
     table = pd.DataFrame({
-        "classifier": z["classifier"], "k": z["k"].astype(int), "top-1": z["top1"],
-        "top-k relevant zeroed": z["top1_relevant_zeroed"],
-        "k random zeroed: mean ± std (min–max)": [
-            f"{m:.3f} ± {sd:.3f} ({lo:.3f}–{hi:.3f})" for m, sd, lo, hi in
-            zip(z["top1_random_zeroed"], z["random_std"], z["random_min"], z["random_max"], strict=True)]})
-    hurt = z[z["top1_relevant_zeroed"] < z["random_min"]]
-    not_hurt = z[z["top1_relevant_zeroed"] >= z["random_min"]]
-    text = ("Zeroing the relevant channels costs more top-1 than every random draw for "
-            + (", ".join(f"{r.classifier} (k = {r.k})" for r in hurt.itertuples()) or "no classifier and k")
-            + "; not for " + (", ".join(f"{r.classifier} (k = {r.k})" for r in not_hurt.itertuples()) or "none")
-            + ".")
-    return [f"**Zeroing the relevant channels** (`channel_zeroing.csv`; the paper's first check, "
-            f"{int(z['draws'].max())} random draws from the same layers):",
-            _markdown(table.set_index("classifier"), index=True, digits={"top-1": 3, "top-k relevant zeroed": 3}),
-            text]
+        "classifier": z["classifier"], "k": z["k"].astype(int),
+        "top-1 (as is / relevant / random zeroed)": [f"{a:.3f} / {b:.3f} / {c:.3f}" for a, b, c in zip(
+            z["top1"], z["top1_relevant_zeroed"], z["top1_random_zeroed"], strict=True)],
+        "drop: relevant / random": [f"{a:.4f} / {b:.4f}" for a, b in zip(z["drop_relevant"], z["drop_random"],
+                                                                          strict=True)],
+        "drop: difference [95 % CI]": [_interval(*v, digits=4) for v in zip(
+            z["drop_diff"], z["drop_ci_low"], z["drop_ci_high"], strict=True)],
+        "flips: relevant / random": [f"{a:.3f} / {b:.3f}" for a, b in zip(z["flip_relevant"], z["flip_random"],
+                                                                          strict=True)],
+        "flips: difference [95 % CI]": [_interval(*v) for v in zip(
+            z["flip_diff"], z["flip_ci_low"], z["flip_ci_high"], strict=True)],
+        "verdict": z["verdict"]})
+    return [f"**Zeroing the relevant channels** (`channel_zeroing.csv`; the paper's first check, re-scored per "
+            f"image over {int(z['n'].max())} test images: the drop of the predicted class's probability and the "
+            "rate at which the prediction flips, with each image's top-k relevant channels zeroed and with k random "
+            f"channels of the same layers zeroed, averaged over {int(z['draws'].max())} draws per image; relevant − "
+            "random with its paired bootstrap 95 % interval over images; top-1 against the label beside):",
+            _markdown(table.set_index("classifier"), index=True), " ".join(zeroing_account(z))]
+
+
+def _with_interval(value: float, low: float, high: float, digits: int = 2, signed: bool = False) -> str:
+    """``"0.31 [0.27, 0.35]"``: a mean with its 95 % interval (the value alone where the interval is not known)."""
+    form = f"{{:{'+' if signed else ''}.{digits}f}}"
+    if not (np.isfinite(low) and np.isfinite(high)):
+        return form.format(value)
+    return f"{form.format(value)} [{form.format(low)}, {form.format(high)}]"
 
 
 def inversion_section(inv: pd.DataFrame, names: list[str] | None = None) -> list[str]:
     """Feature inversion against S2S by depth (``inversion.csv``, Mahendran & Vedaldi): per classifier and inverted
-    layer, the normalised feature error of x* and of A_i(x) and i's top-1 on x*, beside i∘A_i, i on x and chance;
-    then which lens keeps more of what i uses, layer by layer."""
+    layer, the feature error of x* and of A_i(x) on the paper's scale (divided by the distance between two
+    different test images there) with 95 % intervals, their paired difference, and i's top-1 on x*, A_i(x) and x;
+    then :func:`~s2s_core.analysis.accounts.inversion_account`. Top-1 on x* from the logits is marked as fitted
+    to them, and no sentence draws a conclusion from it."""
     order = [n for n in (names or []) if n in set(inv["classifier"])] or list(dict.fromkeys(inv["classifier"]))
     rows = inv.assign(_o=inv["classifier"].map({n: k for k, n in enumerate(order)})).sort_values(["_o", "depth"])
+    fitted = rows["fitted_to_logits"].astype(bool)
     table = pd.DataFrame({
         "classifier": rows["classifier"], "layer (depth)": [f"{lay} ({d:.2f})" for lay, d in
                                                           zip(rows["layer"], rows["depth"], strict=True)],
-        _md("error of x*"): rows["error_mean"], "error of A_i(x)": rows["ae_error_mean"],
-        _md("top-1 on x*"): rows["top1_inversion"], "top-1 on A_i(x)": rows["top1_ae"], "top-1 on x": rows["top1_original"]})
-    keeps = []
-    for name in order:
-        sub = rows[rows["classifier"] == name]
-        better = sub[sub["top1_inversion"] >= sub["top1_ae"]]
-        depths = ", ".join(f"{d:.2f}" for d in better["depth"])
-        keeps.append(f"{name}: " + (f"at depth{'s' if len(better) > 1 else ''} {depths}" if depths else "at no layer"))
+        "pair distance": rows["pair_distance"],
+        _md("x* [95 % CI]"): [_with_interval(*v) for v in zip(
+            rows["error_norm"], rows["error_norm_ci_low"], rows["error_norm_ci_high"], strict=True)],
+        "A_i(x) [95 % CI]": [_with_interval(*v) for v in zip(
+            rows["ae_error_norm"], rows["ae_error_norm_ci_low"], rows["ae_error_norm_ci_high"], strict=True)],
+        _md("x* − A_i(x) [95 % CI]"): [_with_interval(*v, signed=True) for v in zip(
+            rows["norm_diff"], rows["norm_diff_ci_low"], rows["norm_diff_ci_high"], strict=True)],
+        _md("top-1 on x*"): [f"{t:.2f}" + (" (fitted to the logits)" if f else "")
+                             for t, f in zip(rows["top1_inversion"], fitted, strict=True)],
+        "top-1 on A_i(x)": rows["top1_ae"], "top-1 on x": rows["top1_original"]})
     n, steps = int(inv["n"].max()), int(inv["steps"].max())
     chance = float(inv["chance"].iloc[0])
     return [f"**Feature inversion vs. S2S by depth** (`inversion.csv`; {n} test images per classifier, "
-            f"{steps} steps per inversion, the paper's priors; error = ‖Φ_ℓ(·) − Φ_ℓ(x)‖ / ‖Φ_ℓ(x)‖ at layer ℓ; "
-            f"top-1 of i, chance {chance:.2f}):",
+            f"{steps} steps per inversion, the paper's priors). The error ‖Φ_ℓ(·) − Φ_ℓ(x)‖ / ‖Φ_ℓ(x)‖ at layer ℓ "
+            "is given on the paper's scale: divided by the pair distance, the same measure between two different "
+            "test images of the sample averaged over their pairs, so 1 means as far from x as another image; mean "
+            "with its 95 % interval, and x* − A_i(x) paired per image (bootstrap interval; below 0: x* is nearer). "
+            f"Top-1 of i, chance {chance:.2f}:",
             _markdown(table.set_index("classifier"), index=True,
-                      digits={_md("error of x*"): 3, "error of A_i(x)": 3, _md("top-1 on x*"): 2, "top-1 on A_i(x)": 2,
-                              "top-1 on x": 2}),
-            "Where i's top-1 on its own inversions is at least its top-1 on A_i(x), the inversion keeps as much of "
-            "what i uses as S2S does: " + "; ".join(keeps) + f" (n = {n} per classifier, so differences of a few "
-            "points are within noise)."]
+                      digits={"pair distance": 3, "top-1 on A_i(x)": 2, "top-1 on x": 2}),
+            " ".join(inversion_account(inv)) + f" The intervals are over the n = {n} images of each classifier."]
 
 
 def summary(zoo_dir: str | Path, account: str = "docs/DEMO_RESULTS.md") -> str:

@@ -11,8 +11,10 @@ the pixels are put back into [0, 1]. ``jitter = J`` shifts the image by up to J 
 random shift every step) before Φ sees it, the jitter prior of the authors' later work (IJCV 2016).
 
 The target features Φ_ℓ(x0) are computed once, and every step runs the network only up to the deepest
-inverted layer (:class:`~s2s_core.models.layers.LayerTap`). The score is the paper's normalised
-reconstruction error ``‖Φ_ℓ(x*) − Φ_ℓ(x0)‖ / ‖Φ_ℓ(x0)‖`` per layer (and its mean over layers).
+inverted layer (:class:`~s2s_core.models.layers.LayerTap`). The score is the normalised reconstruction error
+``‖Φ_ℓ(x*) − Φ_ℓ(x0)‖ / ‖Φ_ℓ(x0)‖`` per layer (and its mean over layers); :func:`mean_pair_distance` gives its
+scale on the paper's terms (the same measure between two different images), so that error / scale = 1 means
+"as far as another image".
 
 Images are batched: ``x0`` of shape ``(B, 3, H, W)`` gives B independent inversions (each image's loss is
 normalised by its own target), run together.
@@ -253,6 +255,42 @@ def invert(
                            objective=history, layers=infos, settings=settings)
 
 
+def layer_features(classifier: nn.Module, x: torch.Tensor, layers: Sequence[LayerInfo],
+                   batch_size: int = 64) -> dict[str, torch.Tensor]:
+    """layer -> ``(N, D)`` float64 on the CPU: the features Φ_ℓ of the images ``x`` ``(N, 3, H, W)`` in [0, 1],
+    flattened, computed ``batch_size`` images at a time (one pass up to the deepest layer each)."""
+    device = next((p.device for p in classifier.parameters()), x.device)
+    tap = LayerTap(classifier, layers)
+    parts: dict[str, list[torch.Tensor]] = {info.name: [] for info in layers}
+    with torch.no_grad():
+        for start in range(0, int(x.shape[0]), batch_size):
+            for name, f in tap(x[start:start + batch_size].to(device)).items():
+                parts[name].append(f.flatten(1).to("cpu", torch.float64))
+    return {name: torch.cat(p) for name, p in parts.items()}
+
+
+def feature_distances(features: torch.Tensor) -> torch.Tensor:
+    """``(N, N)``: entry (a, b) is ``‖Φ(b) − Φ(a)‖ / ‖Φ(a)‖`` for features ``(N, D)``, the normalisation of the
+    inversion error with image a as the reference (so the matrix is not symmetric); the diagonal is 0."""
+    f = features.to(torch.float64)
+    norms = f.norm(dim=1).clamp_min(1e-12)
+    rows = [(f - f[a]).norm(dim=1) / norms[a] for a in range(f.shape[0])]  # exact: no |a|² + |b|² - 2ab shortcut
+    return torch.stack(rows) if rows else f.new_zeros(0, 0)
+
+
+def mean_pair_distance(features: torch.Tensor) -> float:
+    """The scale of the inversion error on the paper's terms (Mahendran & Vedaldi 2015 divide the error by the
+    mean distance between the representations of different images): the mean of :func:`feature_distances` over
+    the ordered pairs of different images of ``features`` ``(N, D)``, ``‖Φ(b) − Φ(a)‖ / ‖Φ(a)‖``, normalised as
+    our error ``‖Φ(x*) − Φ(x)‖ / ‖Φ(x)‖`` is (the paper's plain ``‖Φ(x*) − Φ(x)‖ / mean ‖Φ(a) − Φ(b)‖`` would
+    weigh images by their feature norm). An error divided by it is 1 when x* is as far from x as another image
+    typically is. NaN with fewer than two images."""
+    n = int(features.shape[0])
+    if n < 2:
+        return math.nan
+    return float(feature_distances(features).sum() / (n * (n - 1)))
+
+
 def feature_errors(classifier: nn.Module, x0: torch.Tensor, others: torch.Tensor,
                    layers: Sequence[LayerInfo]) -> dict[str, torch.Tensor]:
     """layer -> ``(B,)`` ``‖Φ_ℓ(other) − Φ_ℓ(x0)‖ / ‖Φ_ℓ(x0)‖``: the inversion's error measure for any other
@@ -263,3 +301,8 @@ def feature_errors(classifier: nn.Module, x0: torch.Tensor, others: torch.Tensor
     return {n: ((b[n] - a[n]).flatten(1).norm(dim=1) / a[n].flatten(1).norm(dim=1).clamp_min(1e-12)).cpu()
             for n in a}
 
+
+def is_logits_layer(info: LayerInfo) -> bool:
+    """Whether ``info`` is the classifier's output (depth 1: the last leaf call of the pass): an inversion from it
+    is fitted to i's own logits, so i's top-1 on it is near-tautological and proves nothing about the lens."""
+    return info.depth >= 1.0 - 1e-9
