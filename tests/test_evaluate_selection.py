@@ -20,7 +20,7 @@ from s2s_core.errors import ConfigError
 
 def test_the_analyses_are_registered_in_order() -> None:
     assert registry.names() == ["accuracy", "cross_accuracy", "per_class", "noise", "nmi", "lab_histograms",
-                                "recon_quality", "ae_patterns", "ground_truth", "channel_zeroing", "inversion"]
+                                "recon_quality", "ae_patterns", "ground_truth", "per_image", "channel_zeroing", "inversion"]
     # feature inversion optimises an image per image, layer and classifier: it runs only when asked for
     assert "inversion" not in [c.name for c in registry.select()]
     assert [c.name for c in registry.select(["inversion", "nmi"])] == ["nmi", "inversion"]
@@ -32,7 +32,7 @@ def test_select_only_and_skip() -> None:
     assert [c.name for c in registry.select(["nmi", "noise"])] == ["noise", "nmi"]  # registry order
     assert [c.name for c in registry.select(skip=["noise", "lab_histograms"])] == [
         "accuracy", "cross_accuracy", "per_class", "nmi", "recon_quality", "ae_patterns", "ground_truth",
-        "channel_zeroing"]
+        "per_image", "channel_zeroing"]
     with pytest.raises(ConfigError, match="unknown analysis 'nim'; known: accuracy"):
         registry.select(["nim"])
     with pytest.raises(ConfigError, match="nothing to run"):
@@ -114,7 +114,8 @@ def test_cli_only_writes_just_those_files_and_skip_leaves_them_out(tiny: Path, c
     shutil.rmtree(tiny / "results")
     assert main(["evaluate", str(tiny), "--data", str(data), "--skip", "noise,lab_histograms", "--threads", "1"]) == 0
     assert sorted(p.name for p in (tiny / "results").glob("*.csv")) == [
-        "accuracy.csv", "ae_patterns.csv", "cross_accuracy.csv", *nmi_files, "per_class.csv", "preprocessing.csv",
+        "accuracy.csv", "ae_patterns.csv", "cross_accuracy.csv", *nmi_files, "per_class.csv", "per_image.csv",
+        "preprocessing.csv",
         "recon_quality.csv"]
     assert "Table 1" in capsys.readouterr().out
 

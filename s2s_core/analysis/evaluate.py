@@ -148,6 +148,8 @@ def evaluate_zoo(
     data = DataInfo(item_names=tuple(item_names) if item_names else None,
                     class_names=tuple(classes) if classes else None)
     analyses = [cls(registry.options_for(cls, values), zoo, names, data) for cls in chosen]
+    for analysis in analyses:
+        analysis.peers = {other.name: other for other in analyses if other is not analysis}
     device = next(zoo.base.parameters()).device
     images = 0
     with torch.inference_mode():

@@ -137,6 +137,9 @@ class Analysis(ABC):
 
     def __init__(self, options, zoo, names: Sequence[str], data: DataInfo | None = None) -> None:
         self.options, self.zoo, self.names, self.data = options, zoo, list(names), data or DataInfo()
+        #: the other analyses of the same evaluation, by name (set by the evaluation before the first batch): an
+        #: analysis may read what another accumulated, in :meth:`tables`, instead of computing it twice
+        self.peers: dict[str, Analysis] = {}
         self.setup()
 
     def __init_subclass__(cls, **kwargs) -> None:

@@ -135,6 +135,17 @@ class GroundTruthAnalysis(Analysis):
             for metric, values in score_all(heat[scored], mask[scored]).items():
                 acc.values.setdefault((kind, metric), []).append(values.numpy())
 
+    def per_image(self, metrics: tuple[str, ...], mask: str) -> list[pd.DataFrame]:
+        """The per-image scores of every row for ``metrics`` on ``mask``, as frames of ``item, classifier,
+        measure, heatmap, value`` (for :mod:`s2s_core.analysis.dataset.per_image`)."""
+        out = []
+        for (_, heat_key, classifier), acc in self.scores.items():
+            frame = acc.frame()
+            for metric in metrics:
+                out.append(pd.DataFrame({"item": frame.index.to_numpy(), "classifier": classifier, "measure": metric,
+                                         "heatmap": heat_key, "value": frame[(mask, metric)].to_numpy()}))
+        return out
+
     def _baselines_for(self, lens_key: str) -> list[RowKey]:
         """The baseline rows a lens is compared with: chance, every model-free map meant for every lens, and
         those meant for this one (``baseline_for``)."""
