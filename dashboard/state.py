@@ -358,6 +358,19 @@ def gallery(test_dir: Path | None, per_class: int = 4, limit: int = 48) -> list[
     return test_gallery(test_dir, per_class=per_class, limit=limit)
 
 
+def open_requested(test_dir: Path | None, key: str) -> GalleryItem | None:
+    """The test image another page asked this one to open (``st.session_state[key]``: a path inside
+    ``test_dir``, ``class/file``), taken once; ``None`` when nothing was asked or the file is not there."""
+    asked = st.session_state.pop(key, None)
+    if not asked or test_dir is None:
+        return None
+    path = (Path(test_dir) / asked).resolve()
+    if not path.is_file() or Path(test_dir).resolve() not in path.parents:
+        return None
+    label, _, name = Path(asked).as_posix().partition("/")
+    return GalleryItem(path, label, name)
+
+
 def image_ref(item: GalleryItem) -> str:
     """How a test image is named in the URL: ``class/file``."""
     return f"{item.label}/{item.name or item.path.name}"

@@ -32,6 +32,10 @@ st.markdown("What does classifier *i* use in this image? Each lens answers in it
             "bottom).")
 
 items = state.gallery(ref.info.test_dir)
+opened = state.open_requested(ref.info.test_dir, "lens_open")  # from the Per image page: any test image
+if opened is not None:
+    items = [opened, *(it for it in items if it != opened)]
+    st.session_state["lens_source"], st.session_state["lens_pick"] = "test image", opened.title
 c = st.columns([1, 3])
 kind = c[0].radio("Image", ["test image", "upload"] if items else ["upload"], key="lens_source", horizontal=True)
 if kind == "test image":

@@ -37,6 +37,7 @@ from s2s_core.analysis.lens_tables import (
 )
 from s2s_core.analysis.paper import PAPER_NAMES, PAPER_TABLE2
 from s2s_core.analysis.rrc import rrc_matrix
+from s2s_core.analysis.stats import wilson_interval
 from s2s_core.analysis.tables import class_highlights, nmi_summary, table1
 from s2s_core.errors import ConfigError
 from s2s_core.views import BASE_KEY, ORIGINAL, ae_key
@@ -297,11 +298,29 @@ def report(zoo_dir: str | Path, allow_mixed: bool = False) -> str:
         vs = _read(results, "ground_truth_baselines") if result_tables.exists(results, "ground_truth_baselines") \
             else None
         out += ground_truth_section(_read(results, "ground_truth"), vs, names)
+    if result_tables.exists(results, "per_image"):
+        out.append(per_image_sentence(_read(results, "per_image"), names))
     if result_tables.exists(results, "channel_zeroing"):
         out += zeroing_section(_read(results, "channel_zeroing"))
     if result_tables.exists(results, "inversion"):
         out += inversion_section(_read(results, "inversion"), names)
     return "\n\n".join(out) + "\n"
+
+
+def per_image_sentence(per: pd.DataFrame, names: list[str]) -> str:
+    """How often A_i changes i's answer, per classifier, with a Wilson 95 % interval (``per_image.csv``)."""
+    rows = per[per["measure"] == "disagreement"]
+    parts = []
+    for name in names:
+        v = rows.loc[rows["classifier"] == name, "value"].dropna()
+        if v.empty:
+            continue
+        k, n = int(v.sum()), int(v.size)
+        lo, hi = wilson_interval(k, n)
+        parts.append(f"{name} {100 * k / n:.1f} % [{100 * lo:.1f}, {100 * hi:.1f}]")
+    return ("**Per image** (`per_image.csv`, the Per image page sorts the test images by any lens's score, by "
+            "nMI(x, A_i(x)) or by this, worst first): A_i changes i's top-1 answer on "
+            + ", ".join(parts) + " of the images (Wilson 95 % intervals).")
 
 
 def _nmi_section(nmi: pd.DataFrame, diffs: pd.DataFrame | None, order: list[str]) -> list[str]:
