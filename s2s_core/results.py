@@ -20,6 +20,7 @@ tests read, only through here. Values are fractions in [0, 1] unless a column sa
 | ``ground_truth`` | ``ground_truth.csv`` | ``lens,heatmap,label,classifier,model_free,mask,metric,mean,std,ci_low,ci_high,n``: every heatmap and model-free map against the masks (issue 25) |
 | ``ground_truth_baselines`` | ``ground_truth_baselines.csv`` | ``lens,heatmap,label,classifier,mask,metric,baseline,baseline_label,score,baseline_score,diff,ci_low,ci_high,n,verdict``: every lens against the best model-free map on the same images (issue 25) |
 | ``channel_zeroing`` | ``channel_zeroing.csv`` | ``classifier,k,top1,top1_relevant_zeroed,top1_random_zeroed,random_std,random_min,random_max,draws,n`` (issue 18) |
+| ``randomisation`` | ``randomisation.csv`` | ``lens,heatmap,label,classifier,step,layer,fraction,metric,mean,ci_low,ci_high,n,verdict``: every lens's maps under top-down randomised classifiers vs. its original maps, Spearman and SSIM (Adebayo et al. 2018; issue 26) |
 | ``inversion`` | ``inversion.csv`` | ``classifier,layer,kind,depth,n,error_mean,error_std,ae_error_mean,top1_inversion,top1_ae,top1_original,chance,steps`` (feature inversion, seed 003) |
 
 Beside the tables, ``schema.json`` records the schema version that wrote them
@@ -199,6 +200,13 @@ for _spec in (
                 "top1_original", "chance", "steps"),
                "feature inversion per classifier and layer: normalised error and top-1 on the inversions vs. "
                "A_i(x) (Mahendran & Vedaldi)"),
+    ResultFile("randomisation", "randomisation.csv",
+               ("lens", "heatmap", "label", "classifier", "step", "layer", "fraction", "metric", "mean", "ci_low",
+                "ci_high", "n", "verdict"),
+               ("step", "fraction", "mean", "n"),
+               "every lens's maps under cascading randomised classifiers (top layer down) vs. its maps under the "
+               "trained ones: Spearman rank correlation and SSIM per step with 95 % intervals, and a verdict from "
+               "the fully random step (Adebayo et al., NeurIPS 2018; issue 26)"),
 ):
     register(_spec)
 

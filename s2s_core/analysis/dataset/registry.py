@@ -21,6 +21,7 @@ from s2s_core.analysis.dataset.lab import LabAnalysis
 from s2s_core.analysis.dataset.nmi import NmiAnalysis
 from s2s_core.analysis.dataset.noise import NoiseAnalysis
 from s2s_core.analysis.dataset.per_class import PerClassAnalysis
+from s2s_core.analysis.dataset.randomisation import RandomisationAnalysis
 from s2s_core.analysis.dataset.recon_quality import ReconQualityAnalysis
 from s2s_core.errors import ConfigError
 
@@ -28,7 +29,7 @@ ANALYSES: dict[str, type[Analysis]] = {
     cls.name: cls
     for cls in (AccuracyAnalysis, CrossAccuracyAnalysis, PerClassAnalysis, NoiseAnalysis, NmiAnalysis, LabAnalysis,
                 ReconQualityAnalysis, AePatternsAnalysis, GroundTruthAnalysis, ChannelZeroingAnalysis,
-                InversionAnalysis)
+                InversionAnalysis, RandomisationAnalysis)
 }
 
 
