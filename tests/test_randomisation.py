@@ -16,6 +16,7 @@ from tiny_zoo import build_tiny_zoo
 from s2s_core import results
 from s2s_core.analysis.dataset.randomisation import NOT_READ, THRESHOLD, compare, spearman_rows, verdict
 from s2s_core.analysis.evaluate import run_evaluation
+from s2s_core.demo.report import randomisation_section
 from s2s_core.lenses.base import Heatmap, Lens
 from s2s_core.lenses.registry import LENSES
 from s2s_core.models.randomise import cascade, cut_points, parametrised_layers
@@ -80,6 +81,9 @@ def test_a_copy_of_the_input_fails_a_gradient_moves_and_the_table_is_seeded(zoo:
     assert set(s2s["verdict"]) == {NOT_READ} and np.allclose(s2s["mean"], 1.0)
     assert not {"model_free", "s2s_control"} & set(table["lens"])
     assert set(table["verdict"]) <= {"fails", "passes", "unclear", NOT_READ}
+    text = " ".join(randomisation_section(table, names))
+    assert f"Mean over RGB of x fails for {', '.join(f'{n} (1.00 [1.00, 1.00])' for n in names)}." in text
+    assert "read A_i" in text and "left out" in text
     pd.testing.assert_frame_equal(table, _run(zoo))  # seeded: the same table twice
     assert set(results.read(zoo / "results", "randomisation")["lens"]) >= {"copies_input", "top_gradient", "gradient"}
     assert (_run(zoo, randomisation_images=5)["n"] == 5).all()
