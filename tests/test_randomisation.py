@@ -143,3 +143,28 @@ def test_spearman_matches_scipy_and_the_verdicts_follow_the_interval() -> None:
     assert np.isnan(same["spearman"][1]) and np.isnan(same["ssim"][1])
     assert verdict((THRESHOLD + 0.1, 0.9)) == "fails" and verdict((0.1, THRESHOLD - 0.1)) == "passes"
     assert verdict((0.4, 0.6)) == "unclear" and verdict((0.9, 1.0), reads_weights=False) == NOT_READ
+
+
+def test_the_lenses_page_shows_the_check_only_once_it_was_run(tmp_path: Path, monkeypatch) -> None:
+    from streamlit.testing.v1 import AppTest
+
+    zoo = build_tiny_zoo(tmp_path / "tiny", images_per_class=1, evaluate=False)
+    monkeypatch.setenv("S2S_ZOO", str(zoo))
+    monkeypatch.setenv("S2S_RUNS_DIR", str(tmp_path / "runs"))
+    monkeypatch.setenv("S2S_THREADS", "1")
+
+    def page() -> AppTest:
+        at = AppTest.from_file(str(Path(__file__).resolve().parents[1] / "app.py"), default_timeout=180).run()
+        at.switch_page("pages/lenses.py").run()
+        assert not at.exception, at.exception
+        return at
+
+    assert not any("Model randomisation" in h.value for h in page().header)
+    _run(zoo)
+    at = page()
+    assert any("Model randomisation" in h.value for h in at.header)
+    spec = next(f.proto.spec for f in at.get("plotly_chart") if "Model randomisation" in f.proto.spec)
+    assert "gradient of the class score" in spec and "|A_i" not in spec  # S2S reads no weights: not drawn
+    wide = next(df.value for df in at.dataframe if "gradient of the class score" in df.value.index)
+    assert list(wide.columns) == ["L", "A", "V"]
+    assert any("read A_i" in m.value for m in at.markdown)

@@ -434,43 +434,30 @@ def inversion_section(inv: pd.DataFrame, names: list[str] | None = None) -> list
             "points are within noise)."]
 
 
-def _interval(row) -> str:
-    return f"{row.mean:.2f} [{row.ci_low:.2f}, {row.ci_high:.2f}]"
+def _interval(row: pd.Series) -> str:
+    """``"0.48 [0.47, 0.50]"``: a row's mean and 95 % interval."""
+    return f"{row['mean']:.2f} [{row['ci_low']:.2f}, {row['ci_high']:.2f}]"
 
 
-def randomisation_section(table: pd.DataFrame, names: list[str] | None = None) -> list[str]:
-    """Model randomisation (``randomisation.csv``, Adebayo et al. 2018): per heatmap and classifier, Spearman's
-    mean [95 % interval] between each map and its original once every layer is random, the verdict, and one
-    generated sentence per lens heatmap saying for which classifiers it passes or fails."""
+def randomisation_sentences(table: pd.DataFrame, names: list[str] | None = None) -> list[str]:
+    """The generated claims of ``randomisation.csv``: per lens heatmap, for which classifiers it passes, fails or
+    is unclear (Spearman at the fully random step, mean [95 % interval]); the SSIM range there; S2S as reading
+    no weights; the model-free maps as left out."""
     last = randomisation_summary(table)
     order = [n for n in (names or []) if n in set(last["classifier"])] or list(dict.fromkeys(last["classifier"]))
     labels = dict(zip(table["heatmap"], table["label"], strict=False))
     read = last[last["verdict"] != NOT_READ]
-    wide = read.assign(cell=[f"{_interval(r)} {r.verdict}" for r in read.itertuples()]).pivot(
-        index="heatmap", columns="classifier", values="cell").reindex(columns=order)
-    wide = wide.reindex([h for h in dict.fromkeys(read["heatmap"])])
-    wide.index = [_md(labels[h]).replace("|", "\\|") for h in wide.index]
-    wide.index.name = "heatmap"
-    steps = int(table["step"].max())
-    n = int(read["n"].max()) if not read.empty else int(last["n"].max())
-    out = [f"**Model randomisation** (`randomisation.csv`; Adebayo et al., Sanity checks for saliency maps, NeurIPS "
-           f"2018): each classifier's layers are re-initialised from the top down in {steps} cumulative steps, "
-           f"and every lens that reads the classifier is drawn again on {n} test images. A lens whose maps keep "
-           "their ranking once every layer is random explains the image, not the classifier. Spearman rank "
-           "correlation with the original map once every layer is random, mean [95 % interval]; a lens fails "
-           f"where the whole interval lies above {THRESHOLD:g}, passes where it lies below, unclear otherwise:",
-           _markdown(wide, index=True)]
     sentences = []
     for heatmap, group in read.groupby("heatmap", sort=False):
         parts = []
         for kind in ("passes", "fails", "unclear"):
-            rows = group[group["verdict"] == kind].set_index("classifier").reindex(
-                [c for c in order if c in set(group.loc[group["verdict"] == kind, "classifier"])])
-            if not rows.empty:
-                parts.append(f"{kind} for " + ", ".join(f"{c} ({_interval(r)})" for c, r in zip(
-                    rows.index, rows.itertuples(), strict=True)))
+            rows = group[group["verdict"] == kind].set_index("classifier")
+            chosen = [c for c in order if c in rows.index]
+            if chosen:
+                parts.append(f"{kind} for " + ", ".join(f"{c} ({_interval(rows.loc[c])})" for c in chosen))
         label = _md(labels[heatmap])
         sentences.append(f"{label[:1].upper()}{label[1:]} " + "; ".join(parts) + ".")
+    steps = int(table["step"].max())
     ssim = table[(table["metric"] == "ssim") & (table["step"] == steps) & (table["verdict"] != NOT_READ)]
     if not ssim.empty:
         sentences.append(f"SSIM of these maps with the originals at that step (1: unchanged): {_span(ssim['mean'], 2)}.")
@@ -482,7 +469,41 @@ def randomisation_section(table: pd.DataFrame, names: list[str] | None = None) -
                          "nor a fail; whether they depend on i's training is the S2S control's question.")
     sentences.append("The maps that read no classifier (the model-free baselines and the control |x − A_S(x)|) "
                      "have no weights to randomise and are left out.")
-    return [*out, " ".join(sentences)]
+    return sentences
+
+
+def randomisation_wide(table: pd.DataFrame, names: list[str] | None = None) -> pd.DataFrame:
+    """Heatmap label x classifier: ``"mean [low, high] verdict"`` of Spearman at the fully random step, for the
+    lenses that read the classifier's weights."""
+    last = randomisation_summary(table)
+    last = last[last["verdict"] != NOT_READ]
+    order = [n for n in (names or []) if n in set(last["classifier"])] or list(dict.fromkeys(last["classifier"]))
+    labels = dict(zip(table["heatmap"], table["label"], strict=False))
+    wide = last.assign(cell=[f"{_interval(r)} {r['verdict']}" for _, r in last.iterrows()]).pivot(
+        index="heatmap", columns="classifier", values="cell").reindex(columns=order)
+    wide = wide.reindex(list(dict.fromkeys(last["heatmap"])))
+    wide.index = [labels[h] for h in wide.index]
+    wide.index.name = "heatmap"
+    return wide
+
+
+def randomisation_section(table: pd.DataFrame, names: list[str] | None = None) -> list[str]:
+    """Model randomisation (``randomisation.csv``, Adebayo et al. 2018): per heatmap and classifier, Spearman's
+    mean [95 % interval] between each map and its original once every layer is random, the verdict
+    (:func:`randomisation_wide`), and the generated claims (:func:`randomisation_sentences`)."""
+    wide = randomisation_wide(table, names)
+    wide.index = [_md(label).replace("|", "\\|") for label in wide.index]
+    wide.index.name = "heatmap"
+    steps = int(table["step"].max())
+    n = int(table.loc[table["verdict"] != NOT_READ, "n"].max()) if (table["verdict"] != NOT_READ).any() \
+        else int(table["n"].max())
+    return [f"**Model randomisation** (`randomisation.csv`; Adebayo et al., Sanity checks for saliency maps, NeurIPS "
+            f"2018): each classifier's layers are re-initialised from the top down in {steps} cumulative steps, "
+            f"and every lens that reads the classifier is drawn again on {n} test images. A lens whose maps keep "
+            "their ranking once every layer is random explains the image, not the classifier. Spearman rank "
+            "correlation with the original map once every layer is random, mean [95 % interval]; a lens fails "
+            f"where the whole interval lies above {THRESHOLD:g}, passes where it lies below, unclear otherwise:",
+            _markdown(wide, index=True), " ".join(randomisation_sentences(table, names))]
 
 
 def summary(zoo_dir: str | Path, account: str = "docs/DEMO_RESULTS.md") -> str:
