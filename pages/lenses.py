@@ -9,7 +9,8 @@ import streamlit as st
 
 from dashboard import downloads, state
 from dashboard.lenses import LENSES, make_context, render
-from s2s_core.analysis.figures import ground_truth_figure
+from s2s_core.analysis.dataset.randomisation import NOT_READ, THRESHOLD
+from s2s_core.analysis.figures import ground_truth_figure, randomisation_figure
 from s2s_core.analysis.lens_tables import (
     HEADLINE_METRIC,
     OPTIMISTIC,
@@ -18,6 +19,7 @@ from s2s_core.analysis.lens_tables import (
     verdict_sentences,
     verdicts_wide,
 )
+from s2s_core.demo.report import randomisation_sentences, randomisation_wide
 from s2s_core.errors import S2SError
 
 state.require_app(__file__)
@@ -110,3 +112,23 @@ else:
         st.dataframe(verdicts_wide(vs, metric, mask, list(ref.info.classifiers)), width="stretch")
         downloads.csv_button(vs, f"{ref.info.name}_ground_truth_baselines.csv", key="gt_vs_csv", index=False)
     downloads.csv_button(gt, f"{ref.info.name}_ground_truth.csv", key="gt_csv", index=False)
+
+randomisation = state.result_table(ref, "randomisation")
+if randomisation is not None:  # `s2s evaluate --only randomisation`: opt-in, so shown only where it was run
+    st.header("Model randomisation: do the maps follow the classifier's weights?")
+    state.data_note(ref, ("randomisation",))
+    order = list(ref.info.classifiers)
+    st.markdown("Adebayo et al. (NeurIPS 2018): each classifier's layers are re-initialised from the top down, "
+                "one cut at a time, and every lens that reads the classifier is drawn again. A lens whose maps "
+                "keep their ranking once every layer is random explains the image, not the classifier. Spearman "
+                "rank correlation with the original map at the fully random step, mean [95 % interval]; fails "
+                f"above {THRESHOLD:g}, passes below (`randomisation.csv`).")
+    for sentence in randomisation_sentences(randomisation, order):
+        st.markdown(f"- {sentence}")
+    st.dataframe(randomisation_wide(randomisation, order), width="stretch")
+    metric = st.radio("Similarity", ["spearman", "ssim"], horizontal=True, key="rand_metric",
+                      format_func={"spearman": "Spearman rank correlation", "ssim": "SSIM"}.get)
+    fig = randomisation_figure(randomisation[randomisation["verdict"] != NOT_READ], metric, order,
+                               THRESHOLD if metric == "spearman" else None)
+    st.plotly_chart(fig, key="rand_fig", config={"displayModeBar": False})
+    downloads.csv_button(randomisation, f"{ref.info.name}_randomisation.csv", key="rand_csv", index=False)

@@ -22,6 +22,7 @@ tests read, only through here. Values are fractions in [0, 1] unless a column sa
 | ``channel_zeroing`` | ``channel_zeroing.csv`` | ``classifier,k,top1,top1_relevant_zeroed,top1_random_zeroed,drop_relevant,drop_random,drop_diff,drop_ci_low,drop_ci_high,flip_relevant,flip_random,flip_diff,flip_ci_low,flip_ci_high,verdict,draws,n``: per-image drop of the predicted class's probability and flip rate, top-k relevant vs k random zeroed, paired bootstrap 95 % intervals of relevant − random; ``verdict`` from the drop's interval (issues 18, 25) |
 | ``inversion`` | ``inversion.csv`` | ``classifier,layer,kind,depth,n,error_mean,error_std,ae_error_mean,pair_distance,error_norm,error_norm_ci_low,error_norm_ci_high,ae_error_norm,ae_error_norm_ci_low,ae_error_norm_ci_high,norm_diff,norm_diff_ci_low,norm_diff_ci_high,top1_inversion,top1_ae,top1_original,fitted_to_logits,chance,steps``: errors also divided by the mean distance between two different test images at the layer (1: as far as another image), ``norm_diff`` = x* − A_i(x) paired; ``fitted_to_logits`` (bool) marks the logits layer, where top-1 on x* is near-tautological (feature inversion, seed 003; issue 25) |
 | ``per_image`` | ``per_image.csv`` | ``item,file,label,classifier,measure,heatmap,value``: one row per image, classifier and measure (correct, disagreement, nmi; auc and mass per lens heatmap with masks) (issue 26) |
+| ``randomisation`` | ``randomisation.csv`` | ``lens,heatmap,label,classifier,step,layer,fraction,metric,mean,ci_low,ci_high,n,verdict``: every lens's maps under top-down randomised classifiers vs. its original maps, Spearman and SSIM (Adebayo et al. 2018; issue 26) |
 
 Beside the tables, ``schema.json`` records the schema version that wrote them
 (``{"format": "s2s-results", "version": 1, "files": {...}, "sources": {...}}``). A results folder without it
@@ -211,6 +212,13 @@ for _spec in (
                ("item", "value"),
                "per test image and classifier: i right or wrong, A_i's disagreement with i, nMI(x, A_i(x)), and "
                "every lens's pixel AUC and relevance mass on the filled mask (issue 26)"),
+    ResultFile("randomisation", "randomisation.csv",
+               ("lens", "heatmap", "label", "classifier", "step", "layer", "fraction", "metric", "mean", "ci_low",
+                "ci_high", "n", "verdict"),
+               ("step", "fraction", "mean", "n"),
+               "every lens's maps under cascading randomised classifiers (top layer down) vs. its maps under the "
+               "trained ones: Spearman rank correlation and SSIM per step with 95 % intervals, and a verdict from "
+               "the fully random step (Adebayo et al., NeurIPS 2018; issue 26)"),
 ):
     register(_spec)
 

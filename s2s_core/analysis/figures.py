@@ -617,3 +617,43 @@ def zeroing_figure(z: pd.DataFrame) -> go.Figure:
                       title={"text": "Zeroing the relevant channels vs random ones (paired over images)",
                              "font": {"size": 13}}, legend={"orientation": "h", "y": -0.3})
     return fig
+
+
+RANDOMISATION_COLUMNS = ("heatmap", "label", "classifier", "step", "layer", "fraction", "metric", "mean", "ci_low",
+                         "ci_high", "n")
+
+
+def randomisation_figure(table: pd.DataFrame, metric: str = "spearman", classifiers: Sequence[str] | None = None,
+                         threshold: float | None = None) -> go.Figure:
+    """``randomisation.csv`` (Adebayo et al.'s cascading randomisation) as curves: one panel per heatmap, x the
+    share of the classifier's layers re-initialised from the top (0: the trained weights), y the mean of
+    ``metric`` between each map and its original with its 95 % interval, one line per classifier (one colour
+    across panels); a dashed line at ``threshold``. A lens whose curve stays near 1 ignores the weights."""
+    df = _require(table, RANDOMISATION_COLUMNS, "randomisation table")
+    df = df[df["metric"] == metric]
+    heatmaps = _unique(df["heatmap"])
+    order = [c for c in (classifiers or []) if c in set(df["classifier"])] or _unique(df["classifier"])
+    labels = dict(zip(df["heatmap"], df["label"], strict=False))
+    fig = make_subplots(rows=1, cols=max(1, len(heatmaps)), shared_yaxes=True, horizontal_spacing=0.03,
+                        subplot_titles=[labels[h] for h in heatmaps])
+    for col, heatmap in enumerate(heatmaps, start=1):
+        for k, name in enumerate(order):
+            rows = df[(df["heatmap"] == heatmap) & (df["classifier"] == name)].sort_values("step")
+            if rows.empty:
+                continue
+            fig.add_trace(go.Scatter(
+                x=rows["fraction"], y=rows["mean"], mode="lines+markers", name=name, legendgroup=name,
+                showlegend=col == 1, line={"color": colour(k)},
+                error_y={"type": "data", "array": rows["ci_high"] - rows["mean"],
+                         "arrayminus": rows["mean"] - rows["ci_low"], "visible": True},
+                customdata=np.stack([rows["step"], rows["layer"].fillna("").astype(str), rows["n"]], axis=1),
+                hovertemplate=f"{name}, step %{{customdata[0]}} (down to %{{customdata[1]}}): %{{y:.3f}} "
+                              "(n = %{customdata[2]})<extra></extra>"), row=1, col=col)
+        if threshold is not None:
+            fig.add_hline(y=threshold, line={"dash": "dash", "color": "#777777"}, row=1, col=col)
+    fig.update_xaxes(title_text="share of layers re-initialised", range=[-0.03, 1.03])
+    fig.update_yaxes(title_text=f"{metric} with the original map", row=1, col=1)
+    fig.update_layout(height=360, margin={"l": 40, "r": 10, "t": 70, "b": 40}, legend={"orientation": "h", "y": -0.25},
+                      title={"text": f"Model randomisation (top layer first): {metric} of each map with its original "
+                                     "(mean, 95 % interval)", "font": {"size": 13}})
+    return fig

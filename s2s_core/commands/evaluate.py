@@ -10,6 +10,7 @@ import pandas as pd
 
 from s2s_core import results
 from s2s_core.analysis.dataset import registry
+from s2s_core.analysis.dataset.randomisation import COST_NOTE, randomisation_summary
 from s2s_core.analysis.evaluate import OTHER_DATA, run_evaluation
 from s2s_core.analysis.pairs import PAIR_SEED
 from s2s_core.analysis.tables import table1
@@ -58,7 +59,10 @@ def register(sub) -> None:
         "demo (500 test images of 64 px, 5 classifiers, 2 threads, docs/BENCHMARKS.md): ground_truth with its "
         "model-free maps, both masks and every metric about 2.5 min, --gt-inversion-per-class 50 about 3.5 min more; "
         "channel_zeroing about 1.5 min; --only inversion --per-class 5 (50 images, 4 layers, 200 steps) about "
-        "3.5 min.",
+        "3.5 min. "
+        "Model randomisation "
+        "(randomisation.csv: every lens redrawn under classifiers re-initialised from the top layer down) also runs "
+        f"only when --only names it ({COST_NOTE}).",
     )
     p.add_argument("zoo", type=Path, help="zoo directory (with zoo.json)")
     p.add_argument("--data", type=Path, default=None,
@@ -117,6 +121,9 @@ def _main(args) -> int:
             print("\nFeature inversion (normalised error of the inversion and of A_i(x) at each layer; top-1 of i on "
                   "its inversions, on A_i(x) and on x):")
             print(result.tables["inversion"].drop(columns=["steps"]).to_string(index=False))
+        if "randomisation" in result.tables:
+            print("\nModel randomisation (Spearman of each map with its original once every layer is random):")
+            print(randomisation_summary(result.tables["randomisation"]).to_string(index=False))
     skipped = result.extras.get("skipped_images", 0)
     if skipped:
         print(f"\n{skipped} unreadable image(s) were skipped.")

@@ -4,7 +4,7 @@
 ``s2s report ZOO`` prints it as markdown; ``s2s report ZOO --readme docs/DEMO_RESULTS.md`` replaces the block between
 ``<!-- s2s-report:begin -->`` and ``<!-- s2s-report:end -->`` in that file. Every number and every claim in
 the text is computed here from ``accuracy.csv``, ``cross_accuracy.csv``, ``recon_quality.csv``, ``nmi.csv``,
-``noise.csv`` and, when the zoo has them, ``ground_truth.csv`` and ``channel_zeroing.csv`` (plus
+``noise.csv`` and, when the zoo has them, ``ground_truth.csv``, ``channel_zeroing.csv`` and ``randomisation.csv`` (plus
 ``build_log.json`` and ``zoo.json``), so a rebuilt zoo gets a new, true account, and a
 test keeps docs/DEMO_RESULTS.md and the README's summary (:func:`summary`, ``--summary README.md``) equal to it.
 """
@@ -25,6 +25,7 @@ from s2s_core.analysis.accounts import (
     pattern_account,
     zeroing_account,
 )
+from s2s_core.analysis.dataset.randomisation import NOT_READ, THRESHOLD, randomisation_summary
 from s2s_core.analysis.fca import lattice_at, threshold_intervals
 from s2s_core.analysis.lens_tables import (
     HEADLINE_METRIC,
@@ -304,6 +305,8 @@ def report(zoo_dir: str | Path, allow_mixed: bool = False) -> str:
         out += zeroing_section(_read(results, "channel_zeroing"))
     if result_tables.exists(results, "inversion"):
         out += inversion_section(_read(results, "inversion"), names)
+    if result_tables.exists(results, "randomisation"):
+        out += randomisation_section(_read(results, "randomisation"), names)
     return "\n\n".join(out) + "\n"
 
 
@@ -477,6 +480,78 @@ def inversion_section(inv: pd.DataFrame, names: list[str] | None = None) -> list
             _markdown(table.set_index("classifier"), index=True,
                       digits={"pair distance": 3, "top-1 on A_i(x)": 2, "top-1 on x": 2}),
             " ".join(inversion_account(inv)) + f" The intervals are over the n = {n} images of each classifier."]
+
+
+def _mean_interval(row: pd.Series) -> str:
+    """``"0.48 [0.47, 0.50]"``: a row's mean and 95 % interval."""
+    return f"{row['mean']:.2f} [{row['ci_low']:.2f}, {row['ci_high']:.2f}]"
+
+
+def randomisation_sentences(table: pd.DataFrame, names: list[str] | None = None) -> list[str]:
+    """The generated claims of ``randomisation.csv``: per lens heatmap, for which classifiers it passes, fails or
+    is unclear (Spearman at the fully random step, mean [95 % interval]); the SSIM range there; S2S as reading
+    no weights; the model-free maps as left out."""
+    last = randomisation_summary(table)
+    order = [n for n in (names or []) if n in set(last["classifier"])] or list(dict.fromkeys(last["classifier"]))
+    labels = dict(zip(table["heatmap"], table["label"], strict=False))
+    read = last[last["verdict"] != NOT_READ]
+    sentences = []
+    for heatmap, group in read.groupby("heatmap", sort=False):
+        parts = []
+        for kind in ("passes", "fails", "unclear"):
+            rows = group[group["verdict"] == kind].set_index("classifier")
+            chosen = [c for c in order if c in rows.index]
+            if chosen:
+                parts.append(f"{kind} for " + ", ".join(f"{c} ({_mean_interval(rows.loc[c])})" for c in chosen))
+        label = _md(labels[heatmap])
+        sentences.append(f"{label[:1].upper()}{label[1:]} " + "; ".join(parts) + ".")
+    steps = int(table["step"].max())
+    ssim = table[(table["metric"] == "ssim") & (table["step"] == steps) & (table["verdict"] != NOT_READ)]
+    if not ssim.empty:
+        sentences.append(f"SSIM of these maps with the originals at that step (1: unchanged): {_span(ssim['mean'], 2)}.")
+    fixed = last[last["verdict"] == NOT_READ]
+    if not fixed.empty:
+        maps = " and ".join(_md(labels[h]) for h in dict.fromkeys(fixed["heatmap"]))
+        sentences.append(f"S2S's maps ({maps}) read A_i, whose decoder was tuned through i before: randomising i "
+                         f"leaves them as they were (Spearman {_span(fixed['mean'], 2)}), which is neither a pass "
+                         "nor a fail; whether they depend on i's training is the S2S control's question.")
+    sentences.append("The maps that read no classifier (the model-free baselines and the control |x − A_S(x)|) "
+                     "have no weights to randomise and are left out.")
+    return sentences
+
+
+def randomisation_wide(table: pd.DataFrame, names: list[str] | None = None) -> pd.DataFrame:
+    """Heatmap label x classifier: ``"mean [low, high] verdict"`` of Spearman at the fully random step, for the
+    lenses that read the classifier's weights."""
+    last = randomisation_summary(table)
+    last = last[last["verdict"] != NOT_READ]
+    order = [n for n in (names or []) if n in set(last["classifier"])] or list(dict.fromkeys(last["classifier"]))
+    labels = dict(zip(table["heatmap"], table["label"], strict=False))
+    wide = last.assign(cell=[f"{_mean_interval(r)} {r['verdict']}" for _, r in last.iterrows()]).pivot(
+        index="heatmap", columns="classifier", values="cell").reindex(columns=order)
+    wide = wide.reindex(list(dict.fromkeys(last["heatmap"])))
+    wide.index = [labels[h] for h in wide.index]
+    wide.index.name = "heatmap"
+    return wide
+
+
+def randomisation_section(table: pd.DataFrame, names: list[str] | None = None) -> list[str]:
+    """Model randomisation (``randomisation.csv``, Adebayo et al. 2018): per heatmap and classifier, Spearman's
+    mean [95 % interval] between each map and its original once every layer is random, the verdict
+    (:func:`randomisation_wide`), and the generated claims (:func:`randomisation_sentences`)."""
+    wide = randomisation_wide(table, names)
+    wide.index = [_md(label).replace("|", "\\|") for label in wide.index]
+    wide.index.name = "heatmap"
+    steps = int(table["step"].max())
+    n = int(table.loc[table["verdict"] != NOT_READ, "n"].max()) if (table["verdict"] != NOT_READ).any() \
+        else int(table["n"].max())
+    return [f"**Model randomisation** (`randomisation.csv`; Adebayo et al., Sanity checks for saliency maps, NeurIPS "
+            f"2018): each classifier's layers are re-initialised from the top down in {steps} cumulative steps, "
+            f"and every lens that reads the classifier is drawn again on {n} test images. A lens whose maps keep "
+            "their ranking once every layer is random explains the image, not the classifier. Spearman rank "
+            "correlation with the original map once every layer is random, mean [95 % interval]; a lens fails "
+            f"where the whole interval lies above {THRESHOLD:g}, passes where it lies below, unclear otherwise:",
+            _markdown(wide, index=True), " ".join(randomisation_sentences(table, names))]
 
 
 def summary(zoo_dir: str | Path, account: str = "docs/DEMO_RESULTS.md") -> str:

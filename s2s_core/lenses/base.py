@@ -167,6 +167,9 @@ class Lens(ABC):
     default: ClassVar[bool] = True  #: False: too slow for every image; scored only when asked for
     #: True for a lens that reads the AEs' reconstructions: only then does :meth:`view` run the encoder
     reads_reconstructions: ClassVar[bool] = False
+    #: False for a lens whose maps do not read i's weights when they are drawn (S2S reads A_i, tuned through i
+    #: beforehand): the model-randomisation check says so instead of giving it a pass or a fail
+    reads_weights: ClassVar[bool] = True
     heatmaps: ClassVar[tuple[Heatmap, ...]] = ()
     #: For a model-free lens: the keys of the lenses it is a baseline of (None: every lens); S2S's control
     #: ``|x − A_S(x)|`` is a baseline of S2S alone

@@ -22,6 +22,7 @@ from s2s_core.analysis.dataset.nmi import NmiAnalysis
 from s2s_core.analysis.dataset.noise import NoiseAnalysis
 from s2s_core.analysis.dataset.per_class import PerClassAnalysis
 from s2s_core.analysis.dataset.per_image import PerImageAnalysis
+from s2s_core.analysis.dataset.randomisation import RandomisationAnalysis
 from s2s_core.analysis.dataset.recon_quality import ReconQualityAnalysis
 from s2s_core.errors import ConfigError
 
@@ -29,7 +30,7 @@ ANALYSES: dict[str, type[Analysis]] = {
     cls.name: cls
     for cls in (AccuracyAnalysis, CrossAccuracyAnalysis, PerClassAnalysis, NoiseAnalysis, NmiAnalysis, LabAnalysis,
                 ReconQualityAnalysis, AePatternsAnalysis, GroundTruthAnalysis, PerImageAnalysis,
-                ChannelZeroingAnalysis, InversionAnalysis)
+                ChannelZeroingAnalysis, InversionAnalysis, RandomisationAnalysis)
 }
 
 

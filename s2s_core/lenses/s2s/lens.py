@@ -20,6 +20,7 @@ class S2S(Lens):
     paper = "Palacio et al., What do Deep Networks Like to See?, CVPR 2018"
     heatmaps = (Heatmap("ae_change", "|A_i(x) − A_S(x)|"), Heatmap("ae_residual", "|x − A_i(x)|"))
     reads_reconstructions = True
+    reads_weights = False  # A_i was tuned through i before; randomising i now changes nothing (see the control)
 
     def heatmap(self, ctx: BatchContext, classifier: str, variant: str,
                 target: torch.Tensor | None = None) -> torch.Tensor | None:
