@@ -310,6 +310,11 @@ def report(zoo_dir: str | Path, allow_mixed: bool = False) -> str:
     return "\n\n".join(out) + "\n"
 
 
+def _sentence_case(text: str) -> str:
+    """The first letter upper case, the rest as written (``"pixel AUC"`` -> ``"Pixel AUC"``)."""
+    return text[:1].upper() + text[1:]
+
+
 def per_image_sentence(per: pd.DataFrame, names: list[str]) -> str:
     """How often A_i changes i's answer, per classifier, with a Wilson 95 % interval (``per_image.csv``)."""
     rows = per[per["measure"] == "disagreement"]
@@ -397,9 +402,9 @@ def ground_truth_section(gt: pd.DataFrame, vs: pd.DataFrame | None, names: list[
            f"threshold with the mask in hand), over {n} test images{fewer}. The same images are scored by maps "
            "that read no classifier (a random map, a centre prior, an edge map, saliency maps, and for S2S its own "
            "control |x − A_S(x)|): a lens shows what the classifier uses only where it beats the best of them. "
-           f"{metric_label(HEADLINE_METRIC).capitalize()} (chance 0.5), mean [95 % interval], filled shape:",
+           f"{_sentence_case(metric_label(HEADLINE_METRIC))} (chance 0.5), mean [95 % interval], filled shape:",
            md(scores_wide(gt, HEADLINE_METRIC, "filled", names)),
-           f"{metric_label(HEADLINE_METRIC).capitalize()} on the outline band:",
+           f"{_sentence_case(metric_label(HEADLINE_METRIC))} on the outline band:",
            md(scores_wide(gt, HEADLINE_METRIC, "outline", names))]
     if vs is not None and not vs.empty:
         out += ["Each lens against the best model-free map on the same images (pixel AUC, filled shape): mean "
