@@ -87,14 +87,18 @@ def test_lenses_page(zoo_dir: Path, tmp_path: Path, monkeypatch) -> None:
         return sum(str(m.value).count("<tr><td") for m in at.markdown if "top relevant channels" in str(m.value))
 
     assert channel_rows(at) == 3  # k = 3 rows of the one fitted classifier
-    gt = next(f for f in frames if "random heatmap (chance)" in f.columns)
+    gt = next(f for f in frames if "model-free: random map (uniform noise)" in f.index)
     assert fitted in gt.columns and "gradient of the class score" in gt.index
+    assert "model-free: colour distance from the border" in gt.index  # the baselines beside the lenses
+    verdicts = next(f for f in frames if f is not gt and "gradient of the class score" in f.index
+                    and f[fitted].astype(str).str.contains(" vs ").any())
+    assert verdicts[fitted].str.match(r"(beats|below|tie): [+-]").all()
     zero = next(f for f in frames if "drop: relevant − random [95 % CI]" in f.columns)
     assert set(zero["verdict"]) <= {"hurts more than random", "no more than random", "less than random"}
     assert "paired bootstrap 95 % interval" in text and "The prediction flips more often" in text
     # the inversion lens outlines the mask too and scores its error map against it
     assert "pixel AUC against the mask" in text
-    assert [h.value for h in at.header][:4] == [lens.title for lens in LENSES.values()]
+    assert [h.value for h in at.header][:len(LENSES)] == [lens.title for lens in LENSES.values()]
     at.select_slider(key="lens_k").set_value(1).run()
     assert not at.exception
     assert channel_rows(at) == 1

@@ -62,7 +62,7 @@ def test_every_classifier_gets_x_its_reconstruction_and_the_inversion(lenses: Ap
                                             "S2S control", "Maps that read no classifier",
                                             "Ground truth: every lens against the masks and against maps that read "
                                             "no classifier"]
-    assert _texts(at).count("**reads no classifier**") == 2  # the baselines: one column each, drawn once
+    assert _texts(at).count("**reads no classifier** (the same for every classifier)") == 2  # drawn once each
     layer_boxes = {s.label: s for s in at.selectbox if s.label.startswith("layer of ")}
     assert set(layer_boxes) == {"layer of L", "layer of A", "layer of V"}
     assert layer_boxes["layer of A"].value.name == "features.9"  # the mid layer by default

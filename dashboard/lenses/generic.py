@@ -34,20 +34,26 @@ def view(ctx: PageContext, lens: Lens) -> LensView:
 
 def draw(ctx: PageContext, lens: Lens, v: LensView, key: str) -> None:
     """Draw a computed view: columns, this image's scores against its mask, the PNG of every column."""
-    cols = st.columns(max(1, len(v.columns)))
-    strips = []
     factor = shown_factor(v.image.shape[0])
-    for col, column in zip(cols, v.columns, strict=False):
-        with col:
-            st.markdown(f"**{html.escape(column.title if lens.needs_model else 'reads no classifier')}**")
-            if column.tiles:  # one picture per column, its tiles stacked: a few images to send, not dozens
-                st.image(stack(column.tiles), caption=" · ".join(t.caption for t in column.tiles) + " (top to bottom)",
-                         width="stretch")
+    if lens.needs_model:
+        for col, column in zip(st.columns(max(1, len(v.columns))), v.columns, strict=False):
+            with col:
+                st.markdown(f"**{html.escape(column.title)}**")
+                if column.tiles:  # one picture per column, its tiles stacked: a few images to send, not dozens
+                    st.image(stack(column.tiles), width="stretch",
+                             caption=" · ".join(t.caption for t in column.tiles) + " (top to bottom)")
+                if column.note:
+                    st.info(f"{column.classifier}: {column.note}")
+    else:  # maps that read no classifier: drawn once, side by side, each as wide as a classifier's column
+        st.markdown("**reads no classifier** (the same for every classifier)")
+        tiles = [t for column in v.columns for t in column.tiles]
+        for col, tile in zip(st.columns(max(len(ctx.names), len(tiles), 1)), tiles, strict=False):
+            col.image(tile.image, caption=tile.caption, width="stretch")
+        for column in v.columns:
             if column.note:
-                st.info(f"{column.classifier}: {column.note}")
-            if column.tiles:
-                strips.append(np.concatenate([image_tile(v.image, "x", ctx.drawn_mask, factor).image,
-                                              *[t.image for t in column.tiles]], axis=0))
+                st.info(column.note)
+    strips = [np.concatenate([image_tile(v.image, "x", ctx.drawn_mask, factor).image,
+                              *[t.image for t in column.tiles]], axis=0) for column in v.columns if column.tiles]
     if ctx.mask is not None and v.heatmaps:
         scores = v.scores(ctx.mask, lens.labels())
         wide = scores.pivot(index="label", columns="classifier", values="AUC")

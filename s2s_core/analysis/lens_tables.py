@@ -79,6 +79,18 @@ def best_baseline(gt: pd.DataFrame, metric: str = HEADLINE_METRIC, mask: str = H
     return None if free.empty else free.loc[free["mean"].idxmax()]
 
 
+def _grouped(rows: pd.DataFrame, best_label: str | None) -> str:
+    """``"relevant channels, guided backprop for L (+0.027 [+0.016, +0.037]), A (…); gradient for A (…)"``: one
+    clause per lens heatmap, its classifiers in order; a baseline is named only where it is not ``best_label``
+    (on the lens's own images another map may score higher)."""
+    clauses = []
+    for label, group in rows.groupby("label", sort=False):
+        parts = [f"{r.classifier} ({_interval(r.diff, r.ci_low, r.ci_high, True)}"
+                 + (f" vs {r.baseline_label})" if r.baseline_label != best_label else ")") for r in group.itertuples()]
+        clauses.append(f"{label} for " + ", ".join(parts))
+    return "; ".join(clauses)
+
+
 def verdict_sentences(vs: pd.DataFrame, gt: pd.DataFrame, classifiers: Sequence[str] | None = None) -> list[str]:
     """Generated claims: per mask, the best model-free map by the headline metric and which lens beats it for
     which classifier (with the interval); then, over every standard metric and both masks, each lens x
@@ -100,8 +112,7 @@ def verdict_sentences(vs: pd.DataFrame, gt: pd.DataFrame, classifiers: Sequence[
                      f"{int((df['verdict'] == 'below').sum())} below, of {len(df)}).")
         else:
             head += ("Beating the best model-free map on the same images (difference, paired 95 % interval): "
-                     + "; ".join(f"{r.label} for {r.classifier} ({_interval(r.diff, r.ci_low, r.ci_high, True)} "
-                                 f"vs {r.baseline_label})" for r in beats.itertuples())
+                     + _grouped(beats, None if best is None else best["label"])
                      + f". The other {len(df) - len(beats)} of {len(df)} lens × classifier pairs tie with it or "
                      "fall below it.")
         out.append(head)
