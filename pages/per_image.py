@@ -9,7 +9,7 @@ from s2s_core.analysis.per_image_table import as_read, choices, classifiers_for,
 
 state.require_app(__file__)
 
-SHOWN, COLUMNS = 24, 8
+SHOWN, COLUMNS = 24, 6
 
 st.title("Per image")
 ref = state.require_zoo()
@@ -53,7 +53,7 @@ for start in range(0, len(top), COLUMNS):
             thumb = state.thumbnail(str(path), path.stat().st_mtime)
             if thumb is not None:
                 col.image(thumb, width="stretch")
-        col.caption(f"#{row.rank} · {row.label} · {row.value:.3f}")
+        col.caption(f"#{row.rank} · {row.label} · **{row.value:.3f}**")
         if path is not None and path.is_file() and col.button("Open", key=f"per_image_open_{row.item}",
                                                               on_click=_open, args=(row.file,), width="stretch",
                                                               help=row.file):

@@ -42,7 +42,10 @@ def page(zoo: Path, tmp_path: Path, monkeypatch) -> AppTest:
 def test_images_are_sorted_worst_first_by_the_chosen_score(page: AppTest, zoo: Path) -> None:
     box = page.selectbox(key="per_image_measure")
     labels = [o for o in box.options]
-    assert labels[0].startswith("pixel AUC of ") and "nMI(x, A_i(x))" in labels and "A_i changes i's answer" in labels
+    assert labels[0] == "pixel AUC of |A_i(x) − A_S(x)|"  # a lens first, the maps that read no classifier last
+    assert labels[-1].endswith("(reads no classifier)") and "pixel AUC of random map (uniform noise) (reads no " \
+        "classifier)" in labels
+    assert "nMI(x, A_i(x))" in labels and "A_i changes i's answer" in labels
     assert "pixel AUC of gradient of the class score" in labels
     box.select_index(labels.index("pixel AUC of gradient of the class score")).run()
     clf = page.selectbox(key="per_image_clf")

@@ -124,11 +124,14 @@ def verdict_sentences(vs: pd.DataFrame, gt: pd.DataFrame, classifiers: Sequence[
     else:
         counts = (wins.groupby(["label", "classifier"], sort=False).size()
                   .rename("n").reset_index())
-        counts = counts.assign(_r=counts["classifier"].map(rank)).sort_values(["label", "_r"], kind="stable")
+        lens_rank = {label: i for i, label in enumerate(dict.fromkeys(vs["label"]))}  # the registry's order
+        counts = (counts.assign(_l=counts["label"].map(lens_rank), _r=counts["classifier"].map(rank))
+                  .sort_values(["_l", "_r"], kind="stable"))
         per = len(standard_metrics()) * vs["mask"].nunique()
         out.append(f"Over all {len(standard_metrics())} standard metrics and both masks ({per} comparisons per lens "
                    "and classifier), the lenses that beat the best model-free map at least once: "
-                   + "; ".join(f"{r.label} for {r.classifier} ({r.n} of {per})" for r in counts.itertuples())
+                   + "; ".join(f"{label} for " + ", ".join(f"{r.classifier} ({r.n} of {per})" for r in g.itertuples())
+                               for label, g in counts.groupby("label", sort=False))
                    + ". Every other pair never does.")
     return out
 

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from s2s_core.analysis.dataset.ground_truth import CHANCE_KEY, CHANCE_LABEL
+
 #: Measure key -> (what a reader sees, True where a larger value is worse).
 MEASURES: dict[str, tuple[str, bool]] = {
     "auc": ("pixel AUC", False),
@@ -42,15 +44,25 @@ class Choice:
 
 
 def choices(per: pd.DataFrame, labels: dict[str, str] | None = None) -> list[Choice]:
-    """Every (measure, heatmap) in the file, lens scores first, named with ``labels`` (heatmap key -> label)."""
-    labels = labels or {}
+    """Every (measure, heatmap) in the file, named with ``labels`` (heatmap key -> label; the chance map is
+    named here): first the lenses' heatmaps, which read a classifier (by measure, then in file order), then i's
+    and A_i's own measures, then the maps that read no classifier."""
+    labels = {CHANCE_KEY: CHANCE_LABEL, **(labels or {})}
+    free = set(per.loc[per["classifier"] == "", "heatmap"])
     pairs = per[["measure", "heatmap"]].drop_duplicates()
     order = {m: i for i, m in enumerate(MEASURES)}
-    pairs = pairs.assign(_o=pairs["measure"].map(order).fillna(len(order))).sort_values("_o", kind="stable")
+
+    def group(measure: str, heatmap: str) -> int:
+        return 2 if heatmap in free else 0 if heatmap else 1
+
+    pairs = pairs.assign(_g=[group(m, h) for m, h in zip(pairs["measure"], pairs["heatmap"], strict=True)],
+                         _o=pairs["measure"].map(order).fillna(len(order)))
+    pairs = pairs.sort_values(["_g", "_o"], kind="stable")
     out = []
     for measure, heatmap in zip(pairs["measure"], pairs["heatmap"], strict=True):
         name = MEASURES.get(measure, (measure, False))[0]
-        out.append(Choice(measure, heatmap, f"{name} of {labels.get(heatmap, heatmap)}" if heatmap else name))
+        text = f"{name} of {labels.get(heatmap, heatmap)}" if heatmap else name
+        out.append(Choice(measure, heatmap, text + (" (reads no classifier)" if heatmap in free else "")))
     return out
 
 
