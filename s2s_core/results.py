@@ -21,6 +21,7 @@ tests read, only through here. Values are fractions in [0, 1] unless a column sa
 | ``ground_truth_baselines`` | ``ground_truth_baselines.csv`` | ``lens,heatmap,label,classifier,mask,metric,baseline,baseline_label,score,baseline_score,diff,ci_low,ci_high,n,verdict``: every lens against the best model-free map on the same images (issue 25) |
 | ``channel_zeroing`` | ``channel_zeroing.csv`` | ``classifier,k,top1,top1_relevant_zeroed,top1_random_zeroed,drop_relevant,drop_random,drop_diff,drop_ci_low,drop_ci_high,flip_relevant,flip_random,flip_diff,flip_ci_low,flip_ci_high,verdict,draws,n``: per-image drop of the predicted class's probability and flip rate, top-k relevant vs k random zeroed, paired bootstrap 95 % intervals of relevant − random; ``verdict`` from the drop's interval (issues 18, 25) |
 | ``inversion`` | ``inversion.csv`` | ``classifier,layer,kind,depth,n,error_mean,error_std,ae_error_mean,pair_distance,error_norm,error_norm_ci_low,error_norm_ci_high,ae_error_norm,ae_error_norm_ci_low,ae_error_norm_ci_high,norm_diff,norm_diff_ci_low,norm_diff_ci_high,top1_inversion,top1_ae,top1_original,fitted_to_logits,chance,steps``: errors also divided by the mean distance between two different test images at the layer (1: as far as another image), ``norm_diff`` = x* − A_i(x) paired; ``fitted_to_logits`` (bool) marks the logits layer, where top-1 on x* is near-tautological (feature inversion, seed 003; issue 25) |
+| ``s2s_control`` | ``s2s_control.csv`` | ``classifier,measure,label,a_i,control,a_s,diff,ci_low,ci_high,n,verdict``: A_i against A_S's decoder tuned through a random copy of i, paired intervals (issue 26) |
 | ``per_image`` | ``per_image.csv`` | ``item,file,label,classifier,measure,heatmap,value``: one row per image, classifier and measure (correct, disagreement, nmi; auc and mass per lens heatmap with masks) (issue 26) |
 | ``randomisation`` | ``randomisation.csv`` | ``lens,heatmap,label,classifier,step,layer,fraction,metric,mean,ci_low,ci_high,n,verdict``: every lens's maps under top-down randomised classifiers vs. its original maps, Spearman and SSIM (Adebayo et al. 2018; issue 26) |
 
@@ -208,6 +209,12 @@ for _spec in (
                tuple(c for c in INVERSION_COLUMNS if c not in ("classifier", "layer", "kind", "fitted_to_logits")),
                "feature inversion per classifier and layer: normalised error, also on the paper's scale (1: as far "
                "as another image) with intervals, and top-1 on the inversions vs. A_i(x) (Mahendran & Vedaldi)"),
+    ResultFile("s2s_control", "s2s_control.csv",
+               ("classifier", "measure", "label", "a_i", "control", "a_s", "diff", "ci_low", "ci_high", "n", "verdict"),
+               ("a_i", "control", "a_s", "diff", "ci_low", "ci_high", "n"),
+               "A_i against its S2S control (A_S's decoder tuned with A_i's recipe through a randomly initialised "
+               "copy of i): change from A_S, i's top-1, PSNR and the |x - A(x)| map's AUC, paired 95 % intervals "
+               "(issue 26)", needs="controls in the zoo (s2s demo-controls)"),
     ResultFile("per_image", "per_image.csv", ("item", "file", "label", "classifier", "measure", "heatmap", "value"),
                ("item", "value"),
                "per test image and classifier: i right or wrong, A_i's disagreement with i, nMI(x, A_i(x)), and "

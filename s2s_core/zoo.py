@@ -60,6 +60,9 @@ class ZooInfo:
     classes: list[str] | None = None
     class_ids: list[str] | None = None
     preprocessing: dict = field(default_factory=dict)  #: the AE's evaluation crop (s2s_core.data.preprocess)
+    #: S2S controls: name of A_i -> a ``decoder`` unit of A_S's decoder fine-tuned, with A_i's recipe, through a
+    #: randomly initialised copy of i's architecture (issue 26; :mod:`s2s_core.demo.controls`)
+    controls: dict[str, str] = field(default_factory=dict)
 
     @property
     def class_names(self) -> ClassNames | None:
@@ -83,7 +86,8 @@ class ZooInfo:
                        results=str(raw.get("results", "results")),
                        classes=[str(c) for c in raw["classes"]] if raw.get("classes") else None,
                        class_ids=[str(c) for c in raw["class_ids"]] if raw.get("class_ids") else None,
-                       preprocessing=dict(raw.get("preprocessing") or {}))
+                       preprocessing=dict(raw.get("preprocessing") or {}),
+                       controls={str(k): str(v) for k, v in dict(raw.get("controls") or {}).items()})
         except (KeyError, TypeError, ValueError) as exc:
             raise CheckpointError(f"{zfile}: missing or invalid field ({exc}); needs input_size, num_classes, "
                                   "base") from exc
@@ -92,6 +96,9 @@ class ZooInfo:
                 check_member_name(name)
             except ConfigError as exc:
                 raise CheckpointError(f"{zfile}: {exc}") from exc
+        stray = sorted(set(info.controls) - set(info.aes))
+        if stray:
+            raise CheckpointError(f"{zfile}: controls {stray} have no fine-tuned AE of the same name")
         try:
             zoo_preprocessing(info.input_size, info.preprocessing)
         except (ConfigError, TypeError, ValueError) as exc:
@@ -166,7 +173,7 @@ def write_zoo_manifest(path: str | Path, *, name: str, input_size: int, num_clas
                        classifiers: dict[str, str | dict], aes: dict[str, str], seed: int | None = None,
                        data: dict | None = None, recipe: dict | None = None, results: str = "results",
                        classes: ClassNames | Sequence[str] | None = None,
-                       preprocessing: dict | None = None) -> Path:
+                       preprocessing: dict | None = None, controls: dict[str, str] | None = None) -> Path:
     """Write ``zoo.json`` atomically into directory ``path``; every A_i name must be a classifier name.
 
     ``classes``: class names in the classifiers' label order (index i = logit i), with their ids if known.
@@ -178,11 +185,15 @@ def write_zoo_manifest(path: str | Path, *, name: str, input_size: int, num_clas
     unknown = sorted(set(aes) - set(classifiers))
     if unknown:
         raise ConfigError(f"fine-tuned AEs {unknown} have no classifier of the same name in the zoo")
+    stray = sorted(set(controls or {}) - set(aes))
+    if stray:
+        raise ConfigError(f"controls {stray} have no fine-tuned AE of the same name in the zoo")
     return write_json_atomic(Path(path) / ZOO_FILE, {
         "format": ZOO_FORMAT, "name": name, "input_size": int(input_size), "num_classes": int(num_classes),
         "seed": seed, "base": base, "classifiers": classifiers, "aes": aes, "data": data or {},
         "recipe": recipe or {}, "results": results, **(ClassNames.of(classes).to_meta() if classes else {}),
-        **({"preprocessing": dict(preprocessing)} if preprocessing else {})})
+        **({"preprocessing": dict(preprocessing)} if preprocessing else {}),
+        **({"controls": dict(controls)} if controls else {})})
 
 
 def torchvision_entry_weights(entry: dict) -> tuple[str, str]:
@@ -249,10 +260,13 @@ class Zoo:
     """
 
     def __init__(self, info: ZooInfo, base: SegNet, decoders: dict[str, SegNetDecoder],
-                 classifiers: dict[str, nn.Module], own_encoders: dict[str, SegNet] | None = None) -> None:
+                 classifiers: dict[str, nn.Module], own_encoders: dict[str, SegNet] | None = None,
+                 controls: dict[str, SegNetDecoder] | None = None) -> None:
         self.info, self.path = info, info.path
         self.base, self.decoders, self.classifiers = base, decoders, classifiers
         self.own_encoders = own_encoders or {}
+        #: S2S controls by A_i's name: decoders tuned through a random copy of i (:attr:`ZooInfo.controls`)
+        self.controls = controls or {}
 
     @classmethod
     def load(cls, path: str | Path, *, load_classifiers: bool = True, device: str | torch.device = "cpu") -> Zoo:
@@ -282,15 +296,23 @@ class Zoo:
                 whole = SegNet(**base.config)
                 whole.encoder, whole.decoder = encoder, decoder
                 own[name] = whole.eval()
+        controls: dict[str, SegNetDecoder] = {}
+        for name, rel in info.controls.items():
+            manifest, ref, decoder, encoder = read_finetuned(info.path / rel)
+            if ref != base_path or manifest.get("args") != base.config or encoder is not None:
+                raise CheckpointError(f"control {name!r} ({info.path / rel}) is not a decoder of this zoo's base "
+                                      f"{info.base!r}")
+            controls[name] = decoder
         clfs: dict[str, nn.Module] = {}
         if load_classifiers:
             for name in info.classifiers:
                 clfs[name] = load_zoo_classifier(info, name)
             _reconcile_classes(info, clfs)
-        return cls(info, base, decoders, clfs, own).to(device)
+        return cls(info, base, decoders, clfs, own, controls).to(device)
 
     def to(self, device: str | torch.device) -> Zoo:
-        modules = (self.base, *self.decoders.values(), *self.own_encoders.values(), *self.classifiers.values())
+        modules = (self.base, *self.decoders.values(), *self.own_encoders.values(), *self.classifiers.values(),
+                   *self.controls.values())
         for module in modules:
             module.to(device).eval()
         return self

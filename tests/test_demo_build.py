@@ -34,6 +34,7 @@ def test_quick_build_writes_a_zoo_that_loads(quick_zoo: Path) -> None:
     zoo = Zoo.load(quick_zoo)
     assert sorted(zoo.classifiers) == sorted(quick_recipe().classifiers)
     assert sorted(zoo.decoders) == sorted(zoo.classifiers)
+    assert sorted(zoo.controls) == sorted(zoo.decoders)  # the S2S controls, built beside every A_i
     assert zoo.classes and len(zoo.classes) == zoo.num_classes == 10
     x = torch.rand(2, 3, zoo.input_size, zoo.input_size)
     recon = zoo.reconstruct_all(x)

@@ -20,7 +20,7 @@ from s2s_core.errors import ConfigError
 
 def test_the_analyses_are_registered_in_order() -> None:
     assert registry.names() == ["accuracy", "cross_accuracy", "per_class", "noise", "nmi", "lab_histograms",
-                                "recon_quality", "ae_patterns", "ground_truth", "per_image", "channel_zeroing", "inversion",
+                                "recon_quality", "ae_patterns", "ground_truth", "per_image", "s2s_control", "channel_zeroing", "inversion",
                                 "randomisation"]
     # feature inversion optimises an image per image, layer and classifier, and model randomisation draws every
     # lens again per randomised step: they run only when asked for
@@ -34,7 +34,7 @@ def test_select_only_and_skip() -> None:
     assert [c.name for c in registry.select(["nmi", "noise"])] == ["noise", "nmi"]  # registry order
     assert [c.name for c in registry.select(skip=["noise", "lab_histograms"])] == [
         "accuracy", "cross_accuracy", "per_class", "nmi", "recon_quality", "ae_patterns", "ground_truth",
-        "per_image", "channel_zeroing"]
+        "per_image", "s2s_control", "channel_zeroing"]
     with pytest.raises(ConfigError, match="unknown analysis 'nim'; known: accuracy"):
         registry.select(["nim"])
     with pytest.raises(ConfigError, match="nothing to run"):

@@ -35,6 +35,7 @@ def register(sub) -> None:
     p.add_argument("--no-evaluate", action="store_true", help="skip the evaluation stage")
     p.set_defaults(func=_main)
     _register_masks(sub)
+    _register_controls(sub)
 
 
 def _main(args) -> int:
@@ -72,4 +73,29 @@ def _register_masks(sub) -> None:
 def _masks(args) -> int:
     root, n = write_demo_masks(args.zoo)
     print(f"wrote {n} masks to {root}")
+    return 0
+
+
+def _register_controls(sub) -> None:
+    p = sub.add_parser("demo-controls", help="add the S2S controls to a demo zoo (A_S's decoder tuned through random "
+                       "copies of its classifiers)",
+                       description="For every A_i of a demo zoo (or --only NAMES), fine-tune A_S's decoder with A_i's "
+                       "recipe (steps, batch, learning rate, seed, data) through a randomly initialised copy of "
+                       "classifier i, write it to controls/<name> and list it in zoo.json; `s2s evaluate --only "
+                       "s2s_control` then compares each A_i with its control. `s2s demo` builds them itself. About "
+                       "as long as the fine-tuning stage (a few minutes on 2 cores for the demo's five).")
+    p.add_argument("zoo", type=Path, nargs="?", default=Path("checkpoints/demo"), help="demo zoo directory")
+    p.add_argument("--only", default="", metavar="NAMES", help="comma-separated names of A_i (default: every one)")
+    p.add_argument("--workers", type=int, default=2, help="processes side by side (default 2)")
+    p.set_defaults(func=_controls)
+
+
+def _controls(args) -> int:
+    from s2s_core.demo.controls import add_controls
+
+    if args.workers < 1:
+        raise ConfigError(f"--workers must be at least 1, got {args.workers}")
+    names = [n.strip() for n in args.only.split(",") if n.strip()] or None
+    for name, seconds in add_controls(args.zoo, names, workers=args.workers).items():
+        print(f"control {name}: {seconds:.0f} s")
     return 0

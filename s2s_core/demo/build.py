@@ -79,7 +79,7 @@ def _drop_stale_stages(partial: Path, old: DemoRecipe, new: DemoRecipe) -> None:
         if short not in new.classifiers or stale("classifier", short):
             doomed.append(partial / "classifiers" / short)
         if short not in new.classifiers or stale("finetune", short):
-            doomed.append(partial / "aes" / short)
+            doomed += [partial / "aes" / short, partial / "controls" / short]  # a control follows A_i's recipe
     for path in doomed:
         shutil.rmtree(path, ignore_errors=True)
 
@@ -249,7 +249,7 @@ def stage_finetune(out: str, recipe_dict: dict, short: str) -> dict[str, Any]:
 
 # --------------------------------------------------------------------------- orchestration
 #: Rough relative cost of each kind of stage on 2 cores (for the ETA only).
-_STAGE_WEIGHTS = {"data": 0.05, "pretrain": 3.0, "classifier": 1.0, "finetune": 0.6, "evaluate": 1.0}
+_STAGE_WEIGHTS = {"data": 0.05, "pretrain": 3.0, "classifier": 1.0, "finetune": 0.6, "control": 0.6, "evaluate": 1.0}
 
 
 def _stage_weight(stage: str) -> float:
@@ -322,6 +322,7 @@ def build_demo(out: str | Path, recipe: DemoRecipe, *, force: bool = False, prog
 
     from s2s_core.analysis.evaluate import run_evaluation
     from s2s_core.data.demo_data import CLASS_NAMES, write_split_to_folder
+    from s2s_core.demo.controls import CONTROLS_DIR, stage_control
     from s2s_core.demo.masks import write_outlines
     from s2s_core.lenses.channels.fit import fit_zoo as fit_channels
     from s2s_core.zoo import write_zoo_manifest
@@ -346,8 +347,9 @@ def build_demo(out: str | Path, recipe: DemoRecipe, *, force: bool = False, prog
     partial.mkdir(parents=True, exist_ok=True)
     recipe_file.write_text(json.dumps(recipe.to_dict(), indent=2) + "\n")
     shorts = list(recipe.classifiers)
-    reporter = _Reporter(total=3 + 2 * len(shorts) + int(evaluate), progress_file=progress_file, show_bar=show_bar)
-    stages = ["data", "pretrain", "pretrain", *(f"classifier {s}" for s in shorts), *(f"finetune {s}" for s in shorts)]
+    reporter = _Reporter(total=3 + 3 * len(shorts) + int(evaluate), progress_file=progress_file, show_bar=show_bar)
+    stages = ["data", "pretrain", "pretrain", *(f"classifier {s}" for s in shorts), *(f"finetune {s}" for s in shorts),
+              *(f"control {s}" for s in shorts)]
     reporter.weight_total = sum(_stage_weight(s) for s in stages + (["evaluate"] if evaluate else []))
     reporter.event("start", recipe=recipe.to_dict(), out=str(out))
     started = time.monotonic()
@@ -386,19 +388,20 @@ def build_demo(out: str | Path, recipe: DemoRecipe, *, force: bool = False, prog
     else:
         reporter.stage_done({"stage": "pretrain (already built)" if base_built else "pretrain (done in part 1)"})
 
-    # Stage 3: one decoder per classifier.
+    # Stage 3: one decoder per classifier, and its S2S control (the same recipe through a random copy of it).
     tasks = []
     for short in clf_order:
-        if not _unit_done(partial / "aes" / short):
-            tasks.append((stage_finetune, (str(partial), recipe.to_dict(), short)))
-        else:
-            reporter.stage_done({"stage": f"finetune {short} (already built)"})
+        for unit, stage in ((partial / "aes" / short, stage_finetune), (partial / CONTROLS_DIR / short, stage_control)):
+            if not _unit_done(unit):
+                tasks.append((stage, (str(partial), recipe.to_dict(), short)))
+            else:
+                reporter.stage_done({"stage": f"{unit.parent.name} {short} (already built)"})
     log += _run_parallel(tasks, recipe.workers, reporter)
 
     write_zoo_manifest(
         partial, name=ZOO_NAME, input_size=recipe.size, num_classes=len(CLASS_NAMES), base=BASE_DIR,
         classifiers={s: f"classifiers/{s}" for s in shorts}, aes={s: f"aes/{s}" for s in shorts},
-        seed=recipe.seed, classes=list(CLASS_NAMES),
+        controls={s: f"{CONTROLS_DIR}/{s}" for s in shorts}, seed=recipe.seed, classes=list(CLASS_NAMES),
         data={"dir": "data", "test": "data/test", "description": "procedural shapes over photo crops; "
               "the class is the shape's outline (see s2s_core.data.demo_data)"},
         recipe={**recipe.to_dict(), "code_version": __version__, "command": "s2s demo"})

@@ -24,12 +24,13 @@ from s2s_core.analysis.dataset.per_class import PerClassAnalysis
 from s2s_core.analysis.dataset.per_image import PerImageAnalysis
 from s2s_core.analysis.dataset.randomisation import RandomisationAnalysis
 from s2s_core.analysis.dataset.recon_quality import ReconQualityAnalysis
+from s2s_core.analysis.dataset.s2s_control import S2SControlAnalysis
 from s2s_core.errors import ConfigError
 
 ANALYSES: dict[str, type[Analysis]] = {
     cls.name: cls
     for cls in (AccuracyAnalysis, CrossAccuracyAnalysis, PerClassAnalysis, NoiseAnalysis, NmiAnalysis, LabAnalysis,
-                ReconQualityAnalysis, AePatternsAnalysis, GroundTruthAnalysis, PerImageAnalysis,
+                ReconQualityAnalysis, AePatternsAnalysis, GroundTruthAnalysis, PerImageAnalysis, S2SControlAnalysis,
                 ChannelZeroingAnalysis, InversionAnalysis, RandomisationAnalysis)
 }
 
