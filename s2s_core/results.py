@@ -22,6 +22,7 @@ tests read, only through here. Values are fractions in [0, 1] unless a column sa
 | ``channel_zeroing`` | ``channel_zeroing.csv`` | ``classifier,k,top1,top1_relevant_zeroed,top1_random_zeroed,drop_relevant,drop_random,drop_diff,drop_ci_low,drop_ci_high,flip_relevant,flip_random,flip_diff,flip_ci_low,flip_ci_high,verdict,draws,n``: per-image drop of the predicted class's probability and flip rate, top-k relevant vs k random zeroed, paired bootstrap 95 % intervals of relevant − random; ``verdict`` from the drop's interval (issues 18, 25) |
 | ``inversion`` | ``inversion.csv`` | ``classifier,layer,kind,depth,n,error_mean,error_std,ae_error_mean,pair_distance,error_norm,error_norm_ci_low,error_norm_ci_high,ae_error_norm,ae_error_norm_ci_low,ae_error_norm_ci_high,norm_diff,norm_diff_ci_low,norm_diff_ci_high,top1_inversion,top1_ae,top1_original,fitted_to_logits,chance,steps``: errors also divided by the mean distance between two different test images at the layer (1: as far as another image), ``norm_diff`` = x* − A_i(x) paired; ``fitted_to_logits`` (bool) marks the logits layer, where top-1 on x* is near-tautological (feature inversion, seed 003; issue 25) |
 | ``per_image`` | ``per_image.csv`` | ``item,file,label,classifier,measure,heatmap,value``: one row per image, classifier and measure (correct, disagreement, nmi; auc and mass per lens heatmap with masks) (issue 26) |
+| ``class_sensitivity`` | ``class_sensitivity.csv`` | ``lens,heatmap,label,classifier,model_free,subset,measure,mean,ci_low,ci_high,reference,reference_mean,diff,diff_ci_low,diff_ci_high,n,verdict,note``: per class-conditional lens heatmap, classifier and ``subset`` (``all`` composites, or ``top2``: both classes in i's top-2), each ``measure`` (``sensitivity`` ½[(m_a(A) − m_a(B)) + (m_b(B) − m_b(A))], ``mass_diff`` m_a(A) − m_a(B), ``pointing`` on a, ``pointing_other`` on b) with the bootstrap 95 % interval of its mean and the paired difference from its ``reference`` (``zero``, or the best model-free map, the anchor rows with ``model_free`` true); ``both_top2`` rows: the share of composites with a and b in i's top-2 (Wilson interval); rows with only a ``note``: lenses that are not class-conditional or gave no map (issue 26) |
 
 Beside the tables, ``schema.json`` records the schema version that wrote them
 (``{"format": "s2s-results", "version": 1, "files": {...}, "sources": {...}}``). A results folder without it
@@ -95,6 +96,10 @@ ZEROING_COLUMNS = ("classifier", "k", "top1", "top1_relevant_zeroed", "top1_rand
                    "flip_relevant", "flip_random", "flip_diff", "flip_ci_low", "flip_ci_high", "verdict", "draws", "n")
 #: Inversion: the error of x* and of A_i(x) as before, and divided by ``pair_distance`` (the same measure between two
 #: different test images) with 95 % intervals; ``fitted_to_logits`` marks the logits layer (issue 25).
+#: Class sensitivity: one row per lens heatmap, classifier, subset and measure (issue 26).
+CLASS_SENSITIVITY_COLUMNS = ("lens", "heatmap", "label", "classifier", "model_free", "subset", "measure", "mean",
+                             "ci_low", "ci_high", "reference", "reference_mean", "diff", "diff_ci_low", "diff_ci_high",
+                             "n", "verdict", "note")
 INVERSION_COLUMNS = ("classifier", "layer", "kind", "depth", "n", "error_mean", "error_std", "ae_error_mean",
                      "pair_distance", "error_norm", "error_norm_ci_low", "error_norm_ci_high", "ae_error_norm",
                      "ae_error_norm_ci_low", "ae_error_norm_ci_high", "norm_diff", "norm_diff_ci_low",
@@ -211,6 +216,12 @@ for _spec in (
                ("item", "value"),
                "per test image and classifier: i right or wrong, A_i's disagreement with i, nMI(x, A_i(x)), and "
                "every lens's pixel AUC and relevance mass on the filled mask (issue 26)"),
+    ResultFile("class_sensitivity", "class_sensitivity.csv", CLASS_SENSITIVITY_COLUMNS,
+               ("mean", "ci_low", "ci_high", "reference_mean", "diff", "diff_ci_low", "diff_ci_high", "n"),
+               "class (target) sensitivity on two-shape images: each class-conditional lens's maps for both classes, "
+               "mass and pointing on each shape, paired 95 % intervals against 0 and the model-free anchors, and "
+               "how often both classes are in i's top-2 (issue 26)",
+               needs="a two-shape composite set (s2s demo-pairs ZOO)"),
 ):
     register(_spec)
 

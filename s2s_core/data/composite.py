@@ -24,13 +24,17 @@ On disk, beside a split ``<split>/`` (ImageFolder, labelled by class a):
 
 from __future__ import annotations
 
+import csv
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
 import torch.nn.functional as F
+from PIL import Image
 
 from s2s_core.data.masks import masks_folder
+from s2s_core.errors import ConfigError
 
 #: Coverage above which a pixel of b is pure fill (its colour is estimated there).
 SOLID = 0.99
@@ -144,3 +148,45 @@ def compose(image: torch.Tensor, first: torch.Tensor, other: torch.Tensor, secon
         return None
     out = image * (1 - moved) + colour[:, None, None] * moved
     return Composite(out.clamp(0, 1), first, moved, (dy, dx))
+
+
+@dataclass(frozen=True)
+class PairSet:
+    """A composite set read back: ``files`` (relative paths), class names ``first`` / ``second`` per image,
+    images ``x`` (N, 3, S, S) and the coverages ``first_masks`` / ``second_masks`` (N, 1, S, S), all in [0, 1]."""
+
+    files: tuple[str, ...]
+    first: tuple[str, ...]
+    second: tuple[str, ...]
+    x: torch.Tensor
+    first_masks: torch.Tensor
+    second_masks: torch.Tensor
+
+
+def _png(path: Path, mode: str) -> torch.Tensor:
+    """A PNG as a float tensor in [0, 1]: ``(3, S, S)`` for ``"RGB"``, ``(1, S, S)`` for ``"L"``."""
+    if not path.is_file():
+        raise ConfigError(f"{path} is missing: rewrite the composite set (s2s demo-pairs)")
+    with Image.open(path) as im:
+        a = np.asarray(im.convert(mode), dtype=np.float32) / 255.0
+    t = torch.from_numpy(np.ascontiguousarray(a))
+    return t.permute(2, 0, 1) if t.dim() == 3 else t[None]
+
+
+def read_pairs(pairs_dir: str | Path) -> PairSet:
+    """Read the composites at ``pairs_dir`` with both masks, in the order of their index CSV; a missing index or
+    file -> ConfigError naming it."""
+    pairs_dir = Path(pairs_dir)
+    index = pairs_index(pairs_dir)
+    if not pairs_dir.is_dir() or not index.is_file():
+        raise ConfigError(f"no two-shape composite set at {pairs_dir} (with its index {index.name}): write one with "
+                          "`s2s demo-pairs ZOO` or name it with --sensitivity-pairs")
+    with open(index, newline="") as f:
+        rows = list(csv.DictReader(f))
+    if not rows:
+        raise ConfigError(f"{index} lists no composite")
+    files = tuple(r["file"] for r in rows)
+    x = torch.stack([_png(pairs_dir / f, "RGB") for f in files])
+    first = torch.stack([_png(first_masks_folder(pairs_dir) / f, "L") for f in files])
+    second = torch.stack([_png(second_masks_folder(pairs_dir) / f, "L") for f in files])
+    return PairSet(files, tuple(r["first"] for r in rows), tuple(r["second"] for r in rows), x, first, second)
