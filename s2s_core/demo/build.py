@@ -3,13 +3,15 @@
 Stages (each deterministic from the recipe's seed, whatever the number of worker processes):
 
 1. data: the fixed test split is written as PNGs in ImageFolder layout (``ZOO/data/test/<class>/``), so
-   ``s2s evaluate`` and the dashboard's gallery can read it;
+   ``s2s evaluate`` and the dashboard's gallery can read it, then its two-shape composites
+   (``ZOO/data/test_pairs/``, :mod:`s2s_core.demo.pairs`);
 2. in parallel: A_S pre-trained with MSE on random photo crops (Sec. 3.2) | the five classifiers trained on
    freshly generated shape images;
 3. in parallel: one decoder per classifier fine-tuned through it with cross-entropy (Sec. 3.3);
 4. ``evaluate``: the relevant-channel weights W of every classifier on the validation split (``s2s channels
    fit``, into ``ZOO/channels``), then Tables 1-2, noise curves, nMI, L*a*b* histograms (Sec. 3.3-3.5), every
-   lens against the test images' shape masks and the channel-zeroing check into ``ZOO/results``.
+   lens against the test images' shape masks, the channel-zeroing check and the lenses' class sensitivity on
+   the composites (opt-in elsewhere: about 70 s more on 2 cores) into ``ZOO/results``.
 
 The zoo is assembled in ``OUT.partial/`` and moved to ``OUT`` at the end; a build that was interrupted
 continues from the stages already finished in ``OUT.partial/``. Progress goes to a terminal bar and to
@@ -320,9 +322,12 @@ def build_demo(out: str | Path, recipe: DemoRecipe, *, force: bool = False, prog
     """Build the demo zoo into ``out`` (see the module docstring). Returns ``out``."""
     import torch
 
+    from s2s_core.analysis.dataset import registry
     from s2s_core.analysis.evaluate import run_evaluation
+    from s2s_core.data.composite import pairs_folder, pairs_index
     from s2s_core.data.demo_data import CLASS_NAMES, write_split_to_folder
     from s2s_core.demo.masks import write_outlines
+    from s2s_core.demo.pairs import DEFAULT_PAIRS, PAIRS_OFFSET, write_pairs
     from s2s_core.lenses.channels.fit import fit_zoo as fit_channels
     from s2s_core.zoo import write_zoo_manifest
 
@@ -359,6 +364,8 @@ def build_demo(out: str | Path, recipe: DemoRecipe, *, force: bool = False, prog
                               masks=True)
         write_outlines(test_dir)
         (test_dir / ".complete").write_text("")
+    if not pairs_index(pairs_folder(test_dir)).is_file():  # the two-shape composites (class sensitivity)
+        write_pairs(test_dir, DEFAULT_PAIRS, seed=recipe.seed * 7 + PAIRS_OFFSET)
     reporter.stage_done({"stage": "data"})
 
     # Stage 2: A_S and the classifiers are independent: run them side by side, the costliest first.
@@ -406,8 +413,9 @@ def build_demo(out: str | Path, recipe: DemoRecipe, *, force: bool = False, prog
     if evaluate:
         torch.set_num_threads(eval_threads or max(1, min(recipe.workers, os.cpu_count() or 1)))
         fit_channels(partial, demo_split="val")  # W of every classifier, so the lens analyses have it
+        only = [cls.name for cls in registry.select()] + ["class_sensitivity"]  # opt-in elsewhere; the demo has pairs
         result, _ = run_evaluation(partial, test_dir, batch_size=recipe.eval_batch, device="cpu",
-                                   show_progress=False)
+                                   show_progress=False, only=only)
         reporter.stage_done({"stage": "evaluate", "images": result.images})
     built = {str(info.get("stage")) for info in log}
     reused = [info for info in previous_log.get("stages", []) + previous_log.get("reused_stages", [])
