@@ -211,7 +211,7 @@ class ClassSensitivityAnalysis(Analysis):
             if key[2] and measure == "sensitivity":
                 row.update(reference="zero", reference_mean=0.0, diff=own.diff, diff_ci_low=own.ci_low,
                            diff_ci_high=own.ci_high, verdict=SENSITIVITY_VERDICTS[own.verdict])
-            elif key[2] and measure in ("mass_diff", "pointing") and anchors:
+            elif key[2] and measure in ("mass_diff", "pointing") and anchors and chosen.any():
                 ref_key, theirs = max(((k, a.values[measure][chosen]) for k, a in anchors.items()),
                                       key=lambda kv: np.nanmean(kv[1]) if np.isfinite(kv[1]).any() else -np.inf)
                 test = paired_bootstrap(mine, theirs)
