@@ -18,6 +18,8 @@ from s2s_core.analysis.lens_tables import (
     verdict_sentences,
     verdicts_wide,
 )
+from s2s_core.analysis.sensitivity_figure import class_sensitivity_figure
+from s2s_core.demo.report import class_sensitivity_section
 from s2s_core.errors import S2SError
 
 state.require_app(__file__)
@@ -110,3 +112,12 @@ else:
         st.dataframe(verdicts_wide(vs, metric, mask, list(ref.info.classifiers)), width="stretch")
         downloads.csv_button(vs, f"{ref.info.name}_ground_truth_baselines.csv", key="gt_vs_csv", index=False)
     downloads.csv_button(gt, f"{ref.info.name}_ground_truth.csv", key="gt_csv", index=False)
+
+sens = state.result_table(ref, "class_sensitivity")
+if sens is not None:  # issue 26: does each class-conditional lens follow the class it is asked about?
+    st.subheader("Class sensitivity: two shapes, two targets")
+    st.markdown("\n\n".join(class_sensitivity_section(sens, list(ref.info.classifiers))))
+    only_top2 = st.toggle("Only images where both classes are in i's top-2", key="sens_top2")
+    fig = class_sensitivity_figure(sens, list(ref.info.classifiers), "top2" if only_top2 else "all")
+    st.plotly_chart(fig, key="sens_fig", config={"displayModeBar": False})
+    downloads.csv_button(sens, f"{ref.info.name}_class_sensitivity.csv", key="sens_csv", index=False)

@@ -541,7 +541,7 @@ def _sensitivity_claims(lens_rows: pd.DataFrame, names: list[str]) -> list[str]:
     for label, rows in lens_rows.groupby("label", sort=False):
         rows = rows.set_index("classifier").reindex([n for n in names if n in set(rows["classifier"])])
         parts = []
-        for verdict in ("follows the class", "ignores the class", "follows the other"):
+        for verdict in ("follows the class", "ignores the class", "follows the other class"):
             chosen = rows[rows["verdict"] == verdict]
             if len(chosen):
                 each = ", ".join(f"{name} ({_interval(r['mean'], r['ci_low'], r['ci_high'])})"

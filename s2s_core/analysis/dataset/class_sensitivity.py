@@ -14,6 +14,11 @@ relevance mass of the map for target t on shape S's mask and p_t(S) its pointing
   highest on the same images (the anchor to beat: an edge map may favour one shape whatever the class).
 * ``pointing_other`` = p_a(B), for contrast (no comparison).
 
+Shape a keeps its place in its test image and b goes where there is room, often nearer the frame, so a map that
+favours the centre puts more mass on a whatever the class (the centre prior's ``mass_diff`` is clearly above 0):
+``mass_diff`` and ``pointing`` are therefore judged against the best anchor, and ``sensitivity`` cancels the bias
+by construction.
+
 Intervals are paired bootstrap 95 % intervals (:func:`s2s_core.analysis.stats.paired_bootstrap`), with a
 verdict. A composite is a fair question only where classifier i sees both classes, so per classifier the share
 of composites with a and b both in i's top-2 is reported (Wilson interval), and every lens row again on those
@@ -38,6 +43,7 @@ from s2s_core.analysis.stats import paired_bootstrap, wilson_interval
 from s2s_core.data.composite import PairSet, read_pairs
 from s2s_core.errors import ConfigError
 from s2s_core.lenses.base import BatchContext
+from s2s_core.lenses.inversion.error_map import GT_STEPS
 from s2s_core.lenses.registry import heatmap_rows
 from s2s_core.lenses.scores import binary_masks, pointing_game, relevance_mass
 from s2s_core.results import CLASS_SENSITIVITY_COLUMNS
@@ -53,7 +59,7 @@ MEASURES = {
     "pointing_other": "pointing game of a's map on b's mask (contrast)",
 }
 #: Verdicts from the paired interval: of the sensitivity against 0, and of the others against the best anchor.
-SENSITIVITY_VERDICTS = {"higher": "follows the class", "tie": "ignores the class", "lower": "follows the other"}
+SENSITIVITY_VERDICTS = {"higher": "follows the class", "tie": "ignores the class", "lower": "follows the other class"}
 ANCHOR_VERDICTS = {"higher": "beats", "lower": "below", "tie": "tie"}
 NOT_CONDITIONAL = "not class-conditional: one map per image whatever the class, so there is no target to change"
 
@@ -167,7 +173,7 @@ class ClassSensitivityAnalysis(Analysis):
 
     def tables(self) -> dict[str, pd.DataFrame]:
         maps, top2 = self._score()
-        labels = {(lens.key, h.key): h.label for lens, h in heatmap_rows()}
+        labels = {(lens.key, h.key): h.label.format(steps=GT_STEPS) for lens, h in heatmap_rows()}
         anchors = {key: acc for key, acc in maps.items() if not key[2]}
         out = []
         for key, acc in anchors.items():
