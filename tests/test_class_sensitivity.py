@@ -150,3 +150,19 @@ def test_a_zoo_without_composites_is_refused_in_one_line(zoo: Path, tmp_path: Pa
     lines = [line for line in capsys.readouterr().err.splitlines() if line.strip() and not line.startswith("evaluate:")]
     assert len(lines) == 1 and "s2s demo-pairs" in lines[0]
     assert pairs_folder(zoo / "data" / "test").is_dir()
+
+
+def test_the_lenses_page_shows_the_table_once_the_zoo_has_it(zoo: Path, tmp_path: Path, monkeypatch) -> None:
+    from streamlit.testing.v1 import AppTest
+
+    _table(zoo)
+    monkeypatch.setenv("S2S_ZOO", str(zoo))
+    monkeypatch.setenv("S2S_RUNS_DIR", str(tmp_path / "runs"))
+    monkeypatch.setenv("S2S_THREADS", "1")
+    at = AppTest.from_file(str(Path(__file__).resolve().parents[1] / "app.py"), default_timeout=180).run()
+    at.session_state["inv_auto"] = False
+    at.switch_page("pages/lenses.py").run()
+    assert not at.exception, at.exception
+    assert any("Class sensitivity" in h.value for h in at.subheader)
+    assert any("Does the map follow the class" in f.proto.spec for f in at.get("plotly_chart"))
+    assert any("both in i's top-2" in m.value for m in at.markdown)

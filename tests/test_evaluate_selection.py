@@ -20,9 +20,11 @@ from s2s_core.errors import ConfigError
 
 def test_the_analyses_are_registered_in_order() -> None:
     assert registry.names() == ["accuracy", "cross_accuracy", "per_class", "noise", "nmi", "lab_histograms",
-                                "recon_quality", "ae_patterns", "ground_truth", "per_image", "channel_zeroing", "inversion"]
-    # feature inversion optimises an image per image, layer and classifier: it runs only when asked for
-    assert "inversion" not in [c.name for c in registry.select()]
+                                "recon_quality", "ae_patterns", "ground_truth", "per_image", "channel_zeroing", "inversion",
+                                "class_sensitivity"]
+    # feature inversion optimises an image per image, layer and classifier, and class sensitivity reads a composite
+    # set that few zoos have: they run only when asked for
+    assert not {"inversion", "class_sensitivity"} & {c.name for c in registry.select()}
     assert [c.name for c in registry.select(["inversion", "nmi"])] == ["nmi", "inversion"]
     for cls in registry.ANALYSES.values():
         assert set(cls.tables_written) <= set(results.RESULT_FILES) and cls.describe()
