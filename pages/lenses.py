@@ -19,7 +19,8 @@ from s2s_core.analysis.lens_tables import (
     verdict_sentences,
     verdicts_wide,
 )
-from s2s_core.demo.report import randomisation_sentences, randomisation_wide
+from s2s_core.analysis.sensitivity_figure import class_sensitivity_figure
+from s2s_core.demo.report import class_sensitivity_section, randomisation_sentences, randomisation_wide
 from s2s_core.errors import S2SError
 
 state.require_app(__file__)
@@ -132,3 +133,11 @@ if randomisation is not None:  # `s2s evaluate --only randomisation`: opt-in, so
                                THRESHOLD if metric == "spearman" else None)
     st.plotly_chart(fig, key="rand_fig", config={"displayModeBar": False})
     downloads.csv_button(randomisation, f"{ref.info.name}_randomisation.csv", key="rand_csv", index=False)
+sens = state.result_table(ref, "class_sensitivity")
+if sens is not None:  # issue 26: does each class-conditional lens follow the class it is asked about?
+    st.subheader("Class sensitivity: two shapes, two targets")
+    st.markdown("\n\n".join(class_sensitivity_section(sens, list(ref.info.classifiers))))
+    only_top2 = st.toggle("Only images where both classes are in i's top-2", key="sens_top2")
+    fig = class_sensitivity_figure(sens, list(ref.info.classifiers), "top2" if only_top2 else "all")
+    st.plotly_chart(fig, key="sens_fig", config={"displayModeBar": False})
+    downloads.csv_button(sens, f"{ref.info.name}_class_sensitivity.csv", key="sens_csv", index=False)

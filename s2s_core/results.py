@@ -24,6 +24,7 @@ tests read, only through here. Values are fractions in [0, 1] unless a column sa
 | ``s2s_control`` | ``s2s_control.csv`` | ``classifier,measure,label,a_i,control,a_s,diff,ci_low,ci_high,n,verdict``: A_i against A_S's decoder tuned through a random copy of i, paired intervals (issue 26) |
 | ``per_image`` | ``per_image.csv`` | ``item,file,label,classifier,measure,heatmap,value``: one row per image, classifier and measure (correct, disagreement, nmi; auc and mass per lens heatmap with masks) (issue 26) |
 | ``randomisation`` | ``randomisation.csv`` | ``lens,heatmap,label,classifier,step,layer,fraction,metric,mean,ci_low,ci_high,n,verdict``: every lens's maps under top-down randomised classifiers vs. its original maps, Spearman and SSIM (Adebayo et al. 2018; issue 26) |
+| ``class_sensitivity`` | ``class_sensitivity.csv`` | ``lens,heatmap,label,classifier,model_free,subset,measure,mean,ci_low,ci_high,reference,reference_mean,diff,diff_ci_low,diff_ci_high,n,verdict,note``: per class-conditional lens heatmap, classifier and ``subset`` (``all`` composites, or ``top2``: both classes in i's top-2), each ``measure`` (``sensitivity`` ½[(m_a(A) − m_a(B)) + (m_b(B) − m_b(A))], ``mass_diff`` m_a(A) − m_a(B), ``pointing`` on a, ``pointing_other`` on b) with the bootstrap 95 % interval of its mean and the paired difference from its ``reference`` (``zero``, or the best model-free map, the anchor rows with ``model_free`` true); ``both_top2`` rows: the share of composites with a and b in i's top-2 (Wilson interval); rows with only a ``note``: lenses that are not class-conditional or gave no map (issue 26) |
 
 Beside the tables, ``schema.json`` records the schema version that wrote them
 (``{"format": "s2s-results", "version": 1, "files": {...}, "sources": {...}}``). A results folder without it
@@ -97,6 +98,10 @@ ZEROING_COLUMNS = ("classifier", "k", "top1", "top1_relevant_zeroed", "top1_rand
                    "flip_relevant", "flip_random", "flip_diff", "flip_ci_low", "flip_ci_high", "verdict", "draws", "n")
 #: Inversion: the error of x* and of A_i(x) as before, and divided by ``pair_distance`` (the same measure between two
 #: different test images) with 95 % intervals; ``fitted_to_logits`` marks the logits layer (issue 25).
+#: Class sensitivity: one row per lens heatmap, classifier, subset and measure (issue 26).
+CLASS_SENSITIVITY_COLUMNS = ("lens", "heatmap", "label", "classifier", "model_free", "subset", "measure", "mean",
+                             "ci_low", "ci_high", "reference", "reference_mean", "diff", "diff_ci_low", "diff_ci_high",
+                             "n", "verdict", "note")
 INVERSION_COLUMNS = ("classifier", "layer", "kind", "depth", "n", "error_mean", "error_std", "ae_error_mean",
                      "pair_distance", "error_norm", "error_norm_ci_low", "error_norm_ci_high", "ae_error_norm",
                      "ae_error_norm_ci_low", "ae_error_norm_ci_high", "norm_diff", "norm_diff_ci_low",
@@ -226,6 +231,12 @@ for _spec in (
                "every lens's maps under cascading randomised classifiers (top layer down) vs. its maps under the "
                "trained ones: Spearman rank correlation and SSIM per step with 95 % intervals, and a verdict from "
                "the fully random step (Adebayo et al., NeurIPS 2018; issue 26)"),
+    ResultFile("class_sensitivity", "class_sensitivity.csv", CLASS_SENSITIVITY_COLUMNS,
+               ("mean", "ci_low", "ci_high", "reference_mean", "diff", "diff_ci_low", "diff_ci_high", "n"),
+               "class (target) sensitivity on two-shape images: each class-conditional lens's maps for both classes, "
+               "mass and pointing on each shape, paired 95 % intervals against 0 and the model-free anchors, and "
+               "how often both classes are in i's top-2 (issue 26)",
+               needs="a two-shape composite set (s2s demo-pairs ZOO)"),
 ):
     register(_spec)
 

@@ -20,11 +20,11 @@ from s2s_core.errors import ConfigError
 
 def test_the_analyses_are_registered_in_order() -> None:
     assert registry.names() == ["accuracy", "cross_accuracy", "per_class", "noise", "nmi", "lab_histograms",
-                                "recon_quality", "ae_patterns", "ground_truth", "per_image", "s2s_control", "channel_zeroing", "inversion",
-                                "randomisation"]
-    # feature inversion optimises an image per image, layer and classifier, and model randomisation draws every
-    # lens again per randomised step: they run only when asked for
-    assert not {"inversion", "randomisation"} & {c.name for c in registry.select()}
+                                "recon_quality", "ae_patterns", "ground_truth", "per_image", "s2s_control",
+                                "channel_zeroing", "inversion", "randomisation", "class_sensitivity"]
+    # feature inversion optimises an image per image, layer and classifier, model randomisation draws every lens
+    # again per randomised step, and class sensitivity reads a composite set that few zoos have: opt-in
+    assert not {"inversion", "randomisation", "class_sensitivity"} & {c.name for c in registry.select()}
     assert [c.name for c in registry.select(["inversion", "nmi"])] == ["nmi", "inversion"]
     for cls in registry.ANALYSES.values():
         assert set(cls.tables_written) <= set(results.RESULT_FILES) and cls.describe()

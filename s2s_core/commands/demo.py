@@ -1,5 +1,6 @@
 """``s2s demo`` builds the embedded demo zoo (:mod:`s2s_core.demo.build`); ``s2s demo-masks`` writes its test
-images' shape masks (:mod:`s2s_core.demo.masks`)."""
+images' shape masks (:mod:`s2s_core.demo.masks`); ``s2s demo-pairs`` its two-shape composites
+(:mod:`s2s_core.demo.pairs`)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from pathlib import Path
 from s2s_core import settings
 from s2s_core.demo.build import build_demo
 from s2s_core.demo.masks import write_demo_masks
+from s2s_core.demo.pairs import DEFAULT_PAIRS, write_demo_pairs
 from s2s_core.demo.recipe import DemoRecipe, quick_recipe
 from s2s_core.errors import ConfigError
 
@@ -36,6 +38,7 @@ def register(sub) -> None:
     p.set_defaults(func=_main)
     _register_masks(sub)
     _register_controls(sub)
+    _register_pairs(sub)
 
 
 def _main(args) -> int:
@@ -98,4 +101,21 @@ def _controls(args) -> int:
     names = [n.strip() for n in args.only.split(",") if n.strip()] or None
     for name, seconds in add_controls(args.zoo, names, workers=args.workers).items():
         print(f"control {name}: {seconds:.0f} s")
+    return 0
+
+
+def _register_pairs(sub) -> None:
+    p = sub.add_parser("demo-pairs", help="write a demo zoo's two-shape test images (the class-sensitivity check)",
+                       description="Compose two shapes of different classes from the demo zoo's masked test split, "
+                       "never overlapping nor cut, and write them with both masks to data/test_pairs/, "
+                       "data/test_pairs_masks/ (a's), data/test_pairs_second/ (b's) and data/test_pairs.csv; "
+                       "`s2s evaluate ZOO --only class_sensitivity` reads them. Deterministic from the zoo's seed.")
+    p.add_argument("zoo", type=Path, nargs="?", default=Path("checkpoints/demo"), help="demo zoo directory")
+    p.add_argument("--n", type=int, default=DEFAULT_PAIRS, help=f"composites to write (default {DEFAULT_PAIRS})")
+    p.set_defaults(func=_pairs)
+
+
+def _pairs(args) -> int:
+    root, n = write_demo_pairs(args.zoo, args.n)
+    print(f"wrote {n} two-shape composites to {root}")
     return 0

@@ -59,7 +59,8 @@ def register(sub) -> None:
         "demo (500 test images of 64 px, 5 classifiers, 2 threads, docs/BENCHMARKS.md): ground_truth with its "
         "model-free maps, both masks and every metric about 2.5 min, --gt-inversion-per-class 50 about 3.5 min more; "
         "channel_zeroing about 1.5 min; --only inversion --per-class 5 (50 images, 4 layers, 200 steps) about "
-        "3.5 min. "
+        "3.5 min; --only class_sensitivity (opt-in: the lenses' maps for both classes of 500 two-shape images "
+        "from `s2s demo-pairs`) about 1 min. "
         "Model randomisation "
         "(randomisation.csv: every lens redrawn under classifiers re-initialised from the top layer down) also runs "
         f"only when --only names it ({COST_NOTE}).",

@@ -3,13 +3,15 @@
 Stages (each deterministic from the recipe's seed, whatever the number of worker processes):
 
 1. data: the fixed test split is written as PNGs in ImageFolder layout (``ZOO/data/test/<class>/``), so
-   ``s2s evaluate`` and the dashboard's gallery can read it;
+   ``s2s evaluate`` and the dashboard's gallery can read it, then its two-shape composites
+   (``ZOO/data/test_pairs/``, :mod:`s2s_core.demo.pairs`);
 2. in parallel: A_S pre-trained with MSE on random photo crops (Sec. 3.2) | the five classifiers trained on
    freshly generated shape images;
 3. in parallel: one decoder per classifier fine-tuned through it with cross-entropy (Sec. 3.3);
 4. ``evaluate``: the relevant-channel weights W of every classifier on the validation split (``s2s channels
    fit``, into ``ZOO/channels``), then Tables 1-2, noise curves, nMI, L*a*b* histograms (Sec. 3.3-3.5), every
-   lens against the test images' shape masks and the channel-zeroing check into ``ZOO/results``.
+   lens against the test images' shape masks, the channel-zeroing check and the lenses' class sensitivity on
+   the composites (opt-in elsewhere: about 70 s more on 2 cores) into ``ZOO/results``.
 
 The zoo is assembled in ``OUT.partial/`` and moved to ``OUT`` at the end; a build that was interrupted
 continues from the stages already finished in ``OUT.partial/``. Progress goes to a terminal bar and to
@@ -35,6 +37,8 @@ from s2s_core.demo.recipe import DemoRecipe
 from s2s_core.errors import ConfigError
 
 BASE_DIR = "base"
+#: Where the S2S controls live inside the zoo, and the seed offset of their random classifiers (issue 26).
+CONTROLS_DIR, CONTROL_SEED = "controls", 2_700_000
 #: A_S's training run between its two phases (checkpoint + progress); removed once ``base`` is written.
 AE_RUN_DIR = "ae_run"
 ZOO_NAME = "demo"
@@ -207,44 +211,84 @@ def stage_classifier(out: str, recipe_dict: dict, short: str) -> dict[str, Any]:
     return {"stage": f"classifier {short}", "name": name, **meta}
 
 
-def stage_finetune(out: str, recipe_dict: dict, short: str) -> dict[str, Any]:
-    """Fine-tune A_S's decoder through classifier ``short`` (Sec. 3.3); writes ``OUT/aes/<short>``."""
+def _tune_decoder(out: str, recipe: DemoRecipe, short: str, through, seed: int):
+    """A_S's decoder fine-tuned through the classifier ``through`` with A_``short``'s recipe (steps, batch,
+    optimizer, learning rate, reconstruction weight) on the shape stream seeded ``seed + 1``; returns
+    ``(ae, result, seconds)``."""
     import tempfile
 
+    from s2s_core.checkpoints import load_ae
+    from s2s_core.data.demo_data import ShapeGenerator
+    from s2s_core.train.finetune import finetune_ae
+
+    ae = load_ae(Path(out) / BASE_DIR)
+    batches = ShapeGenerator(size=recipe.size, seed=recipe.seed).batches(recipe.ft_batch, seed=seed + 1)
+    start = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="s2s-demo-ft-") as tmp:
+        result = finetune_ae(ae, through, batches, steps=recipe.ft_steps, train="decoder",
+                             optimizer=recipe.ft_optimizer, lr=recipe.ft_lr[short], recon_weight=recipe.ft_recon_weight,
+                             run_dir=tmp, log_every=25, bar=False)
+    return ae.eval(), result, time.perf_counter() - start
+
+
+def _recipe_meta(recipe: DemoRecipe, short: str, seed: int, result) -> dict[str, Any]:
+    return {"data": "procedural shapes over photo crops (s2s_core.data.demo_data)", "steps": result.step,
+            "batch_size": recipe.ft_batch, "optimizer": recipe.ft_optimizer, "lr": recipe.ft_lr[short],
+            "recon_weight": recipe.ft_recon_weight, "seed": seed, "final_loss": result.loss}
+
+
+def stage_finetune(out: str, recipe_dict: dict, short: str) -> dict[str, Any]:
+    """Fine-tune A_S's decoder through classifier ``short`` (Sec. 3.3); writes ``OUT/aes/<short>``."""
     import torch
 
     from s2s_core.checkpoints import load_ae, load_classifier, save_finetuned
-    from s2s_core.data.demo_data import ShapeGenerator, fixed_split
+    from s2s_core.data.demo_data import fixed_split
     from s2s_core.train.classify import accuracy
-    from s2s_core.train.finetune import finetune_ae
 
     _worker_setup()
     recipe = DemoRecipe.from_dict(recipe_dict)
     seed = _stage_seed(recipe, 200 + sorted(recipe.classifiers).index(short))
     torch.manual_seed(seed)
-    base_dir = Path(out) / BASE_DIR
-    ae = load_ae(base_dir)
     clf = load_classifier(Path(out) / "classifiers" / short)
     val_x, val_y = fixed_split("val", recipe.val_images, seed=recipe.seed, size=recipe.size)
     with torch.no_grad():
-        before = accuracy(clf, ae.eval()(val_x), val_y)
-    shapes = ShapeGenerator(size=recipe.size, seed=recipe.seed)
-    batches = shapes.batches(recipe.ft_batch, seed=seed + 1)
-    start = time.perf_counter()
-    with tempfile.TemporaryDirectory(prefix="s2s-demo-ft-") as tmp:
-        result = finetune_ae(ae, clf, batches, steps=recipe.ft_steps, train="decoder",
-                             optimizer=recipe.ft_optimizer, lr=recipe.ft_lr[short], recon_weight=recipe.ft_recon_weight,
-                             run_dir=tmp, log_every=25, bar=False)
-    ae.eval()
+        before = accuracy(clf, load_ae(Path(out) / BASE_DIR)(val_x), val_y)
+    ae, result, seconds = _tune_decoder(out, recipe, short, clf, seed)
     with torch.no_grad():
         after = accuracy(clf, ae(val_x), val_y)
-    meta = {"data": "procedural shapes over photo crops (s2s_core.data.demo_data)", "steps": result.step,
-            "batch_size": recipe.ft_batch, "optimizer": recipe.ft_optimizer, "lr": recipe.ft_lr[short],
-            "recon_weight": recipe.ft_recon_weight, "seed": seed, "final_loss": result.loss,
-            "val_top1_through_A_S": before, "val_top1_through_A_i": after,
-            "seconds": time.perf_counter() - start}
-    save_finetuned(Path(out) / "aes" / short, ae, base_dir, classifier=short, trained="decoder", meta=meta)
+    meta = {**_recipe_meta(recipe, short, seed, result), "val_top1_through_A_S": before,
+            "val_top1_through_A_i": after, "seconds": seconds}
+    save_finetuned(Path(out) / "aes" / short, ae, Path(out) / BASE_DIR, classifier=short, trained="decoder", meta=meta)
     return {"stage": f"finetune {short}", **meta}
+
+
+def stage_control(out: str, recipe_dict: dict, short: str) -> dict[str, Any]:
+    """The S2S control of A_``short`` (:mod:`s2s_core.demo.controls`): A_S's decoder fine-tuned with exactly
+    A_i's recipe and seed, through a randomly initialised copy of classifier ``short``; writes
+    ``OUT/controls/<short>``."""
+    import torch
+
+    from s2s_core.checkpoints import load_classifier, save_finetuned
+    from s2s_core.data.demo_data import fixed_split
+    from s2s_core.models.randomise import fully_randomised
+    from s2s_core.train.classify import accuracy
+
+    _worker_setup()
+    recipe = DemoRecipe.from_dict(recipe_dict)
+    index = sorted(recipe.classifiers).index(short)
+    seed = _stage_seed(recipe, 200 + index)  # A_i's own seed: the same data stream, the same start
+    torch.manual_seed(seed)
+    trained = load_classifier(Path(out) / "classifiers" / short)
+    ae, result, seconds = _tune_decoder(out, recipe, short, fully_randomised(trained, CONTROL_SEED + index), seed)
+    val_x, val_y = fixed_split("val", recipe.val_images, seed=recipe.seed, size=recipe.size)
+    with torch.no_grad():
+        read_by_i = accuracy(trained, ae(val_x), val_y)
+    meta = {**_recipe_meta(recipe, short, seed, result),
+            "control": f"decoder tuned through a randomly initialised copy of {short}'s architecture",
+            "random_seed": CONTROL_SEED + index, "val_top1_of_i_through_control": read_by_i, "seconds": seconds}
+    save_finetuned(Path(out) / CONTROLS_DIR / short, ae, Path(out) / BASE_DIR, classifier=short, trained="decoder",
+                   meta=meta)
+    return {"stage": f"control {short}", **meta}
 
 
 # --------------------------------------------------------------------------- orchestration
@@ -320,10 +364,12 @@ def build_demo(out: str | Path, recipe: DemoRecipe, *, force: bool = False, prog
     """Build the demo zoo into ``out`` (see the module docstring). Returns ``out``."""
     import torch
 
+    from s2s_core.analysis.dataset import registry
     from s2s_core.analysis.evaluate import run_evaluation
+    from s2s_core.data.composite import pairs_folder, pairs_index
     from s2s_core.data.demo_data import CLASS_NAMES, write_split_to_folder
-    from s2s_core.demo.controls import CONTROLS_DIR, stage_control
     from s2s_core.demo.masks import write_outlines
+    from s2s_core.demo.pairs import DEFAULT_PAIRS, PAIRS_OFFSET, write_pairs
     from s2s_core.lenses.channels.fit import fit_zoo as fit_channels
     from s2s_core.zoo import write_zoo_manifest
 
@@ -361,6 +407,8 @@ def build_demo(out: str | Path, recipe: DemoRecipe, *, force: bool = False, prog
                               masks=True)
         write_outlines(test_dir)
         (test_dir / ".complete").write_text("")
+    if not pairs_index(pairs_folder(test_dir)).is_file():  # the two-shape composites (class sensitivity)
+        write_pairs(test_dir, DEFAULT_PAIRS, seed=recipe.seed * 7 + PAIRS_OFFSET)
     reporter.stage_done({"stage": "data"})
 
     # Stage 2: A_S and the classifiers are independent: run them side by side, the costliest first.
@@ -409,8 +457,9 @@ def build_demo(out: str | Path, recipe: DemoRecipe, *, force: bool = False, prog
     if evaluate:
         torch.set_num_threads(eval_threads or max(1, min(recipe.workers, os.cpu_count() or 1)))
         fit_channels(partial, demo_split="val")  # W of every classifier, so the lens analyses have it
+        only = [cls.name for cls in registry.select()] + ["class_sensitivity", "randomisation"]  # opt-in elsewhere
         result, _ = run_evaluation(partial, test_dir, batch_size=recipe.eval_batch, device="cpu",
-                                   show_progress=False)
+                                   show_progress=False, only=only)
         reporter.stage_done({"stage": "evaluate", "images": result.images})
     built = {str(info.get("stage")) for info in log}
     reused = [info for info in previous_log.get("stages", []) + previous_log.get("reused_stages", [])

@@ -307,6 +307,8 @@ def report(zoo_dir: str | Path, allow_mixed: bool = False) -> str:
         out += inversion_section(_read(results, "inversion"), names)
     if result_tables.exists(results, "randomisation"):
         out += randomisation_section(_read(results, "randomisation"), names)
+    if result_tables.exists(results, "class_sensitivity"):
+        out += class_sensitivity_section(_read(results, "class_sensitivity"), names)
     return "\n\n".join(out) + "\n"
 
 
@@ -610,3 +612,65 @@ def readme_block(readme: str | Path, markers: tuple[str, str] = (BEGIN, END)) ->
     begin, end = markers
     content = Path(readme).read_text(encoding="utf-8")
     return content.split(begin, 1)[1].split(end, 1)[0].lstrip("\n")
+
+
+def _sensitivity_claims(lens_rows: pd.DataFrame, names: list[str]) -> list[str]:
+    """Per lens heatmap: the classifiers whose map follows the class, ignores it or follows the other, with the
+    sensitivity and its interval (from ``class_sensitivity.csv``'s verdicts, all composites)."""
+    out = []
+    for label, rows in lens_rows.groupby("label", sort=False):
+        rows = rows.set_index("classifier").reindex([n for n in names if n in set(rows["classifier"])])
+        parts = []
+        for verdict in ("follows the class", "ignores the class", "follows the other class"):
+            chosen = rows[rows["verdict"] == verdict]
+            if len(chosen):
+                each = ", ".join(f"{name} ({_interval(r['mean'], r['ci_low'], r['ci_high'])})"
+                                 for name, r in chosen.iterrows())
+                parts.append(f"{verdict.replace('the class', 'it') if parts else verdict} for {each}")
+        out.append(f"{_md(str(label))}: {'; '.join(parts)}.")
+    return out
+
+
+def class_sensitivity_section(table: pd.DataFrame, names: list[str]) -> list[str]:
+    """Class (target) sensitivity on two-shape images (issue 26): a table per lens heatmap and classifier and the
+    sentences that state, from the intervals, which lens follows the class it is asked about."""
+    t = table.copy()
+    t["measure"] = t["measure"].fillna("")
+    rows = t[(t["measure"] != "") & ~t["model_free"].astype(bool) & (t["measure"] != "both_top2")]
+    lens = rows[rows["subset"] == "all"]
+    sens = lens[lens["measure"] == "sensitivity"]
+    if sens.empty:
+        return []
+    pick = {m: lens[lens["measure"] == m].set_index(["label", "classifier"]) for m in ("mass_diff", "pointing",
+                                                                                        "pointing_other")}
+    top = rows[(rows["subset"] == "top2") & (rows["measure"] == "sensitivity")].set_index(["label", "classifier"])
+    shown = []
+    for _, r in sens.iterrows():
+        key = (r["label"], r["classifier"])
+        mass, point = pick["mass_diff"].loc[key], pick["pointing"].loc[key]
+        sub = top.loc[key] if key in top.index else None
+        shown.append({"lens": r["label"], "classifier": r["classifier"],
+                      "sensitivity [95 % CI]": _interval(r["mean"], r["ci_low"], r["ci_high"]),
+                      "verdict": r["verdict"],
+                      "mass on a − on b [CI]": _interval(mass["mean"], mass["ci_low"], mass["ci_high"]),
+                      "vs best model-free": f"{mass['verdict']} ({mass['reference']})",
+                      "pointing on a / on b": f"{point['mean']:.2f} / {pick['pointing_other'].loc[key, 'mean']:.2f}",
+                      "sensitivity where both in top-2": "" if sub is None or not sub["n"] else
+                      f"{_interval(sub['mean'], sub['ci_low'], sub['ci_high'])} (n = {int(sub['n'])})"})
+    top2 = t[t["measure"] == "both_top2"].set_index("classifier")
+    rates = ", ".join(f"{n} {_with_interval(top2.loc[n, 'mean'], top2.loc[n, 'ci_low'], top2.loc[n, 'ci_high'])}"
+                      for n in names if n in top2.index)
+    anchors = t[t["model_free"].astype(bool) & (t["measure"] == "sensitivity")]
+    notes = t[(t["measure"] == "") & t["note"].astype(str).str.startswith("not class-conditional")]
+    return [f"**Class sensitivity** (`class_sensitivity.csv`; FunnyBirds' TS check and Grad-CAM's two-object "
+            f"pointing test): on {int(sens['n'].max())} two-shape test images, each class-conditional lens draws its "
+            "map for class a and for class b; sensitivity = ½[(m_a(A) − m_a(B)) + (m_b(B) − m_b(A))], m_t(S) the "
+            "relevance mass of the map for target t on shape S's mask, is 1 for the target's own mask and exactly 0 "
+            "for a map that ignores the target: the model-free maps, computed the same way, score "
+            f"{_span(anchors['mean'], 3)} ({len(anchors)} maps). Intervals are paired bootstrap 95 %.",
+            _markdown(pd.DataFrame(shown).set_index("lens"), index=True),
+            " ".join(_sensitivity_claims(sens, names)),
+            f"The composite is a fair question only where i sees both classes: a and b are both in i's top-2 on {rates} "
+            "of them (Wilson 95 %); the last column repeats the sensitivity on those images."
+            + (f" {', '.join(sorted({_md(str(x)) for x in notes['label']}))}: not class-conditional (one map per "
+               "image whatever the class), so they have no row." if len(notes) else "")]

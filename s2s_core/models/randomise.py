@@ -124,3 +124,10 @@ def cascade(classifier: nn.Module, steps: int = DEFAULT_STEPS, seed: int = RANDO
             for name in reversed(layers[len(layers) - cut:len(layers) - cuts[step - 1]]):
                 _reinitialise(modules[name])
         yield RandomisedCopy(model.eval(), step, cut, len(layers), layers[len(layers) - cut])
+
+
+def fully_randomised(classifier: nn.Module, seed: int = RANDOMISATION_SEED) -> nn.Module:
+    """A deep copy of ``classifier`` with every parametrised layer re-initialised (the cascade's last step, seeded):
+    the untrained network of the same architecture (the S2S control's classifier, :mod:`s2s_core.demo.controls`)."""
+    *_, last = cascade(classifier, steps=1, seed=seed)
+    return last.model

@@ -14,6 +14,7 @@ from s2s_core.analysis.dataset.accuracy import AccuracyAnalysis
 from s2s_core.analysis.dataset.ae_patterns import AePatternsAnalysis
 from s2s_core.analysis.dataset.base import Analysis
 from s2s_core.analysis.dataset.channel_zeroing import ChannelZeroingAnalysis
+from s2s_core.analysis.dataset.class_sensitivity import ClassSensitivityAnalysis
 from s2s_core.analysis.dataset.cross_accuracy import CrossAccuracyAnalysis
 from s2s_core.analysis.dataset.ground_truth import GroundTruthAnalysis
 from s2s_core.analysis.dataset.inversion import InversionAnalysis
@@ -31,7 +32,7 @@ ANALYSES: dict[str, type[Analysis]] = {
     cls.name: cls
     for cls in (AccuracyAnalysis, CrossAccuracyAnalysis, PerClassAnalysis, NoiseAnalysis, NmiAnalysis, LabAnalysis,
                 ReconQualityAnalysis, AePatternsAnalysis, GroundTruthAnalysis, PerImageAnalysis, S2SControlAnalysis,
-                ChannelZeroingAnalysis, InversionAnalysis, RandomisationAnalysis)
+                ChannelZeroingAnalysis, InversionAnalysis, RandomisationAnalysis, ClassSensitivityAnalysis)
 }
 
 
