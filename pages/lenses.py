@@ -20,7 +20,12 @@ from s2s_core.analysis.lens_tables import (
     verdicts_wide,
 )
 from s2s_core.analysis.sensitivity_figure import class_sensitivity_figure
-from s2s_core.demo.report import class_sensitivity_section, randomisation_sentences, randomisation_wide
+from s2s_core.demo.report import (
+    class_sensitivity_section,
+    randomisation_sentences,
+    randomisation_wide,
+    s2s_control_sentences,
+)
 from s2s_core.errors import S2SError
 
 state.require_app(__file__)
@@ -70,6 +75,15 @@ if ctx.mask is not None:
 for lens in LENSES.values():
     st.header(lens.title)
     render(ctx, lens)
+
+control = state.result_table(ref, "s2s_control")
+if control is not None:  # the zoo has S2S controls (s2s demo builds them; s2s demo-controls adds them)
+    st.header("S2S against its control: the classifier's doing, or the fine-tuning's?")
+    state.data_note(ref, ("s2s_control",))
+    for sentence in s2s_control_sentences(control, list(ref.info.classifiers)):
+        st.markdown(f"- {sentence}")
+    st.dataframe(control, hide_index=True, width="stretch")
+    downloads.csv_button(control, f"{ref.info.name}_s2s_control.csv", key="control_csv", index=False)
 
 st.header("Ground truth: every lens against the masks and against maps that read no classifier")
 gt = state.result_table(ref, "ground_truth")

@@ -79,3 +79,15 @@ def test_no_controls_no_table(tmp_path: Path) -> None:
     result, _ = run_evaluation(path, path / "data" / "test", batch_size=4, device="cpu", show_progress=False,
                                only=["s2s_control"])
     assert "s2s_control" not in result.tables
+
+
+def test_the_s2s_lens_shows_the_control_beside_a_i(zoo: Path) -> None:
+    from s2s_core.lenses.registry import LENSES
+
+    loaded = Zoo.load(zoo)
+    x = torch.rand(1, 3, 64, 64, generator=torch.Generator().manual_seed(0))
+    view = LENSES["s2s"].view(loaded, x, ["L", "V"])
+    captions = {c.classifier: [t.caption for t in c.tiles] for c in view.columns}
+    assert "control: A_S tuned through a random L" in captions["L"] and "|control(x) − A_S(x)|" in captions["L"]
+    assert not any("control" in c for c in captions["V"])  # V has no control in this zoo
+    assert set(view.heatmaps["L"]) == {"ae_change", "ae_residual"}  # the control is shown, not scored as S2S

@@ -301,6 +301,8 @@ def report(zoo_dir: str | Path, allow_mixed: bool = False) -> str:
         out += ground_truth_section(_read(results, "ground_truth"), vs, names)
     if result_tables.exists(results, "per_image"):
         out.append(per_image_sentence(_read(results, "per_image"), names))
+    if result_tables.exists(results, "s2s_control"):
+        out += s2s_control_section(_read(results, "s2s_control"), names)
     if result_tables.exists(results, "channel_zeroing"):
         out += zeroing_section(_read(results, "channel_zeroing"))
     if result_tables.exists(results, "inversion"):
@@ -310,6 +312,42 @@ def report(zoo_dir: str | Path, allow_mixed: bool = False) -> str:
     if result_tables.exists(results, "class_sensitivity"):
         out += class_sensitivity_section(_read(results, "class_sensitivity"), names)
     return "\n\n".join(out) + "\n"
+
+
+def s2s_control_sentences(table: pd.DataFrame, names: list[str] | None = None) -> list[str]:
+    """Generated claims of ``s2s_control.csv``: per classifier, how i reads A_i(x) and its control's
+    reconstruction, and how far each moved A_S, with the paired 95 % intervals of A_i − control."""
+    t = table.set_index(["classifier", "measure"])
+    order = [n for n in (names or []) if n in t.index.get_level_values(0)] or list(dict.fromkeys(table["classifier"]))
+    out = []
+    reads, moves = [], []
+    for name in order:
+        if (name, "top1_by_i") in t.index:
+            r = t.loc[(name, "top1_by_i")]
+            reads.append(f"{name} {100 * r['a_i']:.1f} % vs {100 * r['control']:.1f} % "
+                         f"({100 * r['diff']:+.1f} [{100 * r['ci_low']:+.1f}, {100 * r['ci_high']:+.1f}] points, "
+                         f"{r['verdict']}; through A_S {100 * r['a_s']:.1f} %)")
+        if (name, "change") in t.index:
+            r = t.loc[(name, "change")]
+            moves.append(f"{name} {r['a_i']:.4f} vs {r['control']:.4f} ({_interval(r['diff'], r['ci_low'], r['ci_high'], 4)})")
+    if reads:
+        out.append("i reads its own A_i(x) against the control's reconstruction (top-1; the control is A_S's decoder "
+                   "tuned with A_i's recipe through a randomly initialised copy of i): " + "; ".join(reads) + ".")
+    if moves:
+        out.append("How far fine-tuning moved A_S (mean |A(x) − A_S(x)|), through i against through its random copy: "
+                   + "; ".join(moves) + ". Where the control moves A_S as far, the size of S2S's |A_i − A_S| map is "
+                   "the recipe's, not i's; its shape is what the Lenses page compares.")
+    return out
+
+
+def s2s_control_section(table: pd.DataFrame, names: list[str] | None = None) -> list[str]:
+    """The S2S control's account: the sentences of :func:`s2s_control_sentences` and the whole table."""
+    shown = table.assign(**{"A_i − control [95 % CI]": [_interval(d, lo, hi, 4) for d, lo, hi in
+                                                         zip(table["diff"], table["ci_low"], table["ci_high"],
+                                                             strict=True)]})
+    shown = shown[["classifier", "label", "a_i", "control", "a_s", "A_i − control [95 % CI]", "verdict", "n"]]
+    return ["**The S2S control** (`s2s_control.csv`; issue 26): " + " ".join(s2s_control_sentences(table, names)),
+            _markdown(shown.rename(columns={"a_i": "A_i", "a_s": "A_S"}), digits={"A_i": 4, "control": 4, "A_S": 4})]
 
 
 def _sentence_case(text: str) -> str:

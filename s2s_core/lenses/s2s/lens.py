@@ -9,7 +9,7 @@ import torch
 
 from s2s_core.imaging import to_uint8
 from s2s_core.lenses.base import BatchContext, Column, Heatmap, Lens
-from s2s_core.lenses.tiles import image_tile
+from s2s_core.lenses.tiles import heat_tile, image_tile
 from s2s_core.views import BASE_KEY, ae_key
 
 
@@ -40,4 +40,21 @@ class S2S(Lens):
         a_i = ctx.batch.images.get(ae_key(classifier))
         if a_i is not None:
             column.tiles.insert(0, image_tile(to_uint8(a_i[0].clamp(0, 1)), f"S2S: A_{classifier}(x)", mask, factor))
+        control = self.control(ctx, classifier)
+        if control is not None:  # the S2S control beside A_i: A_S's decoder tuned through a random copy of i
+            change = (control - ctx.batch.images[BASE_KEY].clamp(0, 1)).abs().mean(dim=1)[0]
+            column.tiles += [image_tile(to_uint8(control[0]), f"control: A_S tuned through a random {classifier}",
+                                          mask, factor),
+                               heat_tile(change.float().cpu().numpy(), "|control(x) − A_S(x)|", mask, factor)]
         return column, maps
+
+    @staticmethod
+    def control(ctx: BatchContext, classifier: str) -> torch.Tensor | None:
+        """``(B, 3, S, S)`` the S2S control's reconstruction of the batch (clamped to [0, 1]; :mod:`s2s_core.demo.
+        controls`), or None when the zoo has no control for ``classifier``. One encoder pass per batch for all."""
+        decoder = getattr(ctx.zoo, "controls", {}).get(classifier)
+        if decoder is None or BASE_KEY not in ctx.batch.images:
+            return None
+        with torch.inference_mode():
+            code = ctx.cached(("s2s", "code"), lambda: ctx.zoo.encode(ctx.x))
+            return ctx.zoo.base.decode(code, decoder).clamp(0, 1)
