@@ -11,6 +11,7 @@ from dashboard import downloads, state
 from dashboard.lenses import LENSES, make_context, render
 from s2s_core.analysis.dataset.randomisation import NOT_READ, THRESHOLD
 from s2s_core.analysis.figures import ground_truth_figure, randomisation_figure
+from s2s_core.analysis.lens_checks import scorecard
 from s2s_core.analysis.lens_tables import (
     HEADLINE_METRIC,
     OPTIMISTIC,
@@ -75,6 +76,19 @@ if ctx.mask is not None:
 for lens in LENSES.values():
     st.header(lens.title)
     render(ctx, lens)
+
+checks = {k: t for k in ("ground_truth_baselines", "class_sensitivity", "randomisation")
+          if (t := state.result_table(ref, k)) is not None}
+card = scorecard(checks, list(ref.info.classifiers))
+if not card.empty:  # the answer first: which lens passes which check, for which classifiers
+    st.header("Which lens passes which check")
+    st.markdown("The classifiers for which each lens passes, from the tables below (each decided by a paired 95 % "
+                "interval): better than the best map that reads **no classifier** on the test masks, following the "
+                "**class** on two-shape images, following the **weights** when the classifier is randomised. "
+                "“does not apply”: S2S is not class-conditional and reads A_i, not i's weights (its check is the "
+                "control); “—”: not measured.")
+    st.dataframe(card, width="stretch")
+    downloads.csv_button(card, f"{ref.info.name}_lens_checks.csv", key="checks_csv")
 
 control = state.result_table(ref, "s2s_control")
 if control is not None:  # the zoo has S2S controls (s2s demo builds them; s2s demo-controls adds them)

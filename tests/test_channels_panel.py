@@ -90,9 +90,12 @@ def test_lenses_page(zoo_dir: Path, tmp_path: Path, monkeypatch) -> None:
     gt = next(f for f in frames if "model-free: random map (uniform noise)" in f.index)
     assert fitted in gt.columns and "gradient of the class score" in gt.index
     assert "model-free: colour distance from the border" in gt.index  # the baselines beside the lenses
-    verdicts = next(f for f in frames if f is not gt and "gradient of the class score" in f.index
-                    and f[fitted].astype(str).str.contains(" vs ").any())
+    verdicts = next(f for f in frames if f is not gt and fitted in f.columns
+                    and "gradient of the class score" in f.index and f[fitted].astype(str).str.contains(" vs ").any())
     assert verdicts[fitted].str.match(r"(beats|below|tie): [+-]").all()
+    card = next(f for f in frames if "beats the best model-free map (pixel AUC, filled shape)" in f.columns)
+    assert card.loc["gradient of the class score"].iloc[0].endswith(" of 3)") or \
+        card.loc["gradient of the class score"].iloc[0] == "none of 3"  # the scorecard heads the tables
     zero = next(f for f in frames if "drop: relevant − random [95 % CI]" in f.columns)
     assert set(zero["verdict"]) <= {"hurts more than random", "no more than random", "less than random"}
     assert "paired bootstrap 95 % interval" in text and "The prediction flips more often" in text
