@@ -91,3 +91,14 @@ def test_the_s2s_lens_shows_the_control_beside_a_i(zoo: Path) -> None:
     assert "control: A_S tuned through a random L" in captions["L"] and "|control(x) − A_S(x)|" in captions["L"]
     assert not any("control" in c for c in captions["V"])  # V has no control in this zoo
     assert set(view.heatmaps["L"]) == {"ae_change", "ae_residual"}  # the control is shown, not scored as S2S
+
+
+def test_named_without_controls_the_cli_says_what_is_missing(tmp_path: Path, capsys) -> None:
+    from s2s_core.cli import main
+
+    path = build_tiny_zoo(tmp_path / "tiny", evaluate=False, images_per_class=1)
+    assert main(["evaluate", str(path), "--data", str(path / "data" / "test"), "--only", "accuracy,s2s_control",
+                 "--threads", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "Nothing written for s2s_control: it needs controls in the zoo (s2s demo-controls)." in out
+    assert not (path / "results" / "s2s_control.csv").exists()

@@ -125,6 +125,10 @@ def _main(args) -> int:
         if "randomisation" in result.tables:
             print("\nModel randomisation (Spearman of each map with its original once every layer is random):")
             print(randomisation_summary(result.tables["randomisation"]).to_string(index=False))
+    for cls in registry.select(args.only, args.skip) if args.only else []:  # named, yet nothing to write
+        for key in cls.tables_written or (cls.name,):
+            if key not in result.tables and results.spec(key).needs:
+                print(f"\nNothing written for {key}: it needs {results.spec(key).needs}.")
     skipped = result.extras.get("skipped_images", 0)
     if skipped:
         print(f"\n{skipped} unreadable image(s) were skipped.")
