@@ -96,7 +96,9 @@ if control is not None:  # the zoo has S2S controls (s2s demo builds them; s2s d
     state.data_note(ref, ("s2s_control",))
     for sentence in s2s_control_sentences(control, list(ref.info.classifiers)):
         st.markdown(f"- {sentence}")
-    st.dataframe(control, hide_index=True, width="stretch")
+    st.dataframe(control.drop(columns=["measure"]).rename(columns={
+        "label": "measure", "a_i": "A_i", "control": "control", "a_s": "A_S (reference)", "diff": "A_i − control",
+        "ci_low": "95 % CI low", "ci_high": "95 % CI high"}), hide_index=True, width="stretch")
     downloads.csv_button(control, f"{ref.info.name}_s2s_control.csv", key="control_csv", index=False)
 
 st.header("Ground truth: every lens against the masks and against maps that read no classifier")
