@@ -102,3 +102,24 @@ def test_named_without_controls_the_cli_says_what_is_missing(tmp_path: Path, cap
     out = capsys.readouterr().out
     assert "Nothing written for s2s_control: it needs controls in the zoo (s2s demo-controls)." in out
     assert not (path / "results" / "s2s_control.csv").exists()
+
+
+def test_the_lenses_page_shows_the_control(zoo: Path, tmp_path: Path, monkeypatch) -> None:
+    from streamlit.testing.v1 import AppTest
+
+    from s2s_core import results
+
+    result, _ = run_evaluation(zoo, zoo / "data" / "test", batch_size=8, device="cpu", show_progress=False,
+                               only=["s2s_control"])
+    results.write(zoo / "results", result.tables)
+    monkeypatch.setenv("S2S_ZOO", str(zoo))
+    monkeypatch.setenv("S2S_RUNS_DIR", str(tmp_path / "runs"))
+    monkeypatch.setenv("S2S_THREADS", "1")
+    at = AppTest.from_file(str(Path(__file__).resolve().parents[1] / "app.py"), default_timeout=180).run()
+    at.switch_page("pages/lenses.py").run()
+    assert not at.exception, at.exception
+    assert "S2S against its control: the classifier's doing, or the fine-tuning's?" in [h.value for h in at.header]
+    text = "\n".join(str(m.value) for m in at.markdown)
+    assert "i reads its own A_i(x) against the control's reconstruction" in text
+    captions = "\n".join(str(e.proto) for e in at.get("image"))
+    assert "control: A_S tuned through a random L" in captions
