@@ -91,7 +91,7 @@ if not card.empty:  # the answer first: which lens passes which check, for which
     downloads.csv_button(card, f"{ref.info.name}_lens_checks.csv", key="checks_csv")
 
 control = state.result_table(ref, "s2s_control")
-if control is not None:  # the zoo has S2S controls (s2s demo builds them; s2s demo-controls adds them)
+if control is not None:  # the zoo has S2S controls (s2s demo --extras builds them; s2s demo-controls adds them)
     st.header("S2S against its control: the classifier's doing, or the fine-tuning's?")
     state.data_note(ref, ("s2s_control",))
     for sentence in s2s_control_sentences(control, list(ref.info.classifiers)):

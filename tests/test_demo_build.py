@@ -25,7 +25,7 @@ SHIPPED = Path(__file__).resolve().parents[1] / "checkpoints" / "demo"
 def quick_zoo(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("demo") / "zoo"
     progress = out.parent / "progress.jsonl"
-    assert main(["demo", "--quick", "--out", str(out), "--progress", str(progress)]) == 0
+    assert main(["demo", "--quick", "--extras", "--out", str(out), "--progress", str(progress)]) == 0
     return out
 
 

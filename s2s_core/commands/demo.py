@@ -35,6 +35,10 @@ def register(sub) -> None:
     p.add_argument("--force", action="store_true", help="replace an existing zoo at --out")
     p.add_argument("--progress", type=Path, default=None, help="also write JSON-lines progress events to this file")
     p.add_argument("--no-evaluate", action="store_true", help="skip the evaluation stage")
+    p.add_argument("--extras", action="store_true",
+                   help="also build the lens sanity checks (issue 26): the S2S controls (A_S's decoder tuned through a "
+                   "random copy of each classifier, about 4.5 min on 2 cores), the two-shape test images (4 s), class "
+                   "sensitivity (about 1 min) and model randomisation (about 1 min); the shipped zoo has them")
     p.set_defaults(func=_main)
     _register_masks(sub)
     _register_controls(sub)
@@ -60,7 +64,8 @@ def _main(args) -> int:
     if args.threads is not None and args.threads < 1:
         raise ConfigError(f"--threads: must be at least 1, got {args.threads}")
     out = build_demo(args.out or settings.demo_zoo_dir(), recipe, force=args.force, progress_file=args.progress,
-                     show_bar=sys.stderr.isatty(), evaluate=not args.no_evaluate, eval_threads=args.threads)
+                     show_bar=sys.stderr.isatty(), evaluate=not args.no_evaluate, eval_threads=args.threads,
+                     extras=args.extras)
     print(f"demo zoo written to {out}")
     return 0
 
@@ -85,7 +90,7 @@ def _register_controls(sub) -> None:
                        description="For every A_i of a demo zoo (or --only NAMES), fine-tune A_S's decoder with A_i's "
                        "recipe (steps, batch, learning rate, seed, data) through a randomly initialised copy of "
                        "classifier i, write it to controls/<name> and list it in zoo.json; `s2s evaluate --only "
-                       "s2s_control` then compares each A_i with its control. `s2s demo` builds them itself. About "
+                       "s2s_control` then compares each A_i with its control. `s2s demo --extras` builds them itself. About "
                        "as long as the fine-tuning stage (a few minutes on 2 cores for the demo's five).")
     p.add_argument("zoo", type=Path, nargs="?", default=Path("checkpoints/demo"), help="demo zoo directory")
     p.add_argument("--only", default="", metavar="NAMES", help="comma-separated names of A_i (default: every one)")
