@@ -154,6 +154,8 @@ def test_attack_command_writes_its_tables(tiny_zoo, capsys):
     transfer = results.read(tiny_zoo / "results", "adversarial_transfer")
     assert len(transfer) == 2 * 3 * 3 * 2  # ε, source, target, view (j, j∘A_j)
     assert isinstance(transfer, pd.DataFrame)
+    # recorded as drawn from the evaluation's split, so the report reads them beside Table 1
+    assert results.sources(tiny_zoo / "results")["adversarial"].n == 9
 
 
 @pytest.mark.parametrize("argv, message", [

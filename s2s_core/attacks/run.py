@@ -50,7 +50,7 @@ def attack_zoo(zoo_dir: Path, data_dir: Path, settings: AttackSettings, *, limit
     (:mod:`s2s_core.attacks.gradient_structure`, on the clean images) into its results folder. Returns the result and the paths."""
     dev = select_device(device)
     zoo = Zoo.load(zoo_dir, device=dev)
-    dataset, order, batches = labelled_batches(zoo, Path(data_dir), limit=limit, batch_size=batch_size, device=dev)
+    dataset, _, batches = labelled_batches(zoo, Path(data_dir), limit=limit, batch_size=batch_size, device=dev)
     structure = GradientStructure(zoo) if gradients else None
 
     def scored():
@@ -60,8 +60,9 @@ def attack_zoo(zoo_dir: Path, data_dir: Path, settings: AttackSettings, *, limit
             yield x, y
 
     result = run_attacks(zoo, scored(), settings, progress=progress)
-    names = dataset.relative_names()
-    source = data_record(Path(zoo_dir), Path(data_dir), [names[i] for i in order])
+    # The source is the split the images were drawn from (as for the randomisation check's subset), so that these
+    # tables sit beside the evaluation's; the tables' ``n`` says how many of its images were attacked.
+    source = data_record(Path(zoo_dir), Path(data_dir), dataset.relative_names())
     tables = {"adversarial": result.adversarial}
     if structure is not None:
         result.structure = tables["gradient_structure"] = structure.table()
