@@ -10,11 +10,14 @@ import torch
 from torch import nn
 
 from s2s_core import results
+from s2s_core.analysis.stats import wilson_interval
 from s2s_core.attacks.gradient_structure import edge_mask, mass_on, random_shares
 from s2s_core.attacks.methods import craft, pgd
 from s2s_core.attacks.run import attack_zoo
+from s2s_core.attacks.summary import curves, defence_table, transfer_matrix
 from s2s_core.attacks.threat import AttackSettings
 from s2s_core.cli import main
+from s2s_core.demo.report import attack_section
 from s2s_core.errors import ConfigError
 
 
@@ -172,3 +175,44 @@ def test_attack_command_refuses_bad_options(tiny_zoo, capsys, argv, message):
 def test_attack_command_refuses_zero_steps(tiny_zoo, capsys):
     assert main(["attack", str(tiny_zoo), "--steps", "0"]) == 1
     assert "at least 1" in capsys.readouterr().err
+
+
+def _table(rows):
+    out = []
+    for clf, eps, threat, view, k, n in rows:
+        low, high = wilson_interval(k, n)
+        out.append({"classifier": clf, "attack": "pgd", "eps": eps, "threat": threat, "view": view, "top1": k / n,
+                    "ci_low": low, "ci_high": high, "n": n})
+    return pd.DataFrame(out)
+
+
+def test_report_says_where_a_i_helps_gray_and_white():
+    """V: A_V lifts 10 % to 66 % gray-box but only to 12 % white-box; L: no help at all."""
+    rows = [("V", 4, "gray", "original", 20, 200), ("V", 4, "gray", "A_S", 90, 200), ("V", 4, "gray", "A_V", 132, 200),
+            ("V", 4, "white", "A_V", 24, 200), ("V", 8, "gray", "original", 2, 200),
+            ("V", 8, "gray", "A_V", 100, 200), ("V", 8, "white", "A_V", 40, 200),
+            ("L", 4, "gray", "original", 50, 200), ("L", 4, "gray", "A_L", 52, 200),
+            ("L", 4, "white", "A_L", 40, 200), ("L", 8, "gray", "original", 50, 200),
+            ("L", 8, "gray", "A_L", 50, 200), ("L", 8, "white", "A_L", 40, 200)]
+    table = _table(rows)
+    d = defence_table(table, "pgd").set_index(["classifier", "eps"])
+    assert d.loc[("V", 4), "gray_helps"] and not d.loc[("V", 4), "white_helps"]
+    assert d.loc[("V", 8), "white_helps"] and not d.loc[("L", 4), "gray_helps"]
+    text = "\n".join(attack_section(table, ["L", "V"]))
+    assert "gray-box setting for L at no ε; V at 4, 8/255" in text
+    assert "white-box attack for L at no ε; V at 8/255" in text
+    assert "Athalye" in text and "66.0 [59.2, 72.2]" in text
+    curve = curves(table, "V", "pgd")
+    assert set(curve["curve"]) == {"i", "i∘A_S (gray)", "i∘A_i (gray)", "i∘A_i (white)"}
+
+
+def test_transfer_matrix_rows_are_sources_and_columns_targets():
+    transfer = pd.DataFrame([
+        {"source": s, "target": t, "view": v, "attack": "fgsm", "eps": 4, "top1": top1, "n": 10}
+        for s, t, v, top1 in [("L", "L", "original", 0.1), ("L", "V", "original", 0.8), ("V", "L", "original", 0.6),
+                              ("V", "V", "original", 0.0), ("L", "V", "A_V", 0.9), ("V", "V", "A_V", 0.5),
+                              ("L", "L", "A_L", 0.4), ("V", "L", "A_L", 0.7)]])
+    plain = transfer_matrix(transfer, "fgsm", 4)
+    assert plain.loc["L", "V"] == 0.8 and plain.loc["V", "L"] == 0.6
+    through = transfer_matrix(transfer, "fgsm", 4, "A_j")
+    assert through.loc["V", "V"] == 0.5 and through.loc["L", "L"] == 0.4

@@ -42,6 +42,7 @@ from s2s_core.analysis.paper import PAPER_NAMES, PAPER_TABLE2
 from s2s_core.analysis.rrc import rrc_matrix
 from s2s_core.analysis.stats import wilson_interval
 from s2s_core.analysis.tables import class_highlights, nmi_summary, table1
+from s2s_core.attacks.summary import defence_table
 from s2s_core.errors import ConfigError
 from s2s_core.views import BASE_KEY, ORIGINAL, ae_key
 from s2s_core.zoo import ZooInfo
@@ -319,6 +320,10 @@ def report(zoo_dir: str | Path, allow_mixed: bool = False) -> str:
         out += randomisation_section(_read(results, "randomisation"), names)
     if result_tables.exists(results, "class_sensitivity"):
         out += class_sensitivity_section(_read(results, "class_sensitivity"), names)
+    if result_tables.exists(results, "adversarial"):
+        structure = _read(results, "gradient_structure") if result_tables.exists(results, "gradient_structure") \
+            else None
+        out += attack_section(_read(results, "adversarial"), names, structure)
     return "\n\n".join(out) + "\n"
 
 
@@ -748,3 +753,57 @@ def class_sensitivity_section(table: pd.DataFrame, names: list[str]) -> list[str
             "of them (Wilson 95 %); the last column repeats the sensitivity on those images."
             + (f" {', '.join(sorted({_md(str(x)) for x in notes['label']}))}: not class-conditional (one map per "
                "image whatever the class), so they have no row." if len(notes) else "")]
+
+
+def _eps_list(values: list[float]) -> str:
+    return ", ".join(f"{v:g}" for v in values) + "/255" if values else "no ε"
+
+
+def _helps_sentence(d: pd.DataFrame, column: str, names: list[str]) -> str:
+    """Per classifier, the ε at which i∘A_i's interval lies above i's, or "at no ε"."""
+    parts = []
+    for n in names:
+        rows = d[d["classifier"] == n]
+        if len(rows):
+            parts.append(f"{n} at {_eps_list(sorted(rows.loc[rows[column], 'eps']))}")
+    return "; ".join(parts)
+
+
+def attack_section(table: pd.DataFrame, names: list[str], structure: pd.DataFrame | None = None) -> list[str]:
+    """Attacks through S2S (``adversarial.csv``, issue 28; Folz, Palacio et al., WACV 2020): for which classifiers
+    and ε A_i helps under gray-box attacks (crafted on i) and under white-box ones (crafted on i∘A_i), with Wilson
+    95 % intervals, a table at ε = 4/255 (or the nearest ε run), and the share of the input gradient on edges
+    (``gradient_structure.csv``) when given."""
+    names = [n for n in names if n in set(table["classifier"])]
+    attack = "pgd" if "pgd" in set(table["attack"]) else str(table["attack"].iloc[0])
+    d = defence_table(table, attack)
+    if d.empty:
+        return []
+    eps_run = sorted(set(d["eps"]))
+    shown = min(eps_run, key=lambda e: abs(e - 4))
+    steps = "PGD (L∞, 10 steps)" if attack == "pgd" else attack.upper()
+    at = d[d["eps"] == shown].set_index("classifier").reindex(names).dropna(how="all")
+    cells = pd.DataFrame({
+        label: [_with_interval(r[key] * 100, r[f"{key}_low"] * 100, r[f"{key}_high"] * 100, 1)
+                for _, r in at.iterrows()]
+        for label, key in (("i (crafted on i)", "i"), ("i∘A_S (gray)", "i_AS"), ("i∘A_i (gray)", "i_Ai_gray"),
+                           ("i∘A_i (white: crafted on i∘A_i)", "i_Ai_white"))}, index=at.index)
+    out = [f"**Attacks through S2S** (`adversarial.csv`; Folz, Palacio et al., WACV 2020): {steps} on "
+           f"{int(d['n'].max())} test images at ε = {_eps_list(eps_run)}. Gray-box: crafted on i alone, read by i, "
+           "i∘A_S and i∘A_i; white-box: crafted on i∘A_i end to end through the AE. Top-1 in % with Wilson 95 % "
+           f"intervals at ε = {shown:g}/255:",
+           _markdown(cells, index=True),
+           f"A_i helps (i∘A_i's interval wholly above i's) in the gray-box setting for "
+           f"{_helps_sentence(d, 'gray_helps', names)}; against the white-box attack for "
+           f"{_helps_sentence(d, 'white_helps', names)}. Gray-box numbers alone overstate robustness (Athalye et "
+           "al. 2018): only the white-box column says what A_i buys against an attacker who knows it is there."]
+    if structure is not None and len(structure):
+        s = structure.set_index(["classifier", "view"])
+        parts = [f"{n}: i {_with_interval(*s.loc[(n, ORIGINAL), ['mean', 'ci_low', 'ci_high']], 2)}, i∘A_i "
+                 f"{_with_interval(*s.loc[(n, ae_key(n)), ['mean', 'ci_low', 'ci_high']], 2)}"
+                 for n in names if (n, ORIGINAL) in s.index and (n, ae_key(n)) in s.index]
+        chance = structure[structure["view"] == "random"]["mean"]
+        out.append("**Gradient structure** (`gradient_structure.csv`): the share of |∇x loss| on each clean image's "
+                   f"strongest 10 % edge pixels (Sobel), mean with 95 % interval over images; {'; '.join(parts)}. "
+                   f"A random map puts {_span(chance, 2)} there (chance).")
+    return out
