@@ -16,9 +16,11 @@ from s2s_core.attacks.methods import craft, pgd
 from s2s_core.attacks.run import attack_zoo
 from s2s_core.attacks.summary import curves, defence_table, transfer_matrix
 from s2s_core.attacks.threat import AttackSettings
+from s2s_core.attacks.through import ThroughAE
 from s2s_core.cli import main
 from s2s_core.demo.report import attack_section
 from s2s_core.errors import ConfigError
+from s2s_core.zoo import Zoo
 
 
 def _linear(classes: int = 2, seed: int = 0) -> nn.Module:
@@ -216,3 +218,18 @@ def test_transfer_matrix_rows_are_sources_and_columns_targets():
     assert plain.loc["L", "V"] == 0.8 and plain.loc["V", "L"] == 0.6
     through = transfer_matrix(transfer, "fgsm", 4, "A_j")
     assert through.loc["V", "V"] == 0.5 and through.loc["L", "L"] == 0.4
+
+
+def test_through_ae_is_i_on_the_reconstruction_with_gradients(tiny_zoo):
+    zoo = Zoo.load(tiny_zoo)
+    x = torch.rand(2, 3, 64, 64, generator=torch.Generator().manual_seed(7))
+    with torch.inference_mode():
+        want = {ae: zoo.classifiers["A"](zoo.reconstruct_all(x)[f"A_{ae}"]) for ae in ("A", "S")}
+    for ae in ("A", "S"):
+        model = ThroughAE(zoo, "A", ae)
+        assert not model.training
+        x_grad = x.clone().requires_grad_(True)
+        out = model(x_grad)
+        assert torch.allclose(out, want[ae], atol=1e-5)
+        out.sum().backward()
+        assert x_grad.grad is not None and x_grad.grad.abs().sum() > 0

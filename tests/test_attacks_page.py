@@ -48,3 +48,10 @@ def test_the_page_attacks_an_image_and_draws_the_zoo_tables(zoo: Path, tmp_path:
     assert "max |δ| = 0.0/255" in page.caption[0].value
     captions = [im.proto.imgs[0].caption for im in page.get("image")]
     assert "A_V(x + δ)" in captions
+
+
+def test_without_attack_tables_the_page_says_how_to_make_them(tmp_path: Path, monkeypatch) -> None:
+    bare = build_tiny_zoo(tmp_path / "bare", images_per_class=1, evaluate=False)
+    page = _page(bare, tmp_path, monkeypatch)
+    assert len(page.get("image")) == 5  # the image is attacked all the same
+    assert any("s2s attack" in i.value for i in page.info)
