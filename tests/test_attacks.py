@@ -204,6 +204,11 @@ def test_report_says_where_a_i_helps_gray_and_white():
     assert "gray-box setting for L at no ε; V at 4, 8/255" in text
     assert "white-box attack for L at no ε; V at 8/255" in text
     assert "Athalye" in text and "66.0 [59.2, 72.2]" in text
+    structure = pd.DataFrame([{"classifier": c, "view": v, "mean": m, "ci_low": m - 0.01, "ci_high": m + 0.01, "n": 200}
+                              for c, v, m in [("V", "original", 0.2), ("V", "A_V", 0.3), ("V", "random", 0.1),
+                                              ("L", "original", 0.2), ("L", "A_L", 0.21), ("L", "random", 0.1)]])
+    text = "\n".join(attack_section(table, ["L", "V"], structure))
+    assert "lies above i's for V, below it for none (intervals apart), and the intervals overlap for L" in text
     curve = curves(table, "V", "pgd")
     assert set(curve["curve"]) == {"i", "i∘A_S (gray)", "i∘A_i (gray)", "i∘A_i (white)"}
 

@@ -769,6 +769,21 @@ def _helps_sentence(d: pd.DataFrame, column: str, names: list[str]) -> str:
     return "; ".join(parts)
 
 
+def _structure_sentence(s: pd.DataFrame, names: list[str]) -> str:
+    """Where i∘A_i's gradient lies more on edges than i's, less, or neither (95 % intervals apart or not)."""
+    groups: dict[str, list[str]] = {"above": [], "below": [], "overlapping": []}
+    for n in names:
+        if (n, ORIGINAL) not in s.index or (n, ae_key(n)) not in s.index:
+            continue
+        mine, own = s.loc[(n, ORIGINAL)], s.loc[(n, ae_key(n))]
+        side = "above" if own["ci_low"] > mine["ci_high"] else "below" if own["ci_high"] < mine["ci_low"] \
+            else "overlapping"
+        groups[side].append(n)
+    return (f"i∘A_i's share lies above i's for {', '.join(groups['above']) or 'none'}, below it for "
+            f"{', '.join(groups['below']) or 'none'} (intervals apart), and the intervals overlap for "
+            f"{', '.join(groups['overlapping']) or 'none'}.")
+
+
 def attack_section(table: pd.DataFrame, names: list[str], structure: pd.DataFrame | None = None) -> list[str]:
     """Attacks through S2S (``adversarial.csv``, issue 28; Folz, Palacio et al., WACV 2020): for which classifiers
     and ε A_i helps under gray-box attacks (crafted on i) and under white-box ones (crafted on i∘A_i), with Wilson
@@ -805,5 +820,5 @@ def attack_section(table: pd.DataFrame, names: list[str], structure: pd.DataFram
         chance = structure[structure["view"] == "random"]["mean"]
         out.append("**Gradient structure** (`gradient_structure.csv`): the share of |∇x loss| on each clean image's "
                    f"strongest 10 % edge pixels (Sobel), mean with 95 % interval over images; {'; '.join(parts)}. "
-                   f"A random map puts {_span(chance, 2)} there (chance).")
+                   f"A random map puts {_span(chance, 2)} there (chance). {_structure_sentence(s, names)}")
     return out
