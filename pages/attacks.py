@@ -61,16 +61,17 @@ if table is None:
     st.info(f"No attack tables yet: `s2s attack {state.zoo_label(ref.path)}` writes them.")
     st.stop()
 state.data_note(ref, ("adversarial",))
-st.markdown("\n\n".join(attack_section(table, list(zoo.classifiers), state.result_table(ref, "gradient_structure"))))
+transfer = state.result_table(ref, "adversarial_transfer")
+st.markdown("\n\n".join(attack_section(table, list(zoo.classifiers), state.result_table(ref, "gradient_structure"),
+                                      transfer)))
 c = st.columns(2)
 shown = [a for a in ATTACKS if a in set(table["attack"])]
 run = c[0].selectbox("Attack", shown, format_func=str.upper, key="attack_curve")
 c[0].plotly_chart(curves_figure(table, name, run), key="attack_curves")
 downloads.csv_button(curves(table, name, run), f"attack_{name}_{run}.csv", key="attack_csv", index=False,
                      where=c[0])
-transfer = state.result_table(ref, "adversarial_transfer")
-if transfer is not None:
-    levels = sorted(set(transfer[transfer["attack"] == run]["eps"]))
+levels = sorted(set(transfer[transfer["attack"] == run]["eps"])) if transfer is not None else []
+if levels:
     level = c[1].select_slider("ε of the transfer (1/255)", levels, value=min(levels, key=lambda e: abs(e - 4)),
                                key="attack_transfer_eps")
     through = c[1].toggle("read through each target's own A_j", key="attack_through")

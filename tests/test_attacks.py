@@ -223,6 +223,11 @@ def test_transfer_matrix_rows_are_sources_and_columns_targets():
     assert plain.loc["L", "V"] == 0.8 and plain.loc["V", "L"] == 0.6
     through = transfer_matrix(transfer, "fgsm", 4, "A_j")
     assert through.loc["V", "V"] == 0.5 and through.loc["L", "L"] == 0.4
+    adv = _table([("L", 4, "gray", "original", 20, 200), ("V", 4, "gray", "original", 10, 200)])
+    adv["attack"] = "fgsm"
+    text = "\n".join(attack_section(adv, ["L", "V"], transfer=transfer))
+    assert "j reads the examples crafted on i at 60.0–80.0 % top-1, j∘A_j at 70.0–90.0 % (+10.0 points" in text
+    assert "as well or better" in text
 
 
 def test_through_ae_is_i_on_the_reconstruction_with_gradients(tiny_zoo):

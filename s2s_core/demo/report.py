@@ -42,7 +42,7 @@ from s2s_core.analysis.paper import PAPER_NAMES, PAPER_TABLE2
 from s2s_core.analysis.rrc import rrc_matrix
 from s2s_core.analysis.stats import wilson_interval
 from s2s_core.analysis.tables import class_highlights, nmi_summary, table1
-from s2s_core.attacks.summary import defence_table
+from s2s_core.attacks.summary import defence_table, transfer_matrix
 from s2s_core.errors import ConfigError
 from s2s_core.views import BASE_KEY, ORIGINAL, ae_key
 from s2s_core.zoo import ZooInfo
@@ -323,7 +323,9 @@ def report(zoo_dir: str | Path, allow_mixed: bool = False) -> str:
     if result_tables.exists(results, "adversarial"):
         structure = _read(results, "gradient_structure") if result_tables.exists(results, "gradient_structure") \
             else None
-        out += attack_section(_read(results, "adversarial"), names, structure)
+        moved = _read(results, "adversarial_transfer") if result_tables.exists(results, "adversarial_transfer") \
+            else None
+        out += attack_section(_read(results, "adversarial"), names, structure, moved)
     return "\n\n".join(out) + "\n"
 
 
@@ -784,7 +786,25 @@ def _structure_sentence(s: pd.DataFrame, names: list[str]) -> str:
             f"{', '.join(groups['overlapping']) or 'none'}.")
 
 
-def attack_section(table: pd.DataFrame, names: list[str], structure: pd.DataFrame | None = None) -> list[str]:
+def _transfer_sentence(transfer: pd.DataFrame, attack: str, eps: float) -> str:
+    """Off the diagonal of the transfer matrix at ``eps``: how well j and j∘A_j read the examples crafted on i."""
+    plain, through = transfer_matrix(transfer, attack, eps), transfer_matrix(transfer, attack, eps, "A_j")
+    off = ~np.eye(len(plain), dtype=bool)
+    if not off.any():
+        return ""
+    gap = (through.values - plain.values)[off]
+    return (f"**Transfer** (`adversarial_transfer.csv`, {attack.upper()} at ε = {eps:g}/255): another classifier j "
+            f"reads the examples crafted on i at {_span(pd.Series(plain.values[off] * 100), 1)} % top-1, j∘A_j at "
+            f"{_span(pd.Series(through.values[off] * 100), 1)} % ({_span(pd.Series(gap * 100), 1, signed=True)} "
+            "points against j; on their own examples i reads "
+            f"{_span(pd.Series(np.diag(plain.values) * 100), 1)} %). "
+            + ("Through its AE j reads them worse in most pairs: A_j does not filter a transferred perturbation out "
+               "(every A_j shares A_S's encoder, one possible route)." if np.median(gap) < 0 else
+               "Through its AE j reads them as well or better in most pairs."))
+
+
+def attack_section(table: pd.DataFrame, names: list[str], structure: pd.DataFrame | None = None,
+                   transfer: pd.DataFrame | None = None) -> list[str]:
     """Attacks through S2S (``adversarial.csv``, issue 28; Folz, Palacio et al., WACV 2020): for which classifiers
     and ε A_i helps under gray-box attacks (crafted on i) and under white-box ones (crafted on i∘A_i), with Wilson
     95 % intervals, a table at ε = 4/255 (or the nearest ε run), and the share of the input gradient on edges
@@ -821,4 +841,6 @@ def attack_section(table: pd.DataFrame, names: list[str], structure: pd.DataFram
         out.append("**Gradient structure** (`gradient_structure.csv`): the share of |∇x loss| on each clean image's "
                    f"strongest 10 % edge pixels (Sobel), mean with 95 % interval over images; {'; '.join(parts)}. "
                    f"A random map puts {_span(chance, 2)} there (chance). {_structure_sentence(s, names)}")
+    if transfer is not None and len(transfer) and shown in set(transfer["eps"]):
+        out.append(_transfer_sentence(transfer, attack, shown))
     return out
