@@ -4,7 +4,8 @@
 ``s2s report ZOO`` prints it as markdown; ``s2s report ZOO --readme docs/DEMO_RESULTS.md`` replaces the block between
 ``<!-- s2s-report:begin -->`` and ``<!-- s2s-report:end -->`` in that file. Every number and every claim in
 the text is computed here from ``accuracy.csv``, ``cross_accuracy.csv``, ``recon_quality.csv``, ``nmi.csv``,
-``noise.csv`` and, when the zoo has them, ``ground_truth.csv``, ``channel_zeroing.csv`` and ``randomisation.csv`` (plus
+``noise.csv`` and, when the zoo has them, ``ground_truth.csv``, ``channel_zeroing.csv``, ``randomisation.csv`` and the
+attack tables of ``s2s attack`` (``adversarial.csv``, ``adversarial_transfer.csv``, ``gradient_structure.csv``) (plus
 ``build_log.json`` and ``zoo.json``), so a rebuilt zoo gets a new, true account, and a
 test keeps docs/DEMO_RESULTS.md and the README's summary (:func:`summary`, ``--summary README.md``) equal to it.
 """
