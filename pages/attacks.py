@@ -38,7 +38,7 @@ else:
     source, upload_name = upload.getvalue(), upload.name
 c = st.columns(4)
 name = c[0].selectbox("Classifier", list(zoo.classifiers), key="attack_clf")
-attack = c[1].selectbox("Attack", ATTACKS, format_func=str.upper, key="attack_kind")
+attack = c[1].selectbox("Attack", ATTACKS, index=ATTACKS.index("pgd"), format_func=str.upper, key="attack_kind")
 threat = c[2].radio("Crafted on", ["gray", "white"], horizontal=True, key="attack_threat",
                     format_func=lambda t: "i (gray-box)" if t == "gray" else "i∘A_i (white-box)")
 eps = c[3].select_slider("ε (1/255)", EPS, value=4, key="attack_eps")
