@@ -32,6 +32,7 @@ PAGES = [
     st.Page(ROOT / "pages" / "patterns.py", title="AE patterns", icon=":material/grid_on:"),
     st.Page(ROOT / "pages" / "lenses.py", title="Lenses", icon=":material/lens_blur:"),
     st.Page(ROOT / "pages" / "per_image.py", title="Per image", icon=":material/sort:"),
+    st.Page(ROOT / "pages" / "attacks.py", title="Attacks", icon=":material/bolt:"),
     st.Page(ROOT / "pages" / "jobs.py", title="Training jobs", icon=":material/model_training:"),
 ]
 page = st.navigation(PAGES)

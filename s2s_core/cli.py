@@ -16,6 +16,7 @@ from types import ModuleType
 
 from s2s_core import __version__
 from s2s_core.commands import (
+    attack,
     channels,
     dashboard,
     demo,
@@ -38,6 +39,7 @@ COMMAND_MODULES: tuple[ModuleType, ...] = (
     train,  # pretrain, finetune, train-classifier
     signal_order,  # signal-order
     evaluate,  # evaluate
+    attack,  # attack
     channels,  # channels fit, channels show
     inversion,  # layers, invert
     lenses,  # lenses

@@ -25,6 +25,9 @@ tests read, only through here. Values are fractions in [0, 1] unless a column sa
 | ``per_image`` | ``per_image.csv`` | ``item,file,label,classifier,measure,heatmap,value``: one row per image, classifier and measure (correct, disagreement, nmi; auc and mass per lens heatmap with masks) (issue 26) |
 | ``randomisation`` | ``randomisation.csv`` | ``lens,heatmap,label,classifier,step,layer,fraction,metric,mean,ci_low,ci_high,n,verdict``: every lens's maps under top-down randomised classifiers vs. its original maps, Spearman and SSIM (Adebayo et al. 2018; issue 26) |
 | ``class_sensitivity`` | ``class_sensitivity.csv`` | ``lens,heatmap,label,classifier,model_free,subset,measure,mean,ci_low,ci_high,reference,reference_mean,diff,diff_ci_low,diff_ci_high,n,verdict,note``: per class-conditional lens heatmap, classifier and ``subset`` (``all`` composites, or ``top2``: both classes in i's top-2), each ``measure`` (``sensitivity`` ½[(m_a(A) − m_a(B)) + (m_b(B) − m_b(A))], ``mass_diff`` m_a(A) − m_a(B), ``pointing`` on a, ``pointing_other`` on b) with the bootstrap 95 % interval of its mean and the paired difference from its ``reference`` (``zero``, or the best model-free map, the anchor rows with ``model_free`` true); ``both_top2`` rows: the share of composites with a and b in i's top-2 (Wilson interval); rows with only a ``note``: lenses that are not class-conditional or gave no map (issue 26) |
+| ``adversarial`` | ``adversarial.csv`` | ``classifier,attack,eps,threat,view,top1,ci_low,ci_high,n``: top-1 of i under ``attack`` (``fgsm``, ``pgd``; L∞ radius ``eps`` in 1/255) crafted on i (``threat`` ``gray``) or on i∘A_i (``white``), read by ``view`` (``original``: i, ``A_S``: i∘A_S, ``A_<i>``: i∘A_i), Wilson 95 % interval (``s2s attack``; issue 28) |
+| ``adversarial_transfer`` | ``adversarial_transfer.csv`` | ``source,target,view,attack,eps,top1,n``: top-1 of j (``view`` ``original``) and of j∘A_j (``A_<j>``) on the gray-box examples crafted on i (``s2s attack``; issue 28) |
+| ``gradient_structure`` | ``gradient_structure.csv`` | ``classifier,view,mean,ci_low,ci_high,n``: share of the gradient mass (∇x CE, absolute) on the image's strongest edges for i (``original``), i∘A_i (``A_<i>``) and a random map (``random``, chance), t-interval of the mean over images (``s2s attack``; issue 28) |
 
 Beside the tables, ``schema.json`` records the schema version that wrote them
 (``{"format": "s2s-results", "version": 1, "files": {...}, "sources": {...}}``). A results folder without it
@@ -237,6 +240,18 @@ for _spec in (
                "mass and pointing on each shape, paired 95 % intervals against 0 and the model-free anchors, and "
                "how often both classes are in i's top-2 (issue 26)",
                needs="a two-shape composite set (s2s demo-pairs ZOO)"),
+    ResultFile("adversarial", "adversarial.csv", ("classifier", "attack", "eps", "threat", "view", "top1", "ci_low",
+               "ci_high", "n"), ("eps", "top1", "ci_low", "ci_high", "n"),
+               "top-1 of i, i∘A_S and i∘A_i under FGSM/PGD crafted on i (gray-box) or on i∘A_i (white-box) (issue 28)",
+               needs="a run of s2s attack ZOO"),
+    ResultFile("adversarial_transfer", "adversarial_transfer.csv",
+               ("source", "target", "view", "attack", "eps", "top1", "n"), ("eps", "top1", "n"),
+               "top-1 of every j and j∘A_j on the adversarial examples crafted on i (issue 28)",
+               needs="a run of s2s attack ZOO with --threat transfer"),
+    ResultFile("gradient_structure", "gradient_structure.csv", ("classifier", "view", "mean", "ci_low", "ci_high", "n"),
+               ("mean", "ci_low", "ci_high", "n"),
+               "share of |∇x loss| on the image's strongest edges, for i, i∘A_i and a random map (issue 28)",
+               needs="a run of s2s attack ZOO"),
 ):
     register(_spec)
 

@@ -35,7 +35,7 @@ FLOORS: tuple[tuple[str, ...], ...] = (
     ("train",),
     ("lenses",),  # one folder per lens, one protocol, one registry
     ("analysis",),
-    ("inspection",),
+    ("inspection", "attacks"),  # attacks: FGSM/PGD through S2S over the zoo and the data
     ("demo", "jobs", "reproduce"),  # what builds and runs zoos
     ("commands",),  # the CLI's sub-commands, one module per group
     ("cli",),  # assembles the commands: the top of s2s_core

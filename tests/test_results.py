@@ -23,7 +23,8 @@ def test_every_table_has_a_file_and_columns() -> None:
         "accuracy.csv", "cross_accuracy.csv", "noise.csv", "nmi.csv", "lab_histograms.csv", "recon_quality.csv",
         "nmi_pairs.csv", "nmi_differences.csv", "per_class.csv", "preprocessing.csv", "ae_patterns.csv",
         "ae_patterns.safetensors", "ground_truth.csv", "ground_truth_baselines.csv", "channel_zeroing.csv", "inversion.csv",
-        "s2s_control.csv", "per_image.csv", "randomisation.csv", "class_sensitivity.csv"]
+        "s2s_control.csv", "per_image.csv", "randomisation.csv", "class_sensitivity.csv", "adversarial.csv",
+        "adversarial_transfer.csv", "gradient_structure.csv"]
     assert results.spec("nmi").columns[:4] == ("ae", "kind", "estimator", "levels")
     assert "chance_mean" in results.spec("nmi").columns and results.spec("ae_pattern_images").kind == "arrays"
     with pytest.raises(ConfigError, match="unknown results table 'acc'"):

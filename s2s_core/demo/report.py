@@ -4,7 +4,8 @@
 ``s2s report ZOO`` prints it as markdown; ``s2s report ZOO --readme docs/DEMO_RESULTS.md`` replaces the block between
 ``<!-- s2s-report:begin -->`` and ``<!-- s2s-report:end -->`` in that file. Every number and every claim in
 the text is computed here from ``accuracy.csv``, ``cross_accuracy.csv``, ``recon_quality.csv``, ``nmi.csv``,
-``noise.csv`` and, when the zoo has them, ``ground_truth.csv``, ``channel_zeroing.csv`` and ``randomisation.csv`` (plus
+``noise.csv`` and, when the zoo has them, ``ground_truth.csv``, ``channel_zeroing.csv``, ``randomisation.csv`` and the
+attack tables of ``s2s attack`` (``adversarial.csv``, ``adversarial_transfer.csv``, ``gradient_structure.csv``) (plus
 ``build_log.json`` and ``zoo.json``), so a rebuilt zoo gets a new, true account, and a
 test keeps docs/DEMO_RESULTS.md and the README's summary (:func:`summary`, ``--summary README.md``) equal to it.
 """
@@ -42,6 +43,7 @@ from s2s_core.analysis.paper import PAPER_NAMES, PAPER_TABLE2
 from s2s_core.analysis.rrc import rrc_matrix
 from s2s_core.analysis.stats import wilson_interval
 from s2s_core.analysis.tables import class_highlights, nmi_summary, table1
+from s2s_core.attacks.summary import defence_table, transfer_matrix
 from s2s_core.errors import ConfigError
 from s2s_core.views import BASE_KEY, ORIGINAL, ae_key
 from s2s_core.zoo import ZooInfo
@@ -319,6 +321,12 @@ def report(zoo_dir: str | Path, allow_mixed: bool = False) -> str:
         out += randomisation_section(_read(results, "randomisation"), names)
     if result_tables.exists(results, "class_sensitivity"):
         out += class_sensitivity_section(_read(results, "class_sensitivity"), names)
+    if result_tables.exists(results, "adversarial"):
+        structure = _read(results, "gradient_structure") if result_tables.exists(results, "gradient_structure") \
+            else None
+        moved = _read(results, "adversarial_transfer") if result_tables.exists(results, "adversarial_transfer") \
+            else None
+        out += attack_section(_read(results, "adversarial"), names, structure, moved)
     return "\n\n".join(out) + "\n"
 
 
@@ -748,3 +756,92 @@ def class_sensitivity_section(table: pd.DataFrame, names: list[str]) -> list[str
             "of them (Wilson 95 %); the last column repeats the sensitivity on those images."
             + (f" {', '.join(sorted({_md(str(x)) for x in notes['label']}))}: not class-conditional (one map per "
                "image whatever the class), so they have no row." if len(notes) else "")]
+
+
+def _eps_list(values: list[float]) -> str:
+    return ", ".join(f"{v:g}" for v in values) + "/255" if values else "no ε"
+
+
+def _helps_sentence(d: pd.DataFrame, column: str, names: list[str]) -> str:
+    """Per classifier, the ε at which i∘A_i's interval lies above i's, or "at no ε"."""
+    parts = []
+    for n in names:
+        rows = d[d["classifier"] == n]
+        if len(rows):
+            parts.append(f"{n} at {_eps_list(sorted(rows.loc[rows[column], 'eps']))}")
+    return "; ".join(parts)
+
+
+def _structure_sentence(s: pd.DataFrame, names: list[str]) -> str:
+    """Where i∘A_i's gradient lies more on edges than i's, less, or neither (95 % intervals apart or not)."""
+    groups: dict[str, list[str]] = {"above": [], "below": [], "overlapping": []}
+    for n in names:
+        if (n, ORIGINAL) not in s.index or (n, ae_key(n)) not in s.index:
+            continue
+        mine, own = s.loc[(n, ORIGINAL)], s.loc[(n, ae_key(n))]
+        side = "above" if own["ci_low"] > mine["ci_high"] else "below" if own["ci_high"] < mine["ci_low"] \
+            else "overlapping"
+        groups[side].append(n)
+    return (f"i∘A_i's share lies above i's for {', '.join(groups['above']) or 'none'}, below it for "
+            f"{', '.join(groups['below']) or 'none'} (intervals apart), and the intervals overlap for "
+            f"{', '.join(groups['overlapping']) or 'none'}.")
+
+
+def _transfer_sentence(transfer: pd.DataFrame, attack: str, eps: float) -> str:
+    """Off the diagonal of the transfer matrix at ``eps``: how well j and j∘A_j read the examples crafted on i."""
+    plain, through = transfer_matrix(transfer, attack, eps), transfer_matrix(transfer, attack, eps, "A_j")
+    off = ~np.eye(len(plain), dtype=bool)
+    if not off.any():
+        return ""
+    gap = (through.values - plain.values)[off]
+    return (f"**Transfer** (`adversarial_transfer.csv`, {attack.upper()} at ε = {eps:g}/255): another classifier j "
+            f"reads the examples crafted on i at {_span(pd.Series(plain.values[off] * 100), 1)} % top-1, j∘A_j at "
+            f"{_span(pd.Series(through.values[off] * 100), 1)} % ({_span(pd.Series(gap * 100), 1, signed=True)} "
+            "points against j; on their own examples i reads "
+            f"{_span(pd.Series(np.diag(plain.values) * 100), 1)} %). "
+            + ("Through its AE j reads them worse in most pairs: A_j does not filter a transferred perturbation out "
+               "(every A_j shares A_S's encoder, one possible route)." if np.median(gap) < 0 else
+               "Through its AE j reads them as well or better in most pairs."))
+
+
+def attack_section(table: pd.DataFrame, names: list[str], structure: pd.DataFrame | None = None,
+                   transfer: pd.DataFrame | None = None) -> list[str]:
+    """Attacks through S2S (``adversarial.csv``, issue 28; Folz, Palacio et al., WACV 2020): for which classifiers
+    and ε A_i helps under gray-box attacks (crafted on i) and under white-box ones (crafted on i∘A_i), with Wilson
+    95 % intervals, a table at ε = 4/255 (or the nearest ε run), and the share of the input gradient on edges
+    (``gradient_structure.csv``) when given."""
+    names = [n for n in names if n in set(table["classifier"])]
+    attack = "pgd" if "pgd" in set(table["attack"]) else str(table["attack"].iloc[0])
+    d = defence_table(table, attack)
+    if d.empty:
+        return []
+    eps_run = sorted(set(d["eps"]))
+    shown = min(eps_run, key=lambda e: abs(e - 4))
+    steps = "PGD (L∞, 10 steps)" if attack == "pgd" else attack.upper()
+    at = d[d["eps"] == shown].set_index("classifier").reindex(names).dropna(how="all")
+    cells = pd.DataFrame({
+        label: [_with_interval(r[key] * 100, r[f"{key}_low"] * 100, r[f"{key}_high"] * 100, 1)
+                for _, r in at.iterrows()]
+        for label, key in (("i (crafted on i)", "i"), ("i∘A_S (gray)", "i_AS"), ("i∘A_i (gray)", "i_Ai_gray"),
+                           ("i∘A_i (white: crafted on i∘A_i)", "i_Ai_white"))}, index=at.index)
+    out = [f"**Attacks through S2S** (`adversarial.csv`; Folz, Palacio et al., WACV 2020): {steps} on "
+           f"{int(d['n'].max())} test images at ε = {_eps_list(eps_run)}. Gray-box: crafted on i alone, read by i, "
+           "i∘A_S and i∘A_i; white-box: crafted on i∘A_i end to end through the AE. Top-1 in % with Wilson 95 % "
+           f"intervals at ε = {shown:g}/255:",
+           _markdown(cells, index=True),
+           f"A_i helps (i∘A_i's interval wholly above i's) in the gray-box setting for "
+           f"{_helps_sentence(d, 'gray_helps', names)}; against the white-box attack for "
+           f"{_helps_sentence(d, 'white_helps', names)}. Gray-box numbers alone overstate robustness (Athalye et "
+           "al. 2018): only the white-box column says what A_i buys against an attacker who knows it is there."]
+    if structure is not None and len(structure):
+        s = structure.set_index(["classifier", "view"])
+        parts = [f"{n}: i {_with_interval(*s.loc[(n, ORIGINAL), ['mean', 'ci_low', 'ci_high']], 2)}, i∘A_i "
+                 f"{_with_interval(*s.loc[(n, ae_key(n)), ['mean', 'ci_low', 'ci_high']], 2)}"
+                 for n in names if (n, ORIGINAL) in s.index and (n, ae_key(n)) in s.index]
+        chance = structure[structure["view"] == "random"]["mean"]
+        out.append("**Gradient structure** (`gradient_structure.csv`): the share of |∇x loss| on each clean image's "
+                   f"strongest 10 % edge pixels (Sobel), mean with 95 % interval over images; {'; '.join(parts)}. "
+                   f"A random map puts {_span(chance, 2)} there (chance). {_structure_sentence(s, names)}")
+    if transfer is not None and len(transfer) and shown in set(transfer["eps"]):
+        out.append(_transfer_sentence(transfer, attack, shown))
+    return out
