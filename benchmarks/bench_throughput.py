@@ -11,7 +11,8 @@ Measured (the shipped functions, the paper's networks with ``weights=None``, bat
 GFLOP/s = counted FLOPs per image (:mod:`s2s_core.reproduce.estimate`) x images/s: the rate the dry run turns
 FLOPs into CPU-hours with. The GPU code paths run one step of each training loop with bf16 autocast (on the
 CPU), channels_last and ``torch.compile`` on small networks and compare the loss with the plain fp32 step;
-``gpu_path_*_loss_rel_diff`` must be small (bf16 rounding), and a crash would stop the benchmark.
+``gpu_path_*_loss_rel_diff`` must be small (bf16 rounding), and a crash would stop the benchmark. On the CPU
+``torch.compile`` is skipped (:data:`COMPILE_ON_CPU`): compiling these loops takes longer than the benchmark.
 
 What an H100-class GPU should reach is a **stated target, not a measurement** (``gpu_target_*``): the bf16 dense
 peak (989 TFLOP/s) times an assumed 35 % utilisation, divided by the same counted FLOPs.
@@ -21,6 +22,7 @@ peak (989 TFLOP/s) times an assumed 35 % utilisation, divided by the same counte
 
 from __future__ import annotations
 
+import os
 import tempfile
 import time
 
@@ -94,8 +96,15 @@ def _measure() -> dict[str, float]:
     return out
 
 
+#: ``torch.compile`` of the GPU path: on the CPU, inductor's compile of these loops took longer than the whole
+#: benchmark budget (issue 30: the run was cut by its timeout), so it is skipped there unless asked for
+#: (``S2S_BENCH_COMPILE=1``); on a GPU it always runs. ``gpu_path_compiled`` says which happened (1 or 0).
+COMPILE_ON_CPU = os.environ.get("S2S_BENCH_COMPILE") == "1"
+
+
 def _gpu_paths() -> dict[str, float]:
     """One step of each training loop with the GPU code path on the CPU, against the fp32 step (same start)."""
+    compiled = torch.cuda.is_available() or COMPILE_ON_CPU
     gpu = RuntimeFlags(device="cpu", autocast_bf16=True, channels_last=True, pin_memory=False, non_blocking=False,
                        cudnn_benchmark=False)
     widths, depths = [8, 16, 16, 32, 32], [1, 1, 1, 1, 1]
@@ -104,15 +113,14 @@ def _gpu_paths() -> dict[str, float]:
     with tempfile.TemporaryDirectory() as tmp:
         for loop in ("pretrain", "finetune", "classifier"):
             losses = []
-            for flags, compile in ((None, False), (gpu, True)):
+            for flags, compile in ((None, False), (gpu, compiled)):
                 torch.manual_seed(0)
                 ae = SegNet(widths, depths)
                 clf = Classifier.from_name("resnet_demo")
                 run_dir = tempfile.mkdtemp(dir=tmp)
                 if loop == "pretrain":
-                    model = torch.compile(ae) if compile else None
                     result, _, _ = pretrain_ae(ae, [x for x, _ in batches], (batches[0][0] * 255).to(torch.uint8),
-                                               steps=1, model=model, optimizer="adam", lr=1e-3, flags=flags,
+                                               steps=1, compile=compile, optimizer="adam", lr=1e-3, flags=flags,
                                                eval_every_images=10**9, run_dir=run_dir, log_every=1, bar=False)
                 elif loop == "finetune":
                     result = finetune_ae(ae, clf, batches, steps=1, flags=flags, compile=compile, run_dir=run_dir,
@@ -122,6 +130,7 @@ def _gpu_paths() -> dict[str, float]:
                                                   run_dir=run_dir, log_every=1)
                 losses.append(result.loss)
             out[f"gpu_path_{loop}_loss_rel_diff"] = round(abs(losses[1] - losses[0]) / abs(losses[0]), 4)
+    out["gpu_path_compiled"] = float(compiled)
     return out
 
 

@@ -88,7 +88,10 @@ def measured_cpu() -> dict[str, Any]:
     except (OSError, ValueError):
         return {}
     rates = {k.removeprefix("throughput_gflops_"): v for k, v in data.items() if k.startswith("throughput_gflops_")}
-    return {"rates": rates, "date": data.get("_meta", {}).get("date")} if rates else {}
+    meta = data.get("_meta", {})
+    date = meta.get("merged", {}).get("throughput", {}).get("date") or meta.get("date")  # a --merge run's own date
+    return {"rates": rates, "date": date, "threads": meta.get("merged", {}).get("throughput", {}).get(
+        "threads", meta.get("threads"))} if rates else {}
 
 
 def _classifier_of(plan: Plan, key: str) -> tuple[str, int, int | None]:
@@ -182,8 +185,10 @@ def format_estimates(plan: Plan, rows: list[dict[str, Any]]) -> str:
                  f"x {gpu['utilisation']:g} utilisation), the stated target of one {gpu['name']}; data loading, "
                  "evaluation passes and restarts are not included. Divide by the GPUs per stage for wall time.")
     if cpu:
-        lines.append(f"CPU-hours: the same FLOPs at the GFLOP/s this machine measured per loop "
-                     f"(benchmarks/results.json, {cpu.get('date')}).")
+        rates = ", ".join(f"{k} {v:g}" for k, v in cpu["rates"].items())
+        lines.append(f"CPU-hours: MEASURED rates, the same FLOPs at the GFLOP/s this machine reached per loop "
+                     f"({rates} GFLOP/s; {cpu.get('threads') or '?'} torch thread(s), benchmarks/results.json, "
+                     f"{cpu.get('date')}; python benchmarks/run.py --only throughput --merge).")
     else:
         lines.append("CPU-hours: not measured here (python benchmarks/run.py --only throughput).")
     lines.append("Disk: units and training states written by each stage (the data sets are not counted).")
