@@ -140,3 +140,65 @@ def test_the_plan_runs_through_slurm_skips_when_done_and_a_failure_cancels_its_d
     assert f"{'pretrain':<16} done" in status and f"{'train-L':<16} failed" in status
     assert f"{'zoo':<16} cancelled" in status
     print(f"slurm plan: first run {first:.1f} s, second run (all skipped) {second:.1f} s")
+
+
+def _steps(runner: JobRunner, job_id: int) -> list[int]:
+    return [e["step"] for e in runner.progress(job_id) if e["event"] == "step"]
+
+
+def _wait_for(runner: JobRunner, cond, what: str, timeout: float = 240.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not cond():
+        assert time.monotonic() < deadline, f"{what} not reached in {timeout} s"
+        time.sleep(0.5)
+        runner.refresh()
+
+
+@pytest.mark.slow
+def test_a_stage_stopped_at_its_time_limit_resumes_when_the_plan_runs_again(
+        slurm: LocalSlurm, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys) -> None:  # noqa: F811
+    import subprocess
+
+    monkeypatch.setenv("SLURM_CONF", str(slurm.conf))
+    monkeypatch.setenv("S2S_RUNS_DIR", str(tmp_path / "runs"))
+    monkeypatch.setenv("S2S_DATA_ROOTS", str(tmp_path / "data"))
+    monkeypatch.setenv("S2S_CHECKPOINTS_DIR", str(tmp_path / "checkpoints"))
+    monkeypatch.setenv("S2S_THREADS", "1")
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    plan_file = _one_classifier_plan(tmp_path, resources={"default": {"time_limit": "10", "cpus_per_node": 1}})
+    plan = yaml.safe_load(plan_file.read_text())
+    plan["pretrain"]["set"].update(steps=1_000_000, ckpt_every=25)  # runs until Slurm stops it
+    plan_file.write_text(yaml.safe_dump(plan, sort_keys=False))
+    runs = tmp_path / "runs"
+    runner = JobRunner(runs, grace_s=20)
+
+    assert cli.main(["reproduce", str(plan_file), "--runs", str(runs), "--backend", "slurm"]) == 0
+    capsys.readouterr()
+    pre = _jobs_by_stage(runner)["pretrain"]
+    _wait_for(runner, lambda: runner.get(pre.id).state == "running" and len(_steps(runner, pre.id)) >= 30,
+              "30 pre-training steps")
+    # Slurm limits are whole minutes: lower this one below the time already run (see test_jobs_slurm)
+    subprocess.run(["scontrol", "update", f"JobId={pre.slurm_id}", "TimeLimit=0"], check=True, capture_output=True)
+    pre = runner.wait(pre.id, timeout=120, poll=0.5)
+    assert (pre.state, pre.slurm_state.split()[0]) == ("failed", "TIMEOUT"), runner.log_tail(pre.id, 30)
+    ckpt = json.loads((runs / "rehearsal" / "pretrain" / "ckpt" / "latest.json").read_text())["step"]
+    assert ckpt >= 25
+    _wait_for(runner, lambda: runner.get(_jobs_by_stage(runner)["finetune-L"].id).state == "cancelled",
+              "finetune-L cancelled by Slurm")
+    assert cli.main(["reproduce", str(plan_file), "--runs", str(runs), "--status"]) == 0
+    status = capsys.readouterr().out
+    assert f"{'pretrain':<16} {'failed':<10} job {pre.id} slurm {pre.slurm_id}" in status and "TIMEOUT" in status
+
+    # the plan again: the stopped stage is not done, and continues from its checkpoint
+    assert cli.main(["reproduce", str(plan_file), "--runs", str(runs), "--backend", "slurm"]) == 0
+    out = capsys.readouterr().out
+    assert "pretrain         run" in out
+    again = _jobs_by_stage(runner)["pretrain"]
+    assert again.id != pre.id and again.run_dir == pre.run_dir
+    n_before = len(_steps(runner, again.id))
+    _wait_for(runner, lambda: runner.get(again.id).state == "running" and len(_steps(runner, again.id)) >= n_before + 3,
+              "steps after resuming")
+    assert _steps(runner, again.id)[n_before] == ckpt + 1  # continued, not restarted
+    assert f"stage pretrain: resuming from {runs / 'rehearsal' / 'pretrain' / 'ckpt'}" in \
+        "\n".join(runner.log_tail(again.id, 200))
+    assert runner.cancel(again.id, wait=120).state == "cancelled"
