@@ -39,7 +39,7 @@ def _one_classifier_plan(tmp: Path, **extra) -> Path:
     return path
 
 
-def test_resources_come_from_default_kind_and_stage_and_are_checked(tmp_path: Path) -> None:
+def test_resources_come_from_default_kind_and_stage_and_are_checked(tmp_path: Path, capsys) -> None:
     path = _one_classifier_plan(tmp_path, backend="slurm", resources={
         "default": {"time_limit": "30", "cpus_per_node": 2, "partition": "debug"},
         "finetune": {"time_limit": "1:00:00"}, "pretrain": {"nodes": 2, "gpus_per_node": 1}})
@@ -49,6 +49,8 @@ def test_resources_come_from_default_kind_and_stage_and_are_checked(tmp_path: Pa
     assert res["pretrain"] == {"time_limit": "30", "cpus_per_node": 2, "partition": "debug", "nodes": 2,
                                "gpus_per_node": 1}
     assert res["finetune-L"]["time_limit"] == "1:00:00" and res["zoo"]["time_limit"] == "30"
+    assert cli.main(["reproduce", str(path), "--dry-run", "--runs", str(tmp_path / "runs")]) == 0
+    assert "on Slurm: time_limit=30 cpus_per_node=2 partition=debug nodes=2 gpus_per_node=1" in capsys.readouterr().out
     raw = yaml.safe_load(path.read_text())
     for resources, message in [({"zoo": {"nodes": 2}}, "only training stages may ask for nodes > 1"),
                                ({"default": {"time_limit": "90m"}}, "resources.default: time_limit: '90m'"),

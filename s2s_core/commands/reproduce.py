@@ -38,6 +38,9 @@ def _reproduce(args: argparse.Namespace) -> int:
         print(f"  {stage.name:<16} {d['action']}{job}")
         if args.dry_run and not d["action"].startswith("skip"):
             print(f"      {stage.command_line()}")
+            if (args.backend or plan.backend) == "slurm":
+                fields = " ".join(f"{k}={v}" for k, v in stage.resources.items()) or "the cluster's defaults"
+                print(f"      on Slurm: {fields}")
     if args.dry_run:
         from s2s_core.reproduce.estimate import estimate_plan, format_estimates
 
