@@ -396,10 +396,12 @@ class SlurmBackend:
     def _update(self, job: Job, info: tuple[str, str] | None) -> None:
         run, now = Path(job.run_dir), time.time()
         record = read_exit_record(run, job.slurm_id)
+        # never started because a job it depends on did not succeed (--kill-on-invalid-dep: Slurm cancelled it)
+        cancelled = info is not None and info[0].rstrip("+") == "CANCELLED"
         failed_dep = self._failed_dependency(job) if record is None else None
-        never = info is not None and info[0].rstrip("+") == "CANCELLED" and "Dependency" in info[1]
-        if record is None and (never or (failed_dep is not None and (info is None or info[0].rstrip("+") == "CANCELLED"))):
-            label = "CANCELLED (DependencyNeverSatisfied)"  # --kill-on-invalid-dep: Slurm cancelled it
+        if record is None and ((cancelled and "Dependency" in info[1])
+                               or (failed_dep is not None and (info is None or cancelled))):
+            label = "CANCELLED (DependencyNeverSatisfied)"
             which = f"job {failed_dep.id}, which it depends on, ended {failed_dep.state}" if failed_dep is not None \
                 else f"a job it depends on ({', '.join(map(str, job.depends))}) did not succeed"
             state, error = "cancelled", f"not started: {which}"
