@@ -140,18 +140,21 @@ class JobRunner:
 
     # -- actions ------------------------------------------------------------------------------------
     def submit(self, kind: str, params: Mapping[str, Any], *, source: str = "cli",
-               depends: list[int] | tuple[int, ...] = ()) -> Job:
+               depends: list[int] | tuple[int, ...] = (), backend: str | None = None) -> Job:
         """Validate ``params`` for ``kind``, queue the job and start it if its device is free (``local``), or
         check them against the cluster and ``sbatch`` it (``slurm``).
 
         ``depends``: ids of jobs that must succeed first; if one of them fails, is cancelled or lost, this job is
         cancelled instead of started. A ``stage`` job (``s2s reproduce``) runs in its stage's directory, which
         successive attempts share; every other job gets a new ``RUNS/jobs/<id>/``. Stages and jobs that depend on
-        others always run on the local backend (the queue orders them; Slurm does not know them)."""
+        others run on the local backend unless ``backend`` names one (``s2s reproduce --backend slurm``): on Slurm
+        the dependencies become ``sbatch --dependency=afterok:...``."""
         spec = get_kind(kind)
         if not spec.launchable and source != "reproduce":
             raise ConfigError(f"kind: {kind} jobs are submitted by s2s reproduce only")
-        backend = "local" if depends or not spec.launchable else self.backend
+        if backend is None:
+            backend = "local" if depends or not spec.launchable else self.backend
+        backend = check_backend(backend)
         values = validate_params(kind, params, self.roots, backend)
         for dep in depends:
             self.store.get(dep)  # an unknown id is refused here

@@ -251,8 +251,10 @@ def read_exit_record(run: Path, slurm_id: str | None) -> dict[str, Any] | None:
 
 
 # ----------------------------------------------------------------------------------------------- backend
-def sbatch_options(job: Job) -> list[str]:
-    """The job's cluster fields as ``sbatch`` options (one argv element each), plus name, directory and log."""
+def sbatch_options(job: Job, after: Sequence[str] = ()) -> list[str]:
+    """The job's cluster fields as ``sbatch`` options (one argv element each), plus name, directory and log;
+    ``after``: Slurm ids of jobs that must succeed first (``--dependency=afterok``; if one fails, Slurm
+    cancels this one: ``--kill-on-invalid-dep=yes``)."""
     p, run = job.params, Path(job.run_dir)
     if "%" in str(run):  # sbatch would read %j, %u, ... in the log's path
         raise ConfigError(f"slurm: the job directory {run} contains '%'; use a runs root without it")
@@ -265,6 +267,8 @@ def sbatch_options(job: Job) -> list[str]:
     for key, flag in (("partition", "--partition"), ("time_limit", "--time"), ("account", "--account")):
         if p.get(key):
             opts.append(f"{flag}={p[key]}")
+    if after:
+        opts += [f"--dependency=afterok:{':'.join(str(int(a)) for a in after)}", "--kill-on-invalid-dep=yes"]
     return opts
 
 
@@ -333,7 +337,7 @@ class SlurmBackend:
         run = Path(job.run_dir)
         script = run / BATCH_SCRIPT
         try:
-            opts = sbatch_options(job)
+            opts = sbatch_options(job, self._after(job))
             tmp = script.with_name(f".{BATCH_SCRIPT}.tmp")
             tmp.write_text(batch_script(job))
             tmp.chmod(0o755)
@@ -347,6 +351,18 @@ class SlurmBackend:
             raise
         self.store.update(job.id, slurm_id=slurm_id, slurm_state="PENDING", attempts=job.attempts + 1)
         return self.store.get(job.id)
+
+    def _after(self, job: Job) -> list[str]:
+        """The Slurm ids of the jobs ``job`` still waits for (those that succeeded already are left out)."""
+        after = []
+        for dep in (self.store.get(d) for d in job.depends):
+            if dep.state == "succeeded":
+                continue
+            if dep.backend != "slurm" or not dep.slurm_id or dep.state not in ("queued", "running"):
+                raise ConfigError(f"not submitted: job {dep.id}, which it depends on, is {dep.state} "
+                                  f"({'on Slurm' if dep.backend == 'slurm' else 'not on Slurm'})")
+            after.append(str(dep.slurm_id))
+        return after
 
     def cancel(self, job: Job) -> Job:
         """A waiting job is cancelled at once; a running one gets SIGTERM through its batch script (training
@@ -370,7 +386,7 @@ class SlurmBackend:
             if now - job.queued > 60:
                 self.store.update(job.id, expect_state=job.state, state="lost", finished=now,
                                   error="the job never reached Slurm (the submitting process stopped)")
-        jobs = [j for j in jobs if j.slurm_id]
+        jobs = sorted((j for j in jobs if j.slurm_id), key=lambda j: j.id)  # a job's dependencies before it
         if not jobs:
             return
         states = self.client.states([str(j.slurm_id) for j in jobs])
@@ -380,7 +396,16 @@ class SlurmBackend:
     def _update(self, job: Job, info: tuple[str, str] | None) -> None:
         run, now = Path(job.run_dir), time.time()
         record = read_exit_record(run, job.slurm_id)
-        if info is None:  # Slurm has forgotten the job (MinJobAge passed, no accounting): judge from its files
+        # never started because a job it depends on did not succeed (--kill-on-invalid-dep: Slurm cancelled it)
+        cancelled = info is not None and info[0].rstrip("+") == "CANCELLED"
+        failed_dep = self._failed_dependency(job) if record is None else None
+        if record is None and ((cancelled and "Dependency" in info[1])
+                               or (failed_dep is not None and (info is None or cancelled))):
+            label = "CANCELLED (DependencyNeverSatisfied)"
+            which = f"job {failed_dep.id}, which it depends on, ended {failed_dep.state}" if failed_dep is not None \
+                else f"a job it depends on ({', '.join(map(str, job.depends))}) did not succeed"
+            state, error = "cancelled", f"not started: {which}"
+        elif info is None:  # Slurm has forgotten the job (MinJobAge passed, no accounting): judge from its files
             if record is None:
                 state, error = "lost", f"Slurm no longer knows job {job.slurm_id}, and it left no exit record"
                 label = "UNKNOWN"
@@ -401,6 +426,13 @@ class SlurmBackend:
                           output=job.target if state == "succeeded" and job.target and Path(job.target).exists()
                           else None)
         self.store.update(job.id, expect_state=job.state, **values)
+
+    def _failed_dependency(self, job: Job) -> Job | None:
+        """A job ``job`` depends on that ended without success (then Slurm cancels ``job``), else ``None``."""
+        for dep in (self.store.get(d) for d in job.depends):
+            if dep.state in ("failed", "cancelled", "lost"):
+                return dep
+        return None
 
     def resubmit(self, job: Job) -> Job:
         """Queue a cancelled, failed or lost job again (``job`` carries its new argv); returns it ``queued``.

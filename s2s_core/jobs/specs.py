@@ -282,6 +282,7 @@ SPECS: dict[str, KindSpec] = {
             _DEVICE,
         ),
         argv=_stage_argv, target=lambda job: str(job.params["output"]), resumable=True, launchable=False,
+        torchrun=True,  # on Slurm, a training stage on several GPUs or nodes runs run-stage under torchrun
         processes=lambda params: int(params.get("nproc") or 1),
     ),
 }

@@ -15,10 +15,21 @@
       X: {unit: DIR}                                                  # a classifier unit of your own
     finetune: {config: finetune.yaml, set: {...}}
     evaluate: {set: {batch_size: 32, ...}}                           # flags of s2s evaluate
+    backend: local                    # or slurm: every stage an sbatch job (s2s reproduce --backend overrides)
+    resources:                        # Slurm fields per stage: default, a stage kind, or a stage name
+      default: {partition: gpu, time_limit: "1-00:00", gpus_per_node: 1, cpus_per_node: 8}
+      pretrain: {nodes: 4, gpus_per_node: 8, time_limit: "7-00:00"}
+      finetune-V: {time_limit: "2-00:00"}
 
 Relative paths are taken from the plan file's directory, except ``out`` (from the runs root). The stages:
 ``pretrain`` (A_S), ``train-<K>`` for each classifier to train, ``finetune-<K>`` for every classifier (A_K),
 ``zoo`` (``s2s zoo create``) and ``evaluate`` (every results file of Tables 1-2 and Figs. 3-9).
+
+``resources`` holds the job queue's Slurm fields (``nodes``, ``gpus_per_node``, ``cpus_per_node``, ``partition``,
+``time_limit``, ``account``), checked here as the queue checks a job's; a stage takes ``default``, then the
+entry of its kind (``pretrain``, ``train-classifier``, ``finetune``, ``zoo``, ``evaluate``), then its own.
+Only training stages may ask for more than one node. On Slurm ``gpus`` is not used: each stage runs one
+training process per GPU of ``gpus_per_node``, on each of its ``nodes``, as the queue's Slurm jobs do.
 """
 
 from __future__ import annotations
@@ -31,11 +42,13 @@ from typing import Any
 import yaml
 
 from s2s_core.errors import ConfigError
+from s2s_core.jobs.specs import BACKENDS, CLUSTER_NAMES, fields_for
+from s2s_core.jobs.validation import check_value
 from s2s_core.train.config import FinetuneConfig, read_config_file, resolve_config
 from s2s_core.zoo import check_member_name
 
 _TOP_KEYS = {"name", "out", "zoo", "data", "device", "gpus", "pretrain", "classifiers", "finetune", "evaluate",
-             "estimate"}
+             "estimate", "backend", "resources"}
 _DATA_KEYS = ("pretrain", "train", "val")
 _EVALUATE_FLAGS = {"batch_size", "limit", "seed", "workers", "threads", "noise_grid"}
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
@@ -60,6 +73,7 @@ class Stage:
     resumable: bool = False
     nproc: int = 1
     settings: dict[str, Any] = field(default_factory=dict)
+    resources: dict[str, Any] = field(default_factory=dict)
 
     @property
     def spec_path(self) -> Path:
@@ -87,6 +101,7 @@ class Plan:
     data: dict[str, str]
     stages: list[Stage]
     estimate: dict[str, Any] = field(default_factory=dict)
+    backend: str = "local"
 
     def stage(self, name: str) -> Stage:
         for s in self.stages:
@@ -247,8 +262,36 @@ def load_plan(path: str | Path, runs: str | Path, *, check_data: bool = True) ->
                     ",".join(str(v) for v in value) if isinstance(value, list) else str(value)]
     stages.append(Stage("evaluate", "evaluate", ev_argv, out / "evaluate-stage", zoo / "results",
                         {"zoo": str(zoo), "data": data["val"]}, after=["zoo"], settings=dict(ev_flags)))
+    backend = str(raw.get("backend") or "local")
+    if backend not in BACKENDS:
+        raise ConfigError(f"backend: {backend!r} is not a job backend; use one of {', '.join(BACKENDS)}")
+    _assign_resources(stages, _mapping(raw.get("resources"), "resources"))
     return Plan(path=path, name=name, out=out, zoo=zoo, device=device, gpus=gpus, data=data, stages=stages,
-                estimate=_mapping(raw.get("estimate"), "estimate"))
+                estimate=_mapping(raw.get("estimate"), "estimate"), backend=backend)
+
+
+def _assign_resources(stages: list[Stage], raw: dict[str, Any]) -> None:
+    """Give each stage its Slurm fields from ``resources`` (default, kind, name), each checked as a job's."""
+    kinds = {s.kind for s in stages}
+    names = {s.name for s in stages}
+    fields = {f.name: f for f in fields_for("stage", "slurm") if f.name in CLUSTER_NAMES}
+    checked: dict[str, dict[str, Any]] = {}
+    for key, entry in raw.items():
+        key = str(key)
+        if key != "default" and key not in kinds | names:
+            raise ConfigError(f"resources: {key!r} is no stage or stage kind of this plan; use default, "
+                              f"{', '.join(sorted(kinds))} or a stage name")
+        entry = _mapping(entry, f"resources.{key}")
+        _only(entry, set(fields), f"resources.{key}")
+        try:
+            checked[key] = {k: check_value(fields[k], v, None) for k, v in entry.items() if v is not None}
+        except ConfigError as exc:
+            raise ConfigError(f"resources.{key}: {exc}") from exc
+    for stage in stages:
+        stage.resources = {**checked.get("default", {}), **checked.get(stage.kind, {}), **checked.get(stage.name, {})}
+        if stage.resources.get("nodes", 1) > 1 and not stage.resumable:
+            raise ConfigError(f"resources: stage {stage.name} runs on one node; only training stages may ask for "
+                              f"nodes > 1")
 
 
 def _only(section: dict[str, Any], allowed: set[str], where: str) -> None:

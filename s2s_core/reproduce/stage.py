@@ -143,6 +143,9 @@ def run_stage(path: str | Path, s2s: Callable[[list[str]], int]) -> int:
               "inputs": {role: {"path": p, "hash": fingerprint_path(p)} for role, p in sorted(spec["inputs"].items())},
               "output": {"path": str(output), "hash": fingerprint_path(output)}, "runtime": _runtime(output, out),
               "fingerprint": fingerprint}
+    if os.environ.get("SLURM_JOB_ID"):  # run as a Slurm job (s2s reproduce --backend slurm)
+        record["slurm"] = {"job_id": os.environ["SLURM_JOB_ID"], "nodes": os.environ.get("SLURM_JOB_NODELIST", ""),
+                           "partition": os.environ.get("SLURM_JOB_PARTITION", "")}
     write_json_atomic(out / RECORD, record)
     if spec.get("final"):
         records = [json.loads((Path(d) / RECORD).read_text()) for d in spec.get("stages", []) if (Path(d) / RECORD).is_file()]
