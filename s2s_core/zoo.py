@@ -377,18 +377,19 @@ class Zoo:
         return self.base.decode(code, self.decoders[key])
 
     def reconstruct_all(self, x01: Tensor, names: Iterable[str] | None = None, *,
-                        inference: bool = True) -> dict[str, Tensor]:
+                        inference: bool = True, code: Code | None = None) -> dict[str, Tensor]:
         """Reconstructions of (B, 3, H, W) images in [0, 1]: ``{"A_S": ..., "A_<name>": ...}`` (unclamped).
 
         One encoder pass feeds A_S and every selected A_i's decoder (Sec. 3.3). ``names`` selects A_i
-        (default: all); ``inference=False`` keeps autograd (e.g. for gradients through the AEs).
+        (default: all); ``inference=False`` keeps autograd (e.g. for gradients through the AEs). ``code``: the
+        base encoder's code of ``x01`` when the caller has it already (:meth:`encode`), so it is not computed twice.
         """
         selected = self.names if names is None else [ae_name(n) for n in names]
         missing = [n for n in selected if n not in self.names]
         if missing:
             raise ConfigError(f"no fine-tuned AE named {missing} in zoo {self.info.name!r}; known: {', '.join(self.names)}")
         with torch.inference_mode() if inference else nullcontext():
-            code = self.base.encode(x01)
+            code = self.base.encode(x01) if code is None else code
             out = {BASE_KEY: self.base.decode(code)}
             for name in selected:
                 if name in self.own_encoders:

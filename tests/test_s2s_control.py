@@ -91,6 +91,11 @@ def test_the_s2s_lens_shows_the_control_beside_a_i(zoo: Path) -> None:
     assert "control: A_S tuned through a random L" in captions["L"] and "|control(x) − A_S(x)|" in captions["L"]
     assert not any("control" in c for c in captions["V"])  # V has no control in this zoo
     assert set(view.heatmaps["L"]) == {"ae_change", "ae_residual"}  # the control is shown, not scored as S2S
+    calls = []
+    encode = loaded.base.encode
+    loaded.base.encode = lambda x: calls.append(1) or encode(x)
+    LENSES["s2s"].view(loaded, x, ["L", "A", "V"])
+    assert len(calls) == 1  # one encoder pass feeds A_S, every A_i and every control
 
 
 def test_named_without_controls_the_cli_says_what_is_missing(tmp_path: Path, capsys) -> None:

@@ -63,13 +63,17 @@ class ImageBatch:
     x: torch.Tensor
     images: dict[str, torch.Tensor]
     y: torch.Tensor
+    code: Any = None  #: the base encoder's code of ``x`` (from :meth:`of`), for decoders outside ``images``
 
     @classmethod
     def of(cls, zoo, x01: torch.Tensor, names: Sequence[str] | None = None) -> ImageBatch:
-        """``x01`` ``(B, 3, S, S)`` through the zoo's encoder once and every decoder of ``names`` (default all)."""
+        """``x01`` ``(B, 3, S, S)`` through the zoo's encoder once and every decoder of ``names`` (default all);
+        the code is kept, so that a lens decoding more (the S2S control) needs no second encoder pass."""
         with torch.inference_mode():
-            recon = zoo.reconstruct_all(x01, names=list(names) if names is not None else None)
-        return cls(x=x01, images={ORIGINAL: x01, **recon}, y=torch.full((x01.shape[0],), -1, dtype=torch.long))
+            code = zoo.encode(x01)
+            recon = zoo.reconstruct_all(x01, names=list(names) if names is not None else None, code=code)
+        return cls(x=x01, images={ORIGINAL: x01, **recon}, y=torch.full((x01.shape[0],), -1, dtype=torch.long),
+                   code=code)
 
     def item(self, b: int) -> int:
         return int(b)

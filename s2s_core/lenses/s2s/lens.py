@@ -51,10 +51,13 @@ class S2S(Lens):
     @staticmethod
     def control(ctx: BatchContext, classifier: str) -> torch.Tensor | None:
         """``(B, 3, S, S)`` the S2S control's reconstruction of the batch (clamped to [0, 1]; :mod:`s2s_core.demo.
-        controls`), or None when the zoo has no control for ``classifier``. One encoder pass per batch for all."""
+        controls`), or None when the zoo has no control for ``classifier``. It decodes the batch's code when the
+        batch kept it (:meth:`~s2s_core.lenses.base.ImageBatch.of`), else encodes once per batch for all."""
         decoder = getattr(ctx.zoo, "controls", {}).get(classifier)
         if decoder is None or BASE_KEY not in ctx.batch.images:
             return None
         with torch.inference_mode():
-            code = ctx.cached(("s2s", "code"), lambda: ctx.zoo.encode(ctx.x))
+            code = getattr(ctx.batch, "code", None)
+            if code is None:
+                code = ctx.cached(("s2s", "code"), lambda: ctx.zoo.encode(ctx.x))
             return ctx.zoo.base.decode(code, decoder).clamp(0, 1)
