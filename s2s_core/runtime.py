@@ -84,6 +84,13 @@ class RuntimeFlags:
             cudnn_benchmark=cuda,
         )
 
+    @classmethod
+    def cpu(cls, *, bf16: bool = False) -> RuntimeFlags:
+        """CPU flags; ``bf16``: bf16 autocast where the CPU has bf16 instructions (oneDNN: avx512_bf16 or AMX),
+        fp32 where it would only be emulated (slower than fp32)."""
+        return cls(device="cpu", autocast_bf16=bf16 and cpu_has_bf16(), channels_last=False, pin_memory=False,
+                   non_blocking=False, cudnn_benchmark=False)
+
     def apply_global(self) -> None:
         """Set process-wide switches (``cudnn.benchmark``)."""
         if self.cudnn_benchmark:
@@ -111,3 +118,11 @@ class RuntimeFlags:
 
     def as_dict(self) -> dict:
         return asdict(self)
+
+
+def cpu_has_bf16() -> bool:
+    """Whether this CPU runs bf16 convolutions natively (oneDNN's check: avx512_bf16 or AMX)."""
+    try:
+        return bool(torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        return False

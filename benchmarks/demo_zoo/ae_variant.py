@@ -43,6 +43,8 @@ def main() -> None:
     p.add_argument("--warmup", type=int, default=50)
     p.add_argument("--batch", type=int, default=32)
     p.add_argument("--shapes", type=float, default=0.6, help="share of shape images per batch")
+    p.add_argument("--procedural", type=float, default=0.0, help="share of photo-free backgrounds under the shapes")
+    p.add_argument("--bf16", action="store_true", help="bf16 autocast for the training steps (CPU, avx512_bf16)")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--classifiers", type=Path, default=CLASSIFIERS)
     p.add_argument("--results", type=Path, default=HERE / "ae_variants.jsonl")
@@ -52,7 +54,7 @@ def main() -> None:
     torch.set_num_threads(a.threads)
     torch.manual_seed(0)
     ae = SegNet(a.widths, a.depths).to(memory_format=torch.channels_last)
-    mix = PretrainMix(64, seed=1, shapes=a.shapes)
+    mix = PretrainMix(64, seed=1, shapes=a.shapes, procedural=a.procedural)
     g = torch.Generator().manual_seed(2)
     opt = torch.optim.Adam(ae.parameters(), lr=a.lr)
     total = a.steps or None
@@ -64,7 +66,8 @@ def main() -> None:
         for group in opt.param_groups:
             group["lr"] = a.lr * min(1.0, (step + 1) / a.warmup) * cos
         x = mix.sample(a.batch, g).contiguous(memory_format=torch.channels_last)
-        loss = F.mse_loss(ae(x), x)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=a.bf16):
+            loss = F.mse_loss(ae(x).float(), x)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -78,7 +81,7 @@ def main() -> None:
         rec = torch.cat([ae(xt[i:i + 100]) for i in range(0, 500, 100)]).clamp(0, 1)
     psnr = (10 * torch.log10(1 / ((rec - xt) ** 2).mean(dim=(1, 2, 3)))).mean().item()
     res = {"tag": a.tag, "widths": a.widths, "depths": a.depths, "lr": a.lr, "batch": a.batch, "shapes": a.shapes,
-           "steps": step, "train_s": round(seconds), "psnr_test": round(psnr, 2)}
+           "procedural": a.procedural, "bf16": a.bf16, "steps": step, "train_s": round(seconds), "psnr_test": round(psnr, 2)}
     for short in "LAVRI":
         clf = load_classifier(a.classifiers / short).eval()
         with torch.no_grad():

@@ -33,6 +33,7 @@ def main() -> None:
     p.add_argument("--lr", type=float, default=2e-4)
     p.add_argument("--steps", type=int, default=300)
     p.add_argument("--batch", type=int, default=32)
+    p.add_argument("--procedural", type=float, default=0.0, help="share of photo-free backgrounds")
     p.add_argument("--tag", default="")
     p.add_argument("--classifiers", type=Path, default=CLASSIFIERS)
     p.add_argument("--results", type=Path, default=HERE / "ft_variants.jsonl")
@@ -55,7 +56,7 @@ def main() -> None:
         return round(100 * pred.eq(yt).float().mean().item(), 1)
 
     before = top1()
-    shapes, g = ShapeGenerator(64, seed=0), torch.Generator().manual_seed(7)
+    shapes, g = ShapeGenerator(64, seed=0, procedural=a.procedural), torch.Generator().manual_seed(7)
     opt = torch.optim.Adam(ae.decoder.parameters(), lr=a.lr)
     ae.decoder.train()
     start = time.perf_counter()
@@ -72,7 +73,7 @@ def main() -> None:
     with torch.no_grad():
         rec = ae(xt[:100]).clamp(0, 1)
     psnr = (10 * torch.log10(1 / ((rec - xt[:100]) ** 2).mean(dim=(1, 2, 3)))).mean().item()
-    res = {"tag": a.tag, "ae": a.ae.name, "clf": a.clf, "lr": a.lr, "steps": a.steps, "before": before,
+    res = {"tag": a.tag, "ae": a.ae.name, "clf": a.clf, "lr": a.lr, "steps": a.steps, "procedural": a.procedural, "before": before,
            "after": after, "psnr": round(psnr, 2), "s": round(seconds)}
     print(json.dumps(res), flush=True)
     with a.results.open("a") as fh:

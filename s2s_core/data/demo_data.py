@@ -272,14 +272,19 @@ def render_masks(labels: torch.Tensor, centre: torch.Tensor, radius: torch.Tenso
 class ShapeGenerator:
     """Labelled demo images: one filled shape (the class) over a random photo crop (nuisance).
 
+    ``procedural``: the share of training images whose background is a photo-free texture instead
+    (:mod:`s2s_core.data.backgrounds`); 0 for the test split, whose backgrounds stay unseen photos.
+
     ``sample(n, generator) -> (x (n, 3, S, S) in [0, 1], y (n,) int64)``; the label is uniform over
     ``CLASS_NAMES`` and every other factor is drawn independently of it (see the module docstring).
     """
 
-    def __init__(self, size: int = 64, seed: int = 0, *, split: str = "train") -> None:
+    def __init__(self, size: int = 64, seed: int = 0, *, split: str = "train", procedural: float = 0.0) -> None:
         if split not in ("train", "val", "test"):
             raise ValueError(f"split must be train, val or test, got {split!r}")
-        self.size, self.seed, self.split = size, seed, split
+        if not 0.0 <= procedural <= 1.0 or (procedural and split == "test"):
+            raise ValueError(f"procedural must be a fraction in [0, 1] (0 for the test split), got {procedural}")
+        self.size, self.seed, self.split, self.procedural = size, seed, split, float(procedural)
         self.photos = _photos("test" if split == "test" else "train")
 
     def sample(self, n: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
@@ -295,6 +300,12 @@ class ShapeGenerator:
         where the class is: ``image = background * (1 - mask) + fill * mask``), same draws as :meth:`render`."""
         n, s = labels.shape[0], self.size
         background = random_crops(self.photos, n, s, generator, scale=(0.1, 0.5))
+        if self.procedural:  # a share of photo-free backgrounds (issue 27): nothing to memorise
+            from s2s_core.data.backgrounds import procedural_backgrounds
+
+            swap = (torch.rand(n, generator=generator) < self.procedural).nonzero().flatten()
+            if len(swap):
+                background[swap] = procedural_backgrounds(len(swap), s, generator)
         contrast = torch.empty(n, 1, 1, 1).uniform_(0.4, 0.9, generator=generator)
         mean = background.mean(dim=(1, 2, 3), keepdim=True)
         background = (background - mean) * contrast + mean
@@ -328,12 +339,12 @@ class PretrainMix:
     held-out crops of the test photos (a check of generalisation only).
     """
 
-    def __init__(self, size: int = 64, seed: int = 0, *, shapes: float = 0.5) -> None:
+    def __init__(self, size: int = 64, seed: int = 0, *, shapes: float = 0.5, procedural: float = 0.0) -> None:
         if not 0.0 <= shapes <= 1.0:
             raise ValueError(f"shapes must be a fraction in [0, 1], got {shapes}")
         self.size, self.shapes = size, float(shapes)
         self.photos = PhotoCropStream(size=size, seed=seed)
-        self.shape_images = ShapeGenerator(size=size, seed=seed, split="train")
+        self.shape_images = ShapeGenerator(size=size, seed=seed, split="train", procedural=procedural)
 
     def sample(self, n: int, generator: torch.Generator) -> torch.Tensor:
         k = round(n * self.shapes)

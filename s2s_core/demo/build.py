@@ -58,7 +58,7 @@ def _read_recipe(path: Path) -> DemoRecipe | None:
 def stage_settings(recipe: DemoRecipe, stage: str, short: str | None = None) -> dict[str, Any]:
     """The recipe fields one stage's output depends on (``data``, ``pretrain``, ``classifier``, ``finetune``)."""
     d = recipe.to_dict()
-    common = {k: d[k] for k in ("seed", "size")}
+    common = {k: d[k] for k in ("seed", "size", "procedural")}
     if stage == "data":
         return {**common, "test_images": d["test_images"]}
     if stage == "pretrain":
@@ -127,6 +127,7 @@ def stage_pretrain(out: str, recipe_dict: dict, phase: int = 2) -> dict[str, Any
     from s2s_core.checkpoints import save_ae
     from s2s_core.data.demo_data import PretrainMix
     from s2s_core.models.segnet import SegNet
+    from s2s_core.runtime import RuntimeFlags
     from s2s_core.train.pretrain import pretrain_ae
 
     recipe = DemoRecipe.from_dict(recipe_dict)
@@ -137,7 +138,7 @@ def stage_pretrain(out: str, recipe_dict: dict, phase: int = 2) -> dict[str, Any
     seed = _stage_seed(recipe, 1)
     torch.manual_seed(seed)
     ae = SegNet(recipe.widths, recipe.depths)
-    images = PretrainMix(size=recipe.size, seed=seed, shapes=recipe.ae_shapes)
+    images = PretrainMix(size=recipe.size, seed=seed, shapes=recipe.ae_shapes, procedural=recipe.procedural)
     heldout = (images.heldout(recipe.ae_heldout) * 255).round().to(torch.uint8)
     batches = images.batches(recipe.ae_batch, seed=seed + 1)
     run_dir = Path(out) / AE_RUN_DIR
@@ -146,7 +147,7 @@ def stage_pretrain(out: str, recipe_dict: dict, phase: int = 2) -> dict[str, Any
         ae, batches, heldout, steps=recipe.ae_steps, optimizer=recipe.ae_optimizer, lr=recipe.ae_lr,
         eval_every_images=recipe.ae_eval_every_images, eval_batch_size=64, run_dir=run_dir,
         log_every=50, bar=False, schedule=recipe.ae_schedule, warmup_steps=recipe.ae_warmup,
-        channels_last=True, resume=phase == 2,
+        channels_last=True, resume=phase == 2, flags=RuntimeFlags.cpu(bf16=recipe.ae_bf16),
         stop_at=recipe.ae_steps_beside_classifiers if phase == 1 else None)
     seconds = time.perf_counter() - start
     if phase == 1 and result.step < recipe.ae_steps:
@@ -154,8 +155,9 @@ def stage_pretrain(out: str, recipe_dict: dict, phase: int = 2) -> dict[str, Any
                 "psnr_heldout": result.metrics.get("psnr")}
     ae.eval()
     meta = {
-        "data": f"unlabelled: {recipe.ae_shapes:.0%} shapes over photo crops, the rest augmented photo crops "
-                "(training photos shipped with scikit-image and scikit-learn; never a test photo)",
+        "data": f"unlabelled: {recipe.ae_shapes:.0%} shapes over photo crops or ({recipe.procedural:.0%} of them) "
+                "procedural textures, the rest augmented photo crops (training photos shipped with scikit-image and "
+                "scikit-learn; never a test photo)", "bf16_autocast": RuntimeFlags.cpu(bf16=recipe.ae_bf16).autocast_bf16,
         "steps": result.step, "images_seen": result.images, "seed": seed, "size": recipe.size,
         "batch_size": recipe.ae_batch, "optimizer": recipe.ae_optimizer, "lr": recipe.ae_lr,
         "schedule": recipe.ae_schedule, "warmup_steps": recipe.ae_warmup, "shapes_share": recipe.ae_shapes,
@@ -200,13 +202,13 @@ def stage_classifier(out: str, recipe_dict: dict, short: str) -> dict[str, Any]:
     recipe = DemoRecipe.from_dict(recipe_dict)
     name = recipe.classifiers[short]
     seed = _stage_seed(recipe, 100 + sorted(recipe.classifiers).index(short))
-    shapes = ShapeGenerator(size=recipe.size, seed=recipe.seed)
+    shapes = ShapeGenerator(size=recipe.size, seed=recipe.seed, procedural=recipe.procedural)
     val = fixed_split("val", recipe.val_images, seed=recipe.seed, size=recipe.size)
     start = time.perf_counter()
     clf, result, val_top1 = train_demo_classifier(
-        name, shapes, steps=recipe.clf_steps, batch_size=recipe.clf_batch, lr=recipe.clf_lr[short], seed=seed, val=val,
+        name, shapes, steps=recipe.clf_steps[short], batch_size=recipe.clf_batch, lr=recipe.clf_lr[short], seed=seed, val=val,
         optimizer=recipe.clf_optimizer, weight_decay=recipe.clf_weight_decay, schedule=recipe.clf_schedule)
-    meta = {"short_name": short, "data": "procedural shapes over photo crops (s2s_core.data.demo_data)",
+    meta = {"short_name": short, "data": _SHAPE_DATA.format(recipe.procedural),
             "steps": result.step, "batch_size": recipe.clf_batch, "optimizer": recipe.clf_optimizer,
             "schedule": recipe.clf_schedule, "lr": recipe.clf_lr[short], "weight_decay": recipe.clf_weight_decay,
             "seed": seed, "final_train_loss": result.loss, "val_top1": val_top1,
@@ -226,7 +228,8 @@ def _tune_decoder(out: str, recipe: DemoRecipe, short: str, through, seed: int):
     from s2s_core.train.finetune import finetune_ae
 
     ae = load_ae(Path(out) / BASE_DIR)
-    batches = ShapeGenerator(size=recipe.size, seed=recipe.seed).batches(recipe.ft_batch, seed=seed + 1)
+    batches = ShapeGenerator(size=recipe.size, seed=recipe.seed, procedural=recipe.procedural).batches(
+        recipe.ft_batch, seed=seed + 1)
     start = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="s2s-demo-ft-") as tmp:
         result = finetune_ae(ae, through, batches, steps=recipe.ft_steps, train="decoder",
@@ -235,8 +238,12 @@ def _tune_decoder(out: str, recipe: DemoRecipe, short: str, through, seed: int):
     return ae.eval(), result, time.perf_counter() - start
 
 
+_SHAPE_DATA = ("procedural shapes over photo crops or, for {:.0%} of the images, procedural textures "
+               "(s2s_core.data.demo_data, s2s_core.data.backgrounds)")
+
+
 def _recipe_meta(recipe: DemoRecipe, short: str, seed: int, result) -> dict[str, Any]:
-    return {"data": "procedural shapes over photo crops (s2s_core.data.demo_data)", "steps": result.step,
+    return {"data": _SHAPE_DATA.format(recipe.procedural), "steps": result.step,
             "batch_size": recipe.ft_batch, "optimizer": recipe.ft_optimizer, "lr": recipe.ft_lr[short],
             "recon_weight": recipe.ft_recon_weight, "seed": seed, "final_loss": result.loss}
 
