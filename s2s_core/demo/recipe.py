@@ -63,7 +63,7 @@ class DemoRecipe:
     # Classifiers: trained from scratch on fresh procedural shape images every step.
     classifiers: dict[str, str] = field(default_factory=lambda: dict(DEMO_CLASSIFIERS))
     #: Steps per classifier: the small, fast ones (L, A) need more to reach 90 % on the unseen test photos.
-    clf_steps: dict[str, int] = field(default_factory=lambda: {"L": 4000, "A": 3000, "V": 1500, "R": 2000, "I": 1500})
+    clf_steps: dict[str, int] = field(default_factory=lambda: {"L": 6000, "A": 3000, "V": 1200, "R": 2000, "I": 1200})
     clf_batch: int = 64
     #: Peak one-cycle learning rate per classifier (AlexNet-style, without BatchNorm, needs a lower one).
     clf_lr: dict[str, float] = field(default_factory=lambda: {"L": 3e-3, "A": 1e-3, "V": 3e-3, "R": 3e-3, "I": 3e-3})
