@@ -37,9 +37,9 @@ from s2s_core.demo.recipe import DemoRecipe
 from s2s_core.errors import ConfigError
 
 BASE_DIR = "base"
-#: What ``s2s demo --extras`` adds to the build (issue 26; opt-in because the build is over its 30 minutes already,
+#: What ``s2s demo --extras`` adds to the build (issue 26; opt-in because the plain build takes 27 of its 30 minutes,
 #: issue 27): the S2S controls (about 4.5 min on 2 cores), the two-shape composites (4 s), and these analyses
-#: (class sensitivity about 1 min, model randomisation about 1 min). The shipped zoo is built with them.
+#: (class sensitivity about 1 min, model randomisation about 1 min). The shipped zoo carries them.
 EXTRA_ANALYSES = ("class_sensitivity", "randomisation")
 #: Where the S2S controls live inside the zoo, and the seed offset of their random classifiers (issue 26).
 CONTROLS_DIR, CONTROL_SEED = "controls", 2_700_000

@@ -26,7 +26,7 @@ DEMO_CLASSIFIERS: dict[str, str] = {
 
 @dataclass(frozen=True)
 class DemoRecipe:
-    """Every setting of ``s2s demo``; the defaults build the shipped zoo in under 30 minutes on 2 cores."""
+    """Every setting of ``s2s demo``; the defaults build the shipped zoo in 27 minutes on 2 cores (issue 27)."""
 
     seed: int = 0
     size: int = 64
@@ -68,7 +68,7 @@ class DemoRecipe:
     #: Peak one-cycle learning rate per classifier (AlexNet-style, without BatchNorm, needs a lower one).
     clf_lr: dict[str, float] = field(default_factory=lambda: {"L": 3e-3, "A": 1e-3, "V": 3e-3, "R": 3e-3, "I": 3e-3})
     #: ``s2s train-classifier``'s loop with Adam (decoupled weight decay) and a one-cycle lr schedule (warm-up over
-    #: the first 20 % of the steps): a useful accuracy within about a CPU minute per network.
+    #: the first 20 % of the steps): 2-5 CPU minutes per network (docs/DEMO_ZOO.md).
     clf_optimizer: str = "adamw"
     clf_weight_decay: float = 5e-4
     clf_schedule: str = "onecycle"
