@@ -46,7 +46,8 @@ class DemoRecipe:
     #: stays deterministic whatever the timing; pick it so both halves of stage 2 end together.
     ae_steps_beside_classifiers: int = 9000
     #: bf16 autocast for A_S's training steps where the CPU has bf16 instructions (avx512_bf16 / AMX): 1.8x the
-    #: steps per second at the same PSNR per step (docs/DEMO_ZOO.md); fp32 elsewhere and for every evaluation.
+    #: steps per second at the same PSNR per step (docs/DEMO_ZOO.md). The held-out check during training runs under
+    #: the same autocast; the classifiers, the fine-tuning and ``s2s evaluate`` stay fp32.
     ae_bf16: bool = True
     ae_threads_after: int = 2
     ae_batch: int = 32
