@@ -43,6 +43,7 @@ from browser_harness import (  # noqa: E402
     on_page_js,
     photo_jpeg,
     serve,
+    upload_done_js,
 )
 
 DEMO_ZOO = Path(os.environ.get("S2S_BENCH_ZOO", ROOT / "checkpoints" / "demo"))  # another zoo: side by side
@@ -111,7 +112,7 @@ def measure(url: str, tmp: Path, uploads: int = 6, presses: int = 12, noise_step
         for k in range(uploads + 1):
             photo = photo_jpeg(tmp / f"photo{k}.jpg", variant=k)
             times.append(_timed(page, lambda photo=photo: file_input.set_input_files(str(photo)),
-                                done_js(text=photo.name, **PANEL), "upload"))
+                                upload_done_js(photo.name), "upload"))
         out["browser_upload_first_ms"] = times[0]
         out["browser_upload_ms"] = statistics.median(times[1:])
         print(f"upload ms: {[round(t) for t in times]}", file=sys.stderr)

@@ -1,7 +1,7 @@
 """The README's pictures, made from the real app in Debian's chromium on the demo zoo (refresh them after a
 change to the pages): ``python docs/make_screenshots.py`` writes ``docs/img/lenses.png`` (the Lenses page: S2S
 and the relevant channels of every classifier on one test image, its ground-truth outline drawn) and
-``docs/img/reconstructions.png``. Needs /usr/bin/chromium and Playwright (``pip install -e '.[test]'``)."""
+``docs/img/reconstructions.png`` and ``docs/img/overview.png`` (Table 1 beside its plot). Needs /usr/bin/chromium and Playwright (``pip install -e '.[test]'``)."""
 
 from __future__ import annotations
 
@@ -16,7 +16,8 @@ from browser_harness import CHROMIUM, CHROMIUM_ARGS, IDLE, serve  # noqa: E402
 OUT = ROOT / "docs" / "img"
 #: page path -> (file, the text that says the view is complete, the text the picture starts at)
 SHOTS = {"lenses": ("lenses.png", "gradient of the class score", "What A_i(x) keeps of x"),
-         "reconstructions": ("reconstructions.png", "Test images", "True class:")}
+         "reconstructions": ("reconstructions.png", "Test images", "True class:"),
+         "": ("overview.png", "Table 1: top-1 with 95 % intervals", "Computed on")}
 SCROLL_JS = """(text) => {
   const main = document.querySelector('[data-testid="stMain"]');
   const el = [...main.querySelectorAll('p')].find(e => e.innerText && e.innerText.startsWith(text));

@@ -4,6 +4,7 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import downloads, quality, state
+from s2s_core.analysis.figures import table1_figure
 from s2s_core.analysis.tables import class_highlights, class_shifts, classifier_frame, parameter_count
 from s2s_core.analysis.tables import table1 as table1_of
 from s2s_core.errors import S2SError
@@ -105,13 +106,19 @@ else:
     shown = table1.copy()
     for col in ("diff top-1", "diff top-5"):  # signed, blank on the classifiers' own rows, as in the paper
         shown[col] = [f"{v:+.2f}" if v == v else "" for v in table1[col]]
-    table_col = st.container()
+    table_col, plot_col = st.columns([3, 2])
+    source = state.result_source(ref, "accuracy")
+    with plot_col:
+        fig = table1_figure(acc, n=source.n if source else None,
+                            chance=1.0 / info.num_classes if info.num_classes else None)
+        st.plotly_chart(fig, key="table1_fig", config={"displayModeBar": False})
+        downloads.figure_buttons(fig, f"{info.name}_table1", key="table1_fig_dl")
     table_col.dataframe(
         shown.style.format(precision=2)
         .map(lambda v: "color: #1a7f37" if v.startswith("+") and v != "+0.00" else
              "color: #c0392b" if v.startswith("-") and v != "-0.00" else "", subset=["diff top-1", "diff top-5"]),
         hide_index=True, width="stretch", height=35 * (len(shown) + 1) + 3)
-    table_col.caption("Top-1/top-5 in percent on the zoo's test data; diff = change in points against the classifier "
+    table_col.caption("Top-1/top-5 in percent on the zoo's test data (the plot: top-1 with Wilson 95 % intervals); diff = change in points against the classifier "
                "on the original images (the paper: A_S loses 1.2–3.7 points, A_i wins them back).")
     downloads.csv_button(table1, f"{info.name}_table1.csv", key="table1_csv", index=False, where=table_col)
     protocol = state.result_table(ref, "preprocessing")

@@ -74,6 +74,18 @@ def done_js(*, plotly: bool = False, drawn: str | None = None, text: str | None 
     return "() => " + " && ".join(f"({c})" for c in checks)
 
 
+def upload_done_js(name: str) -> str:
+    """:func:`done_js` for the Upload page after a file named ``name`` was given to its uploader: the panel's
+    caption ``name (… KiB)``, which only the server's rerun writes (the uploader itself shows the name at
+    once), is on screen, the script is idle, every image loaded and a plotly figure drawn.
+
+    Not ``need_rerun``: under load the browser can take the "running" and "not running" messages of a whole
+    rerun in one batch, React renders them as one update and the script-state attribute is never seen to
+    change (a page complete and consistent, ``window.__s2sRan`` still false: seen in the three-session test,
+    about one upload in 20)."""
+    return done_js(plotly=True, images=True, text=f"{name} (", need_rerun=False)
+
+
 def on_page_js(path: str) -> str:
     """A JS predicate: the address is page ``path`` (a page file's stem; ``""`` for the default page), the
     script is idle and nothing stale is left on screen. Waiting for this after a click in the sidebar avoids
@@ -199,6 +211,10 @@ async def _dump(page, k: int, what: str) -> None:
         ran: window.__s2sRan, stale: document.querySelectorAll('[data-stale="true"]').length,
         focus: document.activeElement?.outerHTML.slice(0, 200),
         slider: [...document.querySelectorAll('[role=slider]')].map(s => s.getAttribute('aria-valuenow')),
+        images: [...document.querySelectorAll('[data-testid=stMain] img')].map(
+            i => [i.src.slice(-60), i.complete, i.naturalWidth]),
+        plotly: document.querySelectorAll('[data-testid=stMain] .js-plotly-plot .main-svg').length,
+        path: location.pathname,
         text: document.querySelector('[data-testid=stMain]')?.innerText.slice(0, 3000)})""")
     print(f"session {k} stuck at {what}: {json.dumps(info)}", file=sys.stderr)
     folder = os.environ.get("S2S_BROWSER_DUMPS")
@@ -243,8 +259,11 @@ async def run_sessions(url: str, photos: list[list[Path]], *, chromium_args=CHRO
             await page.evaluate(ARM_JS)
             start = time.perf_counter()
             await page.locator('[data-testid="stFileUploader"] input[type="file"]').set_input_files(str(photo))
-            await page.wait_for_function(done_js(plotly=True, images=True, text=photo.name), timeout=timeout_ms,
-                                         polling="raf")
+            try:
+                await page.wait_for_function(upload_done_js(photo.name), timeout=timeout_ms, polling="raf")
+            except Exception:
+                await _dump(page, k, f"upload of {photo.name}")
+                raise
             result["upload_ms"].append(1000 * (time.perf_counter() - start))
             result["upload_step"].append(step)
             result["exceptions"] += await exceptions()
