@@ -6,6 +6,7 @@ Images here are ``(H, W, 3)`` uint8 arrays (what a screen or a PNG holds) unless
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Mapping
 
@@ -74,10 +75,14 @@ def draw_box(image: np.ndarray, box: tuple[int, int, int, int], rgb: tuple[int, 
     return out
 
 
+@functools.lru_cache(maxsize=16)
 def colour_lut(colorscale: str = DIFF_COLORSCALE) -> np.ndarray:
-    """``(256, 3)`` uint8 lookup table sampled from a plotly colour scale."""
+    """``(256, 3)`` uint8 lookup table sampled from a plotly colour scale; read-only, made once per scale
+    (plotly's sampling takes about 3 ms, and a Lenses view colours some 65 heatmaps)."""
     samples = sample_colorscale(colorscale, list(np.linspace(0.0, 1.0, 256)), colortype="tuple")
-    return np.clip(np.rint(np.asarray(samples) * 255.0), 0, 255).astype(np.uint8)
+    lut = np.clip(np.rint(np.asarray(samples) * 255.0), 0, 255).astype(np.uint8)
+    lut.flags.writeable = False
+    return lut
 
 
 def colourise(values: np.ndarray, vmax: float, lut: np.ndarray | None = None) -> np.ndarray:

@@ -112,6 +112,16 @@ def test_every_page_lattice_slider_and_upload(server: Server, browser, tmp_path:
             page.get_by_role("button", name="Invert this image").click()
             page.wait_for_selector("text=feature error at", timeout=T)
             assert page.locator('[data-testid="stException"]').count() == 0, name
+            # the second tab runs only when opened: the checks across the test set, none of the image's lenses
+            page.get_by_role("tab", name="Across the test set").click()
+            page.wait_for_selector("text=Ground truth: every lens against the masks", timeout=T)
+            _idle(page)
+            assert page.locator('[data-testid="stException"]').count() == 0, name
+            assert page.get_by_text("S2S: A_L(x)").count() == 0
+            _shot(page, "lenses_test_set")
+            page.get_by_role("tab", name="This image").click()
+            page.wait_for_selector("text=S2S: A_L(x)", timeout=T)
+            _idle(page)
         if name == "overview":
             page.wait_for_selector('[data-testid="stGraphVizChart"] svg', timeout=T)  # the pipeline
             assert page.get_by_text("Table 1").count() >= 1

@@ -11,6 +11,7 @@ import torch
 from streamlit.testing.v1 import AppTest
 from tiny_zoo import add_masks_and_channel_weights, build_tiny_zoo
 
+from dashboard.lenses import TABS
 from s2s_core.analysis.evaluate import run_evaluation
 from s2s_core.lenses.channels.lens import ChannelLens
 from s2s_core.lenses.channels.store import load_channel_weights
@@ -81,12 +82,21 @@ def test_lenses_page(zoo_dir: Path, tmp_path: Path, monkeypatch) -> None:
     for n in Zoo.load(zoo_dir).names:
         assert all(c in captions for c in (f"S2S: A_{n}(x)", f"|A_{n}(x) − A_S(x)|", f"|x − A_{n}(x)|")), n
     assert at.toggle(key="lens_outline").value is True
-    frames = [df.value for df in at.dataframe]
 
     def channel_rows(at: AppTest) -> int:  # rows of the top relevant channels tables (k per fitted classifier)
         return sum(str(m.value).count("<tr><td") for m in at.markdown if "top relevant channels" in str(m.value))
 
     assert channel_rows(at) == 3  # k = 3 rows of the one fitted classifier
+    # the inversion lens outlines the mask too and scores its error map against it
+    assert "pixel AUC against the mask" in text
+    assert [h.value for h in at.header] == [lens.title for lens in LENSES.values()]  # no test-set table here
+
+    at.session_state["lens_tab"] = TABS[1]  # the test-set tab: the tables and checks
+    at.run()
+    assert not at.exception, at.exception
+    frames = [df.value for df in at.dataframe]
+    tab_text = "\n".join(str(m.value) for m in [*at.markdown, *at.caption, *at.info, *at.header])
+    assert not any(lens.title == h.value for lens in LENSES.values() for h in at.header)  # no lens drawn here
     gt = next(f for f in frames if "model-free: random map (uniform noise)" in f.index)
     assert fitted in gt.columns and "gradient of the class score" in gt.index
     assert "model-free: colour distance from the border" in gt.index  # the baselines beside the lenses
@@ -98,10 +108,9 @@ def test_lenses_page(zoo_dir: Path, tmp_path: Path, monkeypatch) -> None:
         card.loc["gradient of the class score"].iloc[0] == "none of 3"  # the scorecard heads the tables
     zero = next(f for f in frames if "drop: relevant − random [95 % CI]" in f.columns)
     assert set(zero["verdict"]) <= {"hurts more than random", "no more than random", "less than random"}
-    assert "paired bootstrap 95 % interval" in text and "The prediction flips more often" in text
-    # the inversion lens outlines the mask too and scores its error map against it
-    assert "pixel AUC against the mask" in text
-    assert [h.value for h in at.header][:len(LENSES)] == [lens.title for lens in LENSES.values()]
+    assert "paired bootstrap 95 % interval" in tab_text and "The prediction flips more often" in tab_text
+    at.session_state["lens_tab"] = TABS[0]
+    at.run()
     at.select_slider(key="lens_k").set_value(1).run()
     assert not at.exception
     assert channel_rows(at) == 1
@@ -135,3 +144,34 @@ def test_only_a_lens_that_reads_reconstructions_runs_the_encoder(zoo_dir: Path, 
     assert calls == []  # neither reads A_i(x): no AE pass
     LENSES["s2s"].view(zoo, x, names)
     assert calls == [1]  # one encoder pass for every decoder
+
+
+def test_the_gradient_copies_are_made_once_where_the_caller_keeps_them(zoo_dir: Path, monkeypatch) -> None:
+    import s2s_core.lenses.gradient.lens as gradient_lens
+
+    zoo = Zoo.load(zoo_dir)
+    made = []
+    probe = gradient_lens.ChannelProbe
+    monkeypatch.setattr(gradient_lens, "ChannelProbe", lambda *a, **k: made.append(1) or probe(*a, **k))
+    names = list(zoo.classifiers)
+    x, y = (torch.rand(1, 3, 64, 64, generator=torch.Generator().manual_seed(s)) for s in (3, 4))
+    first = LENSES["gradient"].view(zoo, x, names)
+    LENSES["gradient"].view(zoo, x, names)
+    assert len(made) == 2 * len(names)  # no kept dict: a copy per classifier and view
+    kept: dict = {}
+    made.clear()
+    again = LENSES["gradient"].view(zoo, x, names, kept=kept)
+    other = LENSES["gradient"].view(zoo, y, names, kept=kept)
+    assert len(made) == len(names)  # one copy per classifier for both views
+    for name in names:  # the same maps as with fresh copies, and another image gives other maps
+        np.testing.assert_allclose(again.heatmaps[name]["gradient"], first.heatmaps[name]["gradient"], rtol=1e-5)
+        assert not np.allclose(other.heatmaps[name]["gradient"], first.heatmaps[name]["gradient"])
+
+
+def test_the_colour_table_is_made_once_and_read_only() -> None:
+    from s2s_core.imaging import colour_lut
+
+    lut = colour_lut()
+    assert colour_lut() is lut and not lut.flags.writeable
+    with pytest.raises(ValueError):
+        lut[0, 0] = 1

@@ -16,6 +16,7 @@ import torch.nn.functional as F
 from PIL import Image
 from tiny_zoo import add_masks_and_channel_weights, build_tiny_zoo
 
+from dashboard.lenses import TABS
 from s2s_core import results
 from s2s_core.analysis.evaluate import run_evaluation
 from s2s_core.cli import main
@@ -162,7 +163,9 @@ def test_the_lenses_page_shows_the_table_once_the_zoo_has_it(zoo: Path, tmp_path
     at = AppTest.from_file(str(Path(__file__).resolve().parents[1] / "app.py"), default_timeout=180).run()
     at.session_state["inv_auto"] = False
     at.switch_page("pages/lenses.py").run()
+    at.session_state["lens_tab"] = TABS[1]  # the test-set tab
+    at.run()
     assert not at.exception, at.exception
-    assert any("Class sensitivity" in h.value for h in at.subheader)
+    assert any("Class sensitivity" in h.value for h in at.header)
     assert any("Does the map follow the class" in f.proto.spec for f in at.get("plotly_chart"))
     assert any("both in i's top-2" in m.value for m in at.markdown)

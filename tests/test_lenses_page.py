@@ -12,6 +12,8 @@ from PIL import Image
 from streamlit.testing.v1 import AppTest
 from tiny_zoo import build_tiny_zoo
 
+from dashboard.lenses import TABS
+
 APP = str(Path(__file__).resolve().parents[1] / "app.py")
 
 
@@ -58,10 +60,9 @@ def _texts(at: AppTest) -> str:
 
 def test_every_classifier_gets_x_its_reconstruction_and_the_inversion(lenses: AppTest) -> None:
     at = lenses
+    assert [t.label for t in at.tabs] == list(TABS)
     assert [h.value for h in at.header] == ["S2S", "Relevant channels", "Gradient", "Feature inversion",
-                                            "S2S control", "Maps that read no classifier",
-                                            "Ground truth: every lens against the masks and against maps that read "
-                                            "no classifier"]
+                                            "S2S control", "Maps that read no classifier"]
     assert _texts(at).count("**reads no classifier** (the same for every classifier)") == 2  # drawn once each
     layer_boxes = {s.label: s for s in at.selectbox if s.label.startswith("layer of ")}
     assert set(layer_boxes) == {"layer of L", "layer of A", "layer of V"}
@@ -111,11 +112,17 @@ def test_upload_and_bad_upload(lenses: AppTest) -> None:
 def test_data_set_numbers_appear_once_evaluated(lenses: AppTest, tiny_zoo: Path) -> None:
     from s2s_core.analysis.evaluate import run_evaluation
 
+    lenses.session_state["lens_tab"] = TABS[1]  # the test-set tab
+    lenses.run()
     assert "--only inversion" in _texts(lenses)  # not evaluated yet: the page says how
+    assert [h.value for h in lenses.header] == [
+        "Ground truth: every lens against the masks and against maps that read no classifier",
+        "Zeroing the relevant channels (the paper's first check)", "Feature inversion across the test set"]
     run_evaluation(tiny_zoo, tiny_zoo / "data" / "test", only=["inversion"], show_progress=False,
                    options={"per_class": 1, "inversion_layers": 2, "inversion_steps": 2})
     at = AppTest.from_file(APP, default_timeout=180).run()
     at.session_state["inv_steps"] = 25
+    at.session_state["lens_tab"] = TABS[1]
     at.switch_page("pages/lenses.py").run()
     assert not at.exception
     figures = [f.proto.spec for f in at.get("plotly_chart")]

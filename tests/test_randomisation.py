@@ -13,6 +13,7 @@ import torch
 from scipy.stats import spearmanr
 from tiny_zoo import build_tiny_zoo
 
+from dashboard.lenses import TABS
 from s2s_core import results
 from s2s_core.analysis.dataset.randomisation import NOT_READ, THRESHOLD, compare, spearman_rows, verdict
 from s2s_core.analysis.evaluate import run_evaluation
@@ -156,6 +157,8 @@ def test_the_lenses_page_shows_the_check_only_once_it_was_run(tmp_path: Path, mo
     def page() -> AppTest:
         at = AppTest.from_file(str(Path(__file__).resolve().parents[1] / "app.py"), default_timeout=180).run()
         at.switch_page("pages/lenses.py").run()
+        at.session_state["lens_tab"] = TABS[1]  # the test-set tab
+        at.run()
         assert not at.exception, at.exception
         return at
 

@@ -10,6 +10,7 @@ import pytest
 import torch
 from tiny_zoo import add_masks_and_channel_weights, build_tiny_zoo
 
+from dashboard.lenses import TABS
 from s2s_core import checkpoints as ck
 from s2s_core.analysis.evaluate import run_evaluation
 from s2s_core.demo.controls import random_copy
@@ -123,8 +124,11 @@ def test_the_lenses_page_shows_the_control(zoo: Path, tmp_path: Path, monkeypatc
     at = AppTest.from_file(str(Path(__file__).resolve().parents[1] / "app.py"), default_timeout=180).run()
     at.switch_page("pages/lenses.py").run()
     assert not at.exception, at.exception
+    captions = "\n".join(str(e.proto) for e in at.get("image"))
+    assert "control: A_S tuned through a random L" in captions
+    at.session_state["lens_tab"] = TABS[1]  # the account is in the test-set tab
+    at.run()
+    assert not at.exception, at.exception
     assert "S2S against its control: the classifier's doing, or the fine-tuning's?" in [h.value for h in at.header]
     text = "\n".join(str(m.value) for m in at.markdown)
     assert "i reads its own A_i(x) against the control's reconstruction" in text
-    captions = "\n".join(str(e.proto) for e in at.get("image"))
-    assert "control: A_S tuned through a random L" in captions

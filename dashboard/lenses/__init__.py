@@ -14,6 +14,10 @@ from dashboard.lenses.base import PageContext, make_context, mask_for
 from s2s_core.lenses.base import Lens
 from s2s_core.lenses.registry import LENSES
 
+#: The page's two tabs: the chosen image through every lens, and every lens checked across the test set
+#: (:mod:`dashboard.lenses.test_set`). Only the open tab runs.
+TABS = ("This image", "Across the test set")
+
 SECTIONS: dict[str, Callable[[PageContext, Lens], None]] = {"channels": channels.render, "inversion": inversion.render}
 
 
@@ -22,4 +26,4 @@ def render(ctx: PageContext, lens: Lens) -> None:
     SECTIONS.get(lens.key, generic.render)(ctx, lens)
 
 
-__all__ = ["LENSES", "SECTIONS", "PageContext", "make_context", "mask_for", "render"]
+__all__ = ["LENSES", "SECTIONS", "TABS", "PageContext", "make_context", "mask_for", "render"]

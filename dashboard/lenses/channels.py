@@ -3,8 +3,8 @@
 One column per chosen classifier i: where W is fitted, the combined heatmap of i's top-k relevant channels (the
 paper's interpolating DeconvNet, and guided backpropagation) and the table of those channels (layer, channel,
 weight in W, response), each channel's own heatmaps in an expander; all from the lens's display-ready view
-(:class:`s2s_core.lenses.channels.relevant.RelevantChannels`). Below, the zeroing check of
-``channel_zeroing.csv``. The channel lenses (W loaded) are cached per zoo and W's mtimes.
+(:class:`s2s_core.lenses.channels.relevant.RelevantChannels`). :func:`zeroing_section` draws the zeroing check
+of ``channel_zeroing.csv`` (the page's test-set tab). The channel lenses (W loaded) are cached per zoo and W's mtimes.
 """
 
 from __future__ import annotations
@@ -100,7 +100,6 @@ def render(ctx: PageContext, lens: Lens, key: str = "lens") -> None:
         table = pd.concat([c.table for c in fitted])
         downloads.csv_button(table, f"{ctx.file_stem}_relevant_channels.csv", key=f"{key}_csv", index=False,
                              label="CSV of the relevant channels")
-    _zeroing(ctx, key)
 
 
 def zeroing_caption(zero: pd.DataFrame) -> str:
@@ -126,9 +125,9 @@ def zeroing_shown(zero: pd.DataFrame) -> pd.DataFrame:
         "verdict": zero["verdict"]})
 
 
-def _zeroing(ctx: PageContext, key: str) -> None:
-    st.markdown("#### Zeroing the relevant channels (the paper's first check)")
-    zero = state.result_table(ctx.ref, "channel_zeroing")
+def zeroing_section(ref: state.ZooRef, key: str = "lens") -> None:
+    """The zeroing check across the test set (``channel_zeroing.csv``): account, table, figure; or how to get it."""
+    zero = state.result_table(ref, "channel_zeroing")
     if zero is None:
         st.info("No zeroing table yet: fit W (`s2s channels fit`) and run `s2s evaluate ... --only channel_zeroing`.")
         return
@@ -136,5 +135,5 @@ def _zeroing(ctx: PageContext, key: str) -> None:
     st.dataframe(zeroing_shown(zero), hide_index=True, width="stretch")
     fig = zeroing_figure(zero)
     st.plotly_chart(fig, key=f"{key}_zero_fig", config={"displayModeBar": False})
-    downloads.figure_buttons(fig, f"{ctx.ref.info.name}_channel_zeroing", key=f"{key}_zero_fig_dl")
-    downloads.csv_button(zero, f"{ctx.ref.info.name}_channel_zeroing.csv", key=f"{key}_zero_csv", index=False)
+    downloads.figure_buttons(fig, f"{ref.info.name}_channel_zeroing", key=f"{key}_zero_fig_dl")
+    downloads.csv_button(zero, f"{ref.info.name}_channel_zeroing.csv", key=f"{key}_zero_csv", index=False)

@@ -3,7 +3,7 @@
 Per classifier i: x, A_i(x) and the inversion x* from a layer the user picks, each with i's top-5 on it and the
 normalised feature error at that layer, and the error map |x − x*| (with its AUC against the ground-truth mask
 where the image has one; masks are outlined on every image); then the depth sweep (one classifier's inversions from its first to its
-last layer, the paper's Fig. 6 layout). Inversions run with a progress bar and are kept in a process-wide cache
+last layer, the paper's Fig. 6 layout); :func:`dataset_section` draws the test-set table (the page's second tab). Inversions run with a progress bar and are kept in a process-wide cache
 keyed by (zoo, image, classifier, layer, settings), so coming back to an image is instant.
 """
 
@@ -256,17 +256,18 @@ def _sweep(ctx: PageContext, settings: InversionSettings, key: str) -> None:
                          label="CSV (depth sweep)", where=row)
 
 
-def _dataset(ctx: PageContext, key: str) -> None:
-    st.markdown("#### Across the data set")
-    table = state.result_table(ctx.ref, "inversion")
+def dataset_section(ref: state.ZooRef, classes: list[str], key: str = "inv") -> None:
+    """Feature inversion across the test set (``inversion.csv``): the account, the error by depth against S2S's
+    A_i(x), the table; or how to compute it. ``classes``: the zoo's class names (for "per class")."""
+    table = state.result_table(ref, "inversion")
     if table is None:
-        data = ctx.ref.info.test_dir or "DIR"
+        data = ref.info.test_dir or "DIR"
         st.info("No feature-inversion results for this zoo yet: run `s2s evaluate "
-                f"{state.zoo_label(ctx.ref.path)} --data {state.zoo_label(str(data))} --only inversion` "
+                f"{state.zoo_label(ref.path)} --data {state.zoo_label(str(data))} --only inversion` "
                 "(2 images per class, 4 layers per classifier by default; --per-class, --inversion-layers).")
         return
-    st.caption(f"From {state.zoo_label(str(state.result_path(ctx.ref, 'inversion')))}: "
-               f"{int(table['n'].iloc[0])} images ({table['n'].iloc[0] / max(len(ctx.classes), 1):.0f} per class), "
+    st.caption(f"From {state.zoo_label(str(state.result_path(ref, 'inversion')))}: "
+               f"{int(table['n'].iloc[0])} images ({table['n'].iloc[0] / max(len(classes), 1):.0f} per class), "
                f"{int(table['steps'].iloc[0])} steps per inversion. Chance is {table['chance'].iloc[0]:.0%}. "
                "The errors are divided by the mean distance between two different test images at the layer "
                "(`pair_distance`): 1 means as far from x as another image. The dashed error is S2S's A_i(x) "
@@ -281,8 +282,8 @@ def _dataset(ctx: PageContext, key: str) -> None:
 
 
 def render(ctx: PageContext, lens=None, key: str = "inv") -> None:
-    """Draw the lens for ``ctx``: one row per chosen classifier, the depth sweep, then the data-set table
-    (``lens``: the registry's feature-inversion lens; its section draws its own way)."""
+    """Draw the lens for ``ctx``: one row per chosen classifier, then the depth sweep (``lens``: the registry's
+    feature-inversion lens; its section draws its own way). The data-set table is :func:`dataset_section`."""
     settings = _settings(key)
     # An inversion is an optimisation per classifier (seconds each): the page shows the other lenses first and
     # inverts on request, or at once when the user asks for that; finished inversions come from the cache.
@@ -304,5 +305,3 @@ def render(ctx: PageContext, lens=None, key: str = "inv") -> None:
                              key=f"{key}_csv", index=False, label="CSV (errors and top-5 of every image)")
     st.divider()
     _sweep(ctx, settings, key)
-    st.divider()
-    _dataset(ctx, key)

@@ -32,7 +32,8 @@ class Gradient(Lens):
 
     def heatmap(self, ctx: BatchContext, classifier: str, variant: str,
                 target: Tensor | None = None) -> Tensor:
-        probes = ctx.state(self.key, dict)  # private copies of the classifiers: gradients need hooks of their own
-        if classifier not in probes:
-            probes[classifier] = ChannelProbe(ctx.zoo.classifiers[classifier], [], input_size=ctx.size)
-        return gradient_heatmap(probes[classifier], ctx.x, target)[0]
+        # a private copy of the classifier (gradients need parameters made outside inference mode), made once
+        # per context, or once per zoo where the caller keeps it (ctx.kept)
+        probe = ctx.keep((self.key, classifier, ctx.size), lambda: ChannelProbe(
+            ctx.zoo.classifiers[classifier], [], input_size=ctx.size))
+        return gradient_heatmap(probe, ctx.x, target)[0]
