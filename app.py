@@ -12,6 +12,7 @@ from pathlib import Path
 import streamlit as st
 
 from dashboard import jobs_view, state
+from dashboard.lenses import warm
 
 ROOT = Path(__file__).resolve().parent
 
@@ -48,3 +49,6 @@ with st.sidebar:
 st.html("<style>[data-testid='stImage'] img {image-rendering: pixelated;}</style>")
 
 page.run()
+# After the page: the Lenses page's per-zoo pieces (hooked classifier copies, layer lists) are built in the
+# background once per zoo, so that its first view does not wait for them (dashboard/lenses/warm.py).
+warm.start(state.selected_zoo())

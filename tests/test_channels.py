@@ -243,9 +243,8 @@ def test_probe_names_each_call_of_a_reused_relu_and_leaves_the_original_alone() 
 
 def test_gradient_heatmap_is_zero_outside_the_only_pixels_that_matter() -> None:
     net = OneChannelNet()
-    probe = ChannelProbe(net, input_size=8)
     x, _ = _data(4)
-    heat, cls = gradient_heatmap(probe, x, classes=torch.ones(4, dtype=torch.long))
+    heat, cls = gradient_heatmap(net, x, classes=torch.ones(4, dtype=torch.long))
     assert heat.shape == (4, 8, 8) and torch.equal(cls, torch.ones(4, dtype=torch.long))
     assert torch.allclose(heat, torch.full_like(heat, 10 / 64))  # d(10 mean red)/d red pixel
 

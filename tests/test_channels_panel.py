@@ -146,26 +146,26 @@ def test_only_a_lens_that_reads_reconstructions_runs_the_encoder(zoo_dir: Path, 
     assert calls == [1]  # one encoder pass for every decoder
 
 
-def test_the_gradient_copies_are_made_once_where_the_caller_keeps_them(zoo_dir: Path, monkeypatch) -> None:
-    import s2s_core.lenses.gradient.lens as gradient_lens
+def test_the_gradient_reads_the_zoos_classifier_and_leaves_it_as_it_was(zoo_dir: Path) -> None:
+    from s2s_core.lenses.channels.probe import ChannelProbe
 
     zoo = Zoo.load(zoo_dir)
-    made = []
-    probe = gradient_lens.ChannelProbe
-    monkeypatch.setattr(gradient_lens, "ChannelProbe", lambda *a, **k: made.append(1) or probe(*a, **k))
     names = list(zoo.classifiers)
-    x, y = (torch.rand(1, 3, 64, 64, generator=torch.Generator().manual_seed(s)) for s in (3, 4))
-    first = LENSES["gradient"].view(zoo, x, names)
-    LENSES["gradient"].view(zoo, x, names)
-    assert len(made) == 2 * len(names)  # no kept dict: a copy per classifier and view
-    kept: dict = {}
-    made.clear()
-    again = LENSES["gradient"].view(zoo, x, names, kept=kept)
-    other = LENSES["gradient"].view(zoo, y, names, kept=kept)
-    assert len(made) == len(names)  # one copy per classifier for both views
-    for name in names:  # the same maps as with fresh copies, and another image gives other maps
-        np.testing.assert_allclose(again.heatmaps[name]["gradient"], first.heatmaps[name]["gradient"], rtol=1e-5)
-        assert not np.allclose(other.heatmaps[name]["gradient"], first.heatmaps[name]["gradient"])
+    x = torch.rand(1, 3, 64, 64, generator=torch.Generator().manual_seed(3))
+    before = {n: [p.detach().clone() for p in zoo.classifiers[n].parameters()] for n in names}
+    view = LENSES["gradient"].view(zoo, x, names)
+    for name in names:
+        clf = zoo.classifiers[name]
+        assert all(p.grad is None for p in clf.parameters())  # only the input's gradient was asked for
+        assert not clf._forward_hooks and not any(m._forward_hooks or m._backward_hooks for m in clf.modules())
+        assert all(torch.equal(a, b) for a, b in zip(before[name], clf.parameters(), strict=True))
+        # the same map as through a private hooked copy (the relevant-channels probe, plain gradient rule)
+        probe = ChannelProbe(clf, [], input_size=64)
+        with torch.enable_grad():
+            xx = x.clone().requires_grad_(True)
+            logits, _ = probe.run(xx)
+            (g,) = torch.autograd.grad(logits.max(dim=1).values.sum(), xx)
+        np.testing.assert_allclose(view.heatmaps[name]["gradient"], g.norm(dim=1)[0].numpy(), rtol=1e-4, atol=1e-7)
 
 
 def test_the_colour_table_is_made_once_and_read_only() -> None:
@@ -175,3 +175,47 @@ def test_the_colour_table_is_made_once_and_read_only() -> None:
     assert colour_lut() is lut and not lut.flags.writeable
     with pytest.raises(ValueError):
         lut[0, 0] = 1
+
+
+def test_the_lenses_page_pieces_are_prepared_in_the_background(zoo_dir: Path, tmp_path: Path, monkeypatch) -> None:
+    import shutil
+    import threading
+
+    import dashboard.lenses.channels as channels_section
+    import dashboard.lenses.inversion as inversion_section
+
+    zoo = tmp_path / "copy"  # a path of its own: nothing of it is in the process-wide caches yet
+    shutil.copytree(zoo_dir, zoo)
+    monkeypatch.setenv("S2S_ZOO", str(zoo))
+    monkeypatch.setenv("S2S_RUNS_DIR", str(tmp_path / "runs"))
+    monkeypatch.setenv("S2S_THREADS", "1")
+    at = AppTest.from_file(APP, default_timeout=180).run()  # the Overview; the warm-up starts after it
+    assert not at.exception, at.exception
+    warming = [t for t in threading.enumerate() if t.name == "s2s-lenses-warm-up"]
+    assert warming
+    for t in warming:
+        t.join(timeout=120)
+
+    def built_again(*args, **kwargs):
+        raise AssertionError("the Lenses page built what the warm-up had prepared")
+
+    monkeypatch.setattr(channels_section, "ChannelLens", built_again)
+    monkeypatch.setattr(inversion_section, "list_layers", built_again)
+    at.switch_page("pages/lenses.py").run()
+    assert not at.exception, at.exception
+    assert any("top relevant channels" in str(m.value) for m in at.markdown)  # W's lens, from the warm-up
+    assert any(s.label.startswith("layer of ") for s in at.selectbox)  # the layer lists, from the warm-up
+
+
+def test_ranking_and_projecting_in_one_pass_equals_doing_them_apart(zoo_dir: Path) -> None:
+    zoo = Zoo.load(zoo_dir)
+    name = list(zoo.classifiers)[0]  # the classifier with W
+    lens = ChannelLens(zoo.classifiers[name], load_channel_weights(zoo_dir, name))
+    x = torch.rand(2, 3, 64, 64, generator=torch.Generator().manual_seed(5))
+    rel, maps = lens.rank_and_project(x, 3, ("deconvnet", "guided"))
+    apart = lens.relevant(x, 3)
+    assert torch.equal(rel.rows, apart.rows) and torch.equal(rel.predicted, apart.predicted)
+    assert rel.names == apart.names and torch.allclose(rel.responses, apart.responses)
+    for rule in ("deconvnet", "guided"):
+        assert torch.allclose(maps[rule], lens.backproject(x, apart, rule), rtol=1e-5, atol=1e-7), rule
+        assert maps[rule].shape == (2, 3, 64, 64) and maps[rule].abs().sum() > 0

@@ -56,6 +56,12 @@ def _view(path: str, stamp: float, w_stamp: float, key: str, names: tuple[str, .
                       options={"k": k, "channel_lenses": _lenses, "classes": _classes})
 
 
+def prepare(ref: state.ZooRef) -> None:
+    """Build the zoo's relevant-channel lenses (W loaded, hooked copies of the classifiers) into the cache that
+    :func:`view` reads: what :mod:`dashboard.lenses.warm` does ahead of the page."""
+    _lenses(ref.path, ref.stamp, _weights_stamp(ref.path), state.load_zoo(ref))
+
+
 def view(ctx: PageContext, lens: Lens, k: int) -> LensView:
     """The cached view of the chosen image and classifiers with the top ``k`` channels."""
     zoo = state.load_zoo(ctx.ref)

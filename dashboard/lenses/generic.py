@@ -17,19 +17,12 @@ from s2s_core.lenses.registry import get
 from s2s_core.lenses.tiles import image_tile, shown_factor, side_by_side, stack
 
 
-@st.cache_resource(max_entries=4)
-def _kept(path: str, stamp: float) -> dict:
-    """What lenses keep for a loaded zoo, whose models never change (``BatchContext.kept``: the gradient's
-    hooked copies of the classifiers, made once instead of once per view)."""
-    return {}
-
-
 @st.cache_data(max_entries=32, show_spinner="Computing the lens…")
 def _view(lens_key: str, path: str, stamp: float, source: str, names: tuple[str, ...], outline: bool,
           _zoo, _x01, _mask, _classes) -> LensView:
     factor = shown_factor(_zoo.input_size)
     return get(lens_key).view(_zoo, _x01, list(names), classes=_classes, mask=_mask, factor=factor,
-                              options={"classes": _classes}, kept=_kept(path, stamp))
+                              options={"classes": _classes})
 
 
 def view(ctx: PageContext, lens: Lens) -> LensView:

@@ -90,6 +90,14 @@ def _layers(path: str, stamp: float, name: str, size: int) -> list[LayerInfo]:
         return list_layers(clf, size)
 
 
+def prepare(ref: state.ZooRef) -> None:
+    """List every classifier's layers (on its private copy) into the cache the layer pickers read: what
+    :mod:`dashboard.lenses.warm` does ahead of the page."""
+    zoo = state.load_zoo(ref)
+    for name in zoo.classifiers:
+        _layers(ref.path, ref.stamp, name, zoo.input_size)
+
+
 def _progress(text: str):
     """A progress bar and a callback ``(done, total)`` that moves it about 50 times."""
     bar = st.progress(0.0, text=text)

@@ -84,18 +84,13 @@ class BatchContext:
     """What the lenses share for one evaluation (or one page view): the zoo, the settings (``options``: a mapping
     that lenses read by name, e.g. ``k``, ``inversion_per_class``), per-lens state made once (:meth:`state`), and,
     per batch, the views and which images count (``valid`` ``(B,)`` bool, or None: all). ``skipped`` records why a
-    lens gave no map for a classifier.
-
-    ``kept``: where :meth:`keep` keeps what depends on the zoo's models alone (private, hooked copies of the
-    classifiers). A fresh dict by default; a caller whose models never change (the dashboard, per loaded zoo)
-    passes one dict to every context, so that those copies are made once, not once per view."""
+    lens gave no map for a classifier."""
 
     zoo: Any
     options: Mapping[str, Any] = field(default_factory=dict)
     batch: Batch | None = None
     valid: torch.Tensor | None = None
     skipped: dict[tuple[str, str], str] = field(default_factory=dict)
-    kept: dict = field(default_factory=dict)
     _state: dict[str, Any] = field(default_factory=dict)
     _cache: dict = field(default_factory=dict)
 
@@ -116,13 +111,6 @@ class BatchContext:
         if key not in self._state:
             self._state[key] = make()
         return self._state[key]
-
-    def keep(self, key, make: Callable[[], Any]) -> Any:
-        """``make()`` once for as long as :attr:`kept` lives: only for what depends on nothing but the zoo's
-        models (a hooked copy of a classifier), never on the images or settings of an evaluation."""
-        if key not in self.kept:
-            self.kept[key] = make()
-        return self.kept[key]
 
     def cached(self, key, compute: Callable):
         """``compute()`` once per batch and ``key``."""
@@ -204,12 +192,10 @@ class Lens(ABC):
         return {h.key: h.label.format(**settings) if settings else h.label for h in self.heatmaps}
 
     def view(self, zoo, x01: torch.Tensor, names: Sequence[str], *, classes: Sequence[str] = (),
-             mask: np.ndarray | None = None, factor: int = 1, options: Mapping[str, Any] | None = None,
-             kept: dict | None = None) -> LensView:
+             mask: np.ndarray | None = None, factor: int = 1, options: Mapping[str, Any] | None = None) -> LensView:
         """The lens on one image ``x01`` ``(1, 3, S, S)`` for classifiers ``names`` (one encoder pass for all):
-        one :meth:`column` per classifier. ``kept``: :attr:`BatchContext.kept`, to reuse across views of the
-        same unchanging models."""
-        ctx = BatchContext(zoo, options or {}, kept={} if kept is None else kept)
+        one :meth:`column` per classifier."""
+        ctx = BatchContext(zoo, options or {})
         if self.reads_reconstructions:  # one encoder pass, every chosen decoder once
             batch = ImageBatch.of(zoo, x01, [n for n in names if n in getattr(zoo, "decoders", {})])
         else:  # a lens that reads only x and the classifiers: no AE pass at all

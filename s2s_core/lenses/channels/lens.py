@@ -13,7 +13,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -89,7 +89,9 @@ class ChannelLens:
 
     def relevant(self, x01: Tensor, k: int = DEFAULT_K, classes: Tensor | None = None) -> Relevant:
         """Top-``k`` channels of each image for its predicted class (or for ``classes`` (B,) if given)."""
-        logits, resp = self.responses(x01)
+        return self._rank(*self.responses(x01), k, classes)
+
+    def _rank(self, logits: Tensor, resp: Tensor, k: int, classes: Tensor | None) -> Relevant:
         predicted = logits.argmax(dim=1) if classes is None else classes.to(logits.device)
         score = resp * self.weights.W.to(resp.device).T[predicted]  # (B, P): x ⊙ w_c
         k = max(1, min(int(k), score.shape[1]))
@@ -105,7 +107,29 @@ class ChannelLens:
         with torch.inference_mode(False), torch.enable_grad():
             x = x01.detach().clone().requires_grad_(True)
             _, acts = self.probe.run(x, record=True, rule=rule)
-            maps = []
+            return self._project(x, acts, relevant)
+
+    def rank_and_project(self, x01: Tensor, k: int = DEFAULT_K,
+                         rules: Sequence[str] = ("deconvnet", "guided")) -> tuple[Relevant, dict[str, Tensor]]:
+        """:meth:`relevant` and :meth:`backproject` under each of ``rules`` with one forward pass fewer: the
+        first rule's forward also gives the responses that rank the channels (a backward rule changes only the
+        backward pass, so its forward activations are the plain ones). Returns the relevant channels and
+        ``{rule: (B, k, H, W)}``; equal to calling the two methods."""
+        maps: dict[str, Tensor] = {}
+        with torch.inference_mode(False), torch.enable_grad():
+            x = x01.detach().clone().requires_grad_(True)
+            logits, acts = self.probe.run(x, record=True, rule=rules[0])
+            resp = pooled_responses([acts[n].detach() for n in self.weights.layer_names])
+            relevant = self._rank(logits.detach(), resp, k, None)
+            maps[rules[0]] = self._project(x, acts, relevant)
+        for rule in rules[1:]:
+            maps[rule] = self.backproject(x01, relevant, rule)
+        return relevant, maps
+
+    def _project(self, x: Tensor, acts: dict[str, Tensor], relevant: Relevant) -> Tensor:
+        """The k backward passes of :meth:`backproject` from a recorded forward of ``x`` (which requires grad)."""
+        maps = []
+        with torch.inference_mode(False), torch.enable_grad():
             for r in range(relevant.k):
                 seeds: dict[str, Tensor] = {}
                 for b, picks in enumerate(relevant.names):

@@ -75,9 +75,10 @@ class RelevantChannels(Lens):
         lens = self.channel_lens(ctx, classifier)
         if lens is None:
             return Column(classifier, classifier, note=ctx.skipped[(self.key, classifier)]), {}
-        rel = self.relevant(ctx, classifier, lens)
-        x = ctx.x
-        deconv, guided = lens.backproject(x, rel, "deconvnet"), lens.backproject(x, rel, "guided")
+        # rank and project under both rules with one forward pass fewer; the ranking is kept for the batch
+        rel, projected = lens.rank_and_project(ctx.x, int(ctx.options.get("k", DEFAULT_K)), ("deconvnet", "guided"))
+        ctx.cached(("relevant", classifier, None), lambda: rel)
+        deconv, guided = projected["deconvnet"], projected["guided"]
         maps = {"channels_deconvnet": combine(deconv, rel)[0].cpu().numpy(),
                 "channels_guided": combine(guided, rel)[0].cpu().numpy()}
         predicted = class_label(list(ctx.options.get("classes", ())), int(rel.predicted[0]))

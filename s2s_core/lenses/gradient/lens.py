@@ -5,18 +5,22 @@ target). The simplest map that looks at the model, and the baseline every other 
 from __future__ import annotations
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
 from s2s_core.lenses.base import BatchContext, Heatmap, Lens
-from s2s_core.lenses.channels.probe import ChannelProbe
 
 
-def gradient_heatmap(probe: ChannelProbe, x01: Tensor, classes: Tensor | None = None) -> tuple[Tensor, Tensor]:
+def gradient_heatmap(model: nn.Module, x01: Tensor, classes: Tensor | None = None) -> tuple[Tensor, Tensor]:
     """``(heatmap (B, H, W), class (B,))``: the L2 norm over RGB of the plain gradient of the class score
-    (predicted class unless ``classes``) with respect to the input ``x01`` ``(B, 3, H, W)``."""
+    (predicted class unless ``classes``) of ``model`` ``(B, 3, H, W) in [0, 1] -> (B, K)`` logits with respect
+    to the input ``x01`` ``(B, 3, H, W)``.
+
+    Only the input's gradient is asked for (``torch.autograd.grad``), so ``model`` needs no private copy and no
+    hooks: no weight gets a ``.grad`` and nothing of the model changes, so callers on several threads can share
+    it (the dashboard's loaded zoo)."""
     with torch.inference_mode(False), torch.enable_grad():
         x = x01.detach().clone().requires_grad_(True)
-        logits, _ = probe.run(x)
+        logits = model(x)
         cls = logits.argmax(dim=1) if classes is None else classes.to(logits.device)
         (grad,) = torch.autograd.grad(logits.gather(1, cls[:, None]).sum(), x)
     return grad.norm(dim=1).detach(), cls.detach()
@@ -32,8 +36,4 @@ class Gradient(Lens):
 
     def heatmap(self, ctx: BatchContext, classifier: str, variant: str,
                 target: Tensor | None = None) -> Tensor:
-        # a private copy of the classifier (gradients need parameters made outside inference mode), made once
-        # per context, or once per zoo where the caller keeps it (ctx.kept)
-        probe = ctx.keep((self.key, classifier, ctx.size), lambda: ChannelProbe(
-            ctx.zoo.classifiers[classifier], [], input_size=ctx.size))
-        return gradient_heatmap(probe, ctx.x, target)[0]
+        return gradient_heatmap(ctx.zoo.classifiers[classifier], ctx.x, target)[0]
