@@ -17,8 +17,7 @@ from browser_harness import CHROMIUM, CHROMIUM_ARGS, IDLE, serve  # noqa: E402
 OUT = ROOT / "docs" / "img"
 #: (page path, tab to open or None, file, the text that says the view is complete, the text the picture starts at)
 SHOTS = [("lenses", None, "lenses.png", "gradient of the class score", "What A_i(x) keeps of x"),
-         ("lenses", "Across the test set", "lenses_ground_truth.png", "Ground truth: every lens",
-          "Each lens's heatmaps are scored"),
+         ("lenses", "Across the test set", "lenses_ground_truth.png", "Ground truth: every lens", "Metric"),
          ("lenses", "Across the test set", "lenses_zeroing.png", "Zeroing the relevant channels",
           "Per test image, the drop"),
          ("reconstructions", None, "reconstructions.png", "Test images", "True class:"),

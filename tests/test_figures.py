@@ -202,6 +202,10 @@ def test_plots_beside_the_tables_have_intervals_and_chance() -> None:
     assert fig.data[0].y[0] == 50 and round(fig.data[0].error_y.array[0], 2) == round(100 * (0.7634 - 0.5), 2)
     assert fig.layout.shapes[0].y0 == 10  # chance line
     assert table1_figure(acc).data[0].error_y.visible is False  # no n: no made-up intervals
+    high = acc.assign(top1=[0.97, 0.95, 0.98])  # a few points apart: the axis starts below the lowest interval
+    fig = table1_figure(high, n=500, chance=0.1)
+    assert fig.layout.yaxis.range[0] == 85 and not fig.layout.shapes  # 95 % of 500: Wilson low 92.7 %, -5
+    assert "chance 10 % lies below it" in fig.layout.annotations[0].text
     z = pd.DataFrame({"classifier": ["L"], "k": [3], "drop_relevant": [0.3], "drop_random": [0.01],
                       "drop_diff": [0.29], "drop_ci_low": [0.2], "drop_ci_high": [0.35], "flip_diff": [0.1],
                       "flip_ci_low": [0.05], "flip_ci_high": [0.2], "verdict": ["hurts more than random"]})

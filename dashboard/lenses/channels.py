@@ -132,14 +132,15 @@ def zeroing_shown(zero: pd.DataFrame) -> pd.DataFrame:
 
 
 def zeroing_section(ref: state.ZooRef, key: str = "lens") -> None:
-    """The zeroing check across the test set (``channel_zeroing.csv``): account, table, figure; or how to get it."""
+    """The zeroing check across the test set (``channel_zeroing.csv``): account, figure, table; or how to get it."""
     zero = state.result_table(ref, "channel_zeroing")
     if zero is None:
         st.info("No zeroing table yet: fit W (`s2s channels fit`) and run `s2s evaluate ... --only channel_zeroing`.")
         return
     st.markdown(zeroing_caption(zero))
-    st.dataframe(zeroing_shown(zero), hide_index=True, width="stretch")
     fig = zeroing_figure(zero)
     st.plotly_chart(fig, key=f"{key}_zero_fig", config={"displayModeBar": False})
-    downloads.figure_buttons(fig, f"{ref.info.name}_channel_zeroing", key=f"{key}_zero_fig_dl")
-    downloads.csv_button(zero, f"{ref.info.name}_channel_zeroing.csv", key=f"{key}_zero_csv", index=False)
+    st.dataframe(zeroing_shown(zero), hide_index=True, width="stretch")
+    row = downloads.button_row()
+    downloads.figure_buttons(fig, f"{ref.info.name}_channel_zeroing", key=f"{key}_zero_fig_dl", where=row)
+    downloads.csv_button(zero, f"{ref.info.name}_channel_zeroing.csv", key=f"{key}_zero_csv", index=False, where=row)

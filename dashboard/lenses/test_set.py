@@ -106,16 +106,20 @@ def _ground_truth(ref: state.ZooRef) -> None:
         if metric in OPTIMISTIC:
             st.caption(f"{metric_label(metric)} picks each image's threshold with the mask in hand: optimistic, never "
                        "used for a verdict.")
-        st.dataframe(scores_wide(gt, metric, mask, list(ref.info.classifiers)), width="stretch")
+        # the plot first (where people would rather look than read), its numbers below it
         fig = ground_truth_figure(gt, metric, mask, list(ref.info.classifiers))
         st.plotly_chart(fig, key="gt_fig", config={"displayModeBar": False})
-        downloads.figure_buttons(fig, f"{ref.info.name}_ground_truth_{metric}_{mask}", key="gt_fig_dl")
+        st.dataframe(scores_wide(gt, metric, mask, list(ref.info.classifiers)), width="stretch")
+        row = downloads.button_row()
+        downloads.figure_buttons(fig, f"{ref.info.name}_ground_truth_{metric}_{mask}", key="gt_fig_dl", where=row)
+        downloads.csv_button(gt, f"{ref.info.name}_ground_truth.csv", key="gt_csv", index=False,
+                             label="CSV (every metric, mask and lens)", where=row)
         if vs is not None:
             st.markdown(f"**Against the best model-free map on the same images** ({metric_label(metric)}, {mask}): "
                         "mean per-image difference, paired bootstrap 95 % interval, verdict")
             st.dataframe(verdicts_wide(vs, metric, mask, list(ref.info.classifiers)), width="stretch")
-            downloads.csv_button(vs, f"{ref.info.name}_ground_truth_baselines.csv", key="gt_vs_csv", index=False)
-        downloads.csv_button(gt, f"{ref.info.name}_ground_truth.csv", key="gt_csv", index=False)
+            downloads.csv_button(vs, f"{ref.info.name}_ground_truth_baselines.csv", key="gt_vs_csv", index=False,
+                                 label="CSV (every lens against the best model-free map)")
 
 
 def _randomisation(ref: state.ZooRef) -> None:

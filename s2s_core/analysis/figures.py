@@ -508,12 +508,16 @@ def inversion_depth_figure(df: pd.DataFrame) -> go.Figure:
 
 def table1_figure(acc_df: pd.DataFrame, n: int | None = None, chance: float | None = None) -> go.Figure:
     """Table 1 as points: per classifier i (x axis), top-1 in % of i, i∘A_S and i∘A_i (one trace each), with the
-    Wilson 95 % interval over ``n`` images when ``n`` is known, and ``chance`` (a fraction) as a dashed line."""
+    Wilson 95 % interval over ``n`` images when ``n`` is known, and ``chance`` (a fraction) as a dashed line.
+
+    The y axis starts 5 points below the lowest interval (at 0 at the lowest), so that differences of a few
+    points stay visible; a chance level below that start is written at the axis's foot instead of drawn."""
     from s2s_core.analysis.stats import wilson_interval
 
     df = _require(acc_df, ("classifier", "input", "top1"), "accuracy table")
     names = _unique(df["classifier"])
     fig = go.Figure()
+    lowest = 100.0
     for k, (what, label) in enumerate(((ORIGINAL, "i (original)"), (BASE_KEY, "i∘A_S"), (None, "i∘A_i"))):
         xs, ys, lo, hi = [], [], [], []
         for name in names:
@@ -526,16 +530,22 @@ def table1_figure(acc_df: pd.DataFrame, n: int | None = None, chance: float | No
             a, b = wilson_interval(round(top1 * n), n) if n else (np.nan, np.nan)
             lo.append(100 * (top1 - a))
             hi.append(100 * (b - top1))
+            lowest = min(lowest, 100 * (a if n else top1))
         error = {"type": "data", "array": hi, "arrayminus": lo, "visible": bool(n)}
         fig.add_trace(go.Scatter(x=xs, y=ys, mode="markers", name=label, error_y=error, offsetgroup=str(k),
                                  marker={"size": 10, "symbol": ("circle", "square", "diamond")[k],
                                          "color": ("#444444", "#999999", colour(2))[k]},
                                  hovertemplate=f"{label}, %{{x}}: %{{y:.1f}} %<extra></extra>"))
-    if chance is not None:
+    start = max(0.0, 5 * np.floor((lowest - 5) / 5))
+    if chance is not None and 100 * chance >= start:
         fig.add_hline(y=100 * chance, line_dash="dash", line_color="#b0b0b0",
                       annotation_text=f"chance {100 * chance:.0f} %", annotation_position="bottom right")
+    elif chance is not None:
+        fig.add_annotation(text=f"axis from {start:.0f} %; chance {100 * chance:.0f} % lies below it", xref="paper",
+                           yref="paper", x=1, y=0, xanchor="right", yanchor="bottom", showarrow=False,
+                           font={"size": 11, "color": "#888888"})
     fig.update_layout(scattermode="group", height=330, margin={"l": 40, "r": 10, "t": 40, "b": 40},
-                      yaxis={"title": "top-1 (%)", "range": [0, 102]}, xaxis={"title": "classifier i"},
+                      yaxis={"title": "top-1 (%)", "range": [start, 101]}, xaxis={"title": "classifier i"},
                       title={"text": "Table 1: top-1 with 95 % intervals" + ("" if n else " (n unknown: no intervals)"),
                              "font": {"size": 13}}, legend={"orientation": "h", "y": -0.25})
     return fig
