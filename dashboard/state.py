@@ -258,7 +258,8 @@ def _data_note(results_dir: str, keys: tuple[str, ...] | None, stamp: float) -> 
         return "caption", ("The data these tables came from were not recorded (written before s2s recorded "
                            "them); re-run `s2s evaluate` to record it.")
     code = f"s2s {rec.code_version}" + (f", commit {rec.git_commit[:10]}" if rec.git_commit else "")
-    return "caption", f"Computed on {rec.describe()} ({code})."
+    used = results.images_used(results_dir, keys if keys is not None else list(results.RESULT_FILES))
+    return "caption", f"Computed on {rec.describe(used)} ({code})."
 
 
 def result_source(ref: ZooRef, key: str) -> results.DataRecord | None:

@@ -84,6 +84,9 @@ class ResultFile:
     index: str | None = None
     kind: str = "table"  #: "table" (CSV, a DataFrame) or "arrays" (safetensors, a mapping name -> tensor)
     needs: str = ""
+    #: True for a table computed on a sample of its split, whose ``n`` column counts the images used: its data
+    #: note says "100 of the 500 images" (:func:`images_used`), the source record naming the whole split
+    sampled: bool = False
 
 
 RESULT_FILES: dict[str, ResultFile] = {}
@@ -131,9 +134,12 @@ class DataRecord:
     def data_id(self) -> tuple[str, int, str]:
         return (self.folder, int(self.n), self.files_sha256)
 
-    def describe(self) -> str:
-        """E.g. ``"500 images of data/test (files 3fa2c1d0)"``."""
-        return f"{self.n} images of {self.folder} (files {self.files_sha256[:8]})"
+    def describe(self, used: int | None = None) -> str:
+        """E.g. ``"500 images of data/test (files 3fa2c1d0)"``; with ``used`` (fewer than :attr:`n`: a table made
+        on a sample of the split, as the attacks and the randomisation check are) ``"100 of the 500 images of
+        data/test (files 3fa2c1d0)"``."""
+        some = f"{used} of the " if used is not None and 0 <= used < self.n else ""
+        return f"{some}{self.n} images of {self.folder} (files {self.files_sha256[:8]})"
 
     @classmethod
     def from_dict(cls, raw: Mapping) -> DataRecord:
@@ -216,7 +222,8 @@ for _spec in (
     ResultFile("inversion", "inversion.csv", INVERSION_COLUMNS,
                tuple(c for c in INVERSION_COLUMNS if c not in ("classifier", "layer", "kind", "fitted_to_logits")),
                "feature inversion per classifier and layer: normalised error, also on the paper's scale (1: as far "
-               "as another image) with intervals, and top-1 on the inversions vs. A_i(x) (Mahendran & Vedaldi)"),
+               "as another image) with intervals, and top-1 on the inversions vs. A_i(x) (Mahendran & Vedaldi)",
+               sampled=True),
     ResultFile("s2s_control", "s2s_control.csv",
                ("classifier", "measure", "label", "a_i", "control", "a_s", "diff", "ci_low", "ci_high", "n", "verdict"),
                ("a_i", "control", "a_s", "diff", "ci_low", "ci_high", "n"),
@@ -233,7 +240,7 @@ for _spec in (
                ("step", "fraction", "mean", "n"),
                "every lens's maps under cascading randomised classifiers (top layer down) vs. its maps under the "
                "trained ones: Spearman rank correlation and SSIM per step with 95 % intervals, and a verdict from "
-               "the fully random step (Adebayo et al., NeurIPS 2018; issue 26)"),
+               "the fully random step (Adebayo et al., NeurIPS 2018; issue 26)", sampled=True),
     ResultFile("class_sensitivity", "class_sensitivity.csv", CLASS_SENSITIVITY_COLUMNS,
                ("mean", "ci_low", "ci_high", "reference_mean", "diff", "diff_ci_low", "diff_ci_high", "n"),
                "class (target) sensitivity on two-shape images: each class-conditional lens's maps for both classes, "
@@ -243,15 +250,15 @@ for _spec in (
     ResultFile("adversarial", "adversarial.csv", ("classifier", "attack", "eps", "threat", "view", "top1", "ci_low",
                "ci_high", "n"), ("eps", "top1", "ci_low", "ci_high", "n"),
                "top-1 of i, i∘A_S and i∘A_i under FGSM/PGD crafted on i (gray-box) or on i∘A_i (white-box) (issue 28)",
-               needs="a run of s2s attack ZOO"),
+               needs="a run of s2s attack ZOO", sampled=True),
     ResultFile("adversarial_transfer", "adversarial_transfer.csv",
                ("source", "target", "view", "attack", "eps", "top1", "n"), ("eps", "top1", "n"),
                "top-1 of every j and j∘A_j on the adversarial examples crafted on i (issue 28)",
-               needs="a run of s2s attack ZOO with --threat transfer"),
+               needs="a run of s2s attack ZOO with --threat transfer", sampled=True),
     ResultFile("gradient_structure", "gradient_structure.csv", ("classifier", "view", "mean", "ci_low", "ci_high", "n"),
                ("mean", "ci_low", "ci_high", "n"),
                "share of |∇x loss| on the image's strongest edges, for i, i∘A_i and a random map (issue 28)",
-               needs="a run of s2s attack ZOO"),
+               needs="a run of s2s attack ZOO", sampled=True),
 ):
     register(_spec)
 
@@ -363,6 +370,24 @@ def common_source(results_dir: str | Path, keys: Sequence[str] | None = None) ->
     """The one data record every table (``keys``, default all) shares, or ``None`` (mixed or not recorded)."""
     groups = data_groups(results_dir, keys)
     return groups[0][0] if len(groups) == 1 else None
+
+
+def images_used(results_dir: str | Path, keys: Sequence[str]) -> int | None:
+    """How many images of their split the tables ``keys`` were computed on, when every one of them that exists
+    was computed on a sample (:attr:`ResultFile.sampled`: the most in any row of their ``n`` columns); ``None``
+    when one used the whole split (its source record's count then holds) or none exists."""
+    counts = []
+    for key in keys:
+        s = RESULT_FILES.get(key)
+        if s is None or not exists(results_dir, key):
+            continue
+        if not s.sampled:
+            return None
+        try:
+            counts.append(int(read(results_dir, key)["n"].max()))
+        except (InputTableError, ValueError):
+            return None
+    return max(counts) if counts else None
 
 
 def exists(results_dir: str | Path, key: str) -> bool:

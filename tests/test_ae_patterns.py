@@ -29,7 +29,10 @@ class PatternZoo:
         self.decoders = {"B": None, "C": None}
         self.classifiers = {n: _Zero() for n in self.names}
 
-    def reconstruct_all(self, x, names=None):
+    def encode(self, x):
+        return x
+
+    def reconstruct_all(self, x, names=None, *, code=None):
         flip = torch.where(x.mean(dim=(1, 2, 3), keepdim=True) > 0.5, 1.0, -1.0)  # the sign depends on the image
         return {"A_S": x.clone(), "A_B": x + BOARD, "A_C": x + CAST + 0.04 * flip * torch.ones_like(x)}
 

@@ -130,7 +130,8 @@ class StubClassifier(nn.Module):
 
 
 class StubZoo:
-    """What the evaluation needs of a zoo: names, classifiers, decoders and reconstruct_all."""
+    """What the evaluation needs of a zoo: names, classifiers, decoders, encode and reconstruct_all (from the code
+    of one encoder pass: here the images themselves)."""
 
     def __init__(self) -> None:
         self.base = nn.Linear(1, 1)  # only tells the device
@@ -139,8 +140,11 @@ class StubZoo:
         self.classifiers = {n: StubClassifier(n) for n in NAMES}
         self._aes = {v: StubAE(v) for v in VIEWS[1:]}
 
-    def reconstruct_all(self, x01: torch.Tensor, names=None) -> dict[str, torch.Tensor]:
-        return {v: ae(x01) for v, ae in self._aes.items()}
+    def encode(self, x01: torch.Tensor) -> torch.Tensor:
+        return x01
+
+    def reconstruct_all(self, x01: torch.Tensor, names=None, *, code=None) -> dict[str, torch.Tensor]:
+        return {v: ae(x01 if code is None else code) for v, ae in self._aes.items()}
 
 
 def _batches(batch_size: int):

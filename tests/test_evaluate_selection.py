@@ -63,8 +63,8 @@ def test_each_classifier_runs_once_per_view_and_batch(monkeypatch) -> None:
     zoo = StubZoo()
     zoo.classifiers = {n: Calls(c) for n, c in zoo.classifiers.items()}
     passes = []
-    original = zoo.reconstruct_all
-    monkeypatch.setattr(zoo, "reconstruct_all", lambda x, names=None: passes.append(len(x)) or original(x))
+    original = zoo.encode
+    monkeypatch.setattr(zoo, "encode", lambda x: passes.append(len(x)) or original(x))
     evaluate_zoo(zoo, _batches(N), options={"noise_grid": (0.0, 0.5)})
     views = 2 + len(zoo.names)  # original, A_S, A_i
     noisy_views = 3  # i on x + n, A_S(x + n), A_i(x + n)

@@ -28,8 +28,7 @@ def zoo(tmp_path_factory) -> Path:
     return path
 
 
-@pytest.fixture
-def page(zoo: Path, tmp_path: Path, monkeypatch) -> AppTest:
+def _per_image_page(zoo: Path, tmp_path: Path, monkeypatch) -> AppTest:
     monkeypatch.setenv("S2S_ZOO", str(zoo))
     monkeypatch.setenv("S2S_RUNS_DIR", str(tmp_path / "runs"))
     monkeypatch.setenv("S2S_THREADS", "1")
@@ -37,6 +36,11 @@ def page(zoo: Path, tmp_path: Path, monkeypatch) -> AppTest:
     at.switch_page("pages/per_image.py").run()
     assert not at.exception, at.exception
     return at
+
+
+@pytest.fixture
+def page(zoo: Path, tmp_path: Path, monkeypatch) -> AppTest:
+    return _per_image_page(zoo, tmp_path, monkeypatch)
 
 
 def test_images_are_sorted_worst_first_by_the_chosen_score(page: AppTest, zoo: Path) -> None:
@@ -73,3 +77,33 @@ def test_open_shows_the_image_in_the_lenses_view_even_beyond_its_gallery(page: A
     assert not page.exception, page.exception
     assert page.session_state["lens_pick"] == f"{fifth['label']} / {Path(fifth['file']).name}"
     assert any(h.value == "S2S" for h in page.header)  # the Lenses page, on that image
+
+
+def test_open_finds_the_right_image_when_file_names_repeat_across_classes(zoo: Path, tmp_path: Path,
+                                                                         monkeypatch) -> None:
+    """Data not made like the demo's: every class folder holds img_0.png ... img_4.png."""
+    import shutil
+
+    from s2s_core.data.masks import masks_folder
+
+    path = tmp_path / "repeated"
+    shutil.copytree(zoo, path)
+    shutil.rmtree(path / "results")
+    test = path / "data" / "test"
+    for folder in (test, masks_folder(test)):
+        for cls in sorted(p for p in folder.iterdir() if p.is_dir()):
+            for k, f in enumerate(sorted(cls.glob("*.png"))):
+                f.rename(cls / f"img_{k}.png")
+    result, _ = run_evaluation(path, test, batch_size=8, device="cpu", show_progress=False,
+                               only=["ground_truth", "per_image"])
+    results.write(path / "results", result.tables)
+    at = _per_image_page(path, tmp_path, monkeypatch)
+    at.number_input(key="per_image_n").set_value(16).run()
+    table = at.dataframe[0].value
+    assert table["file"].map(lambda f: Path(f).name).duplicated().any()  # the same names in several classes
+    row = table[table["file"].map(lambda f: Path(f).name) == "img_4.png"].iloc[-1]
+    at.button(key=f"per_image_open_{row['item']}").click().run()
+    assert not at.exception, at.exception
+    assert at.session_state["lens_pick"] == f"{row['label']} / img_4.png"
+    text = "\n".join(c.value for c in at.caption)
+    assert f"test image ({row['label']})" in text  # that class's img_4.png, not another class's

@@ -111,3 +111,17 @@ def test_sources_record_the_data_and_groups_say_when_tables_mix(tmp_path: Path) 
     results.write(tmp_path, {"accuracy": ACC})  # a writer that does not say: the old record is not kept
     assert results.sources(tmp_path)["accuracy"] is None
     assert "unrecorded data" in results.mixed_data_message(tmp_path)
+
+
+def test_a_table_made_on_a_sample_says_how_many_images_of_the_split_it_used() -> None:
+    demo = Path(__file__).resolve().parents[1] / "checkpoints" / "demo" / "results"  # the shipped zoo's tables
+    assert results.images_used(demo, ["randomisation"]) == 100  # the randomisation check: 10 per class
+    assert results.images_used(demo, ["adversarial", "adversarial_transfer"]) == 200
+    assert results.images_used(demo, ["inversion"]) == 50
+    # a table over the whole split beside them: its record's count holds (per_class's n counts a class's images)
+    assert results.images_used(demo, ["cross_accuracy", "per_class"]) is None
+    assert results.images_used(demo, ["ground_truth", "inversion"]) is None
+    assert results.images_used(demo, ["no_such_table"]) is None
+    rec = results.DataRecord(folder="data/test", n=500, files_sha256="3fa2c1d0" * 8)
+    assert rec.describe() == rec.describe(500) == "500 images of data/test (files 3fa2c1d0)"
+    assert rec.describe(100) == "100 of the 500 images of data/test (files 3fa2c1d0)"

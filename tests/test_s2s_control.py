@@ -58,9 +58,15 @@ def test_controls_load_with_the_zoo_and_a_stray_one_is_refused(zoo: Path, tmp_pa
         Zoo.load(bad)
 
 
-def test_each_a_i_beside_its_control_on_the_same_images(zoo: Path) -> None:
+def test_each_a_i_beside_its_control_on_the_same_images(zoo: Path, monkeypatch) -> None:
+    from s2s_core.models.segnet import SegNet
+
+    passes = []
+    encode = SegNet.encode
+    monkeypatch.setattr(SegNet, "encode", lambda self, x: passes.append(len(x)) or encode(self, x))
     result, _ = run_evaluation(zoo, zoo / "data" / "test", batch_size=4, device="cpu", show_progress=False,
                                only=["accuracy", "s2s_control"])
+    assert passes == [4, 4, 1]  # one encoder pass per batch: the controls decode the batch's own code
     table = result.tables["s2s_control"].set_index(["classifier", "measure"])
     assert set(table.index.get_level_values(0)) == {"L", "A"}  # V has no control: no rows
     assert set(table.index.get_level_values(1)) == {"change", "top1_by_i", "psnr", "auc"}

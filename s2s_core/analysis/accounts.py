@@ -16,18 +16,13 @@ import numpy as np
 import pandas as pd
 
 from s2s_core.analysis.nmi import Estimator
+from s2s_core.analysis.stats import format_interval
 from s2s_core.analysis.tables import nmi_summary, primary_nmi
 from s2s_core.errors import InputTableError
 from s2s_core.views import BASE_KEY, ORIGINAL, ae_key
 
 #: A top-1 within this many points of chance counts as "at chance" in the noise account.
 NEAR_CHANCE_POINTS = 5.0
-
-
-def _interval(value: float, low: float, high: float, digits: int = 3) -> str:
-    if not (math.isfinite(low) and math.isfinite(high)):
-        return f"{value:+.{digits}f}"
-    return f"{value:+.{digits}f} [{low:+.{digits}f}, {high:+.{digits}f}]"
 
 
 def _verdict(low: float, high: float) -> str:
@@ -89,7 +84,7 @@ def nmi_account(nmi_df: pd.DataFrame, diffs: pd.DataFrame | None = None) -> list
         for ae, row in summary.iterrows():
             low, high = row[f"{kind} − chance low"], row[f"{kind} − chance high"]
             groups[_verdict(low, high)].append(
-                f"{ae} {row[f'{kind} mean']:.3f} ({_interval(row[f'{kind} − chance'], low, high)})")
+                f"{ae} {row[f'{kind} mean']:.3f} ({format_interval(row[f'{kind} − chance'], low, high, 3, True)})")
         parts = [f"{label} chance: {'; '.join(items)}" for label, items in
                  (("above", groups["above"]), ("indistinguishable from", groups["at"]),
                   ("below", groups["below"]), ("too few samples to compare with", groups["undetermined"])) if items]
@@ -206,8 +201,9 @@ def _by_classifier(rows: pd.DataFrame, what: str, digits: int = 3) -> str:
     """``"L (k = 1: +0.030 [+0.021, +0.040]; k = 3: ...), A (...)"``: ``what``'s difference with its interval."""
     parts = []
     for name, sub in rows.groupby("classifier", sort=False):
-        cells = "; ".join(f"k = {int(r.k)}: " + _interval(getattr(r, f"{what}_diff"), getattr(r, f"{what}_ci_low"),
-                                                         getattr(r, f"{what}_ci_high"), digits) for r in sub.itertuples())
+        cells = "; ".join(f"k = {int(r.k)}: " + format_interval(getattr(r, f"{what}_diff"), getattr(r, f"{what}_ci_low"),
+                                                              getattr(r, f"{what}_ci_high"), digits, signed=True)
+                          for r in sub.itertuples())
         parts.append(f"{name} ({cells})")
     return ", ".join(parts)
 
@@ -233,7 +229,7 @@ def inversion_account(inv: pd.DataFrame) -> list[str]:
     for name, rows in inv.groupby("classifier", sort=False):
         for r in rows.sort_values("depth").itertuples():
             cell = (f"{name} {r.layer} (depth {r.depth:.2f}: {r.error_norm:.2f} vs {r.ae_error_norm:.2f}, "
-                    f"{_interval(r.norm_diff, r.norm_diff_ci_low, r.norm_diff_ci_high, 2)})")
+                    f"{format_interval(r.norm_diff, r.norm_diff_ci_low, r.norm_diff_ci_high, 2, True)})")
             verdict = _verdict(r.norm_diff_ci_low, r.norm_diff_ci_high)
             (nearer if verdict == "below" else farther if verdict == "above" else tied).append(cell)
     out = ["On the paper's scale (the error divided by the mean distance between two different test images at that "

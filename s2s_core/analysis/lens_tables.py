@@ -12,6 +12,7 @@ from collections.abc import Sequence
 
 import pandas as pd
 
+from s2s_core.analysis.stats import format_interval
 from s2s_core.lenses.scores import METRICS
 
 #: The metric and mask a reader sees first: pixel AUC (chance 0.5 whatever the mask's size) on the filled shape.
@@ -35,11 +36,6 @@ def _order(names: Sequence[str] | None, present: Sequence[str]) -> list[str]:
     return [c for c in (names or []) if c in have] or have
 
 
-def _interval(mean: float, lo: float, hi: float, signed: bool = False) -> str:
-    f = "{:+.3f}" if signed else "{:.3f}"
-    return f"{f.format(mean)} [{f.format(lo)}, {f.format(hi)}]"
-
-
 def scores_wide(gt: pd.DataFrame, metric: str = HEADLINE_METRIC, mask: str = HEADLINE_MASK,
                 classifiers: Sequence[str] | None = None) -> pd.DataFrame:
     """Heatmap (rows: the lenses, then the model-free maps) x classifier of ``metric`` on ``mask`` as
@@ -47,7 +43,7 @@ def scores_wide(gt: pd.DataFrame, metric: str = HEADLINE_METRIC, mask: str = HEA
     df = gt[(gt["metric"] == metric) & (gt["mask"] == mask)]
     lenses, free = df[~df["model_free"].astype(bool)], df[df["model_free"].astype(bool)]
     order = _order(classifiers, lenses["classifier"].tolist())
-    cell = lambda r: _interval(r["mean"], r["ci_low"], r["ci_high"])  # noqa: E731
+    cell = lambda r: format_interval(r["mean"], r["ci_low"], r["ci_high"], 3)  # noqa: E731
     wide = (lenses.assign(cell=lenses.apply(cell, axis=1))
             .pivot(index="label", columns="classifier", values="cell")
             .reindex(list(dict.fromkeys(lenses["label"]))))
@@ -64,7 +60,7 @@ def verdicts_wide(vs: pd.DataFrame, metric: str = HEADLINE_METRIC, mask: str = H
     paired 95 % interval, the verdict and that map (``"beats: +0.031 [+0.012, +0.050] vs edge map"``)."""
     df = vs[(vs["metric"] == metric) & (vs["mask"] == mask)]
     order = _order(classifiers, df["classifier"].tolist())
-    cells = df.assign(cell=[f"{v}: {_interval(d, lo, hi, signed=True)} vs {b}" for v, d, lo, hi, b in
+    cells = df.assign(cell=[f"{v}: {format_interval(d, lo, hi, 3, signed=True)} vs {b}" for v, d, lo, hi, b in
                             zip(df["verdict"], df["diff"], df["ci_low"], df["ci_high"], df["baseline_label"],
                                 strict=True)])
     wide = (cells.pivot(index="label", columns="classifier", values="cell")
@@ -85,7 +81,7 @@ def _grouped(rows: pd.DataFrame, best_label: str | None) -> str:
     (on the lens's own images another map may score higher)."""
     clauses = []
     for label, group in rows.groupby("label", sort=False):
-        parts = [f"{r.classifier} ({_interval(r.diff, r.ci_low, r.ci_high, True)}"
+        parts = [f"{r.classifier} ({format_interval(r.diff, r.ci_low, r.ci_high, 3, signed=True)}"
                  + (f" vs {r.baseline_label})" if r.baseline_label != best_label else ")") for r in group.itertuples()]
         clauses.append(f"{label} for " + ", ".join(parts))
     return "; ".join(clauses)
@@ -149,5 +145,5 @@ def lens_headline(gt: pd.DataFrame, vs: pd.DataFrame, classifiers: Sequence[str]
     if beats.empty:
         return head + f"no lens beats it for any classifier ({len(df)} lens × classifier pairs, paired 95 % intervals)."
     return head + ("beating it on the same images: " + "; ".join(
-        f"{r.label} for {r.classifier} ({_interval(r.diff, r.ci_low, r.ci_high, True)})" for r in beats.itertuples())
+        f"{r.label} for {r.classifier} ({format_interval(r.diff, r.ci_low, r.ci_high, 3, signed=True)})" for r in beats.itertuples())
         + f" ({len(beats)} of {len(df)} lens × classifier pairs).")

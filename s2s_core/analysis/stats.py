@@ -73,6 +73,15 @@ def difference_of_means(first: Summary, second: Summary) -> tuple[float, float, 
     return diff, se, diff - half, diff + half
 
 
+def format_interval(value: float, low: float, high: float, digits: int = 2, signed: bool = False) -> str:
+    """``"0.31 [0.27, 0.35]"`` (``signed``: ``"+0.031 [+0.021, +0.040]"``): a value with its 95 % interval, as
+    every table and sentence of s2s writes one; the value alone where the interval is not known (NaN)."""
+    form = f"{{:{'+' if signed else ''}.{digits}f}}"
+    if not (math.isfinite(low) and math.isfinite(high)):
+        return form.format(value)
+    return f"{form.format(value)} [{form.format(low)}, {form.format(high)}]"
+
+
 def wilson_interval(successes: int, n: int, confidence: float = CONFIDENCE) -> tuple[float, float]:
     """The Wilson score interval of a proportion ``successes / n`` (e.g. a top-1 accuracy over n images); NaN for
     ``n = 0``. Unlike ``p ± z·√(p(1−p)/n)`` it stays inside [0, 1] and is not empty at p = 0 or 1."""

@@ -41,7 +41,7 @@ from s2s_core.analysis.lens_tables import (
 )
 from s2s_core.analysis.paper import PAPER_NAMES, PAPER_TABLE2
 from s2s_core.analysis.rrc import rrc_matrix
-from s2s_core.analysis.stats import wilson_interval
+from s2s_core.analysis.stats import format_interval, wilson_interval
 from s2s_core.analysis.tables import class_highlights, nmi_summary, table1
 from s2s_core.attacks.summary import defence_table, transfer_matrix
 from s2s_core.errors import ConfigError
@@ -345,7 +345,7 @@ def s2s_control_sentences(table: pd.DataFrame, names: list[str] | None = None) -
                          f"{r['verdict']}; through A_S {100 * r['a_s']:.1f} %)")
         if (name, "change") in t.index:
             r = t.loc[(name, "change")]
-            moves.append(f"{name} {r['a_i']:.4f} vs {r['control']:.4f} ({_interval(r['diff'], r['ci_low'], r['ci_high'], 4)})")
+            moves.append(f"{name} {r['a_i']:.4f} vs {r['control']:.4f} ({format_interval(r['diff'], r['ci_low'], r['ci_high'], 4, True)})")
     if reads:
         out.append("i reads its own A_i(x) against the control's reconstruction (top-1; the control is A_S's decoder "
                    "tuned with A_i's recipe through a randomly initialised copy of i): " + "; ".join(reads) + ".")
@@ -381,7 +381,7 @@ def control_headline(table: pd.DataFrame, names: list[str] | None = None) -> str
 
 def s2s_control_section(table: pd.DataFrame, names: list[str] | None = None) -> list[str]:
     """The S2S control's account: the sentences of :func:`s2s_control_sentences` and the whole table."""
-    shown = table.assign(**{"A_i − control [95 % CI]": [_interval(d, lo, hi, 4) for d, lo, hi in
+    shown = table.assign(**{"A_i − control [95 % CI]": [format_interval(d, lo, hi, 4, True) for d, lo, hi in
                                                          zip(table["diff"], table["ci_low"], table["ci_high"],
                                                              strict=True)]})
     shown = shown[["classifier", "label", "a_i", "control", "a_s", "A_i − control [95 % CI]", "verdict", "n"]]
@@ -493,11 +493,6 @@ def ground_truth_section(gt: pd.DataFrame, vs: pd.DataFrame | None, names: list[
     return out
 
 
-def _interval(diff: float, low: float, high: float, digits: int = 3) -> str:
-    """``"+0.030 [+0.021, +0.040]"``: a difference with its 95 % interval."""
-    return f"{diff:+.{digits}f} [{low:+.{digits}f}, {high:+.{digits}f}]"
-
-
 def zeroing_section(z: pd.DataFrame) -> list[str]:
     """The relevant channels' first check (Oramas et al.), re-scored (issue 25): per image, the drop of the predicted
     class's probability and whether the prediction flips, top-k relevant vs k random channels zeroed; the claims
@@ -508,11 +503,11 @@ def zeroing_section(z: pd.DataFrame) -> list[str]:
             z["top1"], z["top1_relevant_zeroed"], z["top1_random_zeroed"], strict=True)],
         "drop: relevant / random": [f"{a:.4f} / {b:.4f}" for a, b in zip(z["drop_relevant"], z["drop_random"],
                                                                           strict=True)],
-        "drop: difference [95 % CI]": [_interval(*v, digits=4) for v in zip(
+        "drop: difference [95 % CI]": [format_interval(*v, 4, True) for v in zip(
             z["drop_diff"], z["drop_ci_low"], z["drop_ci_high"], strict=True)],
         "flips: relevant / random": [f"{a:.3f} / {b:.3f}" for a, b in zip(z["flip_relevant"], z["flip_random"],
                                                                           strict=True)],
-        "flips: difference [95 % CI]": [_interval(*v) for v in zip(
+        "flips: difference [95 % CI]": [format_interval(*v, 3, True) for v in zip(
             z["flip_diff"], z["flip_ci_low"], z["flip_ci_high"], strict=True)],
         "verdict": z["verdict"]})
     return [f"**Zeroing the relevant channels** (`channel_zeroing.csv`; the paper's first check, re-scored per "
@@ -521,14 +516,6 @@ def zeroing_section(z: pd.DataFrame) -> list[str]:
             f"channels of the same layers zeroed, averaged over {int(z['draws'].max())} draws per image; relevant − "
             "random with its paired bootstrap 95 % interval over images; top-1 against the label beside):",
             _markdown(table.set_index("classifier"), index=True), " ".join(zeroing_account(z))]
-
-
-def _with_interval(value: float, low: float, high: float, digits: int = 2, signed: bool = False) -> str:
-    """``"0.31 [0.27, 0.35]"``: a mean with its 95 % interval (the value alone where the interval is not known)."""
-    form = f"{{:{'+' if signed else ''}.{digits}f}}"
-    if not (np.isfinite(low) and np.isfinite(high)):
-        return form.format(value)
-    return f"{form.format(value)} [{form.format(low)}, {form.format(high)}]"
 
 
 def inversion_section(inv: pd.DataFrame, names: list[str] | None = None) -> list[str]:
@@ -544,11 +531,11 @@ def inversion_section(inv: pd.DataFrame, names: list[str] | None = None) -> list
         "classifier": rows["classifier"], "layer (depth)": [f"{lay} ({d:.2f})" for lay, d in
                                                           zip(rows["layer"], rows["depth"], strict=True)],
         "pair distance": rows["pair_distance"],
-        _md("x* [95 % CI]"): [_with_interval(*v) for v in zip(
+        _md("x* [95 % CI]"): [format_interval(*v) for v in zip(
             rows["error_norm"], rows["error_norm_ci_low"], rows["error_norm_ci_high"], strict=True)],
-        "A_i(x) [95 % CI]": [_with_interval(*v) for v in zip(
+        "A_i(x) [95 % CI]": [format_interval(*v) for v in zip(
             rows["ae_error_norm"], rows["ae_error_norm_ci_low"], rows["ae_error_norm_ci_high"], strict=True)],
-        _md("x* − A_i(x) [95 % CI]"): [_with_interval(*v, signed=True) for v in zip(
+        _md("x* − A_i(x) [95 % CI]"): [format_interval(*v, signed=True) for v in zip(
             rows["norm_diff"], rows["norm_diff_ci_low"], rows["norm_diff_ci_high"], strict=True)],
         _md("top-1 on x*"): [f"{t:.2f}" + (" (fitted to the logits)" if f else "")
                              for t, f in zip(rows["top1_inversion"], fitted, strict=True)],
@@ -566,11 +553,6 @@ def inversion_section(inv: pd.DataFrame, names: list[str] | None = None) -> list
             " ".join(inversion_account(inv)) + f" The intervals are over the n = {n} images of each classifier."]
 
 
-def _mean_interval(row: pd.Series) -> str:
-    """``"0.48 [0.47, 0.50]"``: a row's mean and 95 % interval."""
-    return f"{row['mean']:.2f} [{row['ci_low']:.2f}, {row['ci_high']:.2f}]"
-
-
 def randomisation_sentences(table: pd.DataFrame, names: list[str] | None = None) -> list[str]:
     """The generated claims of ``randomisation.csv``: per lens heatmap, for which classifiers it passes, fails or
     is unclear (Spearman at the fully random step, mean [95 % interval]); the SSIM range there; S2S as reading
@@ -586,7 +568,8 @@ def randomisation_sentences(table: pd.DataFrame, names: list[str] | None = None)
             rows = group[group["verdict"] == kind].set_index("classifier")
             chosen = [c for c in order if c in rows.index]
             if chosen:
-                parts.append(f"{kind} for " + ", ".join(f"{c} ({_mean_interval(rows.loc[c])})" for c in chosen))
+                parts.append(f"{kind} for " + ", ".join(f"{c} ({format_interval(*rows.loc[c, ['mean', 'ci_low', 'ci_high']])})"
+                                                    for c in chosen))
         label = _md(labels[heatmap])
         sentences.append(f"{label[:1].upper()}{label[1:]} " + "; ".join(parts) + ".")
     steps = int(table["step"].max())
@@ -611,7 +594,7 @@ def randomisation_wide(table: pd.DataFrame, names: list[str] | None = None) -> p
     last = last[last["verdict"] != NOT_READ]
     order = [n for n in (names or []) if n in set(last["classifier"])] or list(dict.fromkeys(last["classifier"]))
     labels = dict(zip(table["heatmap"], table["label"], strict=False))
-    wide = last.assign(cell=[f"{_mean_interval(r)} {r['verdict']}" for _, r in last.iterrows()]).pivot(
+    wide = last.assign(cell=[f"{format_interval(r['mean'], r['ci_low'], r['ci_high'])} {r['verdict']}" for _, r in last.iterrows()]).pivot(
         index="heatmap", columns="classifier", values="cell").reindex(columns=order)
     wide = wide.reindex(list(dict.fromkeys(last["heatmap"])))
     wide.index = [labels[h] for h in wide.index]
@@ -706,7 +689,7 @@ def _sensitivity_claims(lens_rows: pd.DataFrame, names: list[str]) -> list[str]:
         for verdict in ("follows the class", "ignores the class", "follows the other class"):
             chosen = rows[rows["verdict"] == verdict]
             if len(chosen):
-                each = ", ".join(f"{name} ({_interval(r['mean'], r['ci_low'], r['ci_high'])})"
+                each = ", ".join(f"{name} ({format_interval(r['mean'], r['ci_low'], r['ci_high'], 3, True)})"
                                  for name, r in chosen.iterrows())
                 parts.append(f"{verdict.replace('the class', 'it') if parts else verdict} for {each}")
         out.append(f"{_md(str(label))}: {'; '.join(parts)}.")
@@ -732,15 +715,15 @@ def class_sensitivity_section(table: pd.DataFrame, names: list[str]) -> list[str
         mass, point = pick["mass_diff"].loc[key], pick["pointing"].loc[key]
         sub = top.loc[key] if key in top.index else None
         shown.append({"lens": r["label"], "classifier": r["classifier"],
-                      "sensitivity [95 % CI]": _interval(r["mean"], r["ci_low"], r["ci_high"]),
+                      "sensitivity [95 % CI]": format_interval(r["mean"], r["ci_low"], r["ci_high"], 3, signed=True),
                       "verdict": r["verdict"],
-                      "mass on a − on b [CI]": _interval(mass["mean"], mass["ci_low"], mass["ci_high"]),
+                      "mass on a − on b [CI]": format_interval(mass["mean"], mass["ci_low"], mass["ci_high"], 3, signed=True),
                       "vs best model-free": f"{mass['verdict']} ({mass['reference']})",
                       "pointing on a / on b": f"{point['mean']:.2f} / {pick['pointing_other'].loc[key, 'mean']:.2f}",
                       "sensitivity where both in top-2": "" if sub is None or not sub["n"] else
-                      f"{_interval(sub['mean'], sub['ci_low'], sub['ci_high'])} (n = {int(sub['n'])})"})
+                      f"{format_interval(sub['mean'], sub['ci_low'], sub['ci_high'], 3, True)} (n = {int(sub['n'])})"})
     top2 = t[t["measure"] == "both_top2"].set_index("classifier")
-    rates = ", ".join(f"{n} {_with_interval(top2.loc[n, 'mean'], top2.loc[n, 'ci_low'], top2.loc[n, 'ci_high'])}"
+    rates = ", ".join(f"{n} {format_interval(top2.loc[n, 'mean'], top2.loc[n, 'ci_low'], top2.loc[n, 'ci_high'])}"
                       for n in names if n in top2.index)
     anchors = t[t["model_free"].astype(bool) & (t["measure"] == "sensitivity")]
     notes = t[(t["measure"] == "") & t["note"].astype(str).str.startswith("not class-conditional")]
@@ -820,7 +803,7 @@ def attack_section(table: pd.DataFrame, names: list[str], structure: pd.DataFram
     steps = "PGD (L∞, 10 steps)" if attack == "pgd" else attack.upper()
     at = d[d["eps"] == shown].set_index("classifier").reindex(names).dropna(how="all")
     cells = pd.DataFrame({
-        label: [_with_interval(r[key] * 100, r[f"{key}_low"] * 100, r[f"{key}_high"] * 100, 1)
+        label: [format_interval(r[key] * 100, r[f"{key}_low"] * 100, r[f"{key}_high"] * 100, 1)
                 for _, r in at.iterrows()]
         for label, key in (("i (crafted on i)", "i"), ("i∘A_S (gray)", "i_AS"), ("i∘A_i (gray)", "i_Ai_gray"),
                            ("i∘A_i (white: crafted on i∘A_i)", "i_Ai_white"))}, index=at.index)
@@ -835,8 +818,8 @@ def attack_section(table: pd.DataFrame, names: list[str], structure: pd.DataFram
            "al. 2018): only the white-box column says what A_i buys against an attacker who knows it is there."]
     if structure is not None and len(structure):
         s = structure.set_index(["classifier", "view"])
-        parts = [f"{n}: i {_with_interval(*s.loc[(n, ORIGINAL), ['mean', 'ci_low', 'ci_high']], 2)}, i∘A_i "
-                 f"{_with_interval(*s.loc[(n, ae_key(n)), ['mean', 'ci_low', 'ci_high']], 2)}"
+        parts = [f"{n}: i {format_interval(*s.loc[(n, ORIGINAL), ['mean', 'ci_low', 'ci_high']], 2)}, i∘A_i "
+                 f"{format_interval(*s.loc[(n, ae_key(n)), ['mean', 'ci_low', 'ci_high']], 2)}"
                  for n in names if (n, ORIGINAL) in s.index and (n, ae_key(n)) in s.index]
         chance = structure[structure["view"] == "random"]["mean"]
         out.append("**Gradient structure** (`gradient_structure.csv`): the share of |∇x loss| on each clean image's "

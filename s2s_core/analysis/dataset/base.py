@@ -74,6 +74,8 @@ class BatchViews:
             at the AE's size.
         masks: ``(B, 1, S, S)`` ground-truth coverage in [0, 1] of where the class is, when the data has masks
             (:mod:`s2s_core.data.masks`; the demo's test split does), else ``None``.
+        code: the base encoder's code of ``x`` that made ``images`` (from :meth:`of`), for an analysis that
+            decodes more (the S2S control) without a second encoder pass; ``None`` when not known.
     """
 
     x: torch.Tensor
@@ -85,15 +87,19 @@ class BatchViews:
     ids: torch.Tensor | None = None
     natives: dict[str, torch.Tensor] = field(default_factory=dict)
     masks: torch.Tensor | None = None
+    code: object = None
     _logits: dict[tuple[str, str], torch.Tensor] = field(default_factory=dict, repr=False)
 
     @classmethod
     def of(cls, zoo, x: torch.Tensor, y: torch.Tensor, names: Sequence[str], start: int = 0,
            ids: torch.Tensor | None = None, natives: dict[str, torch.Tensor] | None = None,
            masks: torch.Tensor | None = None) -> BatchViews:
-        """Reconstruct ``x`` with one encoder pass (every decoder once) and wrap it."""
-        return cls(x=x, y=y, images={ORIGINAL: x, **zoo.reconstruct_all(x)}, names=list(names), zoo=zoo, start=start,
-                   ids=ids, natives=dict(natives or {}), masks=masks)
+        """Reconstruct ``x`` with one encoder pass (every decoder once, the code kept) and wrap it."""
+        with torch.inference_mode():
+            code = zoo.encode(x)
+            images = {ORIGINAL: x, **zoo.reconstruct_all(x, code=code)}
+        return cls(x=x, y=y, images=images, names=list(names), zoo=zoo, start=start, ids=ids,
+                   natives=dict(natives or {}), masks=masks, code=code)
 
     @property
     def views(self) -> list[str]:

@@ -11,9 +11,9 @@ initialised copy of i, :mod:`s2s_core.demo.controls`), per test image:
 
 One row per classifier and measure with A_i's mean, the control's, A_S's (where it applies) and the paired
 bootstrap 95 % interval of A_i − control over the same images; the verdict says which is higher or that they
-tie. An effect that the control shows as strongly is the AE's and the recipe's, not i's. The analysis costs one
-encoder pass per batch more (the controls are decoded from their own pass, so no other analysis sees them) and
-writes nothing for a zoo without controls.
+tie. An effect that the control shows as strongly is the AE's and the recipe's, not i's. The controls are decoded
+from the code of the batch's one encoder pass (``BatchViews.code``), so the analysis costs a decoder and a
+classifier pass per control, no encoder pass; it writes nothing for a zoo without controls.
 """
 
 from __future__ import annotations
@@ -54,7 +54,7 @@ class S2SControlAnalysis(Analysis):
     def update(self, views: BatchViews) -> None:
         if not self.chosen:
             return
-        code = self.zoo.encode(views.x)
+        code = views.code if views.code is not None else self.zoo.encode(views.x)  # the batch's own pass
         base = views.images[BASE_KEY].clamp(0, 1)
         masks = binary_masks(views.masks).cpu() if views.masks is not None else None
         for name in self.chosen:
