@@ -1,6 +1,7 @@
 """Lenses: one image through every lens (DESIGN.md "Lenses"), per classifier: S2S's A_i(x) beside relevant
-channels and feature inversion, and every lens scored against ground-truth masks where the data has them (the
-demo's: the shape is the class)."""
+channels and feature inversion (the tab *This image*), and every lens checked across the test set: against
+ground-truth masks where the data has them (the demo's: the shape is the class), zeroing, randomisation, class
+sensitivity (the tab *Across the test set*, :mod:`dashboard.lenses.test_set`). Only the open tab runs."""
 
 from dataclasses import replace
 from pathlib import Path
