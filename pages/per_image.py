@@ -5,7 +5,7 @@ import streamlit as st
 
 from dashboard import downloads, state
 from dashboard.lenses import LENSES
-from s2s_core.analysis.per_image_table import as_read, choices, classifiers_for, ranked
+from s2s_core.analysis.per_image_table import as_read, beside_baselines, choices, classifiers_for, ranked
 
 state.require_app(__file__)
 
@@ -38,6 +38,10 @@ if table.empty:
     st.stop()
 st.caption(f"{len(table)} images; worst first. Mean {table['value'].mean():.3f}, "
            f"worst {table['value'].iloc[0]:.3f}, best {table['value'].dropna().iloc[-1]:.3f}.")
+context = beside_baselines(choice, classifier, state.result_table(ref, "ground_truth"),
+                           state.result_table(ref, "ground_truth_baselines"))
+if context:  # a lens's score beside chance and the best map that reads no classifier, as on the Lenses page
+    st.markdown(context)
 
 
 def _open(file: str) -> None:

@@ -60,3 +60,23 @@ def test_without_the_ground_truth_in_the_run_there_are_no_lens_rows(zoo: Path) -
     per = _run(zoo, ["per_image"])["per_image"]
     assert set(per["measure"]) == {"correct", "disagreement", "nmi"}
     assert (per["heatmap"] == "").all()
+
+
+def test_a_lens_score_is_read_beside_chance_and_the_best_model_free_map() -> None:
+    from s2s_core.analysis.per_image_table import Choice, beside_baselines
+
+    gt = pd.DataFrame({"heatmap": ["gradient", "random", "border", "gradient"], "classifier": ["L", None, None, "L"],
+                       "mask": ["filled", "filled", "filled", "outline"], "metric": ["auc"] * 4,
+                       "mean": [0.79, 0.50, 0.99, 0.7], "ci_low": [0.78, 0.49, 0.98, 0.6],
+                       "ci_high": [0.80, 0.51, 0.99, 0.8], "n": [500, 500, 500, 500]})
+    versus = pd.DataFrame({"heatmap": ["gradient"], "classifier": ["L"], "mask": ["filled"], "metric": ["auc"],
+                           "baseline_label": ["colour distance from the border"], "baseline_score": [0.99],
+                           "diff": [-0.2], "ci_low": [-0.21], "ci_high": [-0.19], "verdict": ["below"]})
+    text = beside_baselines(Choice("auc", "gradient", "pixel AUC of gradient"), "L", gt, versus)
+    assert text == ("Mean pixel AUC 0.790 [0.780, 0.800] over 500 images; chance (a random map) 0.500; the best map "
+                    "that reads no classifier on the same images, colour distance from the border, 0.990: difference "
+                    "-0.200 [-0.210, -0.190] (paired 95 % interval: below).")
+    assert beside_baselines(Choice("auc", "border", "…"), "", gt, versus) == (
+        "Mean pixel AUC 0.990 [0.980, 0.990] over 500 images; chance (a random map) 0.500.")
+    assert beside_baselines(Choice("nmi", "", "nMI"), "L", gt, versus) is None  # not a lens's score
+    assert beside_baselines(Choice("auc", "gradient", "…"), "L", None, None) is None  # no ground truth yet

@@ -59,6 +59,8 @@ def test_images_are_sorted_worst_first_by_the_chosen_score(page: AppTest, zoo: P
     per = as_read(results.read(zoo / "results", "per_image"))
     mine = per[(per["measure"] == "auc") & (per["heatmap"] == "gradient") & (per["classifier"] == "A")]
     assert list(table["value"]) == sorted(mine["value"])  # the lowest AUC first
+    beside = [m.value for m in page.markdown if "chance (a random map)" in m.value]
+    assert len(beside) == 1 and "the best map that reads no classifier on the same images" in beside[0]
     assert len(page.get("image")) == len(table) and any(b.label == "Open" for b in page.button)
     assert [b.proto.label.split()[-1] for b in page.get("download_button")] == ["CSV"]
     model_free = next(o for o in labels if o.startswith("pixel AUC of colour distance"))

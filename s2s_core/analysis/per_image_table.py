@@ -13,6 +13,8 @@ from dataclasses import dataclass
 import pandas as pd
 
 from s2s_core.analysis.dataset.ground_truth import CHANCE_KEY, CHANCE_LABEL
+from s2s_core.analysis.dataset.per_image import LENS_MASK, LENS_METRICS
+from s2s_core.analysis.stats import format_interval
 
 #: Measure key -> (what a reader sees, True where a larger value is worse).
 MEASURES: dict[str, tuple[str, bool]] = {
@@ -82,3 +84,33 @@ def ranked(per: pd.DataFrame, choice: Choice, classifier: str) -> pd.DataFrame:
     out = rows[["item", "file", "label", "value"]].reset_index(drop=True)
     out.insert(0, "rank", range(1, len(out) + 1))
     return out
+
+
+def beside_baselines(choice: Choice, classifier: str, gt: pd.DataFrame | None,
+                     versus: pd.DataFrame | None) -> str | None:
+    """What a lens's per-image scores are worth, in one sentence: their mean with its 95 % interval, chance (the
+    random map) and the best map that reads no classifier on the same images, with the paired difference and its
+    interval. The numbers are those of ``ground_truth.csv`` and ``ground_truth_baselines.csv`` (the Lenses page's
+    test-set tab) for the per-image file's mask; ``None`` for a score that is not a lens's (nMI, i's answers) or
+    when those tables are missing. A map that reads no classifier gets its mean beside chance."""
+    if not choice.heatmap or gt is None or choice.measure not in LENS_METRICS:
+        return None
+    rows = gt[(gt["metric"] == choice.measure) & (gt["mask"] == LENS_MASK)]
+    heat = rows[(rows["heatmap"] == choice.heatmap) & (rows["classifier"].fillna("").astype(str) == classifier)]
+    chance = rows[rows["heatmap"] == CHANCE_KEY]
+    if heat.empty:
+        return None
+    r = heat.iloc[0]
+    name = MEASURES[choice.measure][0]
+    text = f"Mean {name} {format_interval(r['mean'], r['ci_low'], r['ci_high'], 3)} over {int(r['n'])} images"
+    if not chance.empty and choice.heatmap != CHANCE_KEY:
+        text += f"; chance (a random map) {float(chance.iloc[0]['mean']):.3f}"
+    if classifier and versus is not None:
+        v = versus[(versus["heatmap"] == choice.heatmap) & (versus["classifier"] == classifier)
+                   & (versus["mask"] == LENS_MASK) & (versus["metric"] == choice.measure)]
+        if not v.empty:
+            b = v.iloc[0]
+            text += (f"; the best map that reads no classifier on the same images, {b['baseline_label']}, "
+                     f"{b['baseline_score']:.3f}: difference {format_interval(b['diff'], b['ci_low'], b['ci_high'], 3, True)}"
+                     f" (paired 95 % interval: {b['verdict']})")
+    return text + "."
