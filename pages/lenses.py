@@ -1,7 +1,7 @@
 """Lenses: one image through every lens (DESIGN.md "Lenses"), per classifier: S2S's A_i(x) beside relevant
 channels and feature inversion (the tab *This image*), and every lens checked across the test set: against
 ground-truth masks where the data has them (the demo's: the shape is the class), zeroing, randomisation, class
-sensitivity (the tab *Across the test set*, :mod:`dashboard.lenses.test_set`). Only the open tab runs."""
+sensitivity (the tab *Across the test set*, :mod:`dashboard.lenses.checks`). Only the open tab runs."""
 
 from dataclasses import replace
 from pathlib import Path
@@ -9,7 +9,7 @@ from pathlib import Path
 import streamlit as st
 
 from dashboard import state
-from dashboard.lenses import LENSES, TABS, make_context, render, test_set
+from dashboard.lenses import LENSES, TABS, checks, make_context, render
 from s2s_core.data.gallery import class_names
 from s2s_core.errors import S2SError
 
@@ -71,4 +71,4 @@ if here.open:
             render(ctx, lens)
 if across.open:
     with across:
-        test_set.render(ref, class_names(zoo))
+        checks.render(ref, class_names(zoo))

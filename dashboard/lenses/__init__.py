@@ -15,7 +15,7 @@ from s2s_core.lenses.base import Lens
 from s2s_core.lenses.registry import LENSES
 
 #: The page's two tabs: the chosen image through every lens, and every lens checked across the test set
-#: (:mod:`dashboard.lenses.test_set`). Only the open tab runs.
+#: (:mod:`dashboard.lenses.checks`). Only the open tab runs.
 TABS = ("This image", "Across the test set")
 
 SECTIONS: dict[str, Callable[[PageContext, Lens], None]] = {"channels": channels.render, "inversion": inversion.render}
