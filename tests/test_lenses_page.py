@@ -105,6 +105,12 @@ def test_upload_and_bad_upload(lenses: AppTest) -> None:
     Image.fromarray(rng.integers(0, 255, (80, 90, 3), dtype=np.uint8)).save(buf, format="PNG")
     at.get("file_uploader")[0].set_value(("mine.png", buf.getvalue(), "image/png")).run()
     assert not at.exception and "your image" in _texts(at)
+    at.session_state["lens_tab"] = TABS[1]  # to the test-set tab and back: the upload is still there
+    at.run()
+    assert "your image" not in _texts(at) and not any(h.value == "S2S" for h in at.header)
+    at.session_state["lens_tab"] = TABS[0]
+    at.run()
+    assert not at.exception and "your image" in _texts(at) and any(h.value == "S2S" for h in at.header)
     at.get("file_uploader")[0].set_value(("notes.png", b"not an image", "image/png")).run()
     assert not at.exception and any("not an image" in e.value for e in at.error)
 
