@@ -219,3 +219,24 @@ def test_ranking_and_projecting_in_one_pass_equals_doing_them_apart(zoo_dir: Pat
     for rule in ("deconvnet", "guided"):
         assert torch.allclose(maps[rule], lens.backproject(x, apart, rule), rtol=1e-5, atol=1e-7), rule
         assert maps[rule].shape == (2, 3, 64, 64) and maps[rule].abs().sum() > 0
+
+
+def test_the_lenses_page_encodes_the_image_once_for_every_lens(zoo_dir: Path, tmp_path: Path, monkeypatch) -> None:
+    import shutil
+
+    from s2s_core.models.segnet import SegNet
+
+    zoo = tmp_path / "copy"  # nothing of it cached yet
+    shutil.copytree(zoo_dir, zoo)
+    monkeypatch.setenv("S2S_ZOO", str(zoo))
+    monkeypatch.setenv("S2S_RUNS_DIR", str(tmp_path / "runs"))
+    monkeypatch.setenv("S2S_THREADS", "1")
+    at = AppTest.from_file(APP, default_timeout=180).run()
+    passes = []
+    encode = SegNet.encode
+    monkeypatch.setattr(SegNet, "encode", lambda self, x: passes.append(len(x)) or encode(self, x))
+    at.switch_page("pages/lenses.py").run()
+    assert not at.exception, at.exception
+    captions = "\n".join(str(e.proto) for e in at.get("image"))
+    assert "S2S: A_L(x)" in captions and "|x − A_S(x)| (before fine-tuning)" in captions  # both lenses drawn
+    assert passes == [1]  # S2S and the S2S control read the same one encoder pass

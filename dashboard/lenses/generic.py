@@ -12,24 +12,34 @@ import streamlit as st
 
 from dashboard import downloads, state
 from dashboard.lenses.base import PageContext
-from s2s_core.lenses.base import Lens, LensView
+from s2s_core.lenses.base import ImageBatch, Lens, LensView
 from s2s_core.lenses.registry import get
 from s2s_core.lenses.tiles import image_tile, shown_factor, side_by_side, stack
 
 
+@st.cache_resource(max_entries=8, show_spinner=False)
+def _batch(path: str, stamp: float, source: str, names: tuple[str, ...], _zoo, _x01) -> ImageBatch:
+    """The chosen image's views (A_S and every chosen A_i) from one encoder pass, shared (read-only) by every
+    lens that reads reconstructions (S2S, the S2S control), so the image is encoded once per page view."""
+    return ImageBatch.of(_zoo, _x01, [n for n in names if n in _zoo.decoders])
+
+
 @st.cache_data(max_entries=32, show_spinner="Computing the lens…")
 def _view(lens_key: str, path: str, stamp: float, source: str, names: tuple[str, ...], outline: bool,
-          _zoo, _x01, _mask, _classes) -> LensView:
+          _zoo, _x01, _mask, _classes, _batch) -> LensView:
     factor = shown_factor(_zoo.input_size)
     return get(lens_key).view(_zoo, _x01, list(names), classes=_classes, mask=_mask, factor=factor,
-                              options={"classes": _classes})
+                              options={"classes": _classes}, batch=_batch() if _batch else None)
 
 
 def view(ctx: PageContext, lens: Lens) -> LensView:
     """The cached view of ``lens`` on the chosen image and classifiers."""
     names = tuple(ctx.names) if lens.needs_model else tuple(ctx.names[:1])  # one column: it reads no classifier
+    zoo = state.load_zoo(ctx.ref)
+    shared = (lambda: _batch(ctx.ref.path, ctx.ref.stamp, ctx.source_key, tuple(ctx.names), zoo, ctx.x01)) \
+        if lens.reads_reconstructions else None  # made only when the view is not cached already
     return _view(lens.key, ctx.ref.path, ctx.ref.stamp, ctx.source_key, names, ctx.drawn_mask is not None,
-                 state.load_zoo(ctx.ref), ctx.x01, ctx.drawn_mask, list(ctx.classes))
+                 zoo, ctx.x01, ctx.drawn_mask, list(ctx.classes), shared)
 
 
 def draw(ctx: PageContext, lens: Lens, v: LensView, key: str) -> None:

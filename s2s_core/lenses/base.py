@@ -192,12 +192,14 @@ class Lens(ABC):
         return {h.key: h.label.format(**settings) if settings else h.label for h in self.heatmaps}
 
     def view(self, zoo, x01: torch.Tensor, names: Sequence[str], *, classes: Sequence[str] = (),
-             mask: np.ndarray | None = None, factor: int = 1, options: Mapping[str, Any] | None = None) -> LensView:
+             mask: np.ndarray | None = None, factor: int = 1, options: Mapping[str, Any] | None = None,
+             batch: ImageBatch | None = None) -> LensView:
         """The lens on one image ``x01`` ``(1, 3, S, S)`` for classifiers ``names`` (one encoder pass for all):
-        one :meth:`column` per classifier."""
+        one :meth:`column` per classifier. ``batch``: ``x01``'s views from :meth:`ImageBatch.of` when the caller
+        has them already (a page drawing several lenses of the same image encodes it once for all of them)."""
         ctx = BatchContext(zoo, options or {})
         if self.reads_reconstructions:  # one encoder pass, every chosen decoder once
-            batch = ImageBatch.of(zoo, x01, [n for n in names if n in getattr(zoo, "decoders", {})])
+            batch = batch or ImageBatch.of(zoo, x01, [n for n in names if n in getattr(zoo, "decoders", {})])
         else:  # a lens that reads only x and the classifiers: no AE pass at all
             batch = ImageBatch(x=x01, images={ORIGINAL: x01}, y=torch.full((x01.shape[0],), -1, dtype=torch.long))
         ctx.start_batch(batch)
