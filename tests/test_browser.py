@@ -112,7 +112,10 @@ def test_every_page_lattice_slider_and_upload(server: Server, browser, tmp_path:
             page.get_by_role("button", name="Invert this image").click()
             page.wait_for_selector("text=feature error at", timeout=T)
             assert page.locator('[data-testid="stException"]').count() == 0, name
-            # the second tab runs only when opened: the checks across the test set, none of the image's lenses
+            # the second tab runs only when opened: the checks across the test set, none of the image's lenses.
+            # Wait for the inversion's run to end first: a click during a run stops it, and the browser may still
+            # be fetching pictures of the stopped run that the server has dropped (404s in the console).
+            _idle(page)
             page.get_by_role("tab", name="Across the test set").click()
             page.wait_for_selector("text=Ground truth: every lens against the masks", timeout=T)
             _idle(page)
